@@ -1,0 +1,127 @@
+//! The glue between the WIT exports and a [`Transform`]: one code path, used by the wasm
+//! component and by the native [`testing`](crate::testing) harness alike.
+
+use crate::Transform;
+use crate::bindings::reqsync::transform::types as wit;
+use crate::row::BoundBatch;
+use crate::rules::Date;
+use crate::types::{ColumnType, Context, Finding, ModuleInfo, Outcome};
+use crate::writer::RecordWriter;
+
+/// Starting size of the output buffer per row. Default-mapping records are 150–400 bytes;
+/// reserving up front saves the copies of repeated doubling on every batch.
+const RECORD_BYTES_HINT: usize = 256;
+
+/// `describe`: the module's [`ModuleInfo`] in WIT form.
+pub fn describe<T: Transform>() -> wit::ModuleInfo {
+    to_wit_info(&T::info())
+}
+
+/// `transform`: binds the batch to the declared columns once, then maps every row.
+pub fn transform<T: Transform>(
+    context: &wit::BatchContext,
+    batch: &wit::RowBatch,
+) -> Result<wit::BatchResult, wit::BatchError> {
+    let info = T::info();
+    let Some(as_of_date) = Date::parse(&context.as_of_date) else {
+        return Err(batch_error(
+            "invalid-context",
+            "the as-of date is not a YYYY-MM-DD calendar date".to_owned(),
+        ));
+    };
+    let ctx = Context::new(as_of_date);
+    let bound = BoundBatch::bind(info.input_columns, batch)
+        .map_err(|error| batch_error(error.code, error.message))?;
+
+    let rows = bound.rows();
+    let mut out = RecordWriter::with_capacity(rows.saturating_mul(RECORD_BYTES_HINT));
+    let mut outcomes = Vec::with_capacity(rows);
+    for index in 0..rows {
+        out.begin_row();
+        let outcome = T::row(&bound.row(index), &ctx, &mut out);
+        outcomes.push(match outcome {
+            Outcome::Emit { warnings } => {
+                let (start, len) = out.finish_row();
+                let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(len)) else {
+                    return Err(batch_error(
+                        "output-too-large",
+                        "the batch's records exceed 4 GiB; use smaller batches".to_owned(),
+                    ));
+                };
+                wit::Outcome::Emit(wit::Emitted {
+                    start,
+                    len,
+                    warnings: warnings.iter().map(to_wit_finding).collect(),
+                })
+            }
+            Outcome::Skip { code, message } => {
+                out.discard_row();
+                wit::Outcome::Skip(wit::Skipped {
+                    code: code.to_owned(),
+                    message: message.to_owned(),
+                })
+            }
+            Outcome::Reject(findings) => {
+                out.discard_row();
+                wit::Outcome::Reject(findings.iter().map(to_wit_finding).collect())
+            }
+        });
+    }
+    Ok(wit::BatchResult {
+        records: out.into_string(),
+        outcomes,
+    })
+}
+
+fn batch_error(code: &str, message: String) -> wit::BatchError {
+    wit::BatchError {
+        code: code.to_owned(),
+        message,
+    }
+}
+
+fn to_wit_finding(finding: &Finding) -> wit::Finding {
+    wit::Finding {
+        field: finding.field.to_owned(),
+        code: finding.code.to_owned(),
+        message: finding.message.to_owned(),
+    }
+}
+
+pub(crate) fn to_wit_kind(kind: ColumnType) -> wit::ColumnType {
+    match kind {
+        ColumnType::Text => wit::ColumnType::Text,
+        ColumnType::Integer => wit::ColumnType::Integer,
+        ColumnType::Float => wit::ColumnType::Float,
+        ColumnType::Boolean => wit::ColumnType::Boolean,
+        ColumnType::Date => wit::ColumnType::Date,
+        ColumnType::Time => wit::ColumnType::Time,
+        ColumnType::Timestamp => wit::ColumnType::Timestamp,
+    }
+}
+
+fn to_wit_info(info: &ModuleInfo) -> wit::ModuleInfo {
+    wit::ModuleInfo {
+        name: info.name.to_owned(),
+        version: info.version.to_owned(),
+        target: info.target.to_owned(),
+        key_column: info.key_column.to_owned(),
+        input_columns: info
+            .input_columns
+            .iter()
+            .map(|spec| wit::ColumnSpec {
+                name: spec.name.to_owned(),
+                kind: to_wit_kind(spec.kind),
+                required: spec.required(),
+            })
+            .collect(),
+        output_fields: info
+            .output_fields
+            .iter()
+            .map(|field| wit::FieldSpec {
+                name: field.name.to_owned(),
+                required: field.required,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,525 @@
+//! Runs a [`Transform`] natively, without wasm (feature `testing`).
+//!
+//! Rows are given as JSON objects (column name → string / integer / boolean / null) and turned
+//! into the same columnar `row-batch` the host builds; the batch then goes through the very
+//! function the component's `transform` export calls. Every emitted record is checked against
+//! the module's contract on the way out (declared fields only, each once, required fields
+//! present, no `null`, no `""`), and so are findings (declared fields, kebab-case codes,
+//! non-empty messages), so a contract break fails the author's tests rather than a sync.
+//!
+//! The harness panics on misuse (a row value of the wrong JSON type, an undeclared column, a
+//! malformed example file): those are bugs in the test, not outcomes to assert on.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::bindings::reqsync::transform::types as wit;
+use crate::types::{ColumnSpec, ColumnType, ModuleInfo};
+use crate::{Transform, engine};
+
+/// What the module decided about one row, in a form that is easy to assert on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOutcome {
+    /// The emitted record, parsed, and its warnings as sorted `field:code` strings.
+    Emit {
+        record: Map<String, Value>,
+        warnings: Vec<String>,
+    },
+    Skip {
+        code: String,
+        message: String,
+    },
+    /// Sorted `field:code` strings.
+    Reject(Vec<String>),
+}
+
+/// The module failed the whole batch (WIT `batch-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFailure {
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for BatchFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// Builds the columnar batch the host would build for `rows`, with one column per entry of
+/// `columns` (a row without a key holds NULL there).
+///
+/// Values: JSON strings for text, date, time and timestamp columns; integers for integer
+/// columns; `true`/`false` (or 0/1) for boolean columns; numbers for float columns; `null` for
+/// NULL. Like the host, a column without NULLs gets an empty `present` list.
+///
+/// # Panics
+/// When a row is not an object, has a key that is not in `columns`, or a value of the wrong
+/// JSON type.
+pub fn batch_from_rows(columns: &[ColumnSpec], rows: &[Value]) -> wit::RowBatch {
+    let objects: Vec<&Map<String, Value>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| match row {
+            Value::Object(object) => object,
+            other => panic!("row {i} is not a JSON object: {other}"),
+        })
+        .collect();
+    for (i, object) in objects.iter().enumerate() {
+        for key in object.keys() {
+            if !columns.iter().any(|c| c.name == key) {
+                panic!("row {i} has `{key}`, which is not an input column of the module");
+            }
+        }
+    }
+    let columns = columns
+        .iter()
+        .map(|spec| build_column(spec, &objects))
+        .collect();
+    wit::RowBatch {
+        rows: u32::try_from(rows.len()).unwrap_or_else(|_| panic!("too many rows")),
+        columns,
+    }
+}
+
+fn build_column(spec: &ColumnSpec, rows: &[&Map<String, Value>]) -> wit::Column {
+    let mut present = Vec::with_capacity(rows.len());
+    let cells: Vec<Option<&Value>> = rows
+        .iter()
+        .map(|row| row.get(spec.name).filter(|v| !v.is_null()))
+        .collect();
+    for cell in &cells {
+        present.push(u8::from(cell.is_some()));
+    }
+    let wrong = |i: usize, value: &Value| -> ! {
+        panic!(
+            "row {i}, column `{}` ({}): unexpected value {value}",
+            spec.name,
+            spec.kind.wit_name()
+        )
+    };
+    let values = if spec.kind.is_text() {
+        let mut data = String::new();
+        let mut offsets = vec![0u32];
+        for (i, cell) in cells.iter().enumerate() {
+            match cell {
+                None => {}
+                Some(Value::String(text)) => data.push_str(text),
+                Some(other) => wrong(i, other),
+            }
+            offsets.push(u32::try_from(data.len()).unwrap_or_else(|_| panic!("batch too big")));
+        }
+        wit::ColumnValues::Text(wit::TextValues { data, offsets })
+    } else if spec.kind.is_integer() {
+        let values = cells
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| match cell {
+                None => 0,
+                Some(Value::Bool(b)) if spec.kind == ColumnType::Boolean => i64::from(*b),
+                Some(value @ Value::Number(n)) => n.as_i64().unwrap_or_else(|| wrong(i, value)),
+                Some(other) => wrong(i, other),
+            })
+            .collect();
+        wit::ColumnValues::Integer(values)
+    } else {
+        let values = cells
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| match cell {
+                None => 0.0,
+                Some(value @ Value::Number(n)) => n.as_f64().unwrap_or_else(|| wrong(i, value)),
+                Some(other) => wrong(i, other),
+            })
+            .collect();
+        wit::ColumnValues::Float(values)
+    };
+    if present.iter().all(|&p| p == 1) {
+        present.clear();
+    }
+    wit::Column {
+        name: spec.name.to_owned(),
+        values,
+        present,
+    }
+}
+
+/// Runs `rows` through `T` as one batch, with every declared input column present.
+///
+/// # Panics
+/// On malformed rows (see [`batch_from_rows`]) or when the module breaks its contract.
+pub fn run_rows<T: Transform>(
+    as_of_date: &str,
+    rows: &[Value],
+) -> Result<Vec<RowOutcome>, BatchFailure> {
+    run_rows_omitting::<T>(as_of_date, rows, &[])
+}
+
+/// Like [`run_rows`], but the batch lacks the columns named in `omit` — how a test checks
+/// the `missing-column` batch error or an optional column a deployment's query leaves out.
+pub fn run_rows_omitting<T: Transform>(
+    as_of_date: &str,
+    rows: &[Value],
+    omit: &[&str],
+) -> Result<Vec<RowOutcome>, BatchFailure> {
+    let info = T::info();
+    let mut batch = batch_from_rows(info.input_columns, rows);
+    batch.columns.retain(|c| !omit.contains(&c.name.as_str()));
+    run_batch::<T>(as_of_date, &batch)
+}
+
+/// Runs one row; a batch error becomes a panic.
+pub fn run_row<T: Transform>(as_of_date: &str, row: Value) -> RowOutcome {
+    match run_rows::<T>(as_of_date, &[row]) {
+        Ok(mut outcomes) if outcomes.len() == 1 => outcomes.remove(0),
+        Ok(outcomes) => panic!("one row in, {} outcomes out", outcomes.len()),
+        Err(failure) => panic!("batch failed: {failure}"),
+    }
+}
+
+/// Runs an already built batch through the same code path as the component export.
+pub fn run_batch<T: Transform>(
+    as_of_date: &str,
+    batch: &wit::RowBatch,
+) -> Result<Vec<RowOutcome>, BatchFailure> {
+    let info = T::info();
+    let context = wit::BatchContext {
+        as_of_date: as_of_date.to_owned(),
+    };
+    let result = engine::transform::<T>(&context, batch).map_err(|e| BatchFailure {
+        code: e.code,
+        message: e.message,
+    })?;
+    assert_eq!(
+        result.outcomes.len(),
+        batch.rows as usize,
+        "one outcome per row"
+    );
+    let mut next_start = 0usize;
+    let outcomes = result
+        .outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, outcome)| match outcome {
+            wit::Outcome::Emit(emitted) => {
+                let start = emitted.start as usize;
+                let end = start + emitted.len as usize;
+                assert_eq!(start, next_start, "row {i}: records are not contiguous");
+                next_start = end;
+                let text = result
+                    .records
+                    .get(start..end)
+                    .unwrap_or_else(|| panic!("row {i}: span outside the records buffer"));
+                let record = check_record(&info, i, text);
+                RowOutcome::Emit {
+                    record,
+                    warnings: check_findings(&info, i, &emitted.warnings, "warning"),
+                }
+            }
+            wit::Outcome::Skip(skipped) => {
+                assert!(
+                    is_kebab(&skipped.code),
+                    "row {i}: skip code `{}` is not kebab-case",
+                    skipped.code
+                );
+                assert!(
+                    !skipped.message.is_empty(),
+                    "row {i}: skip without a message"
+                );
+                RowOutcome::Skip {
+                    code: skipped.code,
+                    message: skipped.message,
+                }
+            }
+            wit::Outcome::Reject(findings) => {
+                assert!(!findings.is_empty(), "row {i}: rejected without a finding");
+                RowOutcome::Reject(check_findings(&info, i, &findings, "rejection"))
+            }
+        })
+        .collect();
+    assert_eq!(
+        next_start,
+        result.records.len(),
+        "records buffer has bytes no span covers"
+    );
+    Ok(outcomes)
+}
+
+/// Parses one emitted record and checks it against the module's declared output fields.
+fn check_record(info: &ModuleInfo, row: usize, text: &str) -> Map<String, Value> {
+    let Entries(entries) = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("row {row}: emitted record is not a JSON object ({e}): {text}"));
+    let mut record = Map::new();
+    for (key, value) in entries {
+        assert!(
+            info.output_fields.iter().any(|f| f.name == key),
+            "row {row}: emitted `{key}`, which is not a declared output field"
+        );
+        assert!(
+            !value.is_null(),
+            "row {row}: `{key}` is null (leave the key out instead)"
+        );
+        assert!(
+            value.as_str() != Some(""),
+            "row {row}: `{key}` is an empty string (leave the key out instead)"
+        );
+        assert!(
+            record.insert(key.clone(), value).is_none(),
+            "row {row}: `{key}` written twice"
+        );
+    }
+    for field in info.output_fields.iter().filter(|f| f.required) {
+        assert!(
+            record.contains_key(field.name),
+            "row {row}: required field `{}` missing from an emitted record",
+            field.name
+        );
+    }
+    record
+}
+
+fn check_findings(
+    info: &ModuleInfo,
+    row: usize,
+    findings: &[wit::Finding],
+    what: &str,
+) -> Vec<String> {
+    let mut out: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            assert!(
+                info.output_fields.iter().any(|d| d.name == f.field),
+                "row {row}: {what} on `{}`, which is not a declared output field",
+                f.field
+            );
+            assert!(
+                is_kebab(&f.code),
+                "row {row}: {what} code `{}` is not kebab-case",
+                f.code
+            );
+            assert!(
+                !f.message.is_empty(),
+                "row {row}: {what} `{}` has no message",
+                f.code
+            );
+            format!("{}:{}", f.field, f.code)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn is_kebab(code: &str) -> bool {
+    !code.is_empty()
+        && !code.starts_with('-')
+        && !code.ends_with('-')
+        && !code.contains("--")
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A JSON object's entries in order, duplicates kept (serde_json's `Map` would silently keep
+/// only the last of two equal keys).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// A transform's example-cases file (`examples.json`).
+///
+/// ```json
+/// {"as_of_date": "2026-01-01",
+///  "cases": [
+///    {"name": "…", "row": {"patno": 101, "lname": "Smith"},
+///     "expect": {"emit": {"patient_number": 101, "last_name": "Smith"},
+///                "warnings": ["state:invalid-state"]}},
+///    {"name": "…", "row": {}, "expect": {"reject": ["last_name:blank"]}},
+///    {"name": "…", "row": {}, "expect": {"skip": "patient-not-sent"}}
+///  ]}
+/// ```
+///
+/// Row values are what the module receives (strings for text/date/time/timestamp columns,
+/// integers, booleans, `null`); a column absent from `row` is NULL. `emit` must equal the
+/// emitted record exactly; `warnings` (default `[]`) and `reject` are sets of `field:code`;
+/// `skip` is the skip code.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Examples {
+    pub as_of_date: String,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    pub row: Map<String, Value>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub emit: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub warnings: Option<Vec<String>>,
+    #[serde(default)]
+    pub reject: Option<Vec<String>>,
+    #[serde(default)]
+    pub skip: Option<String>,
+}
+
+impl Examples {
+    /// # Panics
+    /// When `json` is not a well-formed example file.
+    pub fn parse(json: &str) -> Self {
+        let examples: Self =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("malformed example file: {e}"));
+        let mut names = BTreeSet::new();
+        for case in &examples.cases {
+            assert!(
+                names.insert(case.name.as_str()),
+                "two cases are named `{}`",
+                case.name
+            );
+            let e = &case.expect;
+            let kinds = usize::from(e.emit.is_some())
+                + usize::from(e.reject.is_some())
+                + usize::from(e.skip.is_some());
+            assert_eq!(
+                kinds, 1,
+                "case `{}`: expect exactly one of emit / reject / skip",
+                case.name
+            );
+            assert!(
+                e.warnings.is_none() || e.emit.is_some(),
+                "case `{}`: warnings only go with emit",
+                case.name
+            );
+        }
+        examples
+    }
+}
+
+/// Runs every case of an example file through `T`, all rows as one batch (as the host would),
+/// and returns the number of cases, or a report of every case that did not go as expected.
+pub fn check_examples<T: Transform>(json: &str) -> Result<usize, String> {
+    let examples = Examples::parse(json);
+    let rows: Vec<Value> = examples
+        .cases
+        .iter()
+        .map(|case| Value::Object(case.row.clone()))
+        .collect();
+    let outcomes = run_rows::<T>(&examples.as_of_date, &rows)
+        .map_err(|failure| format!("the batch of all cases failed: {failure}"))?;
+    let mut failures = Vec::new();
+    for (case, got) in examples.cases.iter().zip(&outcomes) {
+        if let Some(problem) = compare(&case.expect, got) {
+            failures.push(format!("- case `{}`: {problem}", case.name));
+        }
+    }
+    if failures.is_empty() {
+        Ok(examples.cases.len())
+    } else {
+        Err(format!(
+            "{} of {} example cases failed:\n{}",
+            failures.len(),
+            examples.cases.len(),
+            failures.join("\n")
+        ))
+    }
+}
+
+/// [`check_examples`] for a `#[test]`: panics with the report.
+pub fn assert_examples<T: Transform>(json: &str) {
+    if let Err(report) = check_examples::<T>(json) {
+        panic!("{report}");
+    }
+}
+
+fn sorted(codes: &[String]) -> Vec<String> {
+    let mut codes = codes.to_vec();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+fn compare(expect: &Expect, got: &RowOutcome) -> Option<String> {
+    match (expect, got) {
+        (
+            Expect {
+                emit: Some(record), ..
+            },
+            RowOutcome::Emit {
+                record: got_record,
+                warnings,
+            },
+        ) => {
+            let want_warnings = sorted(expect.warnings.as_deref().unwrap_or_default());
+            let mut problems = Vec::new();
+            if record != got_record {
+                problems.push(format!(
+                    "emitted {}\n    expected {}",
+                    Value::Object(got_record.clone()),
+                    Value::Object(record.clone())
+                ));
+            }
+            if &want_warnings != warnings {
+                problems.push(format!("warnings {warnings:?}, expected {want_warnings:?}"));
+            }
+            (!problems.is_empty()).then(|| problems.join("; "))
+        }
+        (
+            Expect {
+                reject: Some(codes),
+                ..
+            },
+            RowOutcome::Reject(got_codes),
+        ) => {
+            let want = sorted(codes);
+            (&want != got_codes).then(|| format!("rejected {got_codes:?}, expected {want:?}"))
+        }
+        (
+            Expect {
+                skip: Some(code), ..
+            },
+            RowOutcome::Skip { code: got_code, .. },
+        ) => (code != got_code).then(|| format!("skipped `{got_code}`, expected skip `{code}`")),
+        (_, got) => Some(format!("got {got:?}, expected {}", describe_expect(expect))),
+    }
+}
+
+fn describe_expect(expect: &Expect) -> String {
+    if let Some(record) = &expect.emit {
+        format!("emit {}", Value::Object(record.clone()))
+    } else if let Some(codes) = &expect.reject {
+        format!("reject {codes:?}")
+    } else {
+        format!("skip `{}`", expect.skip.as_deref().unwrap_or_default())
+    }
+}

@@ -1,0 +1,49 @@
+//! Builds the default transform modules (`transforms/`) for `wasm32-wasip2`, so that
+//! `reqsync init` and `reqsync demo` can write them into a project folder. The host never runs
+//! these embedded copies: a run loads modules from the files its config names.
+//!
+//! The guests build in their own target directory: the outer cargo holds the lock on the main
+//! one while build scripts run.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const GUESTS: [(&str, &str); 2] = [
+    ("transform-patients", "REQSYNC_PATIENTS_WASM"),
+    ("transform-vaccine-doses", "REQSYNC_VACCINE_DOSES_WASM"),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir.parent().expect("runtime/ is inside the workspace").to_path_buf();
+    for dir in ["guest-sdk", "transforms", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    let target_dir = root.join("target").join("guests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir);
+    for (package, _) in GUESTS {
+        cmd.args(["-p", package]);
+    }
+    // Flags meant for the host build (coverage, sanitizers, target-cpu) must not leak into the
+    // wasm build.
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("cannot run cargo to build the transform modules");
+    if !status.success() {
+        panic!(
+            "building the transform modules failed; is the wasm32-wasip2 target installed? \
+             (`rustup target add wasm32-wasip2`, or `rustup toolchain install` in the repo)"
+        );
+    }
+    for (package, var) in GUESTS {
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        let path = target_dir.join("wasm32-wasip2").join("release").join(file);
+        assert!(path.is_file(), "missing {}", path.display());
+        println!("cargo:rustc-env={var}={}", path.display());
+    }
+}

@@ -1,0 +1,57 @@
+//! Exit codes: one per failure class, so a scheduler can tell who has to act.
+
+use reqsync::pipeline::{FailureClass, RunError};
+
+pub const OK: u8 = 0;
+pub const INTERNAL: u8 = 1;
+// 2 is clap's code for a command-line usage error.
+pub const CONFIG: u8 = 3;
+pub const SOURCE: u8 = 4;
+pub const TRANSFORM: u8 = 5;
+pub const DELIVERY: u8 = 6;
+
+pub const HELP: &str = "\
+Exit codes:
+  0  every request was accepted (rows a transform rejects are reported and held back)
+  1  internal error
+  2  command-line usage error
+  3  configuration: config file, credentials, query/template/module file, template output
+  4  source database: connection, query, data that cannot be read
+  5  transform module: not a valid component, trap, deadline, broken contract
+  6  delivery: ReqCheck unreachable, TLS, credentials refused, request rejected";
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        Self { code, error: error.into() }
+    }
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
+        let code = match e.class() {
+            FailureClass::Config => CONFIG,
+            FailureClass::Source => SOURCE,
+            FailureClass::Transform => TRANSFORM,
+            FailureClass::Delivery => DELIVERY,
+        };
+        Self::new(code, e)
+    }
+}
+
+/// Adds context to a fallible step and assigns its exit code.
+pub trait OrExit<T> {
+    fn or_exit(self, code: u8, context: &str) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> OrExit<T> for Result<T, E> {
+    fn or_exit(self, code: u8, context: &str) -> Result<T, Failure> {
+        self.map_err(|e| Failure::new(code, e.into().context(context.to_string())))
+    }
+}

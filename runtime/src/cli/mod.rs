@@ -1,0 +1,59 @@
+//! Command-line definitions and dispatch. Flags are defined once here; `--help` comes from them.
+
+pub mod demo;
+pub mod exit;
+pub mod init;
+pub mod logging;
+pub mod receiver;
+pub mod run;
+pub mod seed;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::Failure;
+
+/// Keeps ReqCheck fed from a clinic database: reads changed rows, maps and validates them in
+/// sandboxed WebAssembly transform modules, and posts them to ReqCheck.
+#[derive(Debug, Parser)]
+#[command(name = "reqsync", version, about, long_about = None, after_help = exit::HELP)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). Logs never contain row values.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Write logs as JSON lines instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one sync now (what cron or Windows Task Scheduler calls).
+    Run(run::RunArgs),
+    /// Seed a clinic database with the source schema and test data.
+    Seed(seed::SeedArgs),
+    /// Run the ReqCheck-compatible development receiver, or inspect what it holds.
+    Receiver(receiver::ReceiverArgs),
+    /// Write a complete, working project folder (config, queries, templates, transform modules).
+    Init(init::InitArgs),
+    /// Build a demo clinic database, start a receiver, and run a full and an incremental sync.
+    Demo(demo::DemoArgs),
+}
+
+pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Seed(args) => seed::run(args),
+        Command::Receiver(args) => receiver::run(args).await,
+        Command::Init(args) => init::run(args),
+        Command::Demo(args) => demo::run(args).await,
+    }
+}
+
+/// The default config file: `reqsync.toml` in the current folder.
+pub fn default_config() -> PathBuf {
+    PathBuf::from("reqsync.toml")
+}

@@ -1,0 +1,92 @@
+//! `reqsync run`: one sync now.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use reqsync::config::Config;
+use reqsync::pipeline::{Delivery, DryRunOutput, Pipeline, Progress, RunOptions, RunReport};
+use reqsync::reqcheck::client::ClientOptions;
+use reqsync::reqcheck::{Credentials, ReqCheckClient};
+use reqsync::source::{self, SourceUrl};
+use reqsync::transform::{SandboxLimits, TransformEngine};
+
+use super::exit::{self, Failure, OrExit};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The config file.
+    #[arg(long, short, default_value_os_t = super::default_config())]
+    pub config: PathBuf,
+    /// Read from this source instead of the config's (e.g. sqlite://clinic.db).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Send to this ReqCheck instead of the config's.
+    #[arg(long)]
+    pub reqcheck_url: Option<String>,
+    /// Run only this job.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Render the exact request bodies without sending them: to stdout, or to files in
+    /// --out DIR. Without --full it still asks ReqCheck's heartbeat for the window.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: write one file per request into this folder.
+    #[arg(long, requires = "dry_run")]
+    pub out: Option<PathBuf>,
+    /// Ignore ReqCheck's last import and send everything the queries select from the start.
+    /// A periodic full sync is how corrections that the watermark cannot see reach ReqCheck.
+    #[arg(long)]
+    pub full: bool,
+    /// Evaluate date rules against this date instead of today (YYYY-MM-DD).
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Print the run report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: RunArgs) -> Result<u8, Failure> {
+    let mut config = Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
+    if let Some(url) = &args.reqcheck_url {
+        config.reqcheck.url = url.clone();
+    }
+    if let Some(url) = &args.source {
+        config.source_url = url.clone();
+    }
+    let credentials = || {
+        Credentials::load(&config.reqcheck.username, &config.reqcheck.password)
+            .or_exit(exit::CONFIG, "cannot read the ReqCheck credentials")
+    };
+    let delivery = if args.dry_run {
+        let output = match &args.out {
+            Some(dir) => DryRunOutput::Dir(dir.clone()),
+            None => DryRunOutput::Stdout,
+        };
+        let client = if args.full { None } else { Some(client(&config, credentials()?)?) };
+        Delivery::DryRun { output, client }
+    } else {
+        Delivery::ReqCheck(client(&config, credentials()?)?)
+    };
+    let report = execute(config, delivery, &RunOptions { full: args.full, job: args.job, as_of: args.as_of }, &Progress::auto()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{report}");
+    }
+    Ok(exit::OK)
+}
+
+pub fn client(config: &Config, credentials: Credentials) -> Result<ReqCheckClient, Failure> {
+    let options = ClientOptions { timeout: config.reqcheck.timeout, ca_file: config.reqcheck.ca_file.clone() };
+    ReqCheckClient::new(&config.reqcheck.url, credentials, &options).or_exit(exit::CONFIG, "cannot set up the ReqCheck client")
+}
+
+/// Opens the source and engine a config names and runs one sync.
+pub async fn execute(config: Config, delivery: Delivery, options: &RunOptions, progress: &Progress) -> Result<RunReport, Failure> {
+    let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).or_exit(exit::CONFIG, "invalid source URL")?;
+    let source = source::open(&url).or_exit(exit::SOURCE, "cannot open the source")?;
+    let limits = SandboxLimits { call_deadline: config.transform_deadline, ..SandboxLimits::default() };
+    let engine = TransformEngine::new(limits, Some(config.cache_dir.clone())).or_exit(exit::INTERNAL, "cannot start the transform engine")?;
+    let pipeline = Pipeline { config, source, engine, delivery };
+    Ok(pipeline.run(options, progress).await?)
+}

@@ -1,0 +1,426 @@
+//! `reqsync.toml`: one file for the ReqCheck connection, the source, the sync's clock settings
+//! and the jobs. The structs are the documentation; unknown keys are errors (a misspelt key
+//! must not silently fall back to a default). Relative paths are relative to the config file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::reqcheck::credentials::CredentialsSource;
+use crate::reqcheck::targets::{self, Target};
+
+/// Default look-back subtracted from ReqCheck's last import time: late-committed source rows
+/// carry an `updated_at` before it.
+pub const DEFAULT_LOOK_BACK: &str = "1d";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    #[error("config file {}: {reason}", path.display())]
+    Parse { path: PathBuf, reason: String },
+    #[error("config file {}: `{key}`: {reason}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    reqcheck: RawReqCheck,
+    source: RawSource,
+    #[serde(default)]
+    sync: RawSync,
+    #[serde(default, rename = "jobs")]
+    jobs: Vec<RawJob>,
+}
+
+/// `[reqcheck]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReqCheck {
+    /// Base URL, e.g. `https://reqcheck.example.org`.
+    url: String,
+    /// Environment variable holding the username (default `REQCHECK_USERNAME`).
+    username_env: Option<String>,
+    /// File holding the username (instead of the environment).
+    username_file: Option<PathBuf>,
+    /// Environment variable holding the password (default `REQCHECK_PASSWORD`).
+    password_env: Option<String>,
+    /// File holding the password (instead of the environment).
+    password_file: Option<PathBuf>,
+    /// Refused: secrets never live in the config file. Present only to say so clearly.
+    password: Option<toml::Value>,
+    /// Per-request timeout, e.g. `"2m"` (default 2 minutes).
+    timeout: Option<String>,
+    /// Extra CA certificate (PEM) to trust for ReqCheck's TLS certificate.
+    ca_file: Option<PathBuf>,
+}
+
+/// `[source]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    /// `sqlite://PATH`
+    url: String,
+}
+
+/// `[sync]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    /// IANA time zone of the source's timestamps (default `America/Chicago`, Kansas City).
+    clinic_time_zone: Option<String>,
+    /// Subtracted from ReqCheck's last import time, e.g. `"1d"`, `"12h"` (default `1d`).
+    look_back: Option<String>,
+    /// Window start when ReqCheck has no import yet (`YYYY-MM-DDTHH:MM:SS`, clinic time).
+    /// Without it the first run is a full extract.
+    initial_start: Option<String>,
+    /// Rows per transform call (default 512).
+    transform_batch_rows: Option<usize>,
+    /// Wall-clock budget of one transform call, in milliseconds (default 10000).
+    transform_deadline_ms: Option<u64>,
+    /// Folder for precompiled transform modules (default: `.reqsync/cache` beside the config).
+    cache_dir: Option<PathBuf>,
+}
+
+/// `[[jobs]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    name: String,
+    query: PathBuf,
+    transform: PathBuf,
+    template: PathBuf,
+    /// Defaults to the endpoint of the record type the module emits.
+    endpoint: Option<String>,
+    /// Records per request (default 500). A patient's doses are never split, so a request can
+    /// exceed this to hold one patient's whole history.
+    batch_size: Option<usize>,
+    /// For dose jobs: the query column identifying the patient (default `patno`). The query
+    /// must return each patient's rows together (ORDER BY it).
+    group_by_column: Option<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub reqcheck: ReqCheckConfig,
+    pub source_url: String,
+    pub clinic_tz: Tz,
+    pub look_back: chrono::Duration,
+    pub initial_start: Option<NaiveDateTime>,
+    pub transform_batch_rows: usize,
+    pub transform_deadline: Duration,
+    pub cache_dir: PathBuf,
+    pub jobs: Vec<JobConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReqCheckConfig {
+    pub url: String,
+    pub username: CredentialsSource,
+    pub password: CredentialsSource,
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    pub name: String,
+    pub query: PathBuf,
+    pub transform: PathBuf,
+    pub template: PathBuf,
+    pub endpoint: Option<String>,
+    pub batch_size: usize,
+    pub group_by_column: Option<String>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        // toml's message names the key, line and column of the problem.
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let rel = |p: &Path| {
+            if p.is_relative() {
+                base.join(p)
+            } else {
+                p.to_path_buf()
+            }
+        };
+
+        let r = raw.reqcheck;
+        if r.password.is_some() {
+            return Err(invalid(
+                "reqcheck.password",
+                "passwords never go in the config file; set REQCHECK_PASSWORD (or `password_env`) \
+                 or point `password_file` at a file readable only by the service account"
+                    .into(),
+            ));
+        }
+        let username = pick_source(
+            "reqcheck.username",
+            r.username_env,
+            r.username_file,
+            "REQCHECK_USERNAME",
+            &rel,
+        )
+        .map_err(|reason| invalid("reqcheck.username_env", reason))?;
+        let password = pick_source(
+            "reqcheck.password",
+            r.password_env,
+            r.password_file,
+            "REQCHECK_PASSWORD",
+            &rel,
+        )
+        .map_err(|reason| invalid("reqcheck.password_env", reason))?;
+        let timeout = match r.timeout {
+            Some(t) => parse_duration(&t).map_err(|e| invalid("reqcheck.timeout", e))?,
+            None => Duration::from_secs(120),
+        };
+        reqwest::Url::parse(&r.url).map_err(|e| invalid("reqcheck.url", e.to_string()))?;
+
+        let s = raw.sync;
+        let clinic_tz: Tz = s
+            .clinic_time_zone
+            .as_deref()
+            .unwrap_or("America/Chicago")
+            .parse()
+            .map_err(|_| {
+                invalid(
+                    "sync.clinic_time_zone",
+                    "not an IANA time zone name (e.g. America/Chicago)".into(),
+                )
+            })?;
+        let look_back = parse_duration(s.look_back.as_deref().unwrap_or(DEFAULT_LOOK_BACK))
+            .map_err(|e| invalid("sync.look_back", e))?;
+        let look_back = chrono::Duration::from_std(look_back)
+            .map_err(|e| invalid("sync.look_back", e.to_string()))?;
+        let initial_start = s
+            .initial_start
+            .map(|v| {
+                crate::transform::parse_timestamp(&v).ok_or_else(|| {
+                    invalid(
+                        "sync.initial_start",
+                        "expected YYYY-MM-DDTHH:MM:SS (clinic local time)".into(),
+                    )
+                })
+            })
+            .transpose()?;
+        let transform_batch_rows = s.transform_batch_rows.unwrap_or(512);
+        if transform_batch_rows == 0 || transform_batch_rows > 65_536 {
+            return Err(invalid(
+                "sync.transform_batch_rows",
+                "must be between 1 and 65536".into(),
+            ));
+        }
+        let transform_deadline = Duration::from_millis(s.transform_deadline_ms.unwrap_or(10_000));
+        if transform_deadline.is_zero() {
+            return Err(invalid(
+                "sync.transform_deadline_ms",
+                "must be positive".into(),
+            ));
+        }
+        let cache_dir = s
+            .cache_dir
+            .map(|p| rel(&p))
+            .unwrap_or_else(|| base.join(".reqsync").join("cache"));
+
+        if raw.jobs.is_empty() {
+            return Err(invalid("jobs", "no [[jobs]] configured".into()));
+        }
+        let mut jobs = Vec::new();
+        for (i, j) in raw.jobs.into_iter().enumerate() {
+            let key = |k: &str| format!("jobs[{i}].{k}");
+            if j.name.trim().is_empty() {
+                return Err(invalid(&key("name"), "must not be empty".into()));
+            }
+            if jobs.iter().any(|other: &JobConfig| other.name == j.name) {
+                return Err(invalid(
+                    &key("name"),
+                    format!("job name `{}` is used twice", j.name),
+                ));
+            }
+            let batch_size = j.batch_size.unwrap_or(500);
+            if batch_size == 0 {
+                return Err(invalid(&key("batch_size"), "must be at least 1".into()));
+            }
+            if let Some(ep) = &j.endpoint
+                && !targets::ALL.iter().any(|t| t.endpoint == ep)
+            {
+                return Err(invalid(
+                    &key("endpoint"),
+                    format!(
+                        "`{ep}` is not a ReqCheck import endpoint (/patient_data or /vaccine_dose_data)"
+                    ),
+                ));
+            }
+            jobs.push(JobConfig {
+                name: j.name,
+                query: rel(&j.query),
+                transform: rel(&j.transform),
+                template: rel(&j.template),
+                endpoint: j.endpoint,
+                batch_size,
+                group_by_column: j.group_by_column,
+            });
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            reqcheck: ReqCheckConfig {
+                url: r.url,
+                username,
+                password,
+                timeout,
+                ca_file: r.ca_file.map(|p| rel(&p)),
+            },
+            source_url: raw.source.url,
+            clinic_tz,
+            look_back,
+            initial_start,
+            transform_batch_rows,
+            transform_deadline,
+            cache_dir,
+            jobs,
+        })
+    }
+
+    /// The folder the config file lives in (relative source URLs resolve against it).
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+impl JobConfig {
+    /// The endpoint this job posts to: configured, or the one of the module's record type.
+    pub fn endpoint_for(&self, target: &Target) -> String {
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| target.endpoint.to_string())
+    }
+}
+
+fn pick_source(
+    what: &str,
+    env: Option<String>,
+    file: Option<PathBuf>,
+    default_env: &str,
+    rel: &dyn Fn(&Path) -> PathBuf,
+) -> Result<CredentialsSource, String> {
+    match (env, file) {
+        (Some(_), Some(_)) => Err(format!("give {what} either `_env` or `_file`, not both")),
+        (Some(var), None) => Ok(CredentialsSource::Env(var)),
+        (None, Some(path)) => Ok(CredentialsSource::File(rel(&path))),
+        (None, None) => Ok(CredentialsSource::Env(default_env.to_string())),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. \"1d\", \"12h\", \"90s\")"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[reqcheck]
+url = "https://reqcheck.example.org"
+
+[source]
+url = "sqlite://clinic.db"
+
+[[jobs]]
+name = "patients"
+query = "queries/patients.sql"
+transform = "transforms/patients.wasm"
+template = "templates/patient_data.json.j2"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/srv/reqsync/reqsync.toml"), text)
+    }
+
+    #[test]
+    fn defaults_apply_and_paths_resolve_against_the_config_folder() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.look_back, chrono::Duration::days(1));
+        assert_eq!(c.clinic_tz, chrono_tz::America::Chicago);
+        assert_eq!(
+            c.jobs[0].query,
+            Path::new("/srv/reqsync/queries/patients.sql")
+        );
+        assert_eq!(c.jobs[0].batch_size, 500);
+        assert_eq!(
+            c.reqcheck.password,
+            CredentialsSource::Env("REQCHECK_PASSWORD".into())
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key_and_line() {
+        let e = parse(&MINIMAL.replace("[source]", "[source]\nurll = \"x\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("urll"), "{e}");
+        assert!(e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn password_in_config_file_is_refused() {
+        let e = parse(&MINIMAL.replace("[source]", "password = \"hunter2\"\n[source]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reqcheck.password"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = parse(&format!("{MINIMAL}\n[sync]\nlook_back = \"yesterday\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sync.look_back"), "{e}");
+        let e = parse(&format!(
+            "{MINIMAL}\n[sync]\nclinic_time_zone = \"Kansas City\""
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sync.clinic_time_zone"), "{e}");
+        let e =
+            parse(&MINIMAL.replace("name = \"patients\"", "name = \"patients\"\nbatch_size = 0"))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("jobs[0].batch_size"), "{e}");
+        let e = parse(&MINIMAL.replace(
+            "name = \"patients\"",
+            "name = \"patients\"\nbatch_size = \"ten\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("batch_size"), "{e}");
+    }
+}

@@ -1,0 +1,17 @@
+//! reqsync: keeps ReqCheck fed from a clinic database.
+//!
+//! The modules follow a row through the pipeline: it is *read* ([`source`]), *transformed* by a
+//! sandboxed WebAssembly module ([`transform`]), *rendered* into a request body ([`render`]) and
+//! *sent* ([`reqcheck`]); [`pipeline`] wires one job's run together. [`receiver`] is the
+//! ReqCheck-compatible development endpoint and [`seed`] builds clinic databases for demos and
+//! tests.
+
+pub mod config;
+pub mod pipeline;
+pub mod project;
+pub mod receiver;
+pub mod render;
+pub mod reqcheck;
+pub mod seed;
+pub mod source;
+pub mod transform;

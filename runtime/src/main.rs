@@ -1,0 +1,27 @@
+//! The `reqsync` command line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::logging::init(args.verbose, args.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(cli::exit::INTERNAL);
+        }
+    };
+    match runtime.block_on(cli::dispatch(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // `{:#}` prints the context chain on one line: what failed, then why.
+            eprintln!("error: {:#}", e.error);
+            ExitCode::from(e.code)
+        }
+    }
+}

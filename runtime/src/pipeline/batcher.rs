@@ -1,0 +1,256 @@
+//! Cutting a job's emitted records into requests.
+//!
+//! Records go out `batch_size` at a time, with one exception that ReqCheck forces: a dose
+//! request replaces the whole dose history of every patient it mentions, so the rows of one
+//! patient (one *group*) always travel together, even when that makes a request larger than
+//! `batch_size`. If any row of a group is rejected, the whole group is held back: sending the
+//! rest would delete the rejected dose from ReqCheck's copy of the patient's history, while
+//! holding back keeps ReqCheck's last complete history until the row is fixed at the source.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use crate::transform::{RowOutcome, Verdict};
+
+/// Skip code for rows held back because another row of their group was rejected.
+pub const GROUP_HELD_BACK: &str = "group-has-rejected-row";
+
+pub type Record = Map<String, Value>;
+
+/// Counts of what happened to a job's rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RowCounts {
+    pub read: u64,
+    pub emitted: u64,
+    /// Skip code → rows.
+    pub skipped: BTreeMap<String, u64>,
+    /// `field:code` → rows carrying that finding.
+    pub rejected_findings: BTreeMap<String, u64>,
+    pub rejected: u64,
+    /// `field:code` → emitted rows carrying that warning.
+    pub warnings: BTreeMap<String, u64>,
+}
+
+/// A rejected row: its key and finding tags (keys and codes only; no values).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RejectedRow {
+    pub key: String,
+    pub findings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(
+        "the query returned the rows of group `{group}` (column `{column}`) in more than one run; \
+         ReqCheck replaces a patient's doses per request, so the query must ORDER BY `{column}`"
+    )]
+    GroupNotContiguous { group: String, column: String },
+}
+
+struct OpenGroup {
+    key: String,
+    records: Vec<Record>,
+    rejected: bool,
+}
+
+/// Turns row outcomes into request-sized lists of records.
+pub struct RequestBatcher {
+    batch_size: usize,
+    group_column: Option<String>,
+    pending: Vec<Record>,
+    open: Option<OpenGroup>,
+    closed: HashSet<String>,
+    pub counts: RowCounts,
+    pub rejected_rows: Vec<RejectedRow>,
+}
+
+/// Records hold PHI: Debug shows sizes and counts only.
+impl std::fmt::Debug for RequestBatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBatcher")
+            .field("batch_size", &self.batch_size)
+            .field("pending", &self.pending.len())
+            .field("counts", &self.counts)
+            .finish()
+    }
+}
+
+impl RequestBatcher {
+    /// `group_column` names the query column whose rows must stay together (None: no groups).
+    pub fn new(batch_size: usize, group_column: Option<String>) -> Self {
+        Self {
+            batch_size: batch_size.max(1),
+            group_column,
+            pending: Vec::new(),
+            open: None,
+            closed: HashSet::new(),
+            counts: RowCounts::default(),
+            rejected_rows: Vec::new(),
+        }
+    }
+
+    /// Takes one row's outcome; returns the requests that became complete.
+    pub fn push(&mut self, outcome: RowOutcome) -> Result<Vec<Vec<Record>>, BatchError> {
+        self.counts.read += 1;
+        let mut ready = Vec::new();
+        if let (Some(column), Some(group)) = (&self.group_column, &outcome.group) {
+            let same = self.open.as_ref().is_some_and(|g| &g.key == group);
+            if !same {
+                if self.closed.contains(group) {
+                    return Err(BatchError::GroupNotContiguous {
+                        group: group.clone(),
+                        column: column.clone(),
+                    });
+                }
+                self.close_group(&mut ready);
+                self.open = Some(OpenGroup { key: group.clone(), records: Vec::new(), rejected: false });
+            }
+        }
+        match outcome.verdict {
+            Verdict::Emit { record, warnings } => {
+                self.counts.emitted += 1;
+                for w in &warnings {
+                    *self.counts.warnings.entry(w.tag()).or_default() += 1;
+                }
+                match &mut self.open {
+                    Some(g) => g.records.push(record),
+                    None => {
+                        self.pending.push(record);
+                        if self.pending.len() >= self.batch_size {
+                            ready.push(std::mem::take(&mut self.pending));
+                        }
+                    }
+                }
+            }
+            Verdict::Skip { code, .. } => {
+                *self.counts.skipped.entry(code).or_default() += 1;
+            }
+            Verdict::Reject { findings } => {
+                self.counts.rejected += 1;
+                let tags: Vec<String> = findings.iter().map(|f| f.tag()).collect();
+                for t in &tags {
+                    *self.counts.rejected_findings.entry(t.clone()).or_default() += 1;
+                }
+                self.rejected_rows.push(RejectedRow { key: outcome.key, findings: tags });
+                if let Some(g) = &mut self.open {
+                    g.rejected = true;
+                }
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Ends the input; returns the last requests.
+    pub fn finish(mut self) -> (Vec<Vec<Record>>, RowCounts, Vec<RejectedRow>) {
+        let mut ready = Vec::new();
+        self.close_group(&mut ready);
+        if !self.pending.is_empty() {
+            ready.push(std::mem::take(&mut self.pending));
+        }
+        (ready, self.counts, self.rejected_rows)
+    }
+
+    fn close_group(&mut self, ready: &mut Vec<Vec<Record>>) {
+        let Some(group) = self.open.take() else { return };
+        self.closed.insert(group.key);
+        if group.records.is_empty() {
+            return;
+        }
+        if group.rejected {
+            let n = group.records.len() as u64;
+            self.counts.emitted -= n;
+            *self.counts.skipped.entry(GROUP_HELD_BACK.into()).or_default() += n;
+            return;
+        }
+        if !self.pending.is_empty() && self.pending.len() + group.records.len() > self.batch_size {
+            ready.push(std::mem::take(&mut self.pending));
+        }
+        self.pending.extend(group.records);
+        if self.pending.len() >= self.batch_size {
+            ready.push(std::mem::take(&mut self.pending));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::Finding;
+
+    fn emit(key: u32, group: Option<&str>) -> RowOutcome {
+        let mut record = Map::new();
+        record.insert("k".into(), Value::from(key));
+        RowOutcome { key: key.to_string(), group: group.map(str::to_string), verdict: Verdict::Emit { record, warnings: vec![] } }
+    }
+
+    fn reject(key: u32, group: Option<&str>) -> RowOutcome {
+        RowOutcome {
+            key: key.to_string(),
+            group: group.map(str::to_string),
+            verdict: Verdict::Reject { findings: vec![Finding { field: "cvx_code".into(), code: "unknown-code".into(), message: String::new() }] },
+        }
+    }
+
+    fn keys(requests: &[Vec<Record>]) -> Vec<Vec<u64>> {
+        requests.iter().map(|r| r.iter().map(|rec| rec["k"].as_u64().unwrap()).collect()).collect()
+    }
+
+    fn run(batch: usize, grouped: bool, outcomes: Vec<RowOutcome>) -> Result<(Vec<Vec<Record>>, RowCounts), BatchError> {
+        let mut b = RequestBatcher::new(batch, grouped.then(|| "patno".to_string()));
+        let mut all = vec![];
+        for o in outcomes {
+            all.extend(b.push(o)?);
+        }
+        let (rest, counts, _) = b.finish();
+        all.extend(rest);
+        Ok((all, counts))
+    }
+
+    #[test]
+    fn ungrouped_records_go_batch_size_at_a_time() {
+        let (reqs, counts) = run(2, false, (1..=5).map(|k| emit(k, None)).collect()).unwrap();
+        assert_eq!(keys(&reqs), vec![vec![1, 2], vec![3, 4], vec![5]]);
+        assert_eq!(counts.emitted, 5);
+    }
+
+    #[test]
+    fn a_patient_whose_doses_outnumber_the_batch_size_goes_in_one_request() {
+        let mut rows: Vec<_> = (1..=2).map(|k| emit(k, Some("A"))).collect();
+        rows.extend((3..=7).map(|k| emit(k, Some("B"))));
+        rows.push(emit(8, Some("C")));
+        let (reqs, _) = run(3, true, rows).unwrap();
+        assert_eq!(keys(&reqs), vec![vec![1, 2], vec![3, 4, 5, 6, 7], vec![8]]);
+    }
+
+    #[test]
+    fn groups_are_never_split_across_requests() {
+        let rows = vec![emit(1, Some("A")), emit(2, Some("A")), emit(3, Some("B")), emit(4, Some("B")), emit(5, Some("C"))];
+        let (reqs, _) = run(3, true, rows).unwrap();
+        assert_eq!(keys(&reqs), vec![vec![1, 2], vec![3, 4, 5]]);
+    }
+
+    #[test]
+    fn a_rejected_dose_holds_back_its_patients_other_doses() {
+        let rows = vec![emit(1, Some("A")), reject(2, Some("A")), emit(3, Some("A")), emit(4, Some("B"))];
+        let (reqs, counts) = run(10, true, rows).unwrap();
+        assert_eq!(keys(&reqs), vec![vec![4]]);
+        assert_eq!(counts.rejected, 1);
+        assert_eq!(counts.emitted, 1);
+        assert_eq!(counts.skipped[GROUP_HELD_BACK], 2);
+    }
+
+    #[test]
+    fn rows_of_a_group_out_of_order_are_an_error() {
+        let rows = vec![emit(1, Some("A")), emit(2, Some("B")), emit(3, Some("A"))];
+        assert!(matches!(run(10, true, rows), Err(BatchError::GroupNotContiguous { .. })));
+    }
+
+    #[test]
+    fn no_request_is_empty() {
+        let (reqs, _) = run(2, true, vec![reject(1, Some("A"))]).unwrap();
+        assert!(reqs.is_empty());
+        let (reqs, _) = run(2, false, vec![]).unwrap();
+        assert!(reqs.is_empty());
+    }
+}

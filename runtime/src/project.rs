@@ -1,0 +1,114 @@
+//! A complete project folder, as `reqsync init` writes it: config, queries, templates, and the
+//! default transform modules with their example cases.
+
+use std::path::{Path, PathBuf};
+
+/// The default modules, built from `transforms/` by build.rs. They are written out as files;
+/// runs load modules from the files the config names.
+pub const PATIENTS_WASM: &[u8] = include_bytes!(env!("REQSYNC_PATIENTS_WASM"));
+pub const VACCINE_DOSES_WASM: &[u8] = include_bytes!(env!("REQSYNC_VACCINE_DOSES_WASM"));
+
+/// Every file of a new project except the config: path inside the folder, contents.
+pub const FILES: &[(&str, &[u8])] = &[
+    ("queries/patients.sql", include_bytes!("../../queries/patients.sql")),
+    ("queries/vaccine_doses.sql", include_bytes!("../../queries/vaccine_doses.sql")),
+    ("templates/patient_data.json.j2", include_bytes!("../../templates/patient_data.json.j2")),
+    (
+        "templates/vaccine_dose_data.json.j2",
+        include_bytes!("../../templates/vaccine_dose_data.json.j2"),
+    ),
+    ("transforms/patients.wasm", PATIENTS_WASM),
+    ("transforms/vaccine-doses.wasm", VACCINE_DOSES_WASM),
+    ("transforms/patients.examples.json", include_bytes!("../../transforms/patients/examples.json")),
+    (
+        "transforms/vaccine-doses.examples.json",
+        include_bytes!("../../transforms/vaccine-doses/examples.json"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("{} already exist(s): {} (use --force to overwrite)", .0.len(), .0.join(", "))]
+    Exists(Vec<String>),
+    #[error("cannot write {}: {reason}", path.display())]
+    Write { path: PathBuf, reason: String },
+}
+
+/// The config of a new project.
+pub fn config_text(source: &str, reqcheck_url: &str) -> String {
+    format!(
+        r#"# reqsync configuration; every key is described in docs/CONFIG.md.
+# Secrets never go here: the ReqCheck username and password come from the environment
+# (REQCHECK_USERNAME, REQCHECK_PASSWORD) or from files (username_file, password_file).
+
+[reqcheck]
+url = "{reqcheck_url}"
+# username_env = "REQCHECK_USERNAME"
+# password_env = "REQCHECK_PASSWORD"
+# timeout = "2m"
+
+[source]
+url = "{source}"
+
+[sync]
+clinic_time_zone = "America/Chicago"
+# Re-read this much before ReqCheck's last import, for rows committed late in the source.
+look_back = "1d"
+# Window start when ReqCheck has no import yet; without it the first run reads everything.
+# initial_start = "2016-01-01T00:00:00"
+
+# Patients run first whatever the order here: ReqCheck invents placeholder patients for doses
+# of patients it does not have.
+[[jobs]]
+name = "patients"
+query = "queries/patients.sql"
+transform = "transforms/patients.wasm"
+template = "templates/patient_data.json.j2"
+batch_size = 500
+
+[[jobs]]
+name = "vaccine-doses"
+query = "queries/vaccine_doses.sql"
+transform = "transforms/vaccine-doses.wasm"
+template = "templates/vaccine_dose_data.json.j2"
+# A patient's doses always go in one request, even if that exceeds the batch size.
+batch_size = 500
+group_by_column = "patno"
+"#
+    )
+}
+
+/// Writes a project into `dir`. Without `force`, refuses to overwrite any file.
+pub fn write_project(
+    dir: &Path,
+    source: &str,
+    reqcheck_url: &str,
+    force: bool,
+) -> Result<(), ProjectError> {
+    let config = config_text(source, reqcheck_url);
+    let all: Vec<(&str, &[u8])> = std::iter::once(("reqsync.toml", config.as_bytes()))
+        .chain(FILES.iter().copied())
+        .collect();
+    if !force {
+        let existing: Vec<String> = all
+            .iter()
+            .map(|(p, _)| dir.join(p))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            return Err(ProjectError::Exists(existing));
+        }
+    }
+    for (path, bytes) in all {
+        let path = dir.join(path);
+        let write = || -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, bytes)
+        };
+        write().map_err(|e| ProjectError::Write { path: path.clone(), reason: e.to_string() })?;
+    }
+    Ok(())
+}

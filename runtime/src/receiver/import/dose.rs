@@ -1,0 +1,259 @@
+//! `POST /vaccine_dose_data`: `ApiController#import_vaccine_dose_data` and
+//! `VaccineDose.create_by_patient`.
+
+use chrono::NaiveDate;
+
+use super::patient::create_placeholder;
+use super::{
+    Aborted, Outcome, extraneous_arguments, extraneous_keys, int4, missing_arguments,
+    not_null_violation, out_of_range, record_error, statement_invalid, top_level_array,
+};
+use crate::receiver::coerce;
+use crate::receiver::params::{Object, Param};
+use crate::receiver::ruby;
+use crate::receiver::store::{Db, DoseRow, ImportKind};
+
+/// `lib/vaccine_dose_validator.rb`'s whitelist as reqcheck-api.md §1.3 gives it
+/// (`patient_number` is removed before the check). `patient_id` is on it but has no column;
+/// `trade_name` has a column but is not on it.
+const ALLOWED: [&str; 18] = [
+    "vaccine_code",
+    "patient_id",
+    "date_administered",
+    "hd_description",
+    "history_flag",
+    "provider_code",
+    "dosage",
+    "mvx_code",
+    "lot_number",
+    "expiration_date",
+    "hd_encounter_id",
+    "vfc_code",
+    "cvx_code",
+    "vfc_description",
+    "given_by",
+    "injection_site",
+    "hd_imfile_updated_at",
+    "comments",
+];
+
+const REQUIRED: [&str; 2] = ["cvx_code", "date_administered"];
+
+/// The column default (`2999-12-31`) when `expiration_date` is not sent.
+fn default_expiration() -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(2999, 12, 31)
+}
+
+/// Records sharing one raw `patient_number` value.
+struct Group<'p> {
+    key: Param,
+    items: Vec<&'p Param>,
+}
+
+/// The patient a group's doses go to.
+struct GroupPatient {
+    /// None only for the `null` group.
+    patient_number: Option<i32>,
+    /// The number was unknown, so a placeholder was made and every dose also gets an error.
+    not_found: bool,
+}
+
+/// Runs one `/vaccine_dose_data` request against the database.
+pub(crate) fn import_vaccine_doses(db: &Db<'_>, params: &Object) -> Result<Outcome, Aborted> {
+    let Some(items) = top_level_array(params, "vaccine_dose_data")? else {
+        return Ok(Outcome::KeyMissing);
+    };
+
+    // `group_by { |d| d['patient_number'] }` keys on the raw JSON value, so 4 and "4" are two
+    // groups (the second then wipes the doses the first created). Reproduced on purpose.
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for item in items {
+        let key = match item {
+            Param::Object(record) => record.get("patient_number").cloned().unwrap_or(Param::Null),
+            // `"text"['patient_number']` is a substring lookup in Ruby, not an error.
+            Param::Str(s) if s.contains("patient_number") => Param::Str("patient_number".into()),
+            Param::Str(_) => Param::Null,
+            _ => {
+                return Err(Aborted::new(
+                    None,
+                    "a vaccine_dose_data element is not an object",
+                ));
+            }
+        };
+        match groups.iter_mut().find(|g| g.key == key) {
+            Some(group) => group.items.push(item),
+            None => groups.push(Group {
+                key,
+                items: vec![item],
+            }),
+        }
+    }
+
+    let updated_patient_numbers = groups
+        .iter()
+        .map(|g| ruby::to_i(&g.key).map(|n| n.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Aborted::new(None, "a patient_number has no to_i (boolean or object)"))?;
+    let data_import_id = db
+        .insert_data_import(ImportKind::VaccineDose, &updated_patient_numbers)
+        .map_err(|e| Aborted::db(None, "could not write the data_imports row", e))?;
+
+    let mut error_ids = Vec::new();
+    let mut records = 0;
+    for group in &groups {
+        // Lookup, placeholder creation and destroy_all run outside the per-record rescue: a
+        // bad number here is a 500, with every earlier group already committed.
+        let patient = prepare_group(db, &group.key).map_err(|a| a.in_import(data_import_id))?;
+        for item in &group.items {
+            let Param::Object(received) = item else {
+                // `String#symbolize_keys` raises before the rescue.
+                return Err(Aborted::new(
+                    Some(data_import_id),
+                    "a vaccine_dose_data element is a string",
+                ));
+            };
+            records += 1;
+            let mut record = received.clone();
+            record.remove("patient_number");
+            if let Err(message) = import_one(db, &record, &group.key, &patient) {
+                if group.key != Param::Null {
+                    record.insert("patient_number".to_owned(), group.key.clone());
+                }
+                record_error(
+                    db,
+                    data_import_id,
+                    "Vaccine",
+                    &message,
+                    &record,
+                    &mut error_ids,
+                )?;
+            }
+        }
+    }
+    Ok(Outcome::Imported {
+        data_import_id,
+        records,
+        error_ids,
+    })
+}
+
+/// Finds the group's patient and clears its doses, or makes the "Not Found" placeholder.
+fn prepare_group(db: &Db<'_>, key: &Param) -> Result<GroupPatient, Aborted> {
+    if *key == Param::Null {
+        return Ok(GroupPatient {
+            patient_number: None,
+            not_found: true,
+        });
+    }
+    // Rails 4.2 raises RangeError when a query binds an int4 overflow.
+    let lookup = ruby::to_i(key)
+        .ok()
+        .and_then(int4)
+        .ok_or_else(|| Aborted::new(None, "dose import: patient_number out of int4 range"))?;
+    let found = db
+        .find_patient(lookup)
+        .map_err(|e| Aborted::db(None, "patient lookup failed", e))?;
+    match found {
+        Some(_) => {
+            // `destroy_all`: the request replaces this patient's whole dose history.
+            db.delete_doses(lookup)
+                .map_err(|e| Aborted::db(None, "could not delete the patient's doses", e))?;
+            Ok(GroupPatient {
+                patient_number: Some(lookup),
+                not_found: false,
+            })
+        }
+        None => Ok(GroupPatient {
+            patient_number: Some(create_placeholder(db, key)?),
+            not_found: true,
+        }),
+    }
+}
+
+/// One dose: the controller's checks, then `VaccineDose.create_by_patient`. `Err` is the
+/// message the real app would have stored.
+fn import_one(
+    db: &Db<'_>,
+    record: &Object,
+    key: &Param,
+    patient: &GroupPatient,
+) -> Result<(), String> {
+    if record.is_nil("hd_imfile_updated_at") {
+        return Err(missing_arguments(&["hd_imfile_updated_at"], "VaccineDose"));
+    }
+    let Some(patient_number) = patient.patient_number else {
+        return Err(missing_arguments(&["patient_number"], "VaccineDose"));
+    };
+    let missing: Vec<&str> = REQUIRED.into_iter().filter(|k| record.is_nil(k)).collect();
+    if !missing.is_empty() {
+        return Err(missing_arguments(&missing, "VaccineDose"));
+    }
+    let extraneous = extraneous_keys(record, &ALLOWED);
+    if !extraneous.is_empty() {
+        return Err(extraneous_arguments(&extraneous, "VaccineDose"));
+    }
+
+    let row = build_row(record, patient_number)?;
+    db.insert_dose(&row).map_err(|e| statement_invalid(&e))?;
+
+    if patient.not_found {
+        // The dose is saved anyway; this only adds the error row (hence `partial_failure`).
+        return Err(format!(
+            "Patient with patient_number {} could not be found",
+            ruby::to_s(key)
+        ));
+    }
+    Ok(())
+}
+
+/// Assignment with Rails' casts, the `before_save` upcase, then what PostgreSQL would refuse,
+/// in the order Rails hits it: int4 overflow while binding, then NOT NULL in column order.
+fn build_row(record: &Object, patient_number: i32) -> Result<DoseRow, String> {
+    if record.contains("patient_id") {
+        return Err("unknown attribute 'patient_id' for VaccineDose.".to_owned());
+    }
+    let text = |key: &str| record.get(key).and_then(coerce::string);
+    let date_administered = record.get("date_administered").and_then(coerce::date);
+    let history_flag = match record.get("history_flag") {
+        // Left out: the column default. Sent as null or "": NULL, which NOT NULL rejects.
+        None => Some(false),
+        Some(value) => coerce::boolean(value),
+    };
+    let expiration_date = match record.get("expiration_date") {
+        None => default_expiration(),
+        Some(value) => coerce::date(value),
+    };
+    let cvx_code = record
+        .get("cvx_code")
+        .and_then(coerce::integer)
+        .map(|n| int4(n).ok_or_else(|| out_of_range("cvx_code")))
+        .transpose()?;
+
+    let date_administered =
+        date_administered.ok_or_else(|| not_null_violation("date_administered"))?;
+    let history_flag = history_flag.ok_or_else(|| not_null_violation("history_flag"))?;
+    let cvx_code = cvx_code.ok_or_else(|| not_null_violation("cvx_code"))?;
+
+    Ok(DoseRow {
+        patient_number,
+        // `before_save { vaccine_code.upcase }`; Ruby 2.3 upcases ASCII only.
+        vaccine_code: text("vaccine_code").map(|c| c.to_ascii_uppercase()),
+        date_administered,
+        hd_description: text("hd_description"),
+        history_flag,
+        provider_code: text("provider_code"),
+        dosage: text("dosage"),
+        mvx_code: text("mvx_code"),
+        lot_number: text("lot_number"),
+        expiration_date,
+        hd_encounter_id: text("hd_encounter_id"),
+        vfc_code: text("vfc_code"),
+        cvx_code,
+        vfc_description: text("vfc_description"),
+        given_by: text("given_by"),
+        injection_site: text("injection_site"),
+        // A string column: kept exactly as sent, never parsed.
+        hd_imfile_updated_at: text("hd_imfile_updated_at"),
+        comments: text("comments"),
+    })
+}

@@ -1,0 +1,599 @@
+//! SQLite persistence: the four ReqCheck tables and the row operations the import code needs.
+//!
+//! The tables mirror ReqCheck's `db/schema.rb` (PostgreSQL) closely: a uuid primary key on
+//! `patients`, a unique index and foreign key on `patient_number`, `history_flag NOT NULL
+//! DEFAULT false`, `expiration_date DEFAULT 2999-12-31`, `hd_imfile_updated_at` as text, and
+//! ids that are never reused. Timestamps are UTC text with microseconds, dates `YYYY-MM-DD`,
+//! `updated_patient_numbers` a JSON array of strings (PostgreSQL returned its text array as
+//! strings) and `raw_hash` JSON text.
+//!
+//! There are no transactions on purpose: every statement commits on its own, as every record
+//! did in the real app, so a request that dies half-way leaves what it had written.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::error::ReceiverError;
+
+/// Marks a file as a receiver database ("RqRc"), so `open` never adds tables to another file.
+const APPLICATION_ID: i32 = 0x5271_5263;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS patients (
+    id TEXT PRIMARY KEY NOT NULL DEFAULT (lower(
+        hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
+        substr(hex(randomblob(2)), 2) || '-' ||
+        substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' ||
+        hex(randomblob(6)))),
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    patient_number INTEGER NOT NULL,
+    dob TEXT NOT NULL,
+    email TEXT,
+    address TEXT,
+    address2 TEXT,
+    city TEXT,
+    state TEXT,
+    zip_code TEXT,
+    cell_phone TEXT,
+    home_phone TEXT,
+    race TEXT,
+    ethnicity TEXT,
+    gender TEXT,
+    hd_mpfile_updated_at TEXT,
+    family_number INTEGER,
+    notes TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS index_patients_on_patient_number ON patients (patient_number);
+
+CREATE TABLE IF NOT EXISTS vaccine_doses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    vaccine_code TEXT,
+    patient_number INTEGER REFERENCES patients (patient_number),
+    date_administered TEXT NOT NULL,
+    hd_description TEXT,
+    history_flag INTEGER NOT NULL DEFAULT 0,
+    provider_code TEXT,
+    dosage TEXT,
+    mvx_code TEXT,
+    lot_number TEXT,
+    expiration_date TEXT DEFAULT '2999-12-31',
+    hd_encounter_id TEXT,
+    vfc_code TEXT,
+    patients_id INTEGER,
+    cvx_code INTEGER NOT NULL,
+    trade_name TEXT,
+    vfc_description TEXT,
+    given_by TEXT,
+    injection_site TEXT,
+    hd_imfile_updated_at TEXT,
+    comments TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS index_vaccine_doses_on_patient_number
+    ON vaccine_doses (patient_number);
+
+CREATE TABLE IF NOT EXISTS data_imports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT,
+    updated_patient_numbers TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS data_import_errors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    object_class_name TEXT,
+    error_message TEXT,
+    raw_hash TEXT NOT NULL DEFAULT '{}',
+    data_import_id INTEGER REFERENCES data_imports (id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS index_data_import_errors_on_data_import_id
+    ON data_import_errors (data_import_id);
+CREATE INDEX IF NOT EXISTS index_data_import_errors_on_raw_hash ON data_import_errors (raw_hash);
+"#;
+
+/// A receiver database file. Cheap to share behind an `Arc`; all access goes through one
+/// connection behind a mutex, which also serialises imports the way a single Rails worker
+/// would.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) a receiver database for reading and writing. Refuses an
+    /// existing SQLite file that the receiver did not create.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, ReceiverError> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |source| ReceiverError::OpenDb {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(open_err)?;
+        configure(&conn).map_err(open_err)?;
+        let app_id: i32 = conn
+            .pragma_query_value(None, "application_id", |row| row.get(0))
+            .map_err(open_err)?;
+        if app_id != APPLICATION_ID {
+            let tables: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(open_err)?;
+            if app_id != 0 || tables != 0 {
+                return Err(ReceiverError::NotAReceiverDb { path });
+            }
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(open_err)?;
+        }
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// Opens an existing receiver database without write access (for `receiver dump`, also
+    /// while a receiver is running on it).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, ReceiverError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            return Err(ReceiverError::DbMissing { path });
+        }
+        let open_err = |source| ReceiverError::OpenDb {
+            path: path.clone(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let app_id: i32 = conn
+            .pragma_query_value(None, "application_id", |row| row.get(0))
+            .map_err(open_err)?;
+        if app_id != APPLICATION_ID {
+            return Err(ReceiverError::NotAReceiverDb { path });
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// The file this store reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with exclusive use of the connection. Blocking: call it from
+    /// `spawn_blocking`, never directly on the async runtime.
+    pub(crate) fn with_db<T>(&self, f: impl FnOnce(&Db<'_>) -> T) -> T {
+        let guard = self.lock();
+        f(&Db { conn: &guard })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic mid-import leaves the database as consistent as a 500 left ReqCheck's (every
+        // statement commits alone), so a poisoned lock is safe to keep using.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// How long a statement waits for another process (a `dump` reader, say) to release the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    // Every record commits on its own (as in ReqCheck), so an fsync per record would make big
+    // imports crawl. A killed receiver process loses nothing without fsync; only an OS crash
+    // could, which does not matter for a development receiver.
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    Ok(())
+}
+
+/// The two `DataImport` subclasses (the `type` column of ReqCheck's single-table inheritance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ImportKind {
+    Patient,
+    VaccineDose,
+}
+
+impl ImportKind {
+    pub(crate) fn type_name(self) -> &'static str {
+        match self {
+            ImportKind::Patient => "PatientDataImport",
+            ImportKind::VaccineDose => "VaccineDoseDataImport",
+        }
+    }
+}
+
+/// One `patients` row, as validated by the import code.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PatientRow {
+    pub(crate) patient_number: i32,
+    pub(crate) first_name: String,
+    pub(crate) last_name: String,
+    pub(crate) dob: NaiveDate,
+    pub(crate) email: Option<String>,
+    pub(crate) address: Option<String>,
+    pub(crate) address2: Option<String>,
+    pub(crate) city: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) zip_code: Option<String>,
+    pub(crate) cell_phone: Option<String>,
+    pub(crate) home_phone: Option<String>,
+    pub(crate) race: Option<String>,
+    pub(crate) ethnicity: Option<String>,
+    pub(crate) gender: Option<String>,
+    pub(crate) hd_mpfile_updated_at: Option<DateTime<Utc>>,
+    pub(crate) family_number: Option<i32>,
+    pub(crate) notes: Option<String>,
+}
+
+/// One `vaccine_doses` row to insert. `trade_name` and `patients_id` cannot be set through the
+/// API, so they are always NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DoseRow {
+    pub(crate) patient_number: i32,
+    pub(crate) vaccine_code: Option<String>,
+    pub(crate) date_administered: NaiveDate,
+    pub(crate) hd_description: Option<String>,
+    pub(crate) history_flag: bool,
+    pub(crate) provider_code: Option<String>,
+    pub(crate) dosage: Option<String>,
+    pub(crate) mvx_code: Option<String>,
+    pub(crate) lot_number: Option<String>,
+    pub(crate) expiration_date: Option<NaiveDate>,
+    pub(crate) hd_encounter_id: Option<String>,
+    pub(crate) vfc_code: Option<String>,
+    pub(crate) cvx_code: i32,
+    pub(crate) vfc_description: Option<String>,
+    pub(crate) given_by: Option<String>,
+    pub(crate) injection_site: Option<String>,
+    pub(crate) hd_imfile_updated_at: Option<String>,
+    pub(crate) comments: Option<String>,
+}
+
+/// The connection while the caller holds the store's lock.
+#[derive(Debug)]
+pub(crate) struct Db<'c> {
+    conn: &'c Connection,
+}
+
+impl Db<'_> {
+    pub(crate) fn conn(&self) -> &Connection {
+        self.conn
+    }
+
+    pub(crate) fn insert_data_import(
+        &self,
+        kind: ImportKind,
+        updated_patient_numbers: &[String],
+    ) -> rusqlite::Result<i64> {
+        let numbers = serde_json::to_string(updated_patient_numbers)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let now = db_time(Utc::now());
+        self.conn.execute(
+            "INSERT INTO data_imports (type, updated_patient_numbers, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?3)",
+            params![kind.type_name(), numbers, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub(crate) fn insert_import_error(
+        &self,
+        data_import_id: i64,
+        object_class_name: &str,
+        error_message: &str,
+        raw_hash_json: &str,
+    ) -> rusqlite::Result<i64> {
+        let now = db_time(Utc::now());
+        self.conn.execute(
+            "INSERT INTO data_import_errors
+                 (object_class_name, error_message, raw_hash, data_import_id, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![object_class_name, error_message, raw_hash_json, data_import_id, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// `created_at` of the newest (highest id) import of one kind, as stored.
+    pub(crate) fn newest_import_created_at(
+        &self,
+        kind: ImportKind,
+    ) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT created_at FROM data_imports WHERE type = ?1 ORDER BY id DESC LIMIT 1",
+                [kind.type_name()],
+                |row| row.get(0),
+            )
+            .optional()
+    }
+
+    /// The patient with this number and its uuid, if any.
+    pub(crate) fn find_patient(
+        &self,
+        patient_number: i32,
+    ) -> rusqlite::Result<Option<(String, PatientRow)>> {
+        self.conn
+            .query_row(
+                "SELECT id, patient_number, first_name, last_name, dob, email, address, address2,
+                        city, state, zip_code, cell_phone, home_phone, race, ethnicity, gender,
+                        hd_mpfile_updated_at, family_number, notes
+                 FROM patients WHERE patient_number = ?1
+                 ORDER BY created_at DESC LIMIT 1",
+                [patient_number],
+                |row| {
+                    let dob: String = row.get(4)?;
+                    let updated: Option<String> = row.get(16)?;
+                    Ok((
+                        row.get(0)?,
+                        PatientRow {
+                            patient_number: row.get(1)?,
+                            first_name: row.get(2)?,
+                            last_name: row.get(3)?,
+                            dob: parse_db_date(&dob).map_err(|e| conversion(4, e))?,
+                            email: row.get(5)?,
+                            address: row.get(6)?,
+                            address2: row.get(7)?,
+                            city: row.get(8)?,
+                            state: row.get(9)?,
+                            zip_code: row.get(10)?,
+                            cell_phone: row.get(11)?,
+                            home_phone: row.get(12)?,
+                            race: row.get(13)?,
+                            ethnicity: row.get(14)?,
+                            gender: row.get(15)?,
+                            hd_mpfile_updated_at: updated
+                                .as_deref()
+                                .map(parse_db_time)
+                                .transpose()
+                                .map_err(|e| conversion(16, e))?,
+                            family_number: row.get(17)?,
+                            notes: row.get(18)?,
+                        },
+                    ))
+                },
+            )
+            .optional()
+    }
+
+    pub(crate) fn insert_patient(&self, p: &PatientRow) -> rusqlite::Result<()> {
+        let now = db_time(Utc::now());
+        self.conn.execute(
+            "INSERT INTO patients
+                 (patient_number, first_name, last_name, dob, email, address, address2, city,
+                  state, zip_code, cell_phone, home_phone, race, ethnicity, gender,
+                  hd_mpfile_updated_at, family_number, notes, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18, ?19, ?19)",
+            params![
+                p.patient_number,
+                p.first_name,
+                p.last_name,
+                db_date(p.dob),
+                p.email,
+                p.address,
+                p.address2,
+                p.city,
+                p.state,
+                p.zip_code,
+                p.cell_phone,
+                p.home_phone,
+                p.race,
+                p.ethnicity,
+                p.gender,
+                p.hd_mpfile_updated_at.map(db_time),
+                p.family_number,
+                p.notes,
+                now,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn update_patient(&self, id: &str, p: &PatientRow) -> rusqlite::Result<()> {
+        let now = db_time(Utc::now());
+        self.conn.execute(
+            "UPDATE patients SET
+                 patient_number = ?2, first_name = ?3, last_name = ?4, dob = ?5, email = ?6,
+                 address = ?7, address2 = ?8, city = ?9, state = ?10, zip_code = ?11,
+                 cell_phone = ?12, home_phone = ?13, race = ?14, ethnicity = ?15, gender = ?16,
+                 hd_mpfile_updated_at = ?17, family_number = ?18, notes = ?19, updated_at = ?20
+             WHERE id = ?1",
+            params![
+                id,
+                p.patient_number,
+                p.first_name,
+                p.last_name,
+                db_date(p.dob),
+                p.email,
+                p.address,
+                p.address2,
+                p.city,
+                p.state,
+                p.zip_code,
+                p.cell_phone,
+                p.home_phone,
+                p.race,
+                p.ethnicity,
+                p.gender,
+                p.hd_mpfile_updated_at.map(db_time),
+                p.family_number,
+                p.notes,
+                now,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// `patient.vaccine_doses.destroy_all`.
+    pub(crate) fn delete_doses(&self, patient_number: i32) -> rusqlite::Result<usize> {
+        self.conn.execute(
+            "DELETE FROM vaccine_doses WHERE patient_number = ?1",
+            [patient_number],
+        )
+    }
+
+    pub(crate) fn insert_dose(&self, d: &DoseRow) -> rusqlite::Result<i64> {
+        let now = db_time(Utc::now());
+        self.conn.execute(
+            "INSERT INTO vaccine_doses
+                 (vaccine_code, patient_number, date_administered, hd_description, history_flag,
+                  provider_code, dosage, mvx_code, lot_number, expiration_date, hd_encounter_id,
+                  vfc_code, cvx_code, vfc_description, given_by, injection_site,
+                  hd_imfile_updated_at, comments, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18, ?19, ?19)",
+            params![
+                d.vaccine_code,
+                d.patient_number,
+                db_date(d.date_administered),
+                d.hd_description,
+                d.history_flag,
+                d.provider_code,
+                d.dosage,
+                d.mvx_code,
+                d.lot_number,
+                d.expiration_date.map(db_date),
+                d.hd_encounter_id,
+                d.vfc_code,
+                d.cvx_code,
+                d.vfc_description,
+                d.given_by,
+                d.injection_site,
+                d.hd_imfile_updated_at,
+                d.comments,
+                now,
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+}
+
+fn conversion(column: usize, e: ReceiverError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+}
+
+/// Timestamps are stored like PostgreSQL's `timestamp without time zone` holding UTC.
+pub(crate) fn db_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+pub(crate) fn parse_db_time(s: &str) -> Result<DateTime<Utc>, ReceiverError> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+        .map(|t| t.and_utc())
+        .map_err(|_| {
+            ReceiverError::Corrupt("a timestamp column is not in the stored form".to_owned())
+        })
+}
+
+pub(crate) fn db_date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+pub(crate) fn parse_db_date(s: &str) -> Result<NaiveDate, ReceiverError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| ReceiverError::Corrupt("a date column is not YYYY-MM-DD".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_refuses_a_foreign_sqlite_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("clinic.sqlite");
+        let conn = Connection::open(&path).expect("create");
+        conn.execute_batch("CREATE TABLE immunizations (id INTEGER);")
+            .expect("table");
+        drop(conn);
+        assert!(matches!(
+            Store::open(&path),
+            Err(ReceiverError::NotAReceiverDb { .. })
+        ));
+        assert!(matches!(
+            Store::open_read_only(&path),
+            Err(ReceiverError::NotAReceiverDb { .. })
+        ));
+    }
+
+    #[test]
+    fn open_read_only_needs_an_existing_file_and_reopen_keeps_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("receiver.sqlite");
+        assert!(matches!(
+            Store::open_read_only(&path),
+            Err(ReceiverError::DbMissing { .. })
+        ));
+        let store = Store::open(&path).expect("create");
+        let id = store
+            .with_db(|db| db.insert_data_import(ImportKind::Patient, &["4".to_owned()]))
+            .expect("insert");
+        drop(store);
+        let again = Store::open(&path).expect("reopen");
+        let created = again
+            .with_db(|db| db.newest_import_created_at(ImportKind::Patient))
+            .expect("query");
+        assert!(created.is_some());
+        assert_eq!(id, 1);
+        let ro = Store::open_read_only(&path).expect("read-only");
+        assert!(
+            ro.with_db(|db| db.insert_data_import(ImportKind::Patient, &[]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn patient_ids_are_uuid_shaped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("r.sqlite")).expect("open");
+        let row = PatientRow {
+            patient_number: 7,
+            first_name: "A".into(),
+            last_name: "B".into(),
+            dob: NaiveDate::from_ymd_opt(2010, 1, 1).expect("date"),
+            email: None,
+            address: None,
+            address2: None,
+            city: None,
+            state: None,
+            zip_code: None,
+            cell_phone: None,
+            home_phone: None,
+            race: None,
+            ethnicity: None,
+            gender: None,
+            hd_mpfile_updated_at: None,
+            family_number: None,
+            notes: None,
+        };
+        store.with_db(|db| db.insert_patient(&row)).expect("insert");
+        let (id, back) = store
+            .with_db(|db| db.find_patient(7))
+            .expect("query")
+            .expect("found");
+        assert_eq!(back, row);
+        let groups: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert_eq!(id.as_bytes()[14], b'4');
+    }
+}

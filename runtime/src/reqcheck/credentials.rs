@@ -1,0 +1,135 @@
+//! ReqCheck credentials: read from the environment or from files, never from the config file,
+//! and never printed.
+
+use std::path::PathBuf;
+
+/// A secret string. Debug and Display print `***`, so a secret cannot reach a log line,
+/// an error or a panic message by formatting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// HTTP Basic credentials for ReqCheck.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// Where one credential comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsSource {
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error(
+        "the {what} for ReqCheck is not set: export {var} (or set `{what}_file` in [reqcheck])"
+    )]
+    EnvMissing { what: &'static str, var: String },
+    #[error("cannot read the {what} for ReqCheck from {}: {reason}", path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("the {what} for ReqCheck is empty")]
+    Empty { what: &'static str },
+}
+
+impl CredentialsSource {
+    fn read(&self, what: &'static str) -> Result<String, CredentialsError> {
+        let value = match self {
+            CredentialsSource::Env(var) => {
+                std::env::var(var).map_err(|_| CredentialsError::EnvMissing {
+                    what,
+                    var: var.clone(),
+                })?
+            }
+            CredentialsSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| CredentialsError::File {
+                    what,
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+                // A trailing newline is how editors and `echo` write files, not part of the secret.
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        };
+        if value.is_empty() {
+            return Err(CredentialsError::Empty { what });
+        }
+        Ok(value)
+    }
+}
+
+impl Credentials {
+    pub fn load(
+        user: &CredentialsSource,
+        password: &CredentialsSource,
+    ) -> Result<Self, CredentialsError> {
+        Ok(Self {
+            username: user.read("username")?,
+            password: Secret(password.read("password")?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_format() {
+        let c = Credentials {
+            username: "u".into(),
+            password: Secret::new("hunter2"),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(format!("{}", c.password), "***");
+    }
+
+    #[test]
+    fn password_file_loses_its_trailing_newline_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, " s3cret \n").unwrap();
+        let c = Credentials::load(
+            &CredentialsSource::File(p.clone()),
+            &CredentialsSource::File(p),
+        )
+        .unwrap();
+        assert_eq!(c.password.expose(), " s3cret ");
+    }
+
+    #[test]
+    fn missing_env_var_error_names_the_variable() {
+        let e = CredentialsSource::Env("REQSYNC_TEST_SURELY_UNSET".into())
+            .read("password")
+            .unwrap_err();
+        assert!(e.to_string().contains("REQSYNC_TEST_SURELY_UNSET"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Speaking to ReqCheck: its record types ([`targets`]), the HTTP client ([`client`]) and how a
+//! heartbeat becomes an extraction window ([`window`]).
+
+pub mod client;
+pub mod credentials;
+pub mod targets;
+pub mod window;
+
+pub use client::{ClientError, ImportResponse, ImportStatus, ReqCheckClient};
+pub use credentials::{Credentials, CredentialsSource, Secret};
+pub use targets::Target;

@@ -1,0 +1,282 @@
+//! The clinic source schema (`mpfile`, `imfile`) as data, and its DDL per SQL dialect.
+//!
+//! The tables are described once ([`MPFILE`], [`IMFILE`]) with portable column types; a
+//! [`Dialect`] renders them. Only SQLite exists today; PostgreSQL and SQL Server are meant to be
+//! further `Dialect` variants over the same [`TableDef`]s and the same typed rows
+//! ([`super::model`]), whose `values()` are in [`TableDef::columns`] order.
+//!
+//! # SQLite storage conventions
+//!
+//! The sync's queries compare and order these columns as text, so every writer must keep them:
+//!
+//! - **dates** (`DATE`) are TEXT `YYYY-MM-DD`;
+//! - **timestamps** (`DATETIME`) are TEXT `YYYY-MM-DD HH:MM:SS`, SQLite's own `datetime()`
+//!   format with a space separator, followed by a fraction (`.SSS`, or 6/9 digits when finer)
+//!   only when it is non-zero. Within one format, text order is time order, so
+//!   `updated_at >= ?` with a window start bound in the same format is correct; the fraction only
+//!   ever extends a string, and `"… 10:00:00" < "… 10:00:00.250"` holds as text;
+//! - **integers** are INTEGER (64-bit; `patno` and `im_id` are `INTEGER PRIMARY KEY`, i.e. rowid
+//!   aliases, which is why `bigint` is declared `INTEGER` here);
+//! - **absent values** are NULL, never the empty string (an empty CSV cell becomes NULL).
+//!
+//! Declared types are the schema's own (`DATE`, `DATETIME`, `VARCHAR(60)`, `CHAR(1)`, `TEXT`,
+//! `INTEGER`) so a reader can learn the logical type from `PRAGMA table_info`. SQLite gives
+//! `DATE`/`DATETIME` NUMERIC affinity, which leaves ISO date text untouched. The tables are not
+//! `STRICT` (STRICT tables only accept the five storage class names) and carry no foreign key:
+//! a dose whose patient is missing is a case the sync must handle, so the schema must allow it.
+
+/// A column type of the clinic source schema, independent of the database product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    /// 32-bit integer (`int`).
+    Int,
+    /// 64-bit integer (`bigint`).
+    BigInt,
+    /// Variable-length text with a maximum length in characters.
+    VarChar(u16),
+    /// Fixed-length text.
+    Char(u8),
+    /// Unbounded text (`varchar(max)` / `text`).
+    Text,
+    /// Calendar date without time.
+    Date,
+    /// Local timestamp without offset (`datetime2`).
+    DateTime,
+}
+
+/// One column of a clinic source table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Column name, lower case with underscores (valid unquoted on every dialect).
+    pub name: &'static str,
+    /// Portable type.
+    pub ty: SqlType,
+    /// Whether the column accepts NULL.
+    pub nullable: bool,
+}
+
+/// A secondary (non-unique) index over one column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexDef {
+    /// Index name, unique within the database.
+    pub name: &'static str,
+    /// Indexed column.
+    pub column: &'static str,
+}
+
+/// A clinic source table: its columns in insertion order, primary key and indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableDef {
+    /// Table name.
+    pub name: &'static str,
+    /// Columns, in the order the typed rows' `values()` produce them.
+    pub columns: &'static [Column],
+    /// The single-column primary key.
+    pub primary_key: &'static str,
+    /// Secondary indexes.
+    pub indexes: &'static [IndexDef],
+}
+
+const fn col(name: &'static str, ty: SqlType, nullable: bool) -> Column {
+    Column { name, ty, nullable }
+}
+
+const NULL: bool = true;
+const NOT_NULL: bool = false;
+
+/// `mpfile`, the patient master file (one row per patient).
+pub const MPFILE: TableDef = TableDef {
+    name: "mpfile",
+    columns: &[
+        col("patno", SqlType::Int, NOT_NULL),
+        col("lname", SqlType::VarChar(60), NOT_NULL),
+        col("fname", SqlType::VarChar(60), NOT_NULL),
+        col("mname", SqlType::VarChar(60), NULL),
+        col("birth_date", SqlType::Date, NOT_NULL),
+        col("sex", SqlType::Char(1), NULL),
+        col("addr1", SqlType::VarChar(80), NULL),
+        col("addr2", SqlType::VarChar(80), NULL),
+        col("city", SqlType::VarChar(40), NULL),
+        col("state", SqlType::Char(2), NULL),
+        col("zip", SqlType::VarChar(10), NULL),
+        col("home_phone", SqlType::VarChar(20), NULL),
+        col("cell_phone", SqlType::VarChar(20), NULL),
+        col("email", SqlType::VarChar(120), NULL),
+        col("race", SqlType::VarChar(40), NULL),
+        col("ethnicity", SqlType::VarChar(40), NULL),
+        col("family_no", SqlType::Int, NULL),
+        col("notes", SqlType::Text, NULL),
+        col("updated_at", SqlType::DateTime, NOT_NULL),
+    ],
+    primary_key: "patno",
+    indexes: &[IndexDef {
+        name: "mpfile_updated_at",
+        column: "updated_at",
+    }],
+};
+
+/// `imfile`, the immunization records (one row per dose).
+pub const IMFILE: TableDef = TableDef {
+    name: "imfile",
+    columns: &[
+        col("im_id", SqlType::BigInt, NOT_NULL),
+        col("patno", SqlType::Int, NOT_NULL),
+        col("vac_code", SqlType::VarChar(10), NULL),
+        col("vac_desc", SqlType::VarChar(80), NULL),
+        col("cvx", SqlType::Int, NOT_NULL),
+        col("mvx", SqlType::VarChar(4), NULL),
+        col("lot_no", SqlType::VarChar(20), NULL),
+        col("exp_date", SqlType::Date, NULL),
+        col("admin_date", SqlType::Date, NOT_NULL),
+        col("history", SqlType::Char(1), NOT_NULL),
+        col("provider", SqlType::VarChar(10), NULL),
+        col("dosage", SqlType::VarChar(10), NULL),
+        col("site", SqlType::VarChar(20), NULL),
+        col("given_by", SqlType::VarChar(40), NULL),
+        col("vfc_code", SqlType::VarChar(20), NULL),
+        col("vfc_desc", SqlType::VarChar(60), NULL),
+        col("encounter_id", SqlType::VarChar(20), NULL),
+        col("comments", SqlType::Text, NULL),
+        col("updated_at", SqlType::DateTime, NOT_NULL),
+    ],
+    primary_key: "im_id",
+    indexes: &[
+        IndexDef {
+            name: "imfile_patno",
+            column: "patno",
+        },
+        IndexDef {
+            name: "imfile_updated_at",
+            column: "updated_at",
+        },
+    ],
+};
+
+/// Both tables, in creation order.
+pub const TABLES: [&TableDef; 2] = [&MPFILE, &IMFILE];
+
+/// A SQL dialect the schema can be rendered for.
+///
+/// Only SQLite is implemented; PostgreSQL and SQL Server are to be added as variants rendering
+/// the same [`TableDef`]s (their `CREATE TABLE IF NOT EXISTS` and upsert spellings differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// SQLite 3 (see the module docs for the storage conventions).
+    Sqlite,
+}
+
+impl Dialect {
+    /// The declared type of a column.
+    pub fn type_name(self, ty: SqlType) -> String {
+        match self {
+            // INTEGER for bigint too: only the exact spelling `INTEGER PRIMARY KEY` makes the
+            // key a rowid alias, and SQLite integers are 64-bit anyway.
+            Dialect::Sqlite => match ty {
+                SqlType::Int | SqlType::BigInt => "INTEGER".to_owned(),
+                SqlType::VarChar(n) => format!("VARCHAR({n})"),
+                SqlType::Char(n) => format!("CHAR({n})"),
+                SqlType::Text => "TEXT".to_owned(),
+                SqlType::Date => "DATE".to_owned(),
+                SqlType::DateTime => "DATETIME".to_owned(),
+            },
+        }
+    }
+
+    /// `CREATE TABLE` for one table; a no-op when the table exists.
+    pub fn create_table(self, table: &TableDef) -> String {
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| {
+                let mut def = format!("    {} {}", c.name, self.type_name(c.ty));
+                if c.name == table.primary_key {
+                    def.push_str(" PRIMARY KEY");
+                }
+                if !c.nullable {
+                    def.push_str(" NOT NULL");
+                }
+                def
+            })
+            .collect();
+        match self {
+            Dialect::Sqlite => format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n{}\n)",
+                table.name,
+                columns.join(",\n")
+            ),
+        }
+    }
+
+    /// `CREATE INDEX` statements for one table; each a no-op when the index exists.
+    pub fn create_indexes(self, table: &TableDef) -> Vec<String> {
+        table
+            .indexes
+            .iter()
+            .map(|ix| match self {
+                Dialect::Sqlite => format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                    ix.name, table.name, ix.column
+                ),
+            })
+            .collect()
+    }
+
+    /// Every statement that creates the clinic source schema, in order. Idempotent.
+    pub fn ddl(self) -> Vec<String> {
+        let mut statements = Vec::new();
+        for table in TABLES {
+            statements.push(self.create_table(table));
+            statements.extend(self.create_indexes(table));
+        }
+        statements
+    }
+
+    /// The statement that inserts one row of `table`, replacing any row with the same primary
+    /// key, with one positional parameter per column in [`TableDef::columns`] order.
+    pub fn upsert(self, table: &TableDef) -> String {
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+        match self {
+            Dialect::Sqlite => {
+                let params: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+                format!(
+                    "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+                    table.name,
+                    names.join(", "),
+                    params.join(", ")
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_has_its_primary_key_and_indexed_columns() {
+        for table in TABLES {
+            let has = |name: &str| table.columns.iter().any(|c| c.name == name);
+            assert!(has(table.primary_key), "{}", table.name);
+            for ix in table.indexes {
+                assert!(has(ix.column), "{}.{}", table.name, ix.column);
+            }
+            let pk = table.columns.iter().find(|c| c.name == table.primary_key);
+            assert!(pk.is_some_and(|c| !c.nullable));
+        }
+    }
+
+    #[test]
+    fn sqlite_ddl_declares_primary_keys_and_not_null() {
+        let ddl = Dialect::Sqlite.create_table(&MPFILE);
+        assert!(ddl.contains("patno INTEGER PRIMARY KEY NOT NULL"), "{ddl}");
+        assert!(ddl.contains("birth_date DATE NOT NULL"), "{ddl}");
+        assert!(ddl.contains("mname VARCHAR(60),"), "{ddl}");
+        assert!(ddl.contains("updated_at DATETIME NOT NULL"), "{ddl}");
+        let ddl = Dialect::Sqlite.create_table(&IMFILE);
+        assert!(ddl.contains("im_id INTEGER PRIMARY KEY NOT NULL"), "{ddl}");
+        assert!(ddl.contains("history CHAR(1) NOT NULL"), "{ddl}");
+        assert!(ddl.contains("comments TEXT,"), "{ddl}");
+    }
+}

@@ -1,0 +1,128 @@
+//! Reading rows from the clinic database.
+//!
+//! Every engine implements [`Source`]: run a query with the window start bound to each `?`, and
+//! stream the result as [`RowBatch`]es through a bounded channel. The channel is what keeps
+//! memory flat: the reader blocks when the pipeline is behind, so at most a few batches exist at
+//! any time whatever the size of the table.
+
+mod placeholders;
+mod sqlite;
+mod url;
+mod value;
+
+pub use placeholders::{PlaceholderStyle, bind_window_start};
+pub use sqlite::SqliteSource;
+pub use url::SourceUrl;
+pub use value::Value;
+
+use chrono::NaiveDateTime;
+use tokio::sync::mpsc;
+
+/// How many batches may wait between the reader and the pipeline.
+const CHANNEL_DEPTH: usize = 2;
+
+/// A column of a query result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The type the engine declares for the column (e.g. `DATE`), upper-cased; empty when the
+    /// engine does not know (an expression column in SQLite).
+    pub declared_type: String,
+}
+
+/// Rows of one query result, row-major; every row has one value per column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowBatch {
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Errors reading from a source. Messages name the query file, column and row number, never a
+/// value: values are protected health information.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("unsupported source URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot open the source database {what}: {reason}")]
+    Open { what: String, reason: String },
+    #[error("query `{query}` failed: {reason}")]
+    Query { query: String, reason: String },
+    #[error("query `{query}`, column `{column}`: {reason}")]
+    Value {
+        query: String,
+        column: String,
+        reason: String,
+    },
+    #[error("the source reader stopped unexpectedly: {0}")]
+    Reader(String),
+}
+
+/// A query to run: its SQL and a name for messages (the query file).
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub name: String,
+    pub sql: String,
+}
+
+/// A running query: its columns and a stream of batches. Dropping it stops the reader.
+#[derive(Debug)]
+pub struct RowStream {
+    pub columns: Vec<ColumnInfo>,
+    batches: mpsc::Receiver<BatchMessage>,
+}
+
+impl RowStream {
+    /// The next batch, `None` at the end of the result. An error ends the stream.
+    pub async fn next_batch(&mut self) -> Option<Result<RowBatch, SourceError>> {
+        self.batches.recv().await
+    }
+
+    /// Blocking variant for callers on a plain thread.
+    pub fn blocking_next_batch(&mut self) -> Option<Result<RowBatch, SourceError>> {
+        self.batches.blocking_recv()
+    }
+}
+
+/// A clinic database.
+pub trait Source: Send + Sync + std::fmt::Debug {
+    /// Starts `query` with `window_start` bound to every `?` and returns once the columns are
+    /// known; rows follow in batches of at most `batch_rows`.
+    fn stream(
+        &self,
+        query: &Query,
+        window_start: NaiveDateTime,
+        batch_rows: usize,
+    ) -> impl std::future::Future<Output = Result<RowStream, SourceError>> + Send;
+}
+
+/// Opens the source a URL names.
+pub fn open(url: &SourceUrl) -> Result<AnySource, SourceError> {
+    match url {
+        SourceUrl::Sqlite(path) => Ok(AnySource::Sqlite(SqliteSource::open(path)?)),
+    }
+}
+
+/// The sources this build supports, behind one type so jobs need no generics.
+#[derive(Debug)]
+pub enum AnySource {
+    Sqlite(SqliteSource),
+}
+
+impl AnySource {
+    pub async fn stream(
+        &self,
+        query: &Query,
+        window_start: NaiveDateTime,
+        batch_rows: usize,
+    ) -> Result<RowStream, SourceError> {
+        match self {
+            AnySource::Sqlite(s) => s.stream(query, window_start, batch_rows).await,
+        }
+    }
+}
+
+/// What a reader sends: a batch, or the error that ended the result.
+type BatchMessage = Result<RowBatch, SourceError>;
+
+fn channel() -> (mpsc::Sender<BatchMessage>, mpsc::Receiver<BatchMessage>) {
+    mpsc::channel(CHANNEL_DEPTH)
+}

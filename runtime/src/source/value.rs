@@ -1,0 +1,57 @@
+//! One value read from a source, before the transform host converts it to what the module
+//! declared.
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
+/// A cell of a source row. Engines map their types onto these; the transform host converts them
+/// to the column type a module declares.
+#[derive(Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+    Date(NaiveDate),
+    Time(NaiveTime),
+    /// Local clinic time, no offset.
+    Timestamp(NaiveDateTime),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    /// The kind of value, for messages that must not show the value itself.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Text(_) => "text",
+            Value::Bool(_) => "boolean",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time",
+            Value::Timestamp(_) => "timestamp",
+            Value::Bytes(_) => "binary",
+        }
+    }
+}
+
+/// Row values are protected health information: Debug shows the kind only, so a value can never
+/// reach a log line or a panic message through `{:?}`.
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}>", self.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_value() {
+        let v = Value::Text("Jane O'Brien".into());
+        assert_eq!(format!("{v:?}"), "<text>");
+        assert!(!format!("{:?}", vec![v]).contains("Jane"));
+    }
+}

@@ -1,0 +1,423 @@
+//! Turning source rows into the columnar batch the WIT world takes.
+//!
+//! A batch lowers into the module as one buffer per column instead of one string per cell: a
+//! prototype that passed rows of strings spent most of its time lowering strings one by one.
+//! Values are converted here to the type each module column declares, so every module sees
+//! dates, times and timestamps in one ISO form whatever the source engine.
+
+use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+
+use super::TransformError;
+use super::bindings::wit;
+use super::info::{ColumnKind, ModuleInfo};
+use super::outcome::Finding;
+use crate::source::{ColumnInfo, RowBatch, Value};
+
+/// Which query column feeds which module column; worked out once per job.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    columns: Vec<PlannedColumn>,
+    key_index: usize,
+    group_index: Option<usize>,
+    clinic_tz: Tz,
+}
+
+#[derive(Debug, Clone)]
+struct PlannedColumn {
+    name: String,
+    source_index: usize,
+    kind: ColumnKind,
+}
+
+/// A batch ready for the module, with what the host learned while converting it.
+#[derive(Debug)]
+pub struct ConvertedBatch {
+    pub batch: wit::RowBatch,
+    /// The key column's value of each row, as text.
+    pub keys: Vec<String>,
+    /// The group column's value of each row, as text, when the plan has a group column.
+    pub groups: Option<Vec<String>>,
+    /// Rows whose source values could not be converted, with why; the module sees NULL there
+    /// and its verdict is overridden by a reject.
+    pub conversion_findings: Vec<Option<Vec<Finding>>>,
+}
+
+impl BatchPlan {
+    /// Matches a query's columns to what the module reads. A required module column the query
+    /// lacks is an error before any row is read; optional ones the query lacks are NULL.
+    pub fn new(
+        info: &ModuleInfo,
+        query_columns: &[ColumnInfo],
+        clinic_tz: Tz,
+    ) -> Result<Self, TransformError> {
+        let find = |name: &str| {
+            query_columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+        };
+        let missing: Vec<String> = info
+            .input_columns
+            .iter()
+            .filter(|c| c.required && find(&c.name).is_none())
+            .map(|c| c.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(TransformError::ColumnsMissing {
+                module: info.name.clone(),
+                missing,
+                available: query_columns.iter().map(|c| c.name.clone()).collect(),
+            });
+        }
+        let key_index = find(&info.key_column).ok_or_else(|| TransformError::ColumnsMissing {
+            module: info.name.clone(),
+            missing: vec![info.key_column.clone()],
+            available: query_columns.iter().map(|c| c.name.clone()).collect(),
+        })?;
+        let columns = info
+            .input_columns
+            .iter()
+            .filter_map(|c| {
+                find(&c.name).map(|source_index| PlannedColumn {
+                    name: c.name.clone(),
+                    source_index,
+                    kind: c.kind,
+                })
+            })
+            .collect();
+        Ok(Self {
+            columns,
+            key_index,
+            group_index: None,
+            clinic_tz,
+        })
+    }
+
+    /// Also reports each row's value of `column` (a query column, e.g. `patno`), which the
+    /// request batcher uses to keep a patient's rows in one request.
+    pub fn with_group_column(
+        mut self,
+        column: &str,
+        query_columns: &[ColumnInfo],
+    ) -> Result<Self, TransformError> {
+        let index = query_columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(column))
+            .ok_or_else(|| TransformError::ColumnsMissing {
+                module: "(the job's group_by_column)".into(),
+                missing: vec![column.to_string()],
+                available: query_columns.iter().map(|c| c.name.clone()).collect(),
+            })?;
+        self.group_index = Some(index);
+        Ok(self)
+    }
+
+    /// Converts one batch of rows.
+    pub fn convert(&self, rows: &RowBatch) -> ConvertedBatch {
+        let n = rows.rows.len();
+        let mut findings: Vec<Option<Vec<Finding>>> = vec![None; n];
+        let keys = rows
+            .rows
+            .iter()
+            .map(|r| key_text(&r[self.key_index]))
+            .collect();
+        let groups = self
+            .group_index
+            .map(|g| rows.rows.iter().map(|r| key_text(&r[g])).collect());
+        let columns = self
+            .columns
+            .iter()
+            .map(|col| self.convert_column(col, rows, &mut findings))
+            .collect();
+        ConvertedBatch {
+            batch: wit::RowBatch {
+                rows: n as u32,
+                columns,
+            },
+            keys,
+            groups,
+            conversion_findings: findings,
+        }
+    }
+
+    fn convert_column(
+        &self,
+        col: &PlannedColumn,
+        rows: &RowBatch,
+        findings: &mut [Option<Vec<Finding>>],
+    ) -> wit::Column {
+        let n = rows.rows.len();
+        let mut present = vec![1u8; n];
+        let mut any_null = false;
+        let mut fail = |i: usize, present: &mut Vec<u8>, reason: String| {
+            present[i] = 0;
+            findings[i].get_or_insert_with(Vec::new).push(Finding {
+                field: col.name.clone(),
+                code: "invalid-source-value".into(),
+                message: reason,
+            });
+        };
+        let values = match col.kind {
+            ColumnKind::Integer | ColumnKind::Boolean => {
+                let mut out = Vec::with_capacity(n);
+                for (i, row) in rows.rows.iter().enumerate() {
+                    let v = &row[col.source_index];
+                    let converted = if col.kind == ColumnKind::Boolean {
+                        to_bool(v)
+                    } else {
+                        to_int(v)
+                    };
+                    match converted {
+                        Ok(Some(x)) => out.push(x),
+                        Ok(None) => {
+                            any_null = true;
+                            present[i] = 0;
+                            out.push(0);
+                        }
+                        Err(reason) => {
+                            any_null = true;
+                            fail(i, &mut present, reason);
+                            out.push(0);
+                        }
+                    }
+                }
+                wit::ColumnValues::Integer(out)
+            }
+            ColumnKind::Float => {
+                let mut out = Vec::with_capacity(n);
+                for (i, row) in rows.rows.iter().enumerate() {
+                    match to_float(&row[col.source_index]) {
+                        Ok(Some(x)) => out.push(x),
+                        Ok(None) => {
+                            any_null = true;
+                            present[i] = 0;
+                            out.push(0.0);
+                        }
+                        Err(reason) => {
+                            any_null = true;
+                            fail(i, &mut present, reason);
+                            out.push(0.0);
+                        }
+                    }
+                }
+                wit::ColumnValues::Float(out)
+            }
+            kind => {
+                let mut data = String::new();
+                let mut offsets = Vec::with_capacity(n + 1);
+                offsets.push(0u32);
+                for (i, row) in rows.rows.iter().enumerate() {
+                    match self.to_text(kind, &row[col.source_index], &mut data) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            any_null = true;
+                            present[i] = 0;
+                        }
+                        Err(reason) => {
+                            any_null = true;
+                            fail(i, &mut present, reason);
+                        }
+                    }
+                    offsets.push(data.len() as u32);
+                }
+                wit::ColumnValues::Text(wit::TextValues { data, offsets })
+            }
+        };
+        wit::Column {
+            name: col.name.clone(),
+            values,
+            // An empty list means "no NULLs": most columns of most batches have none.
+            present: if any_null { present } else { Vec::new() },
+        }
+    }
+
+    /// Appends the text form of `v` for a text-like column; `Ok(false)` for NULL.
+    fn to_text(&self, kind: ColumnKind, v: &Value, out: &mut String) -> Result<bool, String> {
+        use std::fmt::Write;
+        if matches!(v, Value::Null) {
+            return Ok(false);
+        }
+        match kind {
+            ColumnKind::Text => match v {
+                Value::Text(s) => out.push_str(s),
+                Value::Int(i) => {
+                    let _ = write!(out, "{i}");
+                }
+                Value::Float(f) => {
+                    let _ = write!(out, "{f}");
+                }
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Value::Date(d) => {
+                    let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+                }
+                Value::Time(t) => {
+                    let _ = write!(out, "{}", t.format("%H:%M:%S%.f"));
+                }
+                Value::Timestamp(ts) => {
+                    let _ = write!(out, "{}", ts.format("%Y-%m-%dT%H:%M:%S%.f"));
+                }
+                Value::Bytes(_) => return Err(cannot_read(v, "text")),
+                Value::Null => unreachable!("handled above"),
+            },
+            ColumnKind::Date => {
+                let d = match v {
+                    Value::Date(d) => *d,
+                    Value::Timestamp(ts) if ts.time() == NaiveTime::MIN => ts.date(),
+                    Value::Text(s) => {
+                        parse_date(s).ok_or_else(|| cannot_read(v, "date (YYYY-MM-DD)"))?
+                    }
+                    _ => return Err(cannot_read(v, "date")),
+                };
+                let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+            }
+            ColumnKind::Time => {
+                let t = match v {
+                    Value::Time(t) => *t,
+                    Value::Text(s) => NaiveTime::parse_from_str(s.trim(), "%H:%M:%S%.f")
+                        .map_err(|_| cannot_read(v, "time (HH:MM:SS)"))?,
+                    _ => return Err(cannot_read(v, "time")),
+                };
+                let _ = write!(out, "{}", t.format("%H:%M:%S%.f"));
+            }
+            ColumnKind::Timestamp => {
+                let ts = match v {
+                    Value::Timestamp(ts) => *ts,
+                    Value::Date(d) => d.and_time(NaiveTime::MIN),
+                    Value::Text(s) => parse_timestamp(s)
+                        .ok_or_else(|| cannot_read(v, "timestamp (YYYY-MM-DD HH:MM:SS)"))?,
+                    _ => return Err(cannot_read(v, "timestamp")),
+                };
+                let _ = write!(out, "{}", localize(self.clinic_tz, ts));
+            }
+            ColumnKind::Integer | ColumnKind::Float | ColumnKind::Boolean => {
+                unreachable!("numeric kinds are not text columns")
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A source timestamp in clinic local time, as ISO 8601 with the clinic's offset at that time.
+/// A time that happens twice (the hour clocks fall back) is read as its first occurrence; a time
+/// that never happens (the hour clocks spring forward) as if the clocks had already moved.
+pub fn localize(tz: Tz, ts: NaiveDateTime) -> String {
+    let dt = match tz.from_local_datetime(&ts) {
+        LocalResult::Single(dt) => dt,
+        LocalResult::Ambiguous(first, _) => first,
+        LocalResult::None => match tz.from_local_datetime(&(ts + chrono::Duration::hours(1))) {
+            LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => dt,
+            LocalResult::None => tz.from_utc_datetime(&ts),
+        },
+    };
+    dt.format("%Y-%m-%dT%H:%M:%S%.f%:z").to_string()
+}
+
+pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
+        parse_timestamp(s)
+            .filter(|ts| ts.time() == NaiveTime::MIN)
+            .map(|ts| ts.date())
+    })
+}
+
+pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .map(|d| d.and_time(NaiveTime::MIN))
+        })
+}
+
+fn to_int(v: &Value) -> Result<Option<i64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Int(i) => Ok(Some(*i)),
+        Value::Bool(b) => Ok(Some(i64::from(*b))),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(*f as i64)),
+        Value::Text(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| cannot_read(v, "integer")),
+        _ => Err(cannot_read(v, "integer")),
+    }
+}
+
+fn to_float(v: &Value) -> Result<Option<f64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Float(f) => Ok(Some(*f)),
+        Value::Int(i) => Ok(Some(*i as f64)),
+        Value::Text(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| cannot_read(v, "number")),
+        _ => Err(cannot_read(v, "number")),
+    }
+}
+
+fn to_bool(v: &Value) -> Result<Option<i64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(i64::from(*b))),
+        Value::Int(0) => Ok(Some(0)),
+        Value::Int(1) => Ok(Some(1)),
+        _ => Err(cannot_read(v, "boolean")),
+    }
+}
+
+/// Says what could not be read without quoting the value (it may be PHI).
+fn cannot_read(v: &Value, as_what: &str) -> String {
+    format!("a {} value cannot be read as {as_what}", v.kind())
+}
+
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Text(s) => s.clone(),
+        Value::Null => "NULL".into(),
+        other => format!("<{}>", other.kind()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clinic_timestamps_get_the_offset_in_force_at_that_time() {
+        let tz: Tz = "America/Chicago".parse().unwrap();
+        let summer = parse_timestamp("2016-09-28 12:00:00").unwrap();
+        assert_eq!(localize(tz, summer), "2016-09-28T12:00:00-05:00");
+        let winter = parse_timestamp("2016-01-15T09:30:00.250").unwrap();
+        assert_eq!(localize(tz, winter), "2016-01-15T09:30:00.250-06:00");
+    }
+
+    #[test]
+    fn dst_edge_times_resolve_deterministically() {
+        let tz: Tz = "America/Chicago".parse().unwrap();
+        // 2016-11-06 01:30 happens twice: the first (daylight) one is taken.
+        assert_eq!(
+            localize(tz, parse_timestamp("2016-11-06 01:30:00").unwrap()),
+            "2016-11-06T01:30:00-05:00"
+        );
+        // 2016-03-13 02:30 never happens: read as 03:30 daylight time.
+        assert_eq!(
+            localize(tz, parse_timestamp("2016-03-13 02:30:00").unwrap()),
+            "2016-03-13T03:30:00-05:00"
+        );
+    }
+
+    #[test]
+    fn conversion_failure_message_does_not_quote_the_value() {
+        let msg = to_int(&Value::Text("Jane".into())).unwrap_err();
+        assert!(!msg.contains("Jane"), "{msg}");
+        assert!(msg.contains("text") && msg.contains("integer"), "{msg}");
+    }
+}

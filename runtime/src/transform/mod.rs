@@ -1,0 +1,70 @@
+//! The sandboxed WebAssembly transform host.
+//!
+//! [`engine`] owns the wasmtime policy and the module cache; [`TransformInstance`] runs batches
+//! through one module; [`BatchPlan`] turns source rows into the module's columnar input; and
+//! [`examples`] checks a module against the example cases shipped beside it.
+
+mod bindings;
+mod columnar;
+mod engine;
+pub mod examples;
+mod info;
+mod instance;
+mod outcome;
+
+use std::path::PathBuf;
+
+pub use bindings::WIT_PACKAGE;
+pub use columnar::{BatchPlan, localize};
+pub(crate) use columnar::parse_timestamp;
+pub use engine::{CompiledModule, SandboxLimits, TransformEngine};
+pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo};
+pub use instance::TransformInstance;
+pub use outcome::{Finding, RowOutcome, Verdict};
+
+/// Errors of the transform host. Each names the module file and what to do; none carries row
+/// values.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    #[error("cannot read transform module {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    #[error(
+        "{} is not a valid WebAssembly component: {reason} (build transforms with \
+         `cargo build --target wasm32-wasip2 --release`)",
+        path.display()
+    )]
+    NotAComponent { path: PathBuf, reason: String },
+    #[error("cannot instantiate transform module {}: {reason}", path.display())]
+    Instantiate { path: PathBuf, reason: String },
+    #[error("transform module {} trapped in `{func}`: {reason}", path.display())]
+    Trap {
+        path: PathBuf,
+        func: String,
+        reason: String,
+    },
+    #[error(
+        "transform module {} did not finish `{func}` within its deadline (raise \
+         `transform_deadline_ms` if the batch is legitimately slow)",
+        path.display()
+    )]
+    Timeout { path: PathBuf, func: String },
+    #[error("transform module `{module}` refused the batch: {code}: {message}")]
+    BatchRefused {
+        module: String,
+        code: String,
+        message: String,
+    },
+    #[error("transform module `{module}` broke the WIT contract: {reason}")]
+    BadOutput { module: String, reason: String },
+    #[error(
+        "the query does not return column(s) {missing:?} that transform module `{module}` needs \
+         (the query returns {available:?})"
+    )]
+    ColumnsMissing {
+        module: String,
+        missing: Vec<String>,
+        available: Vec<String>,
+    },
+}

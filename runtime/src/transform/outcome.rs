@@ -1,0 +1,60 @@
+//! What a transform answered for each row, in host terms.
+
+use serde::Serialize;
+
+/// A finding about one field: a stable code and a message that never quotes a row value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl Finding {
+    /// `field:code`, the compact form used by example cases and summaries.
+    pub fn tag(&self) -> String {
+        format!("{}:{}", self.field, self.code)
+    }
+}
+
+/// The module's verdict on one row.
+#[derive(Clone, PartialEq)]
+pub enum Verdict {
+    /// A record for the target, with warnings about values that were dropped or repaired.
+    Emit {
+        record: serde_json::Map<String, serde_json::Value>,
+        warnings: Vec<Finding>,
+    },
+    /// Held back without being an error in the row itself (e.g. its patient is not sent).
+    Skip { code: String, message: String },
+    /// Invalid: quarantined, never sent.
+    Reject { findings: Vec<Finding> },
+}
+
+/// Records hold PHI: Debug shows the verdict's shape and codes, never field values.
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Emit { record, warnings } => f
+                .debug_struct("Emit")
+                .field("fields", &record.keys().collect::<Vec<_>>())
+                .field("warnings", warnings)
+                .finish(),
+            Verdict::Skip { code, .. } => f.debug_struct("Skip").field("code", code).finish(),
+            Verdict::Reject { findings } => f
+                .debug_struct("Reject")
+                .field("findings", findings)
+                .finish(),
+        }
+    }
+}
+
+/// One row's outcome: its key (the module's key column, e.g. `patno`; a key, not PHI) and the
+/// verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowOutcome {
+    pub key: String,
+    /// The row's value of the job's group column (doses: the patient), when it has one.
+    pub group: Option<String>,
+    pub verdict: Verdict,
+}

@@ -1,0 +1,175 @@
+//! The `reqsync` binary: exit codes per failure class, and nothing sent when a run fails closed.
+
+use std::process::{Command, Output};
+
+use reqsync::seed::SeedOptions;
+
+use crate::support::{PASSWORD, USER, World};
+
+fn reqsync(world: &World, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reqsync"))
+        .args(args)
+        .current_dir(world.dir.path())
+        .env("REQCHECK_USERNAME", USER)
+        .env("REQCHECK_PASSWORD", PASSWORD)
+        .env_remove("REQSYNC_LOG")
+        .output()
+        .expect("run reqsync")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn kcmo() -> World {
+    let world = World::new(SeedOptions { kcmo: true, ..SeedOptions::default() }).await;
+    // Share the compiled-module cache with the rest of the suite.
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+    world.edit_config("look_back = \"1d\"", &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()));
+    world
+}
+
+fn nothing_received(world: &World) -> bool {
+    world.dump().data_imports.is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_succeeds_with_exit_code_zero_and_prints_a_summary() {
+    let world = kcmo().await;
+    let out = reqsync(&world, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("patients") && stdout.contains("vaccine-doses"), "{stdout}");
+    assert_eq!(world.dump().vaccine_doses.len(), 177);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_config_file_exits_with_the_configuration_code() {
+    let world = kcmo().await;
+    let out = reqsync(&world, &["run", "--config", "nope.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope.toml"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_config_key_exits_3_naming_the_key() {
+    let world = kcmo().await;
+    world.edit_config("[sync]", "[sync]\nlookback = \"2d\"");
+    let out = reqsync(&world, &["run"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("lookback"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn template_rendering_invalid_json_exits_3_and_sends_nothing() {
+    let world = kcmo().await;
+    std::fs::write(world.path("templates/vaccine_dose_data.json.j2"), "{\"vaccine_dose_data\": [{% for r in records %}{{ r }}{% endfor %}]}")
+        .expect("template");
+    let out = reqsync(&world, &["run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid JSON"), "{}", stderr(&out));
+    // The patients job ran first and was accepted; the broken dose body was never sent.
+    assert!(world.dump().vaccine_doses.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn template_syntax_error_exits_3_before_anything_is_sent() {
+    let world = kcmo().await;
+    std::fs::write(world.path("templates/vaccine_dose_data.json.j2"), "{% for r in records %}").expect("template");
+    let out = reqsync(&world, &["run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(nothing_received(&world));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_is_not_a_component_exits_5_before_anything_is_sent() {
+    let world = kcmo().await;
+    std::fs::write(world.path("transforms/vaccine-doses.wasm"), b"not wasm").expect("module");
+    let out = reqsync(&world, &["run"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("vaccine-doses.wasm"), "{}", stderr(&out));
+    assert!(nothing_received(&world));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_error_exits_4_naming_the_query_file() {
+    let world = kcmo().await;
+    std::fs::write(world.path("queries/patients.sql"), "SELECT patno FROM no_such_table WHERE updated_at >= ?").expect("query");
+    let out = reqsync(&world, &["run"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("patients.sql"), "{}", stderr(&out));
+    assert!(nothing_received(&world));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_missing_a_column_the_module_needs_exits_5() {
+    let world = kcmo().await;
+    std::fs::write(world.path("queries/patients.sql"), "SELECT patno, lname FROM mpfile WHERE updated_at >= ?").expect("query");
+    let out = reqsync(&world, &["run"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("birth_date"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_credentials_exit_6_as_a_credentials_problem() {
+    let world = kcmo().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_reqsync"))
+        .arg("run")
+        .current_dir(world.dir.path())
+        .env("REQCHECK_USERNAME", USER)
+        .env("REQCHECK_PASSWORD", "wrong")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(6));
+    assert!(stderr(&out).contains("credentials"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("wrong"), "the password must not be printed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_receiver_exits_6() {
+    let world = kcmo().await;
+    let out = reqsync(&world, &["run", "--reqcheck-url", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot reach ReqCheck"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_credentials_exit_3_naming_the_variable() {
+    let world = kcmo().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_reqsync"))
+        .arg("run")
+        .current_dir(world.dir.path())
+        .env_remove("REQCHECK_USERNAME")
+        .env_remove("REQCHECK_PASSWORD")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("REQCHECK_USERNAME"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_writes_the_exact_bodies_and_sends_nothing() {
+    let world = kcmo().await;
+    let out = reqsync(&world, &["run", "--dry-run", "--full", "--out", "bodies"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(nothing_received(&world));
+    let mut files: Vec<_> = std::fs::read_dir(world.path("bodies")).expect("bodies").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let body: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[1]).expect("body")).expect("json");
+    assert_eq!(body["vaccine_dose_data"].as_array().expect("array").len(), 177);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_and_init_make_a_project_that_runs() {
+    let world = kcmo().await;
+    let out = reqsync(&world, &["seed", "--db", "sqlite://other.db", "--kcmo", "--synthetic", "50", "--seed", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = reqsync(&world, &["init", "fresh", "--reqcheck-url", &world.receiver.base_url(), "--source", "sqlite://../other.db"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(world.path("fresh/transforms/patients.wasm").is_file());
+    let again = reqsync(&world, &["init", "fresh"]);
+    assert_eq!(again.status.code(), Some(3), "init must not overwrite");
+    let out = reqsync(&world, &["run", "--config", "fresh/reqsync.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
