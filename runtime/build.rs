@@ -15,7 +15,10 @@ const GUESTS: [(&str, &str); 2] = [
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.parent().expect("runtime/ is inside the workspace").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("runtime/ is inside the workspace")
+        .to_path_buf();
     for dir in ["guest-sdk", "transforms", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
@@ -23,17 +26,31 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (package, _) in GUESTS {
         cmd.args(["-p", package]);
     }
     // Flags meant for the host build (coverage, sanitizers, target-cpu) must not leak into the
     // wasm build.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("cannot run cargo to build the transform modules");
+    let status = cmd
+        .status()
+        .expect("cannot run cargo to build the transform modules");
     if !status.success() {
         panic!(
             "building the transform modules failed; is the wasm32-wasip2 target installed? \

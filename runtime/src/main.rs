@@ -8,8 +8,13 @@ mod cli;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::logging::init(args.verbose, args.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The demo prints its own narrative; the in-process receiver's request log would drown it.
+    let quiet = matches!(args.command, cli::Command::Demo(_));
+    cli::logging::init(args.verbose, args.log_json, quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

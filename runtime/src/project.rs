@@ -10,16 +10,28 @@ pub const VACCINE_DOSES_WASM: &[u8] = include_bytes!(env!("REQSYNC_VACCINE_DOSES
 
 /// Every file of a new project except the config: path inside the folder, contents.
 pub const FILES: &[(&str, &[u8])] = &[
-    ("queries/patients.sql", include_bytes!("../../queries/patients.sql")),
-    ("queries/vaccine_doses.sql", include_bytes!("../../queries/vaccine_doses.sql")),
-    ("templates/patient_data.json.j2", include_bytes!("../../templates/patient_data.json.j2")),
+    (
+        "queries/patients.sql",
+        include_bytes!("../../queries/patients.sql"),
+    ),
+    (
+        "queries/vaccine_doses.sql",
+        include_bytes!("../../queries/vaccine_doses.sql"),
+    ),
+    (
+        "templates/patient_data.json.j2",
+        include_bytes!("../../templates/patient_data.json.j2"),
+    ),
     (
         "templates/vaccine_dose_data.json.j2",
         include_bytes!("../../templates/vaccine_dose_data.json.j2"),
     ),
     ("transforms/patients.wasm", PATIENTS_WASM),
     ("transforms/vaccine-doses.wasm", VACCINE_DOSES_WASM),
-    ("transforms/patients.examples.json", include_bytes!("../../transforms/patients/examples.json")),
+    (
+        "transforms/patients.examples.json",
+        include_bytes!("../../transforms/patients/examples.json"),
+    ),
     (
         "transforms/vaccine-doses.examples.json",
         include_bytes!("../../transforms/vaccine-doses/examples.json"),
@@ -108,7 +120,10 @@ pub fn write_project(
             }
             std::fs::write(&path, bytes)
         };
-        write().map_err(|e| ProjectError::Write { path: path.clone(), reason: e.to_string() })?;
+        write().map_err(|e| ProjectError::Write {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(())
 }

@@ -22,10 +22,17 @@ fn stderr(o: &Output) -> String {
 }
 
 async fn kcmo() -> World {
-    let world = World::new(SeedOptions { kcmo: true, ..SeedOptions::default() }).await;
+    let world = World::new(SeedOptions {
+        kcmo: true,
+        ..SeedOptions::default()
+    })
+    .await;
     // Share the compiled-module cache with the rest of the suite.
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-    world.edit_config("look_back = \"1d\"", &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()));
+    world.edit_config(
+        "look_back = \"1d\"",
+        &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()),
+    );
     world
 }
 
@@ -39,7 +46,10 @@ async fn run_succeeds_with_exit_code_zero_and_prints_a_summary() {
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("patients") && stdout.contains("vaccine-doses"), "{stdout}");
+    assert!(
+        stdout.contains("patients") && stdout.contains("vaccine-doses"),
+        "{stdout}"
+    );
     assert_eq!(world.dump().vaccine_doses.len(), 177);
 }
 
@@ -63,8 +73,11 @@ async fn unknown_config_key_exits_3_naming_the_key() {
 #[tokio::test(flavor = "multi_thread")]
 async fn template_rendering_invalid_json_exits_3_and_sends_nothing() {
     let world = kcmo().await;
-    std::fs::write(world.path("templates/vaccine_dose_data.json.j2"), "{\"vaccine_dose_data\": [{% for r in records %}{{ r }}{% endfor %}]}")
-        .expect("template");
+    std::fs::write(
+        world.path("templates/vaccine_dose_data.json.j2"),
+        "{\"vaccine_dose_data\": [{% for r in records %}{{ r }}{% endfor %}]}",
+    )
+    .expect("template");
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("invalid JSON"), "{}", stderr(&out));
@@ -75,7 +88,11 @@ async fn template_rendering_invalid_json_exits_3_and_sends_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn template_syntax_error_exits_3_before_anything_is_sent() {
     let world = kcmo().await;
-    std::fs::write(world.path("templates/vaccine_dose_data.json.j2"), "{% for r in records %}").expect("template");
+    std::fs::write(
+        world.path("templates/vaccine_dose_data.json.j2"),
+        "{% for r in records %}",
+    )
+    .expect("template");
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(nothing_received(&world));
@@ -87,14 +104,22 @@ async fn a_file_that_is_not_a_component_exits_5_before_anything_is_sent() {
     std::fs::write(world.path("transforms/vaccine-doses.wasm"), b"not wasm").expect("module");
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    assert!(stderr(&out).contains("vaccine-doses.wasm"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("vaccine-doses.wasm"),
+        "{}",
+        stderr(&out)
+    );
     assert!(nothing_received(&world));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn query_error_exits_4_naming_the_query_file() {
     let world = kcmo().await;
-    std::fs::write(world.path("queries/patients.sql"), "SELECT patno FROM no_such_table WHERE updated_at >= ?").expect("query");
+    std::fs::write(
+        world.path("queries/patients.sql"),
+        "SELECT patno FROM no_such_table WHERE updated_at >= ?",
+    )
+    .expect("query");
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("patients.sql"), "{}", stderr(&out));
@@ -104,7 +129,11 @@ async fn query_error_exits_4_naming_the_query_file() {
 #[tokio::test(flavor = "multi_thread")]
 async fn query_missing_a_column_the_module_needs_exits_5() {
     let world = kcmo().await;
-    std::fs::write(world.path("queries/patients.sql"), "SELECT patno, lname FROM mpfile WHERE updated_at >= ?").expect("query");
+    std::fs::write(
+        world.path("queries/patients.sql"),
+        "SELECT patno, lname FROM mpfile WHERE updated_at >= ?",
+    )
+    .expect("query");
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(stderr(&out).contains("birth_date"), "{}", stderr(&out));
@@ -122,7 +151,10 @@ async fn wrong_credentials_exit_6_as_a_credentials_problem() {
         .expect("run");
     assert_eq!(out.status.code(), Some(6));
     assert!(stderr(&out).contains("credentials"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("wrong"), "the password must not be printed");
+    assert!(
+        !stderr(&out).contains("wrong"),
+        "the password must not be printed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,7 +162,11 @@ async fn unreachable_receiver_exits_6() {
     let world = kcmo().await;
     let out = reqsync(&world, &["run", "--reqcheck-url", "http://127.0.0.1:9"]);
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cannot reach ReqCheck"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach ReqCheck"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -144,7 +180,11 @@ async fn missing_credentials_exit_3_naming_the_variable() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("REQCHECK_USERNAME"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("REQCHECK_USERNAME"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -153,19 +193,48 @@ async fn dry_run_writes_the_exact_bodies_and_sends_nothing() {
     let out = reqsync(&world, &["run", "--dry-run", "--full", "--out", "bodies"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(nothing_received(&world));
-    let mut files: Vec<_> = std::fs::read_dir(world.path("bodies")).expect("bodies").map(|e| e.expect("entry").path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(world.path("bodies"))
+        .expect("bodies")
+        .map(|e| e.expect("entry").path())
+        .collect();
     files.sort();
     assert_eq!(files.len(), 2, "{files:?}");
-    let body: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[1]).expect("body")).expect("json");
-    assert_eq!(body["vaccine_dose_data"].as_array().expect("array").len(), 177);
+    let body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[1]).expect("body")).expect("json");
+    assert_eq!(
+        body["vaccine_dose_data"].as_array().expect("array").len(),
+        177
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_and_init_make_a_project_that_runs() {
     let world = kcmo().await;
-    let out = reqsync(&world, &["seed", "--db", "sqlite://other.db", "--kcmo", "--synthetic", "50", "--seed", "3"]);
+    let out = reqsync(
+        &world,
+        &[
+            "seed",
+            "--db",
+            "sqlite://other.db",
+            "--kcmo",
+            "--synthetic",
+            "50",
+            "--seed",
+            "3",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = reqsync(&world, &["init", "fresh", "--reqcheck-url", &world.receiver.base_url(), "--source", "sqlite://../other.db"]);
+    let out = reqsync(
+        &world,
+        &[
+            "init",
+            "fresh",
+            "--reqcheck-url",
+            &world.receiver.base_url(),
+            "--source",
+            "sqlite://../other.db",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(world.path("fresh/transforms/patients.wasm").is_file());
     let again = reqsync(&world, &["init", "fresh"]);

@@ -5,12 +5,22 @@ use reqsync::transform::{SandboxLimits, TransformEngine, TransformInstance};
 
 fn check(module: &str) {
     let dir = tempfile::tempdir().expect("dir");
-    reqsync::project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false).expect("project");
+    reqsync::project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false)
+        .expect("project");
     let engine = TransformEngine::new(SandboxLimits::default(), None).expect("engine");
-    let compiled = engine.load(&dir.path().join(format!("transforms/{module}.wasm"))).expect("module loads");
+    let compiled = engine
+        .load(&dir.path().join(format!("transforms/{module}.wasm")))
+        .expect("module loads");
     let mut instance = TransformInstance::new(&engine, &compiled).expect("instantiates");
-    let examples = ExampleFile::load(&dir.path().join(format!("transforms/{module}.examples.json"))).expect("examples");
-    assert!(examples.cases.len() >= 10, "{module} ships too few example cases");
+    let examples = ExampleFile::load(
+        &dir.path()
+            .join(format!("transforms/{module}.examples.json")),
+    )
+    .expect("examples");
+    assert!(
+        examples.cases.len() >= 10,
+        "{module} ships too few example cases"
+    );
     let failures = examples.run(&mut instance).expect("runs");
     assert!(failures.is_empty(), "{module}: {failures:#?}");
 }

@@ -5,8 +5,9 @@
 mod support;
 
 mod batches;
-mod examples;
 mod cli;
+mod examples;
 mod incremental;
 mod rejections;
 mod sync;
+mod tls;

@@ -9,7 +9,11 @@ use crate::support::{World, doses, patients};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rejected_patient_and_orphan_dose_never_reach_the_receiver() {
-    let world = World::new(SeedOptions { kcmo: true, ..SeedOptions::default() }).await;
+    let world = World::new(SeedOptions {
+        kcmo: true,
+        ..SeedOptions::default()
+    })
+    .await;
     let db = world.clinic();
     db.execute_batch(
         "INSERT INTO mpfile (patno, lname, fname, birth_date, updated_at) VALUES (900001, '   ', 'Ann', '2010-01-01', '2016-09-28 12:00:00');
@@ -23,16 +27,39 @@ async fn rejected_patient_and_orphan_dose_never_reach_the_receiver() {
     let patients_job = &report.jobs[0];
     assert_eq!(patients_job.counts.rejected, 1);
     assert_eq!(patients_job.rejected_rows[0].key, "900001");
-    assert!(patients_job.rejected_rows[0].findings.iter().any(|f| f.starts_with("last_name:")), "{:?}", patients_job.rejected_rows);
+    assert!(
+        patients_job.rejected_rows[0]
+            .findings
+            .iter()
+            .any(|f| f.starts_with("last_name:")),
+        "{:?}",
+        patients_job.rejected_rows
+    );
     let doses_job = &report.jobs[1];
-    assert_eq!(doses_job.counts.skipped.get("patient-not-sent"), Some(&2), "{:?}", doses_job.counts);
-    assert_eq!(doses_job.counts.skipped.get("patient-not-found"), Some(&1), "{:?}", doses_job.counts);
+    assert_eq!(
+        doses_job.counts.skipped.get("patient-not-sent"),
+        Some(&2),
+        "{:?}",
+        doses_job.counts
+    );
+    assert_eq!(
+        doses_job.counts.skipped.get("patient-not-found"),
+        Some(&1),
+        "{:?}",
+        doses_job.counts
+    );
 
     let dump = world.dump();
-    assert!(dump.data_import_errors.is_empty(), "ReqCheck recorded errors");
+    assert!(
+        dump.data_import_errors.is_empty(),
+        "ReqCheck recorded errors"
+    );
     let received = patients(&dump);
     assert!(!received.contains_key(&900001) && !received.contains_key(&900002));
-    assert!(dump.patients.iter().all(|p| p["first_name"] != "Not Found"), "placeholder patient created");
+    assert!(
+        dump.patients.iter().all(|p| p["first_name"] != "Not Found"),
+        "placeholder patient created"
+    );
     assert_eq!(dump.vaccine_doses.len(), 177);
 }
 
@@ -43,7 +70,13 @@ async fn invalid_synthetic_rows_are_rejected_with_their_codes_and_valid_ones_all
         ..SeedOptions::default()
     })
     .await;
-    let manifest = world.seeded.synthetic.as_ref().expect("synthetic report").invalid.clone();
+    let manifest = world
+        .seeded
+        .synthetic
+        .as_ref()
+        .expect("synthetic report")
+        .invalid
+        .clone();
     let report = world.run(RunOptions::default()).await.expect("sync");
     let (patients_job, doses_job) = (&report.jobs[0], &report.jobs[1]);
 
@@ -53,22 +86,53 @@ async fn invalid_synthetic_rows_are_rejected_with_their_codes_and_valid_ones_all
         .filter(|r| r.table == SourceTable::Mpfile)
         .map(|r| r.key.to_string())
         .collect();
-    let rejected_patients: BTreeSet<String> = patients_job.rejected_rows.iter().map(|r| r.key.clone()).collect();
+    let rejected_patients: BTreeSet<String> = patients_job
+        .rejected_rows
+        .iter()
+        .map(|r| r.key.clone())
+        .collect();
     assert_eq!(rejected_patients, invalid_patients);
 
     // Every invalid dose row is rejected (orphans and doses of invalid patients are held back).
-    let rejected_doses: HashSet<String> = doses_job.rejected_rows.iter().map(|r| r.key.clone()).collect();
+    let rejected_doses: HashSet<String> = doses_job
+        .rejected_rows
+        .iter()
+        .map(|r| r.key.clone())
+        .collect();
     for row in manifest.iter().filter(|r| r.table == SourceTable::Imfile) {
         let key = row.key.to_string();
         match row.kind {
             InvalidKind::OrphanDose | InvalidKind::DoseOfInvalidPatient => {
-                assert!(!rejected_doses.contains(&key), "{key} should be held back, not rejected")
+                assert!(
+                    !rejected_doses.contains(&key),
+                    "{key} should be held back, not rejected"
+                )
             }
-            _ => assert!(rejected_doses.contains(&key), "{key} ({:?}) not rejected", row.kind),
+            _ => assert!(
+                rejected_doses.contains(&key),
+                "{key} ({:?}) not rejected",
+                row.kind
+            ),
         }
     }
-    assert!(doses_job.counts.skipped.get("patient-not-found").copied().unwrap_or(0) > 0);
-    assert!(doses_job.counts.skipped.get("patient-not-sent").copied().unwrap_or(0) > 0);
+    assert!(
+        doses_job
+            .counts
+            .skipped
+            .get("patient-not-found")
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
+    assert!(
+        doses_job
+            .counts
+            .skipped
+            .get("patient-not-sent")
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
 
     // The receiver holds every valid patient, and every dose of every patient whose doses are
     // all valid; no record errors, no placeholders.
@@ -80,25 +144,43 @@ async fn invalid_synthetic_rows_are_rejected_with_their_codes_and_valid_ones_all
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .expect("patients");
     let received = patients(&dump);
-    let invalid: HashSet<i64> = invalid_patients.iter().map(|k| k.parse().expect("key")).collect();
+    let invalid: HashSet<i64> = invalid_patients
+        .iter()
+        .map(|k| k.parse().expect("key"))
+        .collect();
     for patno in &all_patients {
-        assert_eq!(received.contains_key(patno), !invalid.contains(patno), "patient {patno}");
+        assert_eq!(
+            received.contains_key(patno),
+            !invalid.contains(patno),
+            "patient {patno}"
+        );
     }
     let received_doses = doses(&dump);
     let mut held_patients = HashSet::new();
     for key in &rejected_doses {
         let patno: i64 = db
-            .query_row("SELECT patno FROM imfile WHERE im_id = ?1", [key.parse::<i64>().expect("key")], |r| r.get(0))
+            .query_row(
+                "SELECT patno FROM imfile WHERE im_id = ?1",
+                [key.parse::<i64>().expect("key")],
+                |r| r.get(0),
+            )
             .expect("dose");
         held_patients.insert(patno);
     }
     for patno in all_patients.iter().filter(|p| !invalid.contains(p)) {
         let source_count: i64 = db
-            .query_row("SELECT COUNT(*) FROM imfile WHERE patno = ?1", [patno], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM imfile WHERE patno = ?1",
+                [patno],
+                |r| r.get(0),
+            )
             .expect("count");
         let got = received_doses.get(patno).map_or(0, Vec::len) as i64;
         if held_patients.contains(patno) {
-            assert_eq!(got, 0, "patient {patno} has a rejected dose: the group is held back");
+            assert_eq!(
+                got, 0,
+                "patient {patno} has a rejected dose: the group is held back"
+            );
         } else {
             assert_eq!(got, source_count, "doses of patient {patno}");
         }

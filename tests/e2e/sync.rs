@@ -9,8 +9,18 @@ use serde_json::Value;
 use crate::support::{World, corpus_csv, doses, patients};
 
 /// One dose as ReqCheck stores it, in a comparable form.
-fn dose_key(cvx: i64, date: &str, history: bool, vaccine_code: Option<String>, mvx: Option<String>) -> String {
-    format!("{cvx}|{date}|{history}|{}|{}", vaccine_code.unwrap_or_default(), mvx.unwrap_or_default())
+fn dose_key(
+    cvx: i64,
+    date: &str,
+    history: bool,
+    vaccine_code: Option<String>,
+    mvx: Option<String>,
+) -> String {
+    format!(
+        "{cvx}|{date}|{history}|{}|{}",
+        vaccine_code.unwrap_or_default(),
+        mvx.unwrap_or_default()
+    )
 }
 
 fn non_blank(s: &str) -> Option<String> {
@@ -21,27 +31,49 @@ fn non_blank(s: &str) -> Option<String> {
 /// Checks the receiver against a corpus in the clinic schema, field by field.
 fn assert_receiver_equals_corpus(world: &World, corpus: &str) {
     let dump = world.dump();
-    assert!(dump.data_import_errors.is_empty(), "record errors: {:?}", dump.data_import_errors.len());
+    assert!(
+        dump.data_import_errors.is_empty(),
+        "record errors: {:?}",
+        dump.data_import_errors.len()
+    );
     let received = patients(&dump);
     let mpfile = corpus_csv(&format!("{corpus}/mpfile.csv"));
     assert_eq!(received.len(), mpfile.len(), "patients");
     for row in &mpfile {
         let patno: i64 = row["patno"].parse().expect("patno");
         let p = &received[&patno];
-        assert_eq!(p["first_name"], Value::from(row["fname"].trim()), "first_name of {patno}");
-        assert_eq!(p["last_name"], Value::from(row["lname"].trim()), "last_name of {patno}");
-        assert_eq!(p["dob"], Value::from(row["birth_date"].as_str()), "dob of {patno}");
-        assert!(p["hd_mpfile_updated_at"].is_string(), "hd_mpfile_updated_at of {patno}");
+        assert_eq!(
+            p["first_name"],
+            Value::from(row["fname"].trim()),
+            "first_name of {patno}"
+        );
+        assert_eq!(
+            p["last_name"],
+            Value::from(row["lname"].trim()),
+            "last_name of {patno}"
+        );
+        assert_eq!(
+            p["dob"],
+            Value::from(row["birth_date"].as_str()),
+            "dob of {patno}"
+        );
+        assert!(
+            p["hd_mpfile_updated_at"].is_string(),
+            "hd_mpfile_updated_at of {patno}"
+        );
     }
     let mut expected: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for row in corpus_csv(&format!("{corpus}/imfile.csv")) {
-        expected.entry(row["patno"].parse().expect("patno")).or_default().push(dose_key(
-            row["cvx"].parse().expect("cvx"),
-            &row["admin_date"],
-            row["history"] == "Y",
-            non_blank(&row["vac_code"]).map(|c| c.to_uppercase()),
-            non_blank(&row["mvx"]).map(|c| c.to_uppercase()),
-        ));
+        expected
+            .entry(row["patno"].parse().expect("patno"))
+            .or_default()
+            .push(dose_key(
+                row["cvx"].parse().expect("cvx"),
+                &row["admin_date"],
+                row["history"] == "Y",
+                non_blank(&row["vac_code"]).map(|c| c.to_uppercase()),
+                non_blank(&row["mvx"]).map(|c| c.to_uppercase()),
+            ));
     }
     let mut got: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for (patno, list) in doses(&dump) {
@@ -63,11 +95,31 @@ fn assert_receiver_equals_corpus(world: &World, corpus: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kcmo_full_sync_receiver_holds_exactly_the_source() {
-    let world = World::new(SeedOptions { kcmo: true, ..SeedOptions::default() }).await;
+    let world = World::new(SeedOptions {
+        kcmo: true,
+        ..SeedOptions::default()
+    })
+    .await;
     let report = world.run(RunOptions::default()).await.expect("sync");
-    let [patients_job, doses_job] = &report.jobs[..] else { panic!("two jobs") };
-    assert_eq!((patients_job.counts.read, patients_job.counts.emitted, patients_job.counts.rejected), (21, 21, 0));
-    assert_eq!((doses_job.counts.read, doses_job.counts.emitted, doses_job.counts.rejected), (177, 177, 0));
+    let [patients_job, doses_job] = &report.jobs[..] else {
+        panic!("two jobs")
+    };
+    assert_eq!(
+        (
+            patients_job.counts.read,
+            patients_job.counts.emitted,
+            patients_job.counts.rejected
+        ),
+        (21, 21, 0)
+    );
+    assert_eq!(
+        (
+            doses_job.counts.read,
+            doses_job.counts.emitted,
+            doses_job.counts.rejected
+        ),
+        (177, 177, 0)
+    );
     assert_eq!(patients_job.records_acknowledged(), 21);
     assert_eq!(doses_job.records_acknowledged(), 177);
     let dump = world.dump();
@@ -77,7 +129,11 @@ async fn kcmo_full_sync_receiver_holds_exactly_the_source() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cdsi_full_sync_receiver_holds_exactly_the_source() {
-    let world = World::new(SeedOptions { cdsi: true, ..SeedOptions::default() }).await;
+    let world = World::new(SeedOptions {
+        cdsi: true,
+        ..SeedOptions::default()
+    })
+    .await;
     let report = world.run(RunOptions::default()).await.expect("sync");
     assert_eq!(report.jobs[0].counts.emitted, 928);
     assert_eq!(report.jobs[1].counts.emitted, 2142);
@@ -88,13 +144,21 @@ async fn cdsi_full_sync_receiver_holds_exactly_the_source() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn patients_are_sent_before_doses_whatever_the_config_order() {
-    let world = World::new(SeedOptions { kcmo: true, ..SeedOptions::default() }).await;
+    let world = World::new(SeedOptions {
+        kcmo: true,
+        ..SeedOptions::default()
+    })
+    .await;
     // Put the dose job first in the file.
     let path = world.path("reqsync.toml");
     let text = std::fs::read_to_string(&path).expect("config");
     let (head, jobs) = text.split_once("[[jobs]]").expect("jobs");
     let (patients_job, doses_job) = jobs.split_once("[[jobs]]").expect("two jobs");
-    std::fs::write(&path, format!("{head}[[jobs]]{doses_job}\n[[jobs]]{patients_job}")).expect("write");
+    std::fs::write(
+        &path,
+        format!("{head}[[jobs]]{doses_job}\n[[jobs]]{patients_job}"),
+    )
+    .expect("write");
     let report = world.run(RunOptions::default()).await.expect("sync");
     assert_eq!(report.jobs[0].job, "patients");
     let dump = world.dump();

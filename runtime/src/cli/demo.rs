@@ -36,7 +36,8 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     let received = dir.join("receiver.db");
     for f in [&clinic, &received] {
         if f.exists() {
-            std::fs::remove_file(f).or_exit(exit::CONFIG, "cannot remove the previous demo database")?;
+            std::fs::remove_file(f)
+                .or_exit(exit::CONFIG, "cannot remove the previous demo database")?;
         }
     }
 
@@ -46,7 +47,8 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         &SeedOptions {
             kcmo: true,
             cdsi: false,
-            synthetic: (args.synthetic > 0).then(|| SyntheticOptions::new(args.synthetic, args.seed)),
+            synthetic: (args.synthetic > 0)
+                .then(|| SyntheticOptions::new(args.synthetic, args.seed)),
         },
     )
     .or_exit(exit::SOURCE, "seeding the demo database failed")?;
@@ -56,7 +58,9 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     // memory, so no secret is written anywhere.
     let password = random_password();
     let running = receiver::start(ReceiverConfig {
-        listen: "127.0.0.1:0".parse().or_exit(exit::INTERNAL, "bad listen address")?,
+        listen: "127.0.0.1:0"
+            .parse()
+            .or_exit(exit::INTERNAL, "bad listen address")?,
         db_path: received.clone(),
         username: "demo".into(),
         password: password.clone(),
@@ -64,24 +68,47 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     })
     .await
     .or_exit(exit::DELIVERY, "cannot start the development receiver")?;
-    println!("\n== 2. development receiver at {} (database {})", running.base_url(), received.display());
+    println!(
+        "\n== 2. development receiver at {} (database {})",
+        running.base_url(),
+        received.display()
+    );
 
     reqsync::project::write_project(dir, "sqlite://clinic.db", &running.base_url(), true)
         .or_exit(exit::CONFIG, "cannot write the demo project")?;
-    let config = Config::load(&dir.join("reqsync.toml")).or_exit(exit::CONFIG, "cannot load the demo config")?;
-    let credentials = Credentials { username: "demo".into(), password: Secret::new(password) };
+    let config = Config::load(&dir.join("reqsync.toml"))
+        .or_exit(exit::CONFIG, "cannot load the demo config")?;
+    let credentials = Credentials {
+        username: "demo".into(),
+        password: Secret::new(password),
+    };
     let client = super::run::client(&config, credentials)?;
 
     println!("\n== 3. first sync (ReqCheck has nothing yet: full extract)");
-    let first = super::run::execute(config.clone(), Delivery::ReqCheck(client.clone()), &RunOptions::default(), &Progress::auto()).await?;
+    let first = super::run::execute(
+        config.clone(),
+        Delivery::ReqCheck(client.clone()),
+        &RunOptions::default(),
+        &Progress::auto(),
+    )
+    .await?;
     print!("{first}");
 
-    println!("\n== 4. the clinic changes a few rows: a corrected name, a new dose, a corrected dose");
-    let touched = change_source(&clinic).or_exit(exit::SOURCE, "cannot change the demo database")?;
+    println!(
+        "\n== 4. the clinic changes a few rows: a corrected name, a new dose, a corrected dose"
+    );
+    let touched =
+        change_source(&clinic).or_exit(exit::SOURCE, "cannot change the demo database")?;
     println!("changed patients {touched:?}");
 
     println!("\n== 5. incremental sync (window from ReqCheck's heartbeat)");
-    let second = super::run::execute(config, Delivery::ReqCheck(client), &RunOptions::default(), &Progress::auto()).await?;
+    let second = super::run::execute(
+        config,
+        Delivery::ReqCheck(client),
+        &RunOptions::default(),
+        &Progress::auto(),
+    )
+    .await?;
     print!("{second}");
 
     println!("\n== 6. what the receiver holds");
@@ -89,19 +116,31 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .and_then(|s| s.dump())
         .or_exit(exit::INTERNAL, "cannot read the receiver database")?;
     print!("{}", dump.summary());
-    println!("\nproject folder: {} (see `reqsync receiver dump --db {} --json` for the records)", dir.display(), received.display());
-    running.shutdown().await.or_exit(exit::INTERNAL, "receiver shutdown failed")?;
+    println!(
+        "\nproject folder: {} (see `reqsync receiver dump --db {} --json` for the records)",
+        dir.display(),
+        received.display()
+    );
+    running
+        .shutdown()
+        .await
+        .or_exit(exit::INTERNAL, "receiver shutdown failed")?;
     Ok(exit::OK)
 }
 
 /// Applies the demo's source changes, stamped with the current clinic time; returns the
 /// patients they touch.
 fn change_source(path: &std::path::Path) -> rusqlite::Result<Vec<i64>> {
-    let now = chrono::Utc::now().with_timezone(&chrono_tz::America::Chicago).naive_local();
+    let now = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::Chicago)
+        .naive_local();
     let stamp = now.format("%Y-%m-%d %H:%M:%S").to_string();
     let today = now.date().format("%Y-%m-%d").to_string();
     let conn = rusqlite::Connection::open(path)?;
-    conn.execute("UPDATE mpfile SET fname = 'Zoë', updated_at = ?1 WHERE patno = 101", [&stamp])?;
+    conn.execute(
+        "UPDATE mpfile SET fname = 'Zoë', updated_at = ?1 WHERE patno = 101",
+        [&stamp],
+    )?;
     conn.execute(
         "INSERT INTO imfile (im_id, patno, vac_code, vac_desc, cvx, mvx, admin_date, history, updated_at)
          SELECT MAX(im_id) + 1, 102, 'FLUZ', 'Flu, Preservative Free', 140, 'UNK', ?1, 'N', ?2 FROM imfile",

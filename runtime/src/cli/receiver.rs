@@ -42,7 +42,13 @@ pub struct ServeArgs {
     #[arg(long, env = "RECEIVER_USERNAME", default_value = "test")]
     pub username: String,
     /// Password clients must send (ReqCheck's development default is `test`).
-    #[arg(long, env = "RECEIVER_PASSWORD", default_value = "test", hide_default_value = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "RECEIVER_PASSWORD",
+        default_value = "test",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
     pub password: String,
 }
 
@@ -59,10 +65,17 @@ pub struct DumpArgs {
 pub async fn run(args: ReceiverArgs) -> Result<u8, Failure> {
     match args.command {
         Some(ReceiverCommand::Dump(dump)) => {
-            let store = Store::open_read_only(&dump.db).or_exit(exit::CONFIG, "cannot open the receiver database")?;
-            let contents = store.dump().or_exit(exit::INTERNAL, "cannot read the receiver database")?;
+            let store = Store::open_read_only(&dump.db)
+                .or_exit(exit::CONFIG, "cannot open the receiver database")?;
+            let contents = store
+                .dump()
+                .or_exit(exit::INTERNAL, "cannot read the receiver database")?;
             if dump.json {
-                println!("{}", serde_json::to_string_pretty(&contents).or_exit(exit::INTERNAL, "cannot write JSON")?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&contents)
+                        .or_exit(exit::INTERNAL, "cannot write JSON")?
+                );
             } else {
                 print!("{}", contents.summary());
             }
@@ -74,9 +87,17 @@ pub async fn run(args: ReceiverArgs) -> Result<u8, Failure> {
                 (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
                 _ => None,
             };
-            let config = ReceiverConfig { listen: s.listen, db_path: s.db, username: s.username, password: s.password, tls };
+            let config = ReceiverConfig {
+                listen: s.listen,
+                db_path: s.db,
+                username: s.username,
+                password: s.password,
+                tls,
+            };
             eprintln!("receiver listening on {} (Ctrl-C to stop)", config.listen);
-            receiver::serve_forever(config).await.or_exit(exit::CONFIG, "the receiver stopped")?;
+            receiver::serve_forever(config)
+                .await
+                .or_exit(exit::CONFIG, "the receiver stopped")?;
             Ok(exit::OK)
         }
     }

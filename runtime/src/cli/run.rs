@@ -46,7 +46,8 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> Result<u8, Failure> {
-    let mut config = Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
+    let mut config =
+        Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
     if let Some(url) = &args.reqcheck_url {
         config.reqcheck.url = url.clone();
     }
@@ -62,14 +63,31 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
             Some(dir) => DryRunOutput::Dir(dir.clone()),
             None => DryRunOutput::Stdout,
         };
-        let client = if args.full { None } else { Some(client(&config, credentials()?)?) };
+        let client = if args.full {
+            None
+        } else {
+            Some(client(&config, credentials()?)?)
+        };
         Delivery::DryRun { output, client }
     } else {
         Delivery::ReqCheck(client(&config, credentials()?)?)
     };
-    let report = execute(config, delivery, &RunOptions { full: args.full, job: args.job, as_of: args.as_of }, &Progress::auto()).await?;
+    let report = execute(
+        config,
+        delivery,
+        &RunOptions {
+            full: args.full,
+            job: args.job,
+            as_of: args.as_of,
+        },
+        &Progress::auto(),
+    )
+    .await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         print!("{report}");
     }
@@ -77,16 +95,35 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
 }
 
 pub fn client(config: &Config, credentials: Credentials) -> Result<ReqCheckClient, Failure> {
-    let options = ClientOptions { timeout: config.reqcheck.timeout, ca_file: config.reqcheck.ca_file.clone() };
-    ReqCheckClient::new(&config.reqcheck.url, credentials, &options).or_exit(exit::CONFIG, "cannot set up the ReqCheck client")
+    let options = ClientOptions {
+        timeout: config.reqcheck.timeout,
+        ca_file: config.reqcheck.ca_file.clone(),
+    };
+    ReqCheckClient::new(&config.reqcheck.url, credentials, &options)
+        .or_exit(exit::CONFIG, "cannot set up the ReqCheck client")
 }
 
 /// Opens the source and engine a config names and runs one sync.
-pub async fn execute(config: Config, delivery: Delivery, options: &RunOptions, progress: &Progress) -> Result<RunReport, Failure> {
-    let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).or_exit(exit::CONFIG, "invalid source URL")?;
+pub async fn execute(
+    config: Config,
+    delivery: Delivery,
+    options: &RunOptions,
+    progress: &Progress,
+) -> Result<RunReport, Failure> {
+    let url = SourceUrl::parse(&config.source_url, Some(config.base_dir()))
+        .or_exit(exit::CONFIG, "invalid source URL")?;
     let source = source::open(&url).or_exit(exit::SOURCE, "cannot open the source")?;
-    let limits = SandboxLimits { call_deadline: config.transform_deadline, ..SandboxLimits::default() };
-    let engine = TransformEngine::new(limits, Some(config.cache_dir.clone())).or_exit(exit::INTERNAL, "cannot start the transform engine")?;
-    let pipeline = Pipeline { config, source, engine, delivery };
+    let limits = SandboxLimits {
+        call_deadline: config.transform_deadline,
+        ..SandboxLimits::default()
+    };
+    let engine = TransformEngine::new(limits, Some(config.cache_dir.clone()))
+        .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
+    let pipeline = Pipeline {
+        config,
+        source,
+        engine,
+        delivery,
+    };
     Ok(pipeline.run(options, progress).await?)
 }

@@ -29,12 +29,16 @@ pub fn run(args: SeedArgs) -> Result<u8, Failure> {
     let url = SourceUrl::parse(&args.db, None).or_exit(exit::CONFIG, "invalid --db")?;
     let SourceUrl::Sqlite(path) = url;
     if !args.kcmo && !args.cdsi && args.synthetic.is_none() {
-        eprintln!("note: no data asked for (--kcmo, --cdsi, --synthetic N): creating the schema only");
+        eprintln!(
+            "note: no data asked for (--kcmo, --cdsi, --synthetic N): creating the schema only"
+        );
     }
     let options = SeedOptions {
         kcmo: args.kcmo,
         cdsi: args.cdsi,
-        synthetic: args.synthetic.map(|count| SyntheticOptions::new(count, args.seed)),
+        synthetic: args
+            .synthetic
+            .map(|count| SyntheticOptions::new(count, args.seed)),
     };
     let report = seed_sqlite(&path, &options).or_exit(exit::SOURCE, "seeding failed")?;
     println!("{report}");

@@ -104,7 +104,11 @@ impl RequestBatcher {
                     });
                 }
                 self.close_group(&mut ready);
-                self.open = Some(OpenGroup { key: group.clone(), records: Vec::new(), rejected: false });
+                self.open = Some(OpenGroup {
+                    key: group.clone(),
+                    records: Vec::new(),
+                    rejected: false,
+                });
             }
         }
         match outcome.verdict {
@@ -132,7 +136,10 @@ impl RequestBatcher {
                 for t in &tags {
                     *self.counts.rejected_findings.entry(t.clone()).or_default() += 1;
                 }
-                self.rejected_rows.push(RejectedRow { key: outcome.key, findings: tags });
+                self.rejected_rows.push(RejectedRow {
+                    key: outcome.key,
+                    findings: tags,
+                });
                 if let Some(g) = &mut self.open {
                     g.rejected = true;
                 }
@@ -152,7 +159,9 @@ impl RequestBatcher {
     }
 
     fn close_group(&mut self, ready: &mut Vec<Vec<Record>>) {
-        let Some(group) = self.open.take() else { return };
+        let Some(group) = self.open.take() else {
+            return;
+        };
         self.closed.insert(group.key);
         if group.records.is_empty() {
             return;
@@ -160,7 +169,11 @@ impl RequestBatcher {
         if group.rejected {
             let n = group.records.len() as u64;
             self.counts.emitted -= n;
-            *self.counts.skipped.entry(GROUP_HELD_BACK.into()).or_default() += n;
+            *self
+                .counts
+                .skipped
+                .entry(GROUP_HELD_BACK.into())
+                .or_default() += n;
             return;
         }
         if !self.pending.is_empty() && self.pending.len() + group.records.len() > self.batch_size {
@@ -181,22 +194,42 @@ mod tests {
     fn emit(key: u32, group: Option<&str>) -> RowOutcome {
         let mut record = Map::new();
         record.insert("k".into(), Value::from(key));
-        RowOutcome { key: key.to_string(), group: group.map(str::to_string), verdict: Verdict::Emit { record, warnings: vec![] } }
+        RowOutcome {
+            key: key.to_string(),
+            group: group.map(str::to_string),
+            verdict: Verdict::Emit {
+                record,
+                warnings: vec![],
+            },
+        }
     }
 
     fn reject(key: u32, group: Option<&str>) -> RowOutcome {
         RowOutcome {
             key: key.to_string(),
             group: group.map(str::to_string),
-            verdict: Verdict::Reject { findings: vec![Finding { field: "cvx_code".into(), code: "unknown-code".into(), message: String::new() }] },
+            verdict: Verdict::Reject {
+                findings: vec![Finding {
+                    field: "cvx_code".into(),
+                    code: "unknown-code".into(),
+                    message: String::new(),
+                }],
+            },
         }
     }
 
     fn keys(requests: &[Vec<Record>]) -> Vec<Vec<u64>> {
-        requests.iter().map(|r| r.iter().map(|rec| rec["k"].as_u64().unwrap()).collect()).collect()
+        requests
+            .iter()
+            .map(|r| r.iter().map(|rec| rec["k"].as_u64().unwrap()).collect())
+            .collect()
     }
 
-    fn run(batch: usize, grouped: bool, outcomes: Vec<RowOutcome>) -> Result<(Vec<Vec<Record>>, RowCounts), BatchError> {
+    fn run(
+        batch: usize,
+        grouped: bool,
+        outcomes: Vec<RowOutcome>,
+    ) -> Result<(Vec<Vec<Record>>, RowCounts), BatchError> {
         let mut b = RequestBatcher::new(batch, grouped.then(|| "patno".to_string()));
         let mut all = vec![];
         for o in outcomes {
@@ -225,14 +258,25 @@ mod tests {
 
     #[test]
     fn groups_are_never_split_across_requests() {
-        let rows = vec![emit(1, Some("A")), emit(2, Some("A")), emit(3, Some("B")), emit(4, Some("B")), emit(5, Some("C"))];
+        let rows = vec![
+            emit(1, Some("A")),
+            emit(2, Some("A")),
+            emit(3, Some("B")),
+            emit(4, Some("B")),
+            emit(5, Some("C")),
+        ];
         let (reqs, _) = run(3, true, rows).unwrap();
         assert_eq!(keys(&reqs), vec![vec![1, 2], vec![3, 4, 5]]);
     }
 
     #[test]
     fn a_rejected_dose_holds_back_its_patients_other_doses() {
-        let rows = vec![emit(1, Some("A")), reject(2, Some("A")), emit(3, Some("A")), emit(4, Some("B"))];
+        let rows = vec![
+            emit(1, Some("A")),
+            reject(2, Some("A")),
+            emit(3, Some("A")),
+            emit(4, Some("B")),
+        ];
         let (reqs, counts) = run(10, true, rows).unwrap();
         assert_eq!(keys(&reqs), vec![vec![4]]);
         assert_eq!(counts.rejected, 1);
@@ -243,7 +287,10 @@ mod tests {
     #[test]
     fn rows_of_a_group_out_of_order_are_an_error() {
         let rows = vec![emit(1, Some("A")), emit(2, Some("B")), emit(3, Some("A"))];
-        assert!(matches!(run(10, true, rows), Err(BatchError::GroupNotContiguous { .. })));
+        assert!(matches!(
+            run(10, true, rows),
+            Err(BatchError::GroupNotContiguous { .. })
+        ));
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub enum Delivery {
     ReqCheck(ReqCheckClient),
     /// Render exactly what would be sent, without sending. The client, when there is one, is
     /// asked only for the heartbeat so the window is the one a real run would use.
-    DryRun { output: DryRunOutput, client: Option<ReqCheckClient> },
+    DryRun {
+        output: DryRunOutput,
+        client: Option<ReqCheckClient>,
+    },
 }
 
 impl Delivery {
@@ -31,16 +34,26 @@ impl Delivery {
     ) -> Result<Option<ImportResponse>, RunError> {
         match self {
             Delivery::ReqCheck(client) => Ok(Some(client.import(endpoint, body).await?)),
-            Delivery::DryRun { output: DryRunOutput::Stdout, .. } => {
+            Delivery::DryRun {
+                output: DryRunOutput::Stdout,
+                ..
+            } => {
                 let mut out = std::io::stdout().lock();
-                let written = writeln!(out, "POST {endpoint}").and_then(|_| out.write_all(&body)).and_then(|_| writeln!(out));
+                let written = writeln!(out, "POST {endpoint}")
+                    .and_then(|_| out.write_all(&body))
+                    .and_then(|_| writeln!(out));
                 written.map_err(|e| RunError::DryRunOutput(e.to_string()))?;
                 Ok(None)
             }
-            Delivery::DryRun { output: DryRunOutput::Dir(dir), .. } => {
-                std::fs::create_dir_all(dir).map_err(|e| RunError::DryRunOutput(format!("{}: {e}", dir.display())))?;
+            Delivery::DryRun {
+                output: DryRunOutput::Dir(dir),
+                ..
+            } => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| RunError::DryRunOutput(format!("{}: {e}", dir.display())))?;
                 let path = dir.join(format!("{:04}-{job}.json", index + 1));
-                std::fs::write(&path, body).map_err(|e| RunError::DryRunOutput(format!("{}: {e}", path.display())))?;
+                std::fs::write(&path, body)
+                    .map_err(|e| RunError::DryRunOutput(format!("{}: {e}", path.display())))?;
                 Ok(None)
             }
         }

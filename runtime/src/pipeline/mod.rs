@@ -91,7 +91,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub async fn run(&self, options: &RunOptions, progress: &Progress) -> Result<RunReport, RunError> {
+    pub async fn run(
+        &self,
+        options: &RunOptions,
+        progress: &Progress,
+    ) -> Result<RunReport, RunError> {
         let cfg = &self.config;
         if let Some(name) = &options.job
             && !cfg.jobs.iter().any(|j| &j.name == name)
@@ -101,29 +105,50 @@ impl Pipeline {
                 reason: format!(
                     "no such job in {} (jobs: {})",
                     cfg.path.display(),
-                    cfg.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", ")
+                    cfg.jobs
+                        .iter()
+                        .map(|j| j.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
         // Everything is loaded and checked before the first request: a broken module, query
         // file or template stops the run with nothing sent.
         let mut jobs = Vec::new();
-        for job in cfg.jobs.iter().filter(|j| options.job.as_ref().is_none_or(|n| n == &j.name)) {
+        for job in cfg
+            .jobs
+            .iter()
+            .filter(|j| options.job.as_ref().is_none_or(|n| n == &j.name))
+        {
             jobs.push(prepare::prepare(job, &self.engine).await?);
         }
         jobs.sort_by_key(|j| j.target.order);
 
         let heartbeat = match (&self.delivery, options.full) {
             (_, true) => None,
-            (Delivery::ReqCheck(client), false) | (Delivery::DryRun { client: Some(client), .. }, false) => {
-                client.heartbeat().await?.last_update_date
-            }
+            (Delivery::ReqCheck(client), false)
+            | (
+                Delivery::DryRun {
+                    client: Some(client),
+                    ..
+                },
+                false,
+            ) => client.heartbeat().await?.last_update_date,
             (Delivery::DryRun { client: None, .. }, false) => None,
         };
-        let (start, basis) = window_start(heartbeat, cfg.look_back, cfg.initial_start, options.full, cfg.clinic_tz);
-        let as_of = options
-            .as_of
-            .unwrap_or_else(|| chrono::Utc::now().with_timezone(&cfg.clinic_tz).date_naive());
+        let (start, basis) = window_start(
+            heartbeat,
+            cfg.look_back,
+            cfg.initial_start,
+            options.full,
+            cfg.clinic_tz,
+        );
+        let as_of = options.as_of.unwrap_or_else(|| {
+            chrono::Utc::now()
+                .with_timezone(&cfg.clinic_tz)
+                .date_naive()
+        });
         tracing::info!(window_start = %start, basis = ?basis, %as_of, jobs = jobs.len(), "sync starting");
 
         let mut reports = Vec::new();
@@ -159,17 +184,40 @@ impl Pipeline {
         progress: &Progress,
     ) -> Result<JobReport, RunError> {
         let began = Instant::now();
-        let PreparedJob { config, instance, target, template, query_sql, query_sha256, endpoint } = job;
+        let PreparedJob {
+            config,
+            instance,
+            target,
+            template,
+            query_sql,
+            query_sha256,
+            endpoint,
+        } = job;
         let name = config.name.clone();
-        let query = Query { name: config.query.display().to_string(), sql: query_sql };
-        let stream = self.source.stream(&query, start, self.config.transform_batch_rows).await?;
-        let transform_err = |source| RunError::Transform { job: name.clone(), source };
-        let mut plan = BatchPlan::new(instance.info(), &stream.columns, self.config.clinic_tz).map_err(transform_err)?;
-        let group_column = target
-            .group_field
-            .map(|_| config.group_by_column.clone().unwrap_or_else(|| "patno".to_string()));
+        let query = Query {
+            name: config.query.display().to_string(),
+            sql: query_sql,
+        };
+        let stream = self
+            .source
+            .stream(&query, start, self.config.transform_batch_rows)
+            .await?;
+        let transform_err = |source| RunError::Transform {
+            job: name.clone(),
+            source,
+        };
+        let mut plan = BatchPlan::new(instance.info(), &stream.columns, self.config.clinic_tz)
+            .map_err(transform_err)?;
+        let group_column = target.group_field.map(|_| {
+            config
+                .group_by_column
+                .clone()
+                .unwrap_or_else(|| "patno".to_string())
+        });
         if let Some(column) = &group_column {
-            plan = plan.with_group_column(column, &stream.columns).map_err(transform_err)?;
+            plan = plan
+                .with_group_column(column, &stream.columns)
+                .map_err(transform_err)?;
         }
         let module = ModuleReport {
             name: instance.info().name.clone(),
@@ -187,9 +235,12 @@ impl Pipeline {
                 let mut stream = stream;
                 while let Some(batch) = stream.blocking_next_batch() {
                     let result = batch.map_err(RunError::from).and_then(|rows| {
-                        instance
-                            .process(&plan, &rows, as_of)
-                            .map_err(|source| RunError::Transform { job: thread_job.clone(), source })
+                        instance.process(&plan, &rows, as_of).map_err(|source| {
+                            RunError::Transform {
+                                job: thread_job.clone(),
+                                source,
+                            }
+                        })
                     });
                     let failed = result.is_err();
                     if tx.blocking_send(result).is_err() || failed {
@@ -197,24 +248,39 @@ impl Pipeline {
                     }
                 }
             })
-            .map_err(|e| RunError::Config { job: name.clone(), reason: format!("cannot start the transform thread: {e}") })?;
+            .map_err(|e| RunError::Config {
+                job: name.clone(),
+                reason: format!("cannot start the transform thread: {e}"),
+            })?;
 
         let mut batcher = RequestBatcher::new(config.batch_size, group_column);
         let mut requests = Vec::new();
         let bar = progress.job(&name);
         while let Some(result) = rx.recv().await {
             for outcome in result? {
-                let ready = batcher.push(outcome).map_err(|source| RunError::Batch { job: name.clone(), source })?;
+                let ready = batcher.push(outcome).map_err(|source| RunError::Batch {
+                    job: name.clone(),
+                    source,
+                })?;
                 for records in ready {
-                    requests.push(self.send(&name, &endpoint, &template, &records, requests.len()).await?);
+                    requests.push(
+                        self.send(&name, &endpoint, &template, &records, requests.len())
+                            .await?,
+                    );
                 }
             }
-            bar.set(batcher.counts.read, requests.iter().map(|r: &RequestReport| r.records).sum());
+            bar.set(
+                batcher.counts.read,
+                requests.iter().map(|r: &RequestReport| r.records).sum(),
+            );
         }
         let _ = worker.join();
         let (ready, counts, rejected_rows) = batcher.finish();
         for records in ready {
-            requests.push(self.send(&name, &endpoint, &template, &records, requests.len()).await?);
+            requests.push(
+                self.send(&name, &endpoint, &template, &records, requests.len())
+                    .await?,
+            );
         }
         bar.finish(counts.read, requests.iter().map(|r| r.records).sum());
         Ok(JobReport {
@@ -240,12 +306,26 @@ impl Pipeline {
     ) -> Result<RequestReport, RunError> {
         let body = template
             .render(records)
-            .map_err(|source| RunError::Template { job: job.to_string(), source })?;
+            .map_err(|source| RunError::Template {
+                job: job.to_string(),
+                source,
+            })?;
         let bytes = body.len();
         let response = self.delivery.deliver(job, endpoint, body, index).await?;
         if let Some(r) = &response {
-            tracing::info!(job, endpoint, records = records.len(), data_import_id = r.data_import_id, record_errors = r.error_ids.len(), "request accepted");
+            tracing::info!(
+                job,
+                endpoint,
+                records = records.len(),
+                data_import_id = r.data_import_id,
+                record_errors = r.error_ids.len(),
+                "request accepted"
+            );
         }
-        Ok(RequestReport { records: records.len(), bytes, response })
+        Ok(RequestReport {
+            records: records.len(),
+            bytes,
+            response,
+        })
     }
 }

@@ -22,9 +22,16 @@ pub struct PreparedJob {
 
 pub async fn prepare(job: &JobConfig, engine: &TransformEngine) -> Result<PreparedJob, RunError> {
     let name = job.name.clone();
-    let config_err = |reason: String| RunError::Config { job: name.clone(), reason };
-    let query_sql = std::fs::read_to_string(&job.query)
-        .map_err(|e| config_err(format!("cannot read query file {}: {e}", job.query.display())))?;
+    let config_err = |reason: String| RunError::Config {
+        job: name.clone(),
+        reason,
+    };
+    let query_sql = std::fs::read_to_string(&job.query).map_err(|e| {
+        config_err(format!(
+            "cannot read query file {}: {e}",
+            job.query.display()
+        ))
+    })?;
     let query_sha256 = hex::encode(Sha256::digest(query_sql.as_bytes()));
 
     // Compiling takes 100–250 ms without a cache hit: keep it off the async threads.
@@ -35,7 +42,10 @@ pub async fn prepare(job: &JobConfig, engine: &TransformEngine) -> Result<Prepar
     })
     .await
     .map_err(|e| config_err(format!("module loader failed: {e}")))?
-    .map_err(|source| RunError::Transform { job: name.clone(), source })?;
+    .map_err(|source| RunError::Transform {
+        job: name.clone(),
+        source,
+    })?;
 
     let info = instance.info();
     let target = targets::by_name(&info.target).ok_or_else(|| {
@@ -60,7 +70,12 @@ pub async fn prepare(job: &JobConfig, engine: &TransformEngine) -> Result<Prepar
         .required
         .iter()
         .copied()
-        .filter(|r| !info.output_fields.iter().any(|f| f.name == *r && f.required))
+        .filter(|r| {
+            !info
+                .output_fields
+                .iter()
+                .any(|f| f.name == *r && f.required)
+        })
         .collect();
     if !not_guaranteed.is_empty() {
         return Err(config_err(format!(
@@ -75,7 +90,18 @@ pub async fn prepare(job: &JobConfig, engine: &TransformEngine) -> Result<Prepar
             target.name, info.name, target.endpoint
         )));
     }
-    let template = BodyTemplate::load(&job.template, target)
-        .map_err(|source| RunError::Template { job: name.clone(), source })?;
-    Ok(PreparedJob { config: job.clone(), instance, target, template, query_sql, query_sha256, endpoint })
+    let template =
+        BodyTemplate::load(&job.template, target).map_err(|source| RunError::Template {
+            job: name.clone(),
+            source,
+        })?;
+    Ok(PreparedJob {
+        config: job.clone(),
+        instance,
+        target,
+        template,
+        query_sql,
+        query_sha256,
+        endpoint,
+    })
 }

@@ -12,7 +12,9 @@ impl Progress {
     /// Draws on stderr when it is a terminal.
     pub fn auto() -> Self {
         use std::io::IsTerminal;
-        Self { visible: std::io::stderr().is_terminal() }
+        Self {
+            visible: std::io::stderr().is_terminal(),
+        }
     }
 
     pub fn hidden() -> Self {

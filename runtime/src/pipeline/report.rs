@@ -47,7 +47,11 @@ impl JobReport {
     pub fn records_acknowledged(&self) -> usize {
         self.requests
             .iter()
-            .filter_map(|r| r.response.as_ref().map(|resp| r.records.saturating_sub(resp.error_ids.len())))
+            .filter_map(|r| {
+                r.response
+                    .as_ref()
+                    .map(|resp| r.records.saturating_sub(resp.error_ids.len()))
+            })
             .sum()
     }
 
@@ -75,7 +79,11 @@ impl std::fmt::Display for RunReport {
             WindowBasis::InitialStart => "configured initial start",
             WindowBasis::Full => "full extract",
         };
-        writeln!(f, "window start {} (clinic time; {basis}), as-of date {}", self.window_start, self.as_of)?;
+        writeln!(
+            f,
+            "window start {} (clinic time; {basis}), as-of date {}",
+            self.window_start, self.as_of
+        )?;
         for j in &self.jobs {
             let c = &j.counts;
             let skipped: u64 = c.skipped.values().sum();
@@ -108,7 +116,11 @@ impl std::fmt::Display for RunReport {
                 writeln!(f, "    rejected row {}: {}", r.key, r.findings.join(", "))?;
             }
             if j.rejected_rows.len() > SHOWN {
-                writeln!(f, "    … and {} more rejected rows", j.rejected_rows.len() - SHOWN)?;
+                writeln!(
+                    f,
+                    "    … and {} more rejected rows",
+                    j.rejected_rows.len() - SHOWN
+                )?;
             }
             for p in j.partial_failures() {
                 writeln!(

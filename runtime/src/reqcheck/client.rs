@@ -142,7 +142,7 @@ impl ReqCheckClient {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-            builder = builder.add_root_certificate(cert);
+            builder = builder.tls_certs_merge([cert]);
         }
         let http = builder
             .build()

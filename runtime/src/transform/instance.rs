@@ -120,7 +120,11 @@ impl TransformInstance {
                 Some(findings) => Verdict::Reject { findings },
                 None => self.interpret(outcome, &result.records),
             };
-            out.push(RowOutcome { key, group, verdict });
+            out.push(RowOutcome {
+                key,
+                group,
+                verdict,
+            });
         }
         Ok(out)
     }

@@ -15,8 +15,8 @@ mod outcome;
 use std::path::PathBuf;
 
 pub use bindings::WIT_PACKAGE;
-pub use columnar::{BatchPlan, localize};
 pub(crate) use columnar::parse_timestamp;
+pub use columnar::{BatchPlan, localize};
 pub use engine::{CompiledModule, SandboxLimits, TransformEngine};
 pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo};
 pub use instance::TransformInstance;
