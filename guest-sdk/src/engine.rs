@@ -1,5 +1,5 @@
 //! The glue between the WIT exports and a [`Transform`]: one code path, used by the wasm
-//! component and by the native [`testing`](crate::testing) harness alike.
+//! component and by the native `testing` harness alike.
 
 use crate::Transform;
 use crate::bindings::reqsync::transform::types as wit;

@@ -45,7 +45,7 @@
 //! ```
 //!
 //! Build the component with `cargo build -p <crate> --target wasm32-wasip2 --release`; test it
-//! natively with [`testing`] (feature `testing`), which drives exactly the code path the
+//! natively with `reqsync_guest::testing` (feature `testing`), which drives exactly the code path the
 //! component runs.
 //!
 //! **PHI:** findings, skip reasons and batch errors end up in logs and reports. Their messages are
@@ -111,7 +111,7 @@ pub trait Transform {
 /// `reqsync_guest::export_transform!(MyTransform);`
 ///
 /// The ABI symbols are only emitted for wasm targets: natively the crate is a plain library
-/// (tested through [`testing`]), and two transform crates can then be linked into one native
+/// (tested through `reqsync_guest::testing`), and two transform crates can then be linked into one native
 /// test binary without clashing `transform` symbols.
 #[macro_export]
 macro_rules! export_transform {

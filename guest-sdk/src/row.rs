@@ -5,14 +5,17 @@ use crate::columns::ColumnKey;
 use crate::types::{ColumnSpec, ColumnType};
 
 /// The values of one bound column, borrowed from the batch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Values<'a> {
-    Text { data: &'a str, offsets: &'a [u32] },
+    /// Text cells sliced out of the column buffer once, when the batch is bound: slicing a
+    /// `str` checks character boundaries, and doing that in one tight loop per column is cheaper
+    /// (in wasm especially) than on every access.
+    Text(Vec<&'a str>),
     Integer(&'a [i64]),
     Float(&'a [f64]),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct BoundColumn<'a> {
     values: Values<'a>,
     /// Empty when the column has no NULLs in this batch.
@@ -64,11 +67,7 @@ impl<'a> BoundBatch<'a> {
             };
             let values = match (&column.values, spec.kind) {
                 (ColumnValues::Text(text), kind) if kind.is_text() => {
-                    check_offsets(spec.name, &text.data, &text.offsets, rows)?;
-                    Values::Text {
-                        data: &text.data,
-                        offsets: &text.offsets,
-                    }
+                    Values::Text(slice_cells(spec.name, &text.data, &text.offsets, rows)?)
                 }
                 (ColumnValues::Integer(values), kind) if kind.is_integer() => {
                     check_len(spec.name, values.len(), rows)?;
@@ -136,24 +135,31 @@ fn check_len(column: &str, len: usize, rows: usize) -> Result<(), BindError> {
     }
 }
 
-/// Offsets must be `rows + 1` non-decreasing byte positions on character boundaries, so that
-/// slicing in [`Row::text`] can neither panic nor split a character.
-fn check_offsets(column: &str, data: &str, offsets: &[u32], rows: usize) -> Result<(), BindError> {
+/// Cuts a text column into its cells. Offsets must be `rows + 1` non-decreasing byte positions
+/// on character boundaries; anything else is a host bug, reported as `malformed-batch`.
+fn slice_cells<'a>(
+    column: &str,
+    data: &'a str,
+    offsets: &[u32],
+    rows: usize,
+) -> Result<Vec<&'a str>, BindError> {
     if offsets.len() != rows + 1 {
         return Err(malformed(column, "it does not have rows + 1 offsets"));
     }
-    let mut previous = 0usize;
-    for &offset in offsets {
-        let offset = offset as usize;
-        if offset < previous || !data.is_char_boundary(offset) {
-            return Err(malformed(
-                column,
-                "an offset decreases, is past the end or splits a character",
-            ));
-        }
-        previous = offset;
+    let mut cells = Vec::with_capacity(rows);
+    for pair in offsets.windows(2) {
+        // `get` refuses a decreasing range, one past the end and one splitting a character.
+        let cell = data
+            .get(pair[0] as usize..pair[1] as usize)
+            .ok_or_else(|| {
+                malformed(
+                    column,
+                    "an offset decreases, is past the end or splits a character",
+                )
+            })?;
+        cells.push(cell);
     }
-    Ok(())
+    Ok(cells)
 }
 
 /// One cell of a row, with "the batch has no such column" kept apart from SQL NULL.
@@ -188,11 +194,12 @@ impl<'a> Row<'a> {
     }
 
     /// The cell in column `key`.
-    #[inline]
+    #[inline(always)] // wasm pays dearly for calls Cranelift cannot inline; this is per cell
     pub fn cell(&self, key: impl ColumnKey) -> Cell<'a> {
         let Some(column) = key
             .position(self.batch.declared)
-            .and_then(|position| self.batch.columns.get(position).copied().flatten())
+            .and_then(|position| self.batch.columns.get(position))
+            .and_then(Option::as_ref)
         else {
             return Cell::Missing;
         };
@@ -202,13 +209,8 @@ impl<'a> Row<'a> {
         }
         // Lengths were checked when the batch was bound; `get` keeps a host bug from turning
         // into a panic all the same.
-        match column.values {
-            Values::Text { data, offsets } => match (offsets.get(i), offsets.get(i + 1)) {
-                (Some(&start), Some(&end)) => data
-                    .get(start as usize..end as usize)
-                    .map_or(Cell::Null, Cell::Text),
-                _ => Cell::Null,
-            },
+        match &column.values {
+            Values::Text(cells) => cells.get(i).map_or(Cell::Null, |&text| Cell::Text(text)),
             Values::Integer(values) => values.get(i).map_or(Cell::Null, |&v| Cell::Integer(v)),
             Values::Float(values) => values.get(i).map_or(Cell::Null, |&v| Cell::Float(v)),
         }
@@ -222,7 +224,7 @@ impl<'a> Row<'a> {
     }
 
     /// The text of a text, date, time or timestamp column, borrowed from the batch (no copy).
-    #[inline]
+    #[inline(always)]
     pub fn text(&self, key: impl ColumnKey) -> Option<&'a str> {
         match self.cell(key) {
             Cell::Text(text) => Some(text),
@@ -231,7 +233,7 @@ impl<'a> Row<'a> {
     }
 
     /// The value of an integer (or boolean) column.
-    #[inline]
+    #[inline(always)]
     pub fn int(&self, key: impl ColumnKey) -> Option<i64> {
         match self.cell(key) {
             Cell::Integer(value) => Some(value),
@@ -240,7 +242,7 @@ impl<'a> Row<'a> {
     }
 
     /// The value of a float column.
-    #[inline]
+    #[inline(always)]
     pub fn float(&self, key: impl ColumnKey) -> Option<f64> {
         match self.cell(key) {
             Cell::Float(value) => Some(value),
@@ -249,7 +251,7 @@ impl<'a> Row<'a> {
     }
 
     /// The value of a boolean column (delivered as an integer: 0 is false, anything else true).
-    #[inline]
+    #[inline(always)]
     pub fn bool(&self, key: impl ColumnKey) -> Option<bool> {
         self.int(key).map(|value| value != 0)
     }

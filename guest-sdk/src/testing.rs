@@ -186,6 +186,7 @@ pub fn run_batch<T: Transform>(
     batch: &wit::RowBatch,
 ) -> Result<Vec<RowOutcome>, BatchFailure> {
     let info = T::info();
+    check_info(&info);
     let context = wit::BatchContext {
         as_of_date: as_of_date.to_owned(),
     };
@@ -246,6 +247,40 @@ pub fn run_batch<T: Transform>(
         "records buffer has bytes no span covers"
     );
     Ok(outcomes)
+}
+
+/// Checks what a module says about itself: a declared key column, no name twice.
+///
+/// # Panics
+/// On the first problem found.
+pub fn check_info(info: &ModuleInfo) {
+    assert!(
+        info.input_columns.iter().any(|c| c.name == info.key_column),
+        "key column `{}` is not a declared input column",
+        info.key_column
+    );
+    let mut inputs = BTreeSet::new();
+    for column in info.input_columns {
+        assert!(
+            inputs.insert(column.name),
+            "input column `{}` declared twice",
+            column.name
+        );
+    }
+    let mut outputs = BTreeSet::new();
+    for field in info.output_fields {
+        assert!(
+            outputs.insert(field.name),
+            "output field `{}` declared twice",
+            field.name
+        );
+    }
+    for text in [info.name, info.version, info.target] {
+        assert!(
+            !text.is_empty(),
+            "module name, version and target must not be empty"
+        );
+    }
 }
 
 /// Parses one emitted record and checks it against the module's declared output fields.

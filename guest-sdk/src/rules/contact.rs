@@ -1,6 +1,7 @@
 //! US postal addresses, phone numbers and e-mail addresses.
 
 use super::CodeList;
+use super::text::trim;
 
 /// Every two-letter code the US Postal Service delivers to, sorted: the 50 states, DC, the
 /// inhabited territories (AS, GU, MP, PR, VI), the freely associated states served by USPS
@@ -16,7 +17,7 @@ pub const US_STATE_CODES: CodeList<&str> = CodeList::new(&[
 /// The upper-cased code when the trimmed `value` is a [`US_STATE_CODES`] entry (`" mo "` →
 /// `MO`); `None` otherwise (full names such as `Missouri` included: guessing is not our job).
 pub fn normalize_state(value: &str) -> Option<&'static str> {
-    let trimmed = value.trim().as_bytes();
+    let trimmed = trim(value).as_bytes();
     let &[a, b] = trimmed else {
         return None;
     };
@@ -29,7 +30,7 @@ pub fn normalize_state(value: &str) -> Option<&'static str> {
 /// otherwise. Nine digits without the hyphen are refused rather than repaired: they are as
 /// often a typo as a ZIP+4.
 pub fn normalize_zip(value: &str) -> Option<&str> {
-    let trimmed = value.trim();
+    let trimmed = trim(value);
     let digits = |part: &[u8]| part.iter().all(u8::is_ascii_digit);
     let ok = match trimmed.as_bytes() {
         zip @ [_, _, _, _, _] => digits(zip),
@@ -63,7 +64,7 @@ impl UsPhone {
 /// - numbers whose area code or exchange starts with 0 or 1, which the North American
 ///   Numbering Plan never assigns (this catches `123-456-7890` and digit-shifted entries).
 pub fn normalize_phone(value: &str) -> Option<UsPhone> {
-    let value = value.trim();
+    let value = trim(value);
     let value = value.strip_prefix('+').unwrap_or(value);
     let mut digits = [0u8; 11];
     let mut count = 0;
@@ -100,42 +101,59 @@ pub fn normalize_phone(value: &str) -> Option<UsPhone> {
 /// Plausible, not valid: the point is to drop what is obviously not an address
 /// (`none`, `n/a`, `john@`, `john@gmail`), not to reproduce RFC 5322.
 pub fn plausible_email(value: &str) -> Option<&str> {
-    let trimmed = value.trim();
+    let trimmed = trim(value);
     if trimmed.len() > 254 {
         return None;
     }
-    let (local, domain) = trimmed.split_once('@')?;
-    if local.is_empty()
-        || local.len() > 64
-        || domain.len() > 253
-        || domain.contains('@')
-        || local.starts_with('.')
-        || local.ends_with('.')
-        || local.contains("..")
-        || !local
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !"\"(),:;<>[]\\".contains(c))
-    {
+    // Byte-wise: this runs on every patient row. Non-ASCII bytes are allowed in both parts
+    // (internationalised addresses) as long as the characters are not whitespace or controls.
+    let bytes = trimmed.as_bytes();
+    let at = bytes.iter().position(|&b| b == b'@')?;
+    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.first() != Some(&b'.')
+        && local.last() != Some(&b'.')
+        && !local.windows(2).any(|pair| pair == b"..")
+        && local.iter().all(|&b| {
+            b >= 0x80
+                || (b > b' '
+                    && b != 0x7f
+                    && !matches!(
+                        b,
+                        b'"' | b'(' | b')' | b',' | b':' | b';' | b'<' | b'>' | b'[' | b']' | b'\\'
+                    ))
+        });
+    if !local_ok || domain.is_empty() || domain.len() > 253 {
         return None;
     }
     let mut labels = 0;
-    let mut last = "";
-    for label in domain.split('.') {
+    let mut last: &[u8] = &[];
+    for label in domain.split(|&b| b == b'.') {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
+            && label.first() != Some(&b'-')
+            && label.last() != Some(&b'-')
             && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii());
-        if !ok || label.chars().any(char::is_whitespace) {
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80);
+        if !ok {
             return None;
         }
         labels += 1;
         last = label;
     }
-    let tld_ok = last.chars().count() >= 2 && !last.bytes().all(|b| b.is_ascii_digit());
-    (labels >= 2 && tld_ok).then_some(trimmed)
+    // At least two characters (a non-ASCII character is two bytes or more, so check by chars),
+    // not all digits (`10.0.0.1` is not a domain name).
+    let tld_ok = !last.iter().all(u8::is_ascii_digit)
+        && (last.len() >= 2
+            && (last.is_ascii()
+                || std::str::from_utf8(last).is_ok_and(|t| t.chars().nth(1).is_some())));
+    let no_odd_characters = trimmed.is_ascii()
+        || !trimmed
+            .chars()
+            .any(|c| !c.is_ascii() && (c.is_whitespace() || c.is_control()));
+    (labels >= 2 && tld_ok && no_odd_characters).then_some(trimmed)
 }
 
 #[cfg(test)]
@@ -230,6 +248,10 @@ mod tests {
             "john@example.c",
             "john@10.0.0.1",
             "john@exa_mple.com",
+            "jo\u{a0}hn@example.com",
+            "john@exam\u{2003}ple.com",
+            "john@example.é",
+            "jo\u{7f}hn@example.com",
             "",
         ] {
             assert_eq!(plausible_email(bad), None, "{bad}");

@@ -92,6 +92,7 @@ impl Date {
 
     /// Appends `YYYY-MM-DD`.
     pub fn push_iso(self, out: &mut String) {
+        out.reserve(10);
         push_padded(out, u32::from(self.year), 4);
         out.push('-');
         push_padded(out, u32::from(self.month), 2);

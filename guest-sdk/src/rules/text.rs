@@ -9,7 +9,7 @@ use std::borrow::Cow;
 /// systems carry doubled spaces and stray tabs; ReqCheck matches patients by what it stores, so
 /// `"Mary  Ann"` and `"Mary Ann"` must not become two spellings.
 pub fn collapse_whitespace(value: &str) -> Cow<'_, str> {
-    let trimmed = value.trim();
+    let trimmed = trim(value);
     if is_collapsed(trimmed) {
         return Cow::Borrowed(trimmed);
     }
@@ -31,6 +31,26 @@ pub fn collapse_whitespace(value: &str) -> Cow<'_, str> {
 
 /// True when `trimmed` has no whitespace other than single ASCII spaces.
 fn is_collapsed(trimmed: &str) -> bool {
+    // One byte-wise pass for the usual all-ASCII name, avoiding UTF-8 decoding.
+    let mut previous_space = false;
+    for &byte in trimmed.as_bytes() {
+        if byte == b' ' {
+            if previous_space {
+                return false;
+            }
+            previous_space = true;
+        } else if byte >= 0x80 {
+            return is_collapsed_unicode(trimmed);
+        } else if byte.is_ascii_whitespace() || byte == 0x0b {
+            return false;
+        } else {
+            previous_space = false;
+        }
+    }
+    true
+}
+
+fn is_collapsed_unicode(trimmed: &str) -> bool {
     let mut previous_space = false;
     for c in trimmed.chars() {
         if c == ' ' {
@@ -50,7 +70,17 @@ fn is_collapsed(trimmed: &str) -> bool {
 /// `value` trimmed, or `None` when nothing is left: the "omit when blank" rule, since ReqCheck
 /// must never receive an empty string for an optional field.
 pub fn non_blank(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|trimmed| !trimmed.is_empty())
+    value.map(trim).filter(|trimmed| !trimmed.is_empty())
+}
+
+/// `str::trim` (Unicode whitespace) with a shortcut for the usual value that starts and ends
+/// with a visible ASCII character: this runs for nearly every text cell.
+#[inline]
+pub(crate) fn trim(value: &str) -> &str {
+    match (value.as_bytes().first(), value.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
+        _ => value.trim(),
+    }
 }
 
 #[cfg(test)]

@@ -298,12 +298,13 @@ pub fn cvx_code(value: Option<i64>, known: &CodeList<u16>) -> Result<i64, Proble
     }
 }
 
-/// `history_flag`: `Y` → true (historical record), `N` → false (given here); trimmed and
-/// case-insensitive. Anything else is rejected: ReqCheck would quietly read it as false.
+/// `history_flag`: `Y` → true (historical record), `N` → false (given here), after trimming.
+/// Anything else — lower case included, as default-mapping.md says — is rejected: ReqCheck would
+/// quietly read it as false.
 pub fn history_flag(value: Option<&str>) -> Result<bool, Problem> {
     match value.ok_or(MISSING)?.trim() {
-        "Y" | "y" => Ok(true),
-        "N" | "n" => Ok(false),
+        "Y" => Ok(true),
+        "N" => Ok(false),
         _ => Err(Problem::new(
             codes::INVALID_FLAG,
             "the flag is neither Y nor N",
@@ -513,7 +514,11 @@ mod tests {
         assert_eq!(cvx_code(None, &KNOWN).map_err(|p| p.code), Err("missing"));
 
         assert_eq!(history_flag(Some("Y")), Ok(true));
-        assert_eq!(history_flag(Some(" n")), Ok(false));
+        assert_eq!(history_flag(Some(" N ")), Ok(false));
+        assert_eq!(
+            history_flag(Some("y")).map_err(|p| p.code),
+            Err("invalid-flag")
+        );
         assert_eq!(
             history_flag(Some("1")).map_err(|p| p.code),
             Err("invalid-flag")
