@@ -8,9 +8,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [(&str, &str); 2] = [
+const GUESTS: [(&str, &str); 4] = [
     ("transform-patients", "REQSYNC_PATIENTS_WASM"),
     ("transform-vaccine-doses", "REQSYNC_VACCINE_DOSES_WASM"),
+    // Sandbox test modules (tests/guests): built here so the test suite can load them; only
+    // their paths reach the crate, the binary never embeds them.
+    ("test-guest-hostile", "REQSYNC_TEST_GUEST_HOSTILE"),
+    ("test-guest-capability", "REQSYNC_TEST_GUEST_CAPABILITY"),
 ];
 
 fn main() {
@@ -19,7 +23,7 @@ fn main() {
         .parent()
         .expect("runtime/ is inside the workspace")
         .to_path_buf();
-    for dir in ["guest-sdk", "transforms", "Cargo.lock"] {
+    for dir in ["guest-sdk", "transforms", "tests/guests", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = root.join("target").join("guests");

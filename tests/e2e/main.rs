@@ -1,13 +1,18 @@
-//! End-to-end tests across the whole pipeline: a real SQLite clinic database, the real default
-//! wasm modules, the project's ReqCheck-compatible receiver over HTTP on a real socket.
+//! End-to-end tests across the whole pipeline: a real SQLite (or PostgreSQL, see
+//! `sources_postgres`) clinic database, the real default wasm modules, the project's
+//! ReqCheck-compatible receiver over HTTP on a real socket.
 //! One test binary, grouped by capability.
 
 mod support;
+mod tds_double;
 
 mod batches;
 mod cli;
 mod examples;
 mod incremental;
 mod rejections;
+mod sandbox;
+mod sources_postgres;
+mod sources_sqlserver;
 mod sync;
 mod tls;

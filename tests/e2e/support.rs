@@ -1,37 +1,58 @@
-//! Shared fixtures: a seeded clinic database, a running receiver, a project folder.
+//! Shared fixtures: a seeded clinic database (SQLite, or a schema of its own on the PostgreSQL
+//! test server), a running receiver, a project folder.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqsync::config::Config;
 use reqsync::pipeline::{Delivery, Pipeline, Progress, RunError, RunOptions, RunReport};
 use reqsync::receiver::{self, Dump, ReceiverConfig, RunningReceiver, Store, TlsFiles};
 use reqsync::reqcheck::client::ClientOptions;
 use reqsync::reqcheck::{Credentials, ReqCheckClient, Secret};
-use reqsync::seed::{SeedOptions, SeedReport, seed_sqlite};
-use reqsync::source::{self, SourceUrl};
+use reqsync::seed::{SeedOptions, SeedReport, seed_postgres, seed_sqlite};
+use reqsync::source::{self, PostgresSource, PostgresUrl, SourceUrl};
 use reqsync::transform::{SandboxLimits, TransformEngine};
 use serde_json::Value;
 
 pub const USER: &str = "e2e";
 pub const PASSWORD: &str = "e2e-password";
 
+/// The engine a world's clinic database runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// `clinic.db` in the world's folder.
+    Sqlite,
+    /// A schema of its own on the PostgreSQL test server ([`PostgresSchema`]).
+    Postgres,
+}
+
 /// A project folder with a seeded clinic database and a receiver listening on loopback.
 pub struct World {
     pub dir: tempfile::TempDir,
     pub receiver: RunningReceiver,
     pub seeded: SeedReport,
+    /// The `[source] url` of the project's config.
+    pub source_url: String,
+    /// The PostgreSQL schema, for [`Engine::Postgres`] worlds; dropped with the world.
+    pub postgres: Option<PostgresSchema>,
 }
 
 impl World {
     pub async fn new(seed: SeedOptions) -> World {
-        Self::build(seed, None).await
+        Self::build(Engine::Sqlite, seed, None).await
+    }
+
+    /// A world whose clinic database runs on `engine`, seeded alike on every engine.
+    pub async fn on(engine: Engine, seed: SeedOptions) -> World {
+        Self::build(engine, seed, None).await
     }
 
     /// A world whose receiver serves HTTPS with the test certificate (see `tls_ca`).
     pub async fn with_tls(seed: SeedOptions) -> World {
         let dir = testdata();
         Self::build(
+            Engine::Sqlite,
             seed,
             Some(TlsFiles {
                 cert: dir.join("server.pem"),
@@ -41,9 +62,21 @@ impl World {
         .await
     }
 
-    async fn build(seed: SeedOptions, tls: Option<TlsFiles>) -> World {
+    async fn build(engine: Engine, seed: SeedOptions, tls: Option<TlsFiles>) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
-        let seeded = seed_sqlite(&dir.path().join("clinic.db"), &seed).expect("seed");
+        let (source_url, seeded, postgres) = match engine {
+            Engine::Sqlite => {
+                let seeded = seed_sqlite(&dir.path().join("clinic.db"), &seed).expect("seed");
+                ("sqlite://clinic.db".to_string(), seeded, None)
+            }
+            Engine::Postgres => {
+                let schema = PostgresSchema::create("world").await;
+                let seeded = seed_postgres(&schema.source(), &seed)
+                    .await
+                    .expect("seed PostgreSQL");
+                (schema.url.clone(), seeded, Some(schema))
+            }
+        };
         let receiver = receiver::start(ReceiverConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             db_path: dir.path().join("receiver.db"),
@@ -53,17 +86,14 @@ impl World {
         })
         .await
         .expect("receiver starts");
-        reqsync::project::write_project(
-            dir.path(),
-            "sqlite://clinic.db",
-            &receiver.base_url(),
-            false,
-        )
-        .expect("project");
+        reqsync::project::write_project(dir.path(), &source_url, &receiver.base_url(), false)
+            .expect("project");
         World {
             dir,
             receiver,
             seeded,
+            source_url,
+            postgres,
         }
     }
 
@@ -72,7 +102,17 @@ impl World {
     }
 
     pub fn clinic(&self) -> rusqlite::Connection {
+        assert!(self.postgres.is_none(), "clinic() is the SQLite database");
         rusqlite::Connection::open(self.path("clinic.db")).expect("clinic db")
+    }
+
+    /// A session on a PostgreSQL world's schema.
+    pub async fn clinic_postgres(&self) -> tokio_postgres::Client {
+        self.postgres
+            .as_ref()
+            .expect("a PostgreSQL world")
+            .client()
+            .await
     }
 
     pub fn config(&self) -> Config {
@@ -109,7 +149,7 @@ pub fn testdata() -> PathBuf {
 
 pub async fn run_with(config: Config, options: RunOptions) -> Result<RunReport, RunError> {
     let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).expect("source url");
-    let source = source::open(&url).expect("source");
+    let source = source::open(&url, config.clinic_tz).expect("source");
     let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))
         .expect("engine");
     let credentials = Credentials {
@@ -175,4 +215,106 @@ pub fn corpus_csv(rel: &str) -> Vec<BTreeMap<String, String>> {
                 .collect()
         })
         .collect()
+}
+
+// ---- PostgreSQL ---------------------------------------------------------------------------
+
+/// The clinic time zone of the default project config.
+pub const CLINIC_TZ: chrono_tz::Tz = chrono_tz::America::Chicago;
+
+/// The PostgreSQL test server's URL. The PostgreSQL tests need a real server and fail, never
+/// skip, without one.
+pub fn postgres_url() -> String {
+    std::env::var("REQSYNC_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "REQSYNC_TEST_POSTGRES_URL is not set: the PostgreSQL source tests need a real \
+             server. Run ./scripts/test (it starts one), or `eval \"$(./scripts/test-postgres)\"` \
+             before `cargo test`"
+        )
+    })
+}
+
+/// [`postgres_url`], parsed.
+pub fn postgres_base() -> PostgresUrl {
+    PostgresUrl::parse(&postgres_url(), None).expect("REQSYNC_TEST_POSTGRES_URL parses")
+}
+
+/// A schema of its own in the test database, so tests running in parallel never see each
+/// other's tables. Dropped (with everything in it) when the value is.
+pub struct PostgresSchema {
+    pub name: String,
+    /// The test server URL with `search_path` set to this schema.
+    pub url: String,
+}
+
+impl PostgresSchema {
+    /// A fresh, empty schema named after the process, a counter and `tag` (lower-case).
+    pub async fn create(tag: &str) -> PostgresSchema {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "t{}_{}_{tag}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let base = postgres_url();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let schema = PostgresSchema {
+            url: format!("{base}{separator}search_path={name}"),
+            name,
+        };
+        // A leftover of a crashed run with the same process id must not leak rows in.
+        schema
+            .client()
+            .await
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}",
+                schema.name
+            ))
+            .await
+            .expect("create the test schema");
+        schema
+    }
+
+    pub fn parsed_url(&self) -> PostgresUrl {
+        PostgresUrl::parse(&self.url, None).expect("schema URL")
+    }
+
+    pub fn source(&self) -> PostgresSource {
+        PostgresSource::open(&self.parsed_url(), CLINIC_TZ).expect("open the PostgreSQL source")
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        self.source()
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the PostgreSQL test server: {e}"))
+    }
+}
+
+impl Drop for PostgresSchema {
+    fn drop(&mut self) {
+        // Drop cannot await, and the test's runtime may be the current thread: a thread of its
+        // own with its own runtime removes the schema. Best effort: a failure leaves a schema
+        // that the next run with the same name drops.
+        let opened =
+            PostgresUrl::parse(&self.url, None).and_then(|u| PostgresSource::open(&u, CLINIC_TZ));
+        let Ok(source) = opened else {
+            return;
+        };
+        let statement = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(client) = source.connect().await {
+                    let _ = client.batch_execute(&statement).await;
+                }
+            });
+        })
+        .join();
+    }
 }

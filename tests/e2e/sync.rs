@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use reqsync::pipeline::RunOptions;
+use reqsync::receiver::Dump;
 use reqsync::seed::SeedOptions;
 use serde_json::Value;
 
@@ -28,15 +29,14 @@ fn non_blank(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-/// Checks the receiver against a corpus in the clinic schema, field by field.
-fn assert_receiver_equals_corpus(world: &World, corpus: &str) {
-    let dump = world.dump();
+/// Checks the receiver's contents against a corpus in the clinic schema, field by field.
+pub(crate) fn assert_receiver_equals_corpus(dump: &Dump, corpus: &str) {
     assert!(
         dump.data_import_errors.is_empty(),
         "record errors: {:?}",
         dump.data_import_errors.len()
     );
-    let received = patients(&dump);
+    let received = patients(dump);
     let mpfile = corpus_csv(&format!("{corpus}/mpfile.csv"));
     assert_eq!(received.len(), mpfile.len(), "patients");
     for row in &mpfile {
@@ -76,7 +76,7 @@ fn assert_receiver_equals_corpus(world: &World, corpus: &str) {
             ));
     }
     let mut got: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    for (patno, list) in doses(&dump) {
+    for (patno, list) in doses(dump) {
         for d in list {
             got.entry(patno).or_default().push(dose_key(
                 d["cvx_code"].as_i64().expect("cvx_code"),
@@ -124,7 +124,7 @@ async fn kcmo_full_sync_receiver_holds_exactly_the_source() {
     assert_eq!(doses_job.records_acknowledged(), 177);
     let dump = world.dump();
     assert_eq!((dump.patients.len(), dump.vaccine_doses.len()), (21, 177));
-    assert_receiver_equals_corpus(&world, "kcmo");
+    assert_receiver_equals_corpus(&world.dump(), "kcmo");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,7 +139,7 @@ async fn cdsi_full_sync_receiver_holds_exactly_the_source() {
     assert_eq!(report.jobs[1].counts.emitted, 2142);
     let dump = world.dump();
     assert_eq!((dump.patients.len(), dump.vaccine_doses.len()), (928, 2142));
-    assert_receiver_equals_corpus(&world, "cdsi");
+    assert_receiver_equals_corpus(&world.dump(), "cdsi");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,11 +4,14 @@ use tracing_subscriber::EnvFilter;
 
 /// `quiet` lowers the default to warnings (verbosity flags still raise it).
 pub fn init(verbose: u8, json: bool, quiet: bool) {
+    // tiberius logs SQL Server's error messages (which can quote row values, e.g. a failed
+    // conversion) at ERROR level and packet contents at TRACE: silenced, since the SQL Server
+    // source reports every failure itself, with PHI-free messages.
     let default = match verbose {
-        0 if quiet => "warn",
-        0 => "warn,reqsync=info",
-        1 => "info,reqsync=debug",
-        _ => "debug,reqsync=trace",
+        0 if quiet => "warn,tiberius=off",
+        0 => "warn,reqsync=info,tiberius=off",
+        1 => "info,reqsync=debug,tiberius=off",
+        _ => "debug,reqsync=trace,tiberius=off",
     };
     let filter = EnvFilter::try_from_env("REQSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

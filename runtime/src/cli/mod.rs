@@ -46,7 +46,7 @@ pub enum Command {
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
-        Command::Seed(args) => seed::run(args),
+        Command::Seed(args) => seed::run(args).await,
         Command::Receiver(args) => receiver::run(args).await,
         Command::Init(args) => init::run(args),
         Command::Demo(args) => demo::run(args).await,

@@ -112,7 +112,8 @@ pub async fn execute(
 ) -> Result<RunReport, Failure> {
     let url = SourceUrl::parse(&config.source_url, Some(config.base_dir()))
         .or_exit(exit::CONFIG, "invalid source URL")?;
-    let source = source::open(&url).or_exit(exit::SOURCE, "cannot open the source")?;
+    let source =
+        source::open(&url, config.clinic_tz).or_exit(exit::SOURCE, "cannot open the source")?;
     let limits = SandboxLimits {
         call_deadline: config.transform_deadline,
         ..SandboxLimits::default()

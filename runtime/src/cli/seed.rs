@@ -1,14 +1,16 @@
 //! `reqsync seed`: a clinic database in the source schema, with test data.
 
 use clap::Args;
-use reqsync::seed::{SeedOptions, SyntheticOptions, seed_sqlite};
-use reqsync::source::SourceUrl;
+use reqsync::seed::{SeedOptions, SyntheticOptions, seed_postgres, seed_sqlite};
+use reqsync::source::{PostgresSource, SourceUrl};
 
 use super::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
-    /// The database to create or extend, e.g. sqlite://clinic.db.
+    /// The database to create or extend, e.g. sqlite://clinic.db or
+    /// postgres://USER@HOST/DATABASE (an existing database; the password from PGPASSWORD or the
+    /// URL's password_env / password_file).
     #[arg(long)]
     pub db: String,
     /// Load the 21 real de-identified KCMO test patients and their 177 doses.
@@ -25,9 +27,8 @@ pub struct SeedArgs {
     pub seed: u64,
 }
 
-pub fn run(args: SeedArgs) -> Result<u8, Failure> {
+pub async fn run(args: SeedArgs) -> Result<u8, Failure> {
     let url = SourceUrl::parse(&args.db, None).or_exit(exit::CONFIG, "invalid --db")?;
-    let SourceUrl::Sqlite(path) = url;
     if !args.kcmo && !args.cdsi && args.synthetic.is_none() {
         eprintln!(
             "note: no data asked for (--kcmo, --cdsi, --synthetic N): creating the schema only"
@@ -40,7 +41,23 @@ pub fn run(args: SeedArgs) -> Result<u8, Failure> {
             .synthetic
             .map(|count| SyntheticOptions::new(count, args.seed)),
     };
-    let report = seed_sqlite(&path, &options).or_exit(exit::SOURCE, "seeding failed")?;
+    let report = match url {
+        SourceUrl::Sqlite(path) => seed_sqlite(&path, &options),
+        SourceUrl::Postgres(url) => {
+            // The clinic time zone only matters for reading zone-aware columns; seeding writes
+            // wall-clock `timestamp`s.
+            let source = PostgresSource::open(&url, chrono_tz::UTC)
+                .or_exit(exit::SOURCE, "cannot open the database")?;
+            seed_postgres(&source, &options).await
+        }
+        SourceUrl::SqlServer(_) => {
+            return Err(Failure::new(
+                exit::CONFIG,
+                anyhow::anyhow!("`reqsync seed` cannot write SQL Server databases yet"),
+            ));
+        }
+    }
+    .or_exit(exit::SOURCE, "seeding failed")?;
     println!("{report}");
     Ok(exit::OK)
 }

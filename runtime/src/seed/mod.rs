@@ -7,18 +7,22 @@
 //! - deterministic synthetic patients with a ground-truth manifest of the rows the default rules
 //!   must reject or hold back ([`synthetic`]).
 //!
-//! The schema is data ([`schema`]) rendered per [`schema::Dialect`]; only SQLite is written today
-//! ([`sqlite`], storage conventions in [`schema`]'s docs). PostgreSQL and SQL Server seeding are
-//! meant to reuse the rows, [`synthetic::SyntheticRows`] and the table definitions.
+//! The schema is data ([`schema`]) rendered per [`schema::Dialect`] and written by [`sqlite`]
+//! ([`seed_sqlite`]) or [`postgres`] ([`seed_postgres`]), storage conventions in [`schema`]'s
+//! docs. Every engine gets the same rows from the same corpora and [`synthetic::SyntheticRows`].
 //!
 //! Seeding is an **upsert**: rows replace rows with the same `patno` / `im_id`, so re-seeding the
 //! same sources is idempotent. Nothing is deleted: seeding fewer synthetic patients, or another
 //! seed, over an earlier run leaves that run's other rows in place (use a fresh file for exact
 //! ground truth). Patient numbers of the three sources do not overlap, so they can share a file.
 //! All of one call is a single transaction: a failed seed leaves the database as it was.
+//!
+//! PostgreSQL seeding creates tables (and the schema a URL's `search_path` names), never the
+//! database: `createdb` first.
 
 pub mod corpus;
 pub mod model;
+pub mod postgres;
 pub mod schema;
 pub mod sqlite;
 pub mod synthetic;
@@ -31,6 +35,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
+
+use crate::source::{PostgresSource, SourceError};
 
 pub use corpus::{Corpus, CorpusError};
 pub use model::{Dose, Patient};
@@ -68,6 +74,17 @@ pub enum SeedError {
     /// The synthetic options are out of bounds, or the generator could not start.
     #[error(transparent)]
     Synthetic(#[from] SyntheticError),
+    /// A database server could not be reached or refused the session.
+    #[error(transparent)]
+    Connect(#[from] SourceError),
+    /// A PostgreSQL statement failed while creating the schema or writing rows.
+    #[error("cannot write the seed database {what}: {reason}")]
+    Postgres {
+        /// The database (`postgres://USER@HOST:PORT/DATABASE`).
+        what: String,
+        /// The server's message (withheld for data errors, which can quote values).
+        reason: String,
+    },
 }
 
 /// Rows written from one corpus.
@@ -190,12 +207,7 @@ pub fn seed_connection(conn: &mut Connection, opts: &SeedOptions) -> Result<Seed
         source,
     };
     // Parse and validate everything before the transaction starts.
-    let mut corpora = Vec::new();
-    for (wanted, corpus) in [(opts.kcmo, Corpus::Kcmo), (opts.cdsi, Corpus::Cdsi)] {
-        if wanted {
-            corpora.push((corpus, corpus.patients()?, corpus.doses()?));
-        }
-    }
+    let corpora = load_corpora(opts)?;
     let synthetic = opts
         .synthetic
         .as_ref()
@@ -242,10 +254,94 @@ pub fn seed_connection(conn: &mut Connection, opts: &SeedOptions) -> Result<Seed
         }
     }
     tx.commit().map_err(db_error)?;
+    Ok(report.with_totals())
+}
 
-    report.patients = report.corpora.iter().map(|c| c.patients).sum::<u64>()
-        + report.synthetic.as_ref().map_or(0, |s| s.patients);
-    report.doses = report.corpora.iter().map(|c| c.doses).sum::<u64>()
-        + report.synthetic.as_ref().map_or(0, |s| s.doses);
-    Ok(report)
+/// The corpora `opts` asks for, parsed: their rows and which corpus they are.
+type LoadedCorpus = (Corpus, Vec<Patient>, Vec<Dose>);
+
+fn load_corpora(opts: &SeedOptions) -> Result<Vec<LoadedCorpus>, SeedError> {
+    let mut corpora = Vec::new();
+    for (wanted, corpus) in [(opts.kcmo, Corpus::Kcmo), (opts.cdsi, Corpus::Cdsi)] {
+        if wanted {
+            corpora.push((corpus, corpus.patients()?, corpus.doses()?));
+        }
+    }
+    Ok(corpora)
+}
+
+impl SeedReport {
+    fn with_totals(mut self) -> Self {
+        self.patients = self.corpora.iter().map(|c| c.patients).sum::<u64>()
+            + self.synthetic.as_ref().map_or(0, |s| s.patients);
+        self.doses = self.corpora.iter().map(|c| c.doses).sum::<u64>()
+            + self.synthetic.as_ref().map_or(0, |s| s.doses);
+        self
+    }
+}
+
+/// Creates the clinic source schema in the PostgreSQL database `source` names (in the first
+/// schema of its `search_path`, created if needed) and loads the requested sources, in one
+/// transaction. The database itself must exist.
+pub async fn seed_postgres(
+    source: &PostgresSource,
+    opts: &SeedOptions,
+) -> Result<SeedReport, SeedError> {
+    let what = source.url().to_string();
+    let db_error = |e: tokio_postgres::Error| SeedError::Postgres {
+        what: what.clone(),
+        reason: crate::source::postgres::describe_error(&e),
+    };
+    // Parse and validate everything before connecting.
+    let corpora = load_corpora(opts)?;
+    let synthetic = opts
+        .synthetic
+        .as_ref()
+        .map(synthetic::SyntheticRows::new)
+        .transpose()?;
+
+    let mut client = source.connect().await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+    let schema = source.url().search_path.first().map(String::as_str);
+    postgres::create_schema(&tx, schema)
+        .await
+        .map_err(db_error)?;
+    let mut report = SeedReport::default();
+    let mut writer = postgres::PostgresWriter::new(&tx);
+    for (corpus, patients, doses) in corpora {
+        report.corpora.push(CorpusReport {
+            corpus,
+            patients: patients.len() as u64,
+            doses: doses.len() as u64,
+        });
+        for p in patients {
+            writer.patient(p).await.map_err(db_error)?;
+        }
+        for d in doses {
+            writer.dose(d).await.map_err(db_error)?;
+        }
+    }
+    if let (Some(rows), Some(options)) = (synthetic, opts.synthetic) {
+        let mut part = SyntheticReport {
+            options,
+            patients: 0,
+            doses: 0,
+            invalid: Vec::new(),
+        };
+        for slot in rows {
+            part.doses += slot.doses.len() as u64;
+            part.invalid.extend(slot.invalid);
+            if let Some(p) = slot.patient {
+                writer.patient(p).await.map_err(db_error)?;
+                part.patients += 1;
+            }
+            for d in slot.doses {
+                writer.dose(d).await.map_err(db_error)?;
+            }
+        }
+        report.synthetic = Some(part);
+    }
+    writer.finish().await.map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(report.with_totals())
 }

@@ -1,9 +1,19 @@
 //! The clinic source schema (`mpfile`, `imfile`) as data, and its DDL per SQL dialect.
 //!
 //! The tables are described once ([`MPFILE`], [`IMFILE`]) with portable column types; a
-//! [`Dialect`] renders them. Only SQLite exists today; PostgreSQL and SQL Server are meant to be
-//! further `Dialect` variants over the same [`TableDef`]s and the same typed rows
-//! ([`super::model`]), whose `values()` are in [`TableDef::columns`] order.
+//! [`Dialect`] renders them (SQLite, PostgreSQL) over the same typed rows ([`super::model`]),
+//! whose `values()` are in [`TableDef::columns`] order.
+//!
+//! `patno` is `bigint` here although `docs/default-mapping.md` describes the clinic's column as
+//! `int`: the synthetic generator writes patient numbers above 2 147 483 647 on purpose, so that
+//! the range rule has rows to reject, and a typed engine needs a column that can hold them.
+//! (`family_no` stays `int`: generated family numbers are below 100 000.)
+//!
+//! # PostgreSQL storage conventions
+//!
+//! Native types: `date`, `timestamp` (without time zone, clinic local time, the same wall-clock
+//! values the SQLite file holds as text), `bigint`/`integer`, `varchar(n)`/`char(n)`/`text`;
+//! absent values are NULL.
 //!
 //! # SQLite storage conventions
 //!
@@ -88,7 +98,7 @@ const NOT_NULL: bool = false;
 pub const MPFILE: TableDef = TableDef {
     name: "mpfile",
     columns: &[
-        col("patno", SqlType::Int, NOT_NULL),
+        col("patno", SqlType::BigInt, NOT_NULL),
         col("lname", SqlType::VarChar(60), NOT_NULL),
         col("fname", SqlType::VarChar(60), NOT_NULL),
         col("mname", SqlType::VarChar(60), NULL),
@@ -102,8 +112,10 @@ pub const MPFILE: TableDef = TableDef {
         col("home_phone", SqlType::VarChar(20), NULL),
         col("cell_phone", SqlType::VarChar(20), NULL),
         col("email", SqlType::VarChar(120), NULL),
-        col("race", SqlType::VarChar(40), NULL),
-        col("ethnicity", SqlType::VarChar(40), NULL),
+        // 60, not 40: OMB's "Native Hawaiian or Other Pacific Islander" has 41 characters, and
+        // engines that enforce lengths (PostgreSQL, SQL Server) refused it.
+        col("race", SqlType::VarChar(60), NULL),
+        col("ethnicity", SqlType::VarChar(60), NULL),
         col("family_no", SqlType::Int, NULL),
         col("notes", SqlType::Text, NULL),
         col("updated_at", SqlType::DateTime, NOT_NULL),
@@ -120,7 +132,7 @@ pub const IMFILE: TableDef = TableDef {
     name: "imfile",
     columns: &[
         col("im_id", SqlType::BigInt, NOT_NULL),
-        col("patno", SqlType::Int, NOT_NULL),
+        col("patno", SqlType::BigInt, NOT_NULL),
         col("vac_code", SqlType::VarChar(10), NULL),
         col("vac_desc", SqlType::VarChar(80), NULL),
         col("cvx", SqlType::Int, NOT_NULL),
@@ -156,14 +168,13 @@ pub const IMFILE: TableDef = TableDef {
 pub const TABLES: [&TableDef; 2] = [&MPFILE, &IMFILE];
 
 /// A SQL dialect the schema can be rendered for.
-///
-/// Only SQLite is implemented; PostgreSQL and SQL Server are to be added as variants rendering
-/// the same [`TableDef`]s (their `CREATE TABLE IF NOT EXISTS` and upsert spellings differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Dialect {
     /// SQLite 3 (see the module docs for the storage conventions).
     Sqlite,
+    /// PostgreSQL 9.5 or later (`IF NOT EXISTS`, `ON CONFLICT`).
+    Postgres,
 }
 
 impl Dialect {
@@ -179,6 +190,16 @@ impl Dialect {
                 SqlType::Text => "TEXT".to_owned(),
                 SqlType::Date => "DATE".to_owned(),
                 SqlType::DateTime => "DATETIME".to_owned(),
+            },
+            Dialect::Postgres => match ty {
+                SqlType::Int => "integer".to_owned(),
+                SqlType::BigInt => "bigint".to_owned(),
+                SqlType::VarChar(n) => format!("varchar({n})"),
+                SqlType::Char(n) => format!("char({n})"),
+                SqlType::Text => "text".to_owned(),
+                SqlType::Date => "date".to_owned(),
+                // Without time zone: source timestamps are clinic wall-clock times.
+                SqlType::DateTime => "timestamp".to_owned(),
             },
         }
     }
@@ -200,7 +221,7 @@ impl Dialect {
             })
             .collect();
         match self {
-            Dialect::Sqlite => format!(
+            Dialect::Sqlite | Dialect::Postgres => format!(
                 "CREATE TABLE IF NOT EXISTS {} (\n{}\n)",
                 table.name,
                 columns.join(",\n")
@@ -214,7 +235,7 @@ impl Dialect {
             .indexes
             .iter()
             .map(|ix| match self {
-                Dialect::Sqlite => format!(
+                Dialect::Sqlite | Dialect::Postgres => format!(
                     "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
                     ix.name, table.name, ix.column
                 ),
@@ -235,15 +256,45 @@ impl Dialect {
     /// The statement that inserts one row of `table`, replacing any row with the same primary
     /// key, with one positional parameter per column in [`TableDef::columns`] order.
     pub fn upsert(self, table: &TableDef) -> String {
+        self.upsert_rows(table, 1)
+    }
+
+    /// [`Dialect::upsert`] for `rows` rows in one statement (parameters row after row). The
+    /// rows must have distinct keys: PostgreSQL refuses to update one row twice in a statement.
+    pub fn upsert_rows(self, table: &TableDef, rows: usize) -> String {
         let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+        let width = names.len();
+        let values: Vec<String> = (0..rows)
+            .map(|r| {
+                let params: Vec<String> = (1..=width)
+                    .map(|i| match self {
+                        Dialect::Sqlite => format!("?{}", r * width + i),
+                        Dialect::Postgres => format!("${}", r * width + i),
+                    })
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
         match self {
-            Dialect::Sqlite => {
-                let params: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+            Dialect::Sqlite => format!(
+                "INSERT OR REPLACE INTO {} ({}) VALUES {}",
+                table.name,
+                names.join(", "),
+                values.join(", ")
+            ),
+            Dialect::Postgres => {
+                let updates: Vec<String> = names
+                    .iter()
+                    .filter(|&&n| n != table.primary_key)
+                    .map(|n| format!("{n} = EXCLUDED.{n}"))
+                    .collect();
                 format!(
-                    "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+                    "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
                     table.name,
                     names.join(", "),
-                    params.join(", ")
+                    values.join(", "),
+                    table.primary_key,
+                    updates.join(", ")
                 )
             }
         }
@@ -278,5 +329,33 @@ mod tests {
         assert!(ddl.contains("im_id INTEGER PRIMARY KEY NOT NULL"), "{ddl}");
         assert!(ddl.contains("history CHAR(1) NOT NULL"), "{ddl}");
         assert!(ddl.contains("comments TEXT,"), "{ddl}");
+    }
+
+    #[test]
+    fn postgres_ddl_uses_native_types_and_bigint_patient_numbers() {
+        let ddl = Dialect::Postgres.create_table(&MPFILE);
+        assert!(ddl.contains("patno bigint PRIMARY KEY NOT NULL"), "{ddl}");
+        assert!(ddl.contains("birth_date date NOT NULL"), "{ddl}");
+        assert!(ddl.contains("family_no integer,"), "{ddl}");
+        assert!(ddl.contains("updated_at timestamp NOT NULL"), "{ddl}");
+        let ddl = Dialect::Postgres.create_table(&IMFILE);
+        assert!(ddl.contains("patno bigint NOT NULL"), "{ddl}");
+        assert!(ddl.contains("history char(1) NOT NULL"), "{ddl}");
+    }
+
+    #[test]
+    fn upserts_number_parameters_row_after_row() {
+        let sql = Dialect::Postgres.upsert_rows(&MPFILE, 2);
+        assert!(sql.contains("($1, $2,"), "{sql}");
+        assert!(sql.contains("$19), ($20, $21,"), "{sql}");
+        assert!(sql.ends_with("updated_at = EXCLUDED.updated_at"), "{sql}");
+        assert!(sql.contains("ON CONFLICT (patno) DO UPDATE SET lname = EXCLUDED.lname"));
+        assert!(!sql.contains("patno = EXCLUDED.patno"), "{sql}");
+        let sql = Dialect::Sqlite.upsert(&MPFILE);
+        assert!(
+            sql.starts_with("INSERT OR REPLACE INTO mpfile (patno, lname"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("?18, ?19)"), "{sql}");
     }
 }

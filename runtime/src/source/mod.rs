@@ -6,16 +6,21 @@
 //! any time whatever the size of the table.
 
 mod placeholders;
+pub mod postgres;
 mod sqlite;
+pub mod sqlserver;
 mod url;
 mod value;
 
 pub use placeholders::{PlaceholderStyle, bind_window_start};
+pub use postgres::{PostgresSource, PostgresUrl};
 pub use sqlite::SqliteSource;
+pub use sqlserver::SqlServerSource;
 pub use url::SourceUrl;
 pub use value::Value;
 
 use chrono::NaiveDateTime;
+use chrono_tz::Tz;
 use tokio::sync::mpsc;
 
 /// How many batches may wait between the reader and the pipeline.
@@ -44,6 +49,14 @@ pub enum SourceError {
     BadUrl { url: String, reason: String },
     #[error("cannot open the source database {what}: {reason}")]
     Open { what: String, reason: String },
+    /// A database server could not be reached or refused the session; `kind` says which way,
+    /// `reason` quotes the server and says what to check.
+    #[error("cannot connect to the source database {what}: {kind}: {reason}")]
+    Connect {
+        what: String,
+        kind: ConnectFailure,
+        reason: String,
+    },
     #[error("query `{query}` failed: {reason}")]
     Query { query: String, reason: String },
     #[error("query `{query}`, column `{column}`: {reason}")]
@@ -54,6 +67,36 @@ pub enum SourceError {
     },
     #[error("the source reader stopped unexpectedly: {0}")]
     Reader(String),
+}
+
+/// Why a database server session could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// No answer at that address: connection refused, no route, unknown host name.
+    Unreachable,
+    /// No session within the connect timeout.
+    Timeout,
+    /// The TLS handshake failed: an untrusted or misnamed certificate, or no TLS on the server.
+    Tls,
+    /// The server refused the user name or password.
+    LoginFailed,
+    /// The server has no database of that name.
+    DatabaseMissing,
+    /// The server refused for another reason (too many connections, starting up, …).
+    Refused,
+}
+
+impl std::fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConnectFailure::Unreachable => "host unreachable",
+            ConnectFailure::Timeout => "timed out",
+            ConnectFailure::Tls => "TLS failure",
+            ConnectFailure::LoginFailed => "login failed",
+            ConnectFailure::DatabaseMissing => "database missing",
+            ConnectFailure::Refused => "connection refused by the server",
+        })
+    }
 }
 
 /// A query to run: its SQL and a name for messages (the query file).
@@ -94,10 +137,15 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     ) -> impl std::future::Future<Output = Result<RowStream, SourceError>> + Send;
 }
 
-/// Opens the source a URL names.
-pub fn open(url: &SourceUrl) -> Result<AnySource, SourceError> {
+/// Opens the source a URL names. `clinic_tz` is the zone of the source's local timestamps
+/// (`[sync] clinic_time_zone`): engines with zone-aware types convert their instants to it.
+pub fn open(url: &SourceUrl, clinic_tz: Tz) -> Result<AnySource, SourceError> {
     match url {
         SourceUrl::Sqlite(path) => Ok(AnySource::Sqlite(SqliteSource::open(path)?)),
+        SourceUrl::Postgres(url) => Ok(AnySource::Postgres(PostgresSource::open(url, clinic_tz)?)),
+        SourceUrl::SqlServer(url) => {
+            Ok(AnySource::SqlServer(SqlServerSource::open(url, clinic_tz)?))
+        }
     }
 }
 
@@ -105,6 +153,8 @@ pub fn open(url: &SourceUrl) -> Result<AnySource, SourceError> {
 #[derive(Debug)]
 pub enum AnySource {
     Sqlite(SqliteSource),
+    Postgres(PostgresSource),
+    SqlServer(SqlServerSource),
 }
 
 impl AnySource {
@@ -116,6 +166,8 @@ impl AnySource {
     ) -> Result<RowStream, SourceError> {
         match self {
             AnySource::Sqlite(s) => s.stream(query, window_start, batch_rows).await,
+            AnySource::Postgres(s) => s.stream(query, window_start, batch_rows).await,
+            AnySource::SqlServer(s) => s.stream(query, window_start, batch_rows).await,
         }
     }
 }

@@ -1,14 +1,22 @@
-//! Source URLs: `sqlite://PATH` (more engines arrive with their sources).
+//! Source URLs: `sqlite://PATH`, `postgres://USER@HOST[:PORT]/DATABASE[?OPTIONS]`.
 
 use std::path::PathBuf;
 
 use super::SourceError;
+use super::postgres::PostgresUrl;
+use super::sqlserver::SqlServerUrl;
 
 /// Where the clinic data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceUrl {
     /// `sqlite://relative/path.db` or `sqlite:///absolute/path.db`
     Sqlite(PathBuf),
+    /// `postgres://USER@HOST[:PORT]/DATABASE[?OPTIONS]` (or `postgresql://`); see
+    /// [`PostgresUrl`].
+    Postgres(PostgresUrl),
+    /// `sqlserver://[USER@]HOST[:PORT]/DATABASE[?OPTIONS]` (or `mssql://`); see
+    /// [`SqlServerUrl`].
+    SqlServer(SqlServerUrl),
 }
 
 impl SourceUrl {
@@ -28,26 +36,56 @@ impl SourceUrl {
             };
             return Ok(SourceUrl::Sqlite(path));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return PostgresUrl::parse(url, base).map(SourceUrl::Postgres);
+        }
+        if url.starts_with("sqlserver://") || url.starts_with("mssql://") {
+            return SqlServerUrl::parse(url, base).map(SourceUrl::SqlServer);
+        }
         let scheme = url.split("://").next().unwrap_or(url);
         Err(SourceError::BadUrl {
             url: redact_credentials(url),
-            reason: format!("scheme `{scheme}` is not supported by this build; use sqlite://PATH"),
+            reason: format!(
+                "scheme `{scheme}` is not supported by this build; use sqlite://PATH, \
+                 postgres://USER@HOST/DATABASE or sqlserver://HOST/DATABASE"
+            ),
         })
     }
 }
 
-/// Hides a password in `scheme://user:password@host` so a URL can be quoted in an error.
+/// Hides the password of `scheme://user:password@host` and of `password=` options so a URL can
+/// be quoted in an error.
 pub(crate) fn redact_credentials(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
+    // The user part ends at the *last* `@`: a password may hold an unencoded `@`, `/` or `?`.
+    // Masking too much when an option value holds an `@` is the safe mistake.
+    let rest = match rest.rsplit_once('@') {
         Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
+            format!("{user}:***@{host}")
         }
-        _ => url.to_string(),
-    }
+        _ => rest.to_string(),
+    };
+    // Once the user part is masked, the first `?` starts the options.
+    let rest = match rest.split_once('?') {
+        Some((main, options)) => {
+            let options: Vec<&str> = options
+                .split('&')
+                .map(|o| {
+                    if o.starts_with("password=") {
+                        "password=***"
+                    } else {
+                        o
+                    }
+                })
+                .collect();
+            format!("{main}?{}", options.join("&"))
+        }
+        None => rest,
+    };
+    format!("{scheme}://{rest}")
 }
 
 #[cfg(test)]
@@ -65,9 +103,44 @@ mod tests {
 
     #[test]
     fn unsupported_scheme_error_hides_the_password() {
+        let e = SourceUrl::parse("mysql://u:secret@db/clinic", None).unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains("secret"), "{msg}");
+        assert!(msg.contains("mysql"), "{msg}");
+    }
+
+    #[test]
+    fn postgres_urls_parse_and_a_password_in_them_is_never_quoted() {
+        let u = SourceUrl::parse("postgres://u@db/clinic", None).unwrap();
+        assert!(matches!(u, SourceUrl::Postgres(p) if p.database == "clinic"));
         let e = SourceUrl::parse("postgres://u:secret@db/clinic", None).unwrap_err();
         let msg = e.to_string();
         assert!(!msg.contains("secret"), "{msg}");
-        assert!(msg.contains("postgres"), "{msg}");
+        assert!(msg.contains("postgres://u:***@db/clinic"), "{msg}");
+    }
+
+    #[test]
+    fn redaction_masks_user_passwords_and_password_options() {
+        assert_eq!(
+            redact_credentials("postgres://u:p@ss/w?rd@db/x"),
+            "postgres://u:***@db/x"
+        );
+        assert_eq!(
+            redact_credentials("postgres://u@db/x?sslmode=disable&password=hunter2&a=b"),
+            "postgres://u@db/x?sslmode=disable&password=***&a=b"
+        );
+        assert_eq!(
+            redact_credentials("postgres://u@db/x?password=hunter2"),
+            "postgres://u@db/x?password=***"
+        );
+        assert_eq!(
+            redact_credentials("postgres://u@db/x?password_file=/run/pw"),
+            "postgres://u@db/x?password_file=/run/pw",
+            "a file name is not a secret"
+        );
+        assert_eq!(
+            redact_credentials("sqlite://clinic.db"),
+            "sqlite://clinic.db"
+        );
     }
 }

@@ -18,14 +18,17 @@ use super::TransformError;
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Limits applied to every transform call. Defaults are generous for the default modules
-/// (which use a few MiB and microseconds per row) and tight enough that a runaway module is
-/// stopped long before it hurts the host.
+/// (which use a few MiB and about a microsecond per row) and tight enough that a runaway module
+/// is stopped long before it hurts the host.
 #[derive(Debug, Clone)]
 pub struct SandboxLimits {
-    /// Wall-clock budget of one `transform` call (one batch).
+    /// Wall-clock budget of one `transform` call (one batch, or one row when a batch is retried
+    /// row by row after a failure).
     pub call_deadline: Duration,
     /// Linear memory an instance may grow to.
     pub memory_bytes: usize,
+    /// Largest emitted record, in bytes of JSON; a bigger one rejects its row.
+    pub max_record_bytes: usize,
 }
 
 impl Default for SandboxLimits {
@@ -33,12 +36,58 @@ impl Default for SandboxLimits {
         Self {
             call_deadline: Duration::from_secs(10),
             memory_bytes: 256 << 20,
+            max_record_bytes: 1 << 20,
         }
     }
 }
 
-/// Per-instance host state: an empty WASI context (no files, network, environment or
-/// arguments; output streams discarded) and the memory limiter.
+/// The WASI interfaces a module may import, and nothing else. Rust's standard library pulls in
+/// `wasi:cli` and `wasi:io` through its panic path even when a guest never prints; clocks and
+/// randomness are satisfied by fixed values (below) so transforms stay deterministic. Files and
+/// sockets are capabilities a transform never gets: a module importing them is refused at load.
+const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
+    // The world's own type definitions (no functions), imported by every transform.
+    "reqsync:transform/types@",
+    "wasi:io/",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-",
+    "wasi:clocks/",
+    "wasi:random/",
+];
+
+/// The instant a module's clocks show: the Unix epoch, always. Age rules use the as-of date the
+/// host passes, never a clock.
+#[derive(Debug)]
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Seed of every instance's random sources: a module that draws random numbers draws the same
+/// ones on every run, so the same rows always give the same records.
+const RANDOM_SEED: u64 = 0x5245_5153_594e_4321;
+
+/// Per-instance host state: a WASI context with no files, network, environment or arguments,
+/// discarded output streams, frozen clocks and seeded randomness; and the memory limiter.
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
@@ -52,6 +101,49 @@ impl WasiView for HostState {
             table: &mut self.table,
         }
     }
+}
+
+/// `HasData` projection for the `wasi:io` bindings, which only need the resource table.
+struct IoTable;
+
+impl wasmtime::component::HasData for IoTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+fn io_table(s: &mut HostState) -> &mut ResourceTable {
+    &mut s.table
+}
+
+fn wasi_random(s: &mut HostState) -> &mut wasmtime_wasi::random::WasiRandomCtx {
+    s.wasi.random()
+}
+
+/// Links exactly the allowed interfaces (see [`ALLOWED_IMPORT_PREFIXES`]).
+fn link_sandbox(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, random, sync};
+    use wasmtime_wasi::random::WasiRandom;
+
+    wasmtime_wasi::p2::bindings::io::error::add_to_linker::<HostState, IoTable>(linker, io_table)?;
+    sync::io::poll::add_to_linker::<HostState, IoTable>(linker, io_table)?;
+    sync::io::streams::add_to_linker::<HostState, IoTable>(linker, io_table)?;
+    cli::environment::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::stdin::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::stdout::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::stderr::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(linker, HostState::cli)?;
+    clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(linker, HostState::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(linker, HostState::clocks)?;
+    random::random::add_to_linker::<HostState, WasiRandom>(linker, wasi_random)?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(linker, wasi_random)?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(linker, wasi_random)?;
+    Ok(())
 }
 
 /// A compiled transform module and the hash of the file it came from.
@@ -101,10 +193,7 @@ impl TransformEngine {
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| TransformError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
-        // Guests built for wasm32-wasip2 import WASI interfaces even when they never call them;
-        // they are satisfied from an empty context (see `new_store`).
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| TransformError::Engine(e.to_string()))?;
+        link_sandbox(&mut linker).map_err(|e| TransformError::Engine(e.to_string()))?;
         spawn_epoch_ticker(&engine);
         Ok(Self {
             engine,
@@ -129,10 +218,20 @@ impl TransformEngine {
 
     /// A store for one instance, with the sandbox applied.
     pub(crate) fn new_store(&self) -> Store<HostState> {
-        let wasi = WasiCtx::builder().build();
+        use rand010::SeedableRng;
+        let wasi = WasiCtx::builder()
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(rand010::rngs::StdRng::seed_from_u64(RANDOM_SEED))
+            .insecure_random(rand010::rngs::StdRng::seed_from_u64(RANDOM_SEED))
+            .insecure_random_seed(u128::from(RANDOM_SEED))
+            .build();
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)
             .instances(16)
+            // A failed memory.grow traps instead of returning -1: a module that runs out of its
+            // budget stops at once rather than limping on with a half-built batch.
+            .trap_on_grow_failure(true)
             .build();
         let mut store = Store::new(
             &self.engine,
@@ -159,11 +258,32 @@ impl TransformEngine {
             Some(dir) => self.load_cached(dir, path, &bytes, &sha256)?,
             None => self.compile(path, &bytes)?,
         };
+        self.check_imports(path, &component)?;
         Ok(CompiledModule {
             component,
             sha256,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Refuses a module that imports anything outside the sandbox, naming the import, before it
+    /// is ever instantiated.
+    fn check_imports(&self, path: &Path, component: &Component) -> Result<(), TransformError> {
+        let ty = component.component_type();
+        let forbidden: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name)
+            .filter(|name| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)))
+            .map(str::to_string)
+            .collect();
+        if forbidden.is_empty() {
+            Ok(())
+        } else {
+            Err(TransformError::ForbiddenImport {
+                path: path.to_path_buf(),
+                imports: forbidden,
+            })
+        }
     }
 
     fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Component, TransformError> {

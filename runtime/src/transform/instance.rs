@@ -1,4 +1,9 @@
 //! A live instance of a transform module: one per job run.
+//!
+//! A module that traps, overruns its deadline or its memory on some row must not take the run
+//! down with it. When a batch call fails that way, the instance is replaced and the batch is
+//! retried one row per call: the rows that fail again are rejected with a clear code
+//! (`transform-trap`, `transform-timeout`, `transform-memory-limit`), the others go through.
 
 use chrono::NaiveDate;
 
@@ -17,7 +22,7 @@ pub struct TransformInstance {
     bindings: Transform,
     info: ModuleInfo,
     module: CompiledModule,
-    deadline_ticks: u64,
+    engine: TransformEngine,
 }
 
 impl std::fmt::Debug for TransformInstance {
@@ -29,6 +34,41 @@ impl std::fmt::Debug for TransformInstance {
     }
 }
 
+/// How a call into the module failed, when the failure belongs to the rows rather than to the
+/// module as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowFault {
+    Trap,
+    Timeout,
+    MemoryLimit,
+}
+
+impl RowFault {
+    fn finding(self) -> Finding {
+        let (code, message) = match self {
+            RowFault::Trap => ("transform-trap", "the transform module trapped on this row"),
+            RowFault::Timeout => (
+                "transform-timeout",
+                "the transform module did not finish this row within its deadline",
+            ),
+            RowFault::MemoryLimit => (
+                "transform-memory-limit",
+                "the transform module exceeded its memory limit on this row",
+            ),
+        };
+        Finding {
+            field: "*".into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+enum CallError {
+    Row(RowFault, TransformError),
+    Module(TransformError),
+}
+
 impl TransformInstance {
     /// Instantiates `module` and asks it to describe itself.
     pub fn new(engine: &TransformEngine, module: &CompiledModule) -> Result<Self, TransformError> {
@@ -37,8 +77,7 @@ impl TransformInstance {
             .map_err(|e| TransformError::Instantiate {
                 path: module.path.clone(),
                 reason: format!(
-                    "{e:#} (a transform must be a component of the `{WIT_PACKAGE}` world and may \
-                     import only WASI interfaces)"
+                    "{e:#} (a transform must be a component of the `{WIT_PACKAGE}` world)"
                 ),
             })?;
         let info: ModuleInfo = bindings
@@ -50,7 +89,7 @@ impl TransformInstance {
             bindings,
             info,
             module: module.clone(),
-            deadline_ticks: engine.deadline_ticks(),
+            engine: engine.clone(),
         })
     }
 
@@ -89,44 +128,115 @@ impl TransformInstance {
         let context = wit::BatchContext {
             as_of_date: as_of.format("%Y-%m-%d").to_string(),
         };
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        let result = self
+        let verdicts = match self.call(&context, &batch) {
+            Ok(result) => self.interpret_all(result, rows)?,
+            Err(CallError::Module(e)) => return Err(e),
+            Err(CallError::Row(fault, error)) => {
+                // The error carries the trap kind and wasm backtrace, never row data.
+                tracing::warn!(
+                    module = %self.info.name,
+                    fault = ?fault,
+                    %error,
+                    rows,
+                    "transform failed on a batch; retrying it one row at a time"
+                );
+                self.replace()?;
+                self.row_by_row(&context, &batch)?
+            }
+        };
+        let mut groups = groups.map(Vec::into_iter);
+        Ok(verdicts
+            .into_iter()
+            .zip(keys)
+            .zip(conversion_findings)
+            .map(|((verdict, key), conversion)| {
+                let group = groups.as_mut().and_then(Iterator::next);
+                // A value the host could not convert reached the module as NULL; whatever the
+                // module made of that, the row is not what the source holds.
+                let verdict = match conversion {
+                    Some(findings) => Verdict::Reject { findings },
+                    None => verdict,
+                };
+                RowOutcome {
+                    key,
+                    group,
+                    verdict,
+                }
+            })
+            .collect())
+    }
+
+    fn call(
+        &mut self,
+        context: &wit::BatchContext,
+        batch: &wit::RowBatch,
+    ) -> Result<wit::BatchResult, CallError> {
+        self.store.set_epoch_deadline(self.engine.deadline_ticks());
+        match self
             .bindings
-            .call_transform(&mut self.store, &context, &batch)
-            .map_err(|e| call_error(&self.module, "transform", e))?
-            .map_err(|e| TransformError::BatchRefused {
+            .call_transform(&mut self.store, context, batch)
+        {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(CallError::Module(TransformError::BatchRefused {
                 module: self.info.name.clone(),
                 code: e.code,
                 message: e.message,
-            })?;
+            })),
+            Err(e) => {
+                let fault = classify(&e);
+                Err(CallError::Row(
+                    fault,
+                    call_error(&self.module, "transform", e),
+                ))
+            }
+        }
+    }
+
+    /// A trapped instance is unusable (its memory may be half-updated): start a fresh one.
+    fn replace(&mut self) -> Result<(), TransformError> {
+        *self = TransformInstance::new(&self.engine, &self.module)?;
+        Ok(())
+    }
+
+    fn row_by_row(
+        &mut self,
+        context: &wit::BatchContext,
+        batch: &wit::RowBatch,
+    ) -> Result<Vec<Verdict>, TransformError> {
+        let mut verdicts = Vec::with_capacity(batch.rows as usize);
+        for i in 0..batch.rows as usize {
+            let one = single_row(batch, i);
+            match self.call(context, &one) {
+                Ok(result) => verdicts.extend(self.interpret_all(result, 1)?),
+                Err(CallError::Module(e)) => return Err(e),
+                Err(CallError::Row(fault, _)) => {
+                    verdicts.push(Verdict::Reject {
+                        findings: vec![fault.finding()],
+                    });
+                    self.replace()?;
+                }
+            }
+        }
+        Ok(verdicts)
+    }
+
+    fn interpret_all(
+        &self,
+        result: wit::BatchResult,
+        rows: usize,
+    ) -> Result<Vec<Verdict>, TransformError> {
         if result.outcomes.len() != rows {
             return Err(TransformError::BadOutput {
                 module: self.info.name.clone(),
                 reason: format!("{} outcomes for {rows} rows", result.outcomes.len()),
             });
         }
-        let mut out = Vec::with_capacity(rows);
-        let mut groups = groups.map(Vec::into_iter);
-        for ((outcome, key), conversion) in result
+        let records = result.records;
+        Ok(result
             .outcomes
             .into_iter()
-            .zip(keys)
-            .zip(conversion_findings)
-        {
-            let group = groups.as_mut().and_then(Iterator::next);
-            // A value the host could not convert reached the module as NULL; whatever the
-            // module made of that, the row is not what the source holds.
-            let verdict = match conversion {
-                Some(findings) => Verdict::Reject { findings },
-                None => self.interpret(outcome, &result.records),
-            };
-            out.push(RowOutcome {
-                key,
-                group,
-                verdict,
-            });
-        }
-        Ok(out)
+            .map(|o| self.interpret(o, &records))
+            .collect())
     }
 
     /// Checks an emitted record against what the module declared; a module that breaks its own
@@ -141,6 +251,12 @@ impl TransformInstance {
                 findings: findings.into_iter().map(finding).collect(),
             },
             wit::Outcome::Emit(e) => {
+                if e.len as usize > self.engine.limits().max_record_bytes {
+                    return module_fault(
+                        "transform-output-too-large",
+                        "the emitted record is larger than the sandbox allows",
+                    );
+                }
                 let start = e.start as usize;
                 let end = start.saturating_add(e.len as usize);
                 let Some(text) = records.get(start..end) else {
@@ -198,6 +314,45 @@ impl TransformInstance {
     }
 }
 
+/// Row `i` of a batch, as a batch of its own.
+fn single_row(batch: &wit::RowBatch, i: usize) -> wit::RowBatch {
+    let columns = batch
+        .columns
+        .iter()
+        .map(|c| {
+            let values = match &c.values {
+                wit::ColumnValues::Text(t) => {
+                    let (from, to) = (t.offsets[i] as usize, t.offsets[i + 1] as usize);
+                    let data = t.data.get(from..to).unwrap_or_default().to_string();
+                    wit::ColumnValues::Text(wit::TextValues {
+                        offsets: vec![0, data.len() as u32],
+                        data,
+                    })
+                }
+                wit::ColumnValues::Integer(v) => wit::ColumnValues::Integer(vec![v[i]]),
+                wit::ColumnValues::Float(v) => wit::ColumnValues::Float(vec![v[i]]),
+            };
+            wit::Column {
+                name: c.name.clone(),
+                values,
+                present: c.present.get(i).map(|&p| vec![p]).unwrap_or_default(),
+            }
+        })
+        .collect();
+    wit::RowBatch { rows: 1, columns }
+}
+
+fn classify(e: &wasmtime::Error) -> RowFault {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => RowFault::Timeout,
+        Some(_) => RowFault::Trap,
+        // `StoreLimits` with `trap_on_grow_failure` fails the grow with an error of its own
+        // rather than a `Trap`; its message is the only thing that identifies it.
+        None if format!("{e:#}").contains("growing memory") => RowFault::MemoryLimit,
+        None => RowFault::Trap,
+    }
+}
+
 fn finding(f: wit::Finding) -> Finding {
     Finding {
         field: f.field,
@@ -217,20 +372,15 @@ fn module_fault(code: &str, message: &str) -> Verdict {
 }
 
 fn call_error(module: &CompiledModule, func: &str, e: wasmtime::Error) -> TransformError {
-    let interrupted = matches!(
-        e.downcast_ref::<wasmtime::Trap>(),
-        Some(wasmtime::Trap::Interrupt)
-    );
-    if interrupted {
-        TransformError::Timeout {
+    match classify(&e) {
+        RowFault::Timeout => TransformError::Timeout {
             path: module.path.clone(),
             func: func.into(),
-        }
-    } else {
-        TransformError::Trap {
+        },
+        _ => TransformError::Trap {
             path: module.path.clone(),
             func: func.into(),
             reason: format!("{e:#}"),
-        }
+        },
     }
 }

@@ -36,6 +36,13 @@ pub enum TransformError {
         path.display()
     )]
     NotAComponent { path: PathBuf, reason: String },
+    #[error(
+        "transform module {} imports {imports:?}, which the sandbox does not grant (transforms get \
+         no files, network or environment; only wasi:io, wasi:cli streams, frozen clocks and \
+         seeded randomness)",
+        path.display()
+    )]
+    ForbiddenImport { path: PathBuf, imports: Vec<String> },
     #[error("cannot instantiate transform module {}: {reason}", path.display())]
     Instantiate { path: PathBuf, reason: String },
     #[error("transform module {} trapped in `{func}`: {reason}", path.display())]

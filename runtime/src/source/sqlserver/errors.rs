@@ -1,0 +1,264 @@
+//! Turning driver and server errors into messages that say what to do.
+//!
+//! SQL Server's own messages are shown only for error numbers whose text quotes SQL, never data:
+//! a conversion error such as 245 ("Conversion failed when converting the varchar value '…'")
+//! quotes a row value, and row values are protected health information.
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use super::config::{SqlServerUrl, TlsMode, Trust, UserSource};
+use crate::source::ConnectFailure;
+
+/// Server errors whose message names only SQL text, objects or settings.
+const MESSAGE_SAFE: &[u32] = &[
+    102,   // Incorrect syntax near '…'
+    103,   // identifier too long
+    105,   // Unclosed quotation mark after the character string '…' (SQL text)
+    137,   // Must declare the scalar variable
+    156,   // Incorrect syntax near the keyword
+    170,   // Line n: Incorrect syntax near
+    174,   // function requires n arguments
+    195,   // is not a recognized built-in function name
+    207,   // Invalid column name
+    208,   // Invalid object name
+    209,   // Ambiguous column name
+    229,   // permission denied on object
+    230,   // permission denied on column
+    262,   // permission denied in database
+    297,   // user does not have permission
+    300,   // VIEW SERVER STATE permission
+    1018,  // Incorrect syntax near … (hint)
+    1038,  // object or column name is missing or empty
+    4104,  // The multi-part identifier could not be bound
+    4121,  // Cannot find either column or function
+    8120,  // Column is invalid in the select list (GROUP BY)
+    8155,  // No column name was specified for column n
+    11501, // sp_describe_undeclared_parameters: undeclared parameter cannot be deduced
+    11502, // … parameter used more than once with different types
+    11503, // … parameter used as a column alias
+    11508, // … the undeclared parameter is used more than once
+    11529, // sp_describe_first_result_set: cannot deduce
+];
+
+/// Why connecting failed, as a kind and a sentence ending in what to check.
+pub fn connect_reason(
+    url: &SqlServerUrl,
+    user: &str,
+    err: &tiberius::error::Error,
+) -> (ConnectFailure, String) {
+    use tiberius::error::Error;
+    let kind = match err {
+        Error::Server(e) if e.code() == 18456 => ConnectFailure::LoginFailed,
+        Error::Server(e) if e.code() == 4060 => ConnectFailure::DatabaseMissing,
+        Error::Server(_) | Error::Routing { .. } => ConnectFailure::Refused,
+        Error::Tls(_) => ConnectFailure::Tls,
+        Error::Protocol(msg) if msg.contains("encryption level") => ConnectFailure::Tls,
+        Error::Io {
+            kind: ErrorKind::TimedOut,
+            ..
+        } => ConnectFailure::Timeout,
+        _ => ConnectFailure::Refused,
+    };
+    (kind, connect_text(url, user, err))
+}
+
+fn connect_text(url: &SqlServerUrl, user: &str, err: &tiberius::error::Error) -> String {
+    use tiberius::error::Error;
+    match err {
+        Error::Server(e) => match e.code() {
+            18456 => format!(
+                "login failed for `{user}` (SQL Server error 18456): check the login name and \
+                 the password ({}); the server's error log gives the exact reason",
+                password_hint(url)
+            ),
+            4060 => format!(
+                "the database `{}` does not exist or `{user}` may not open it (SQL Server error \
+                 4060): check the database name in the URL and the login's database user",
+                url.database
+            ),
+            18470 => format!("the login `{user}` is disabled (SQL Server error 18470)"),
+            18486 => format!("the login `{user}` is locked out (SQL Server error 18486)"),
+            18487 | 18488 => format!(
+                "the password of `{user}` has expired or must be changed (SQL Server error {})",
+                e.code()
+            ),
+            code => server_message(code, e.class(), e.line(), e.message()),
+        },
+        Error::Tls(msg) => tls_reason(url, msg),
+        Error::Io { kind, message } => match kind {
+            ErrorKind::TimedOut => format!(
+                "no answer within {} (connect_timeout) while logging in: the server accepted \
+                 the connection but did not complete the handshake",
+                humantime::format_duration(url.connect_timeout)
+            ),
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => {
+                format!(
+                    "the server closed the connection during the handshake ({message}); with TLS \
+                     this usually means the server refused the TLS version or cipher"
+                )
+            }
+            _ => format!("connection failed during the handshake: {message}"),
+        },
+        Error::Protocol(msg) if msg.contains("encryption level") => {
+            "the server does not offer encryption, and TLS is required (the default): enable \
+             encryption on the server (a certificate for SQL Server's network configuration), \
+             or, on a trusted network only, set `encrypt=false`"
+                .to_string()
+        }
+        Error::Routing { host, port } => format!(
+            "the server redirects to {host}:{port} (Azure SQL gateway routing), which this build \
+             does not follow: connect to that address directly"
+        ),
+        other => format!("connection failed: {other}"),
+    }
+}
+
+/// TCP-level failure: the host or port is wrong, or the network is in the way.
+pub fn tcp_reason(
+    url: &SqlServerUrl,
+    addr: &str,
+    err: &std::io::Error,
+) -> (ConnectFailure, String) {
+    let hint = "check the host and port in the URL, that SQL Server's TCP/IP protocol is \
+                enabled and listening on that port, and any firewall in between";
+    match err.kind() {
+        ErrorKind::ConnectionRefused => (
+            ConnectFailure::Unreachable,
+            format!("nothing accepts connections at {addr} (connection refused): {hint}"),
+        ),
+        ErrorKind::TimedOut => (
+            ConnectFailure::Timeout,
+            format!(
+                "no answer from {addr} within {} (connect_timeout): {hint}",
+                humantime::format_duration(url.connect_timeout)
+            ),
+        ),
+        ErrorKind::NotFound => (
+            ConnectFailure::Unreachable,
+            format!(
+                "the name `{}` does not resolve (DNS): check the host name",
+                url.host
+            ),
+        ),
+        _ => (
+            ConnectFailure::Unreachable,
+            format!("cannot connect to {addr}: {err}; {hint}"),
+        ),
+    }
+}
+
+/// The SQL Browser service (named instances) did not answer.
+pub fn browser_reason(
+    url: &SqlServerUrl,
+    err: &tiberius::error::Error,
+) -> (ConnectFailure, String) {
+    let text = format!(
+        "cannot find the instance `{}` on {}: the SQL Browser service (UDP 1434) did not \
+         answer or does not know it ({err}); give the instance's TCP port instead \
+         (sqlserver://HOST:PORT/DATABASE)",
+        url.instance.as_deref().unwrap_or(""),
+        url.host
+    );
+    (ConnectFailure::Unreachable, text)
+}
+
+fn tls_reason(url: &SqlServerUrl, msg: &str) -> String {
+    let fix = match &url.tls {
+        TlsMode::Required {
+            trust: Trust::System,
+            ..
+        } => {
+            "the certificate is not signed by a CA the system trusts: trust the clinic's CA \
+             with `trust_ca_file=PATH`, or pin the server's own certificate with \
+             `trust_server_certificate=PATH`"
+        }
+        TlsMode::Required {
+            trust: Trust::CaFile(_),
+            ..
+        } => {
+            "the certificate is not signed by the CA in `trust_ca_file`, or does not carry the \
+             host name (set `hostname_in_certificate=NAME` when connecting by IP or alias)"
+        }
+        TlsMode::Required {
+            trust: Trust::ServerCertificate(_),
+            ..
+        } => {
+            "the server presented a different certificate than `trust_server_certificate`, or \
+             one without the host name (see `hostname_in_certificate`)"
+        }
+        _ => "check the server's TLS configuration",
+    };
+    // tiberius appends advice about its own API ("Config::trust_cert_ca…"), which means nothing
+    // to whoever edits the URL: keep the diagnosis, give the URL options instead.
+    let diagnosis = msg
+        .split(" To connect anyway")
+        .next()
+        .unwrap_or(msg)
+        .trim_end_matches('.');
+    format!("TLS handshake or certificate check failed: {diagnosis}; {fix}")
+}
+
+/// Why a query failed, naming nothing from its rows.
+pub fn query_reason(err: &tiberius::error::Error, query_timeout: Duration) -> String {
+    use tiberius::error::Error;
+    match err {
+        Error::Server(e) => server_message(e.code(), e.class(), e.line(), e.message()),
+        Error::Io { kind, message } => match kind {
+            ErrorKind::TimedOut => format!(
+                "the server sent nothing for {} (query_timeout): the query may be blocked by a \
+                 lock or need an index; raise `query_timeout` if it is only slow",
+                humantime::format_duration(query_timeout)
+            ),
+            _ => format!(
+                "the connection to the server broke while reading the result ({message}); \
+                 the rows read before the break were not used as a complete result"
+            ),
+        },
+        other => format!("reading the result failed: {other}"),
+    }
+}
+
+fn server_message(code: u32, class: u8, line: u32, message: &str) -> String {
+    if MESSAGE_SAFE.contains(&code) {
+        format!("SQL Server error {code} at line {line}: {message}")
+    } else {
+        format!(
+            "SQL Server error {code} (severity {class}) at line {line}; its message is not \
+             shown because it may quote row values: look the number up, or run the query in \
+             Management Studio"
+        )
+    }
+}
+
+fn password_hint(url: &SqlServerUrl) -> String {
+    let password = match &url.password {
+        crate::reqcheck::CredentialsSource::Env(var) => format!("password from ${var}"),
+        crate::reqcheck::CredentialsSource::File(path) => {
+            format!("password from {}", path.display())
+        }
+    };
+    match &url.user {
+        UserSource::Literal(_) => password,
+        UserSource::Env(var) => format!("login from ${var}, {password}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_that_may_quote_values_are_withheld() {
+        let safe = server_message(102, 15, 3, "Incorrect syntax near 'FORM'.");
+        assert!(safe.contains("Incorrect syntax near 'FORM'"), "{safe}");
+        let unsafe_ = server_message(
+            245,
+            16,
+            1,
+            "Conversion failed when converting the varchar value 'Jane' to data type int.",
+        );
+        assert!(!unsafe_.contains("Jane"), "{unsafe_}");
+        assert!(unsafe_.contains("245"), "{unsafe_}");
+    }
+}

@@ -1,0 +1,456 @@
+//! Microsoft SQL Server through `tiberius` (TDS 7.4 over TCP, TLS by rustls).
+//!
+//! Each query gets its own connection: log in, learn the window parameter's type, run the query
+//! with `sp_executesql` (the window start is a typed `@P1` parameter, never text in the SQL),
+//! and stream rows into the bounded channel. tiberius reads the socket only as fast as rows are
+//! taken, so a slow pipeline holds the server back through TCP instead of filling memory.
+//!
+//! TLS backend: tiberius' `rustls` feature (rustls 0.23 with aws-lc-rs, the same stack as the
+//! ReqCheck client), chosen because `cargo audit` reports no advisory on it, while tiberius'
+//! `native-tls` path would pull OpenSSL bindings and 0.12's rustls path pulled rustls-webpki
+//! 0.101 with three open advisories. See `docs/CONFIG.md`.
+
+pub mod config;
+mod errors;
+pub mod types;
+pub mod window;
+
+use chrono::NaiveDateTime;
+use chrono_tz::Tz;
+use futures::TryStreamExt;
+use tiberius::{AuthMethod, Client, ColumnData, EncryptionLevel, QueryItem, SqlBrowser};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use super::{
+    ColumnInfo, ConnectFailure, PlaceholderStyle, Query, RowBatch, RowStream, Source, SourceError,
+    Value, bind_window_start, channel,
+};
+use crate::reqcheck::{CredentialsSource, Secret};
+pub use config::{SqlServerUrl, TlsMode, Trust, UserSource};
+use window::{Suggestion, WindowType};
+
+type SqlClient = Client<Compat<TcpStream>>;
+type BatchSender = tokio::sync::mpsc::Sender<super::BatchMessage>;
+
+/// A SQL Server clinic database.
+#[derive(Debug, Clone)]
+pub struct SqlServerSource {
+    url: SqlServerUrl,
+    user: String,
+    password: Secret,
+    /// The zone of the clinic's local timestamps: `datetimeoffset` instants are shown in it,
+    /// and the window start is converted with it when compared with such a column.
+    clinic_tz: Tz,
+}
+
+impl SqlServerSource {
+    /// Reads the login and password and checks the certificate files; connects only when a
+    /// query runs. Warns when the URL weakens TLS.
+    pub fn open(url: &SqlServerUrl, clinic_tz: Tz) -> Result<Self, SourceError> {
+        let open_err = |reason: String| SourceError::Open {
+            what: url.display(),
+            reason,
+        };
+        let user = match &url.user {
+            UserSource::Literal(u) => u.clone(),
+            UserSource::Env(var) => std::env::var(var).map_err(|_| {
+                open_err(format!(
+                    "no login name: export {var}, or name the login in the URL \
+                     (sqlserver://LOGIN@HOST/DATABASE)"
+                ))
+            })?,
+        };
+        let password = match &url.password {
+            CredentialsSource::Env(var) => std::env::var(var).map_err(|_| {
+                open_err(format!(
+                    "no password: export {var}, or set `password_file=PATH` in the URL"
+                ))
+            })?,
+            CredentialsSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| {
+                    open_err(format!(
+                        "cannot read the password file {}: {e}",
+                        path.display()
+                    ))
+                })?
+                // A trailing newline is how editors and `echo` write files, not part of the secret.
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        };
+        if user.is_empty() || password.is_empty() {
+            return Err(open_err("the login name or the password is empty".into()));
+        }
+        match &url.tls {
+            TlsMode::Off => tracing::warn!(
+                source = %url.display(),
+                "encrypt=false: the SQL Server login password and every row cross the network \
+                 unencrypted; use this on a loopback or otherwise trusted link only"
+            ),
+            TlsMode::Required { trust, .. } => match trust {
+                Trust::AnyCertificate => tracing::warn!(
+                    source = %url.display(),
+                    "trust_any_certificate=true: the SQL Server certificate is NOT checked; \
+                     anyone able to intercept the connection can read the password and every \
+                     row. Trust the server's CA (trust_ca_file) or pin its certificate \
+                     (trust_server_certificate) instead"
+                ),
+                Trust::CaFile(path) | Trust::ServerCertificate(path) => {
+                    std::fs::metadata(path).map_err(|e| {
+                        open_err(format!(
+                            "cannot read the certificate file {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                }
+                Trust::System => {}
+            },
+        }
+        Ok(Self {
+            url: url.clone(),
+            user,
+            password: Secret::new(password),
+            clinic_tz,
+        })
+    }
+
+    fn tiberius_config(&self) -> tiberius::Config {
+        let url = &self.url;
+        let mut config = tiberius::Config::new();
+        config.host(&url.host);
+        if let Some(port) = url.port {
+            config.port(port);
+        }
+        if let Some(instance) = &url.instance {
+            config.instance_name(instance);
+        }
+        config.database(&url.database);
+        config.application_name(&url.application_name);
+        config.authentication(AuthMethod::sql_server(&self.user, self.password.expose()));
+        config.handshake_timeout(Some(url.connect_timeout));
+        config.command_timeout(Some(url.query_timeout));
+        match &url.tls {
+            TlsMode::Off => config.encryption(EncryptionLevel::NotSupported),
+            TlsMode::Required {
+                trust,
+                hostname_in_certificate,
+            } => {
+                config.encryption(EncryptionLevel::Required);
+                match trust {
+                    Trust::System => {}
+                    // A self-signed server certificate works as its own trust anchor, so pinning
+                    // uses the same mechanism as an extra CA; the host name is still checked.
+                    Trust::CaFile(path) | Trust::ServerCertificate(path) => {
+                        config.trust_cert_ca(path.display())
+                    }
+                    Trust::AnyCertificate => config.trust_cert(),
+                }
+                if let Some(name) = hostname_in_certificate {
+                    config.hostname_in_certificate(name);
+                }
+            }
+        }
+        config
+    }
+
+    /// TCP connect, prelogin, TLS and login, within `connect_timeout` in all.
+    async fn connect(&self) -> Result<SqlClient, SourceError> {
+        let url = &self.url;
+        let open_err = |(kind, reason): (ConnectFailure, String)| SourceError::Connect {
+            what: url.display(),
+            kind,
+            reason,
+        };
+        let config = self.tiberius_config();
+        let addr = config.get_addr();
+        let deadline = tokio::time::Instant::now() + url.connect_timeout;
+        let tcp = if url.instance.is_some() {
+            tokio::time::timeout_at(deadline, TcpStream::connect_named(&config))
+                .await
+                .map_err(|_| open_err(errors::tcp_reason(url, &addr, &timed_out())))?
+                .map_err(|e| open_err(errors::browser_reason(url, &e)))?
+        } else {
+            tokio::time::timeout_at(deadline, TcpStream::connect(&addr))
+                .await
+                .map_err(|_| open_err(errors::tcp_reason(url, &addr, &timed_out())))?
+                .map_err(|e| open_err(errors::tcp_reason(url, &addr, &e)))?
+        };
+        // Requests are small and answered at once; Nagle's delay would only add latency.
+        let _ = tcp.set_nodelay(true);
+        let client = tokio::time::timeout_at(deadline, Client::connect(config, tcp.compat_write()))
+            .await
+            .map_err(|_| {
+                open_err(errors::connect_reason(
+                    url,
+                    &self.user,
+                    &tiberius::error::Error::Io {
+                        kind: std::io::ErrorKind::TimedOut,
+                        message: "handshake timed out".into(),
+                    },
+                ))
+            })?
+            .map_err(|e| open_err(errors::connect_reason(url, &self.user, &e)))?;
+        Ok(client)
+    }
+
+    /// The type to bind the window start as, asked from the server (see [`window`]).
+    async fn window_type(
+        &self,
+        client: &mut SqlClient,
+        sql: &str,
+        query: &Query,
+    ) -> Result<WindowType, SourceError> {
+        let described = async {
+            let stream = client
+                .query(
+                    "EXEC sp_describe_undeclared_parameters @tsql = @P1",
+                    &[&sql],
+                )
+                .await?;
+            let rows = stream.into_first_result().await?;
+            let mut suggestion = None;
+            for row in rows {
+                let name: Option<&str> = row.try_get("name")?;
+                if name.is_some_and(|n| n.eq_ignore_ascii_case("@P1")) {
+                    let ty: Option<&str> = row.try_get("suggested_system_type_name")?;
+                    suggestion = ty.map(str::to_string);
+                }
+            }
+            Ok::<_, tiberius::error::Error>(suggestion)
+        }
+        .await;
+        match described {
+            Ok(Some(name)) => match WindowType::from_suggestion(&name) {
+                Suggestion::Use(ty) => Ok(ty),
+                Suggestion::Unusual(name) => {
+                    tracing::warn!(
+                        query = %query.name,
+                        suggested_type = %name,
+                        "the window start is compared with a column that is not a date or \
+                         time type; binding it as datetime2(7)"
+                    );
+                    Ok(WindowType::FALLBACK)
+                }
+            },
+            Ok(None) => Ok(WindowType::FALLBACK),
+            // The server could not deduce a single type (e.g. the parameter is compared with
+            // columns of different types, or the batch uses temporary tables). The query itself
+            // may still be fine; binding datetime2(7) is exact on compatibility level 130+.
+            Err(e) => {
+                tracing::warn!(
+                    query = %query.name,
+                    error_code = e.code().unwrap_or(0),
+                    "cannot ask SQL Server for the window parameter's type; binding it as \
+                     datetime2(7)"
+                );
+                if client_is_broken(&e) {
+                    return Err(SourceError::Query {
+                        query: query.name.clone(),
+                        reason: errors::query_reason(&e, self.url.query_timeout),
+                    });
+                }
+                Ok(WindowType::FALLBACK)
+            }
+        }
+    }
+}
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out")
+}
+
+/// An I/O error leaves the connection unusable; a server error does not.
+fn client_is_broken(e: &tiberius::error::Error) -> bool {
+    matches!(e, tiberius::error::Error::Io { .. })
+}
+
+impl Source for SqlServerSource {
+    async fn stream(
+        &self,
+        query: &Query,
+        window_start: NaiveDateTime,
+        batch_rows: usize,
+    ) -> Result<RowStream, SourceError> {
+        let (tx, rx) = channel();
+        let (columns_tx, columns_rx) = oneshot::channel();
+        let source = self.clone();
+        let query = query.clone();
+        let batch_rows = batch_rows.max(1);
+        tokio::spawn(async move {
+            read_query(&source, &query, window_start, batch_rows, columns_tx, tx).await;
+        });
+        let columns = columns_rx.await.map_err(|_| {
+            SourceError::Reader("SQL Server reader ended before the query started".into())
+        })??;
+        Ok(RowStream {
+            columns,
+            batches: rx,
+        })
+    }
+}
+
+async fn read_query(
+    source: &SqlServerSource,
+    query: &Query,
+    window_start: NaiveDateTime,
+    batch_rows: usize,
+    columns_tx: oneshot::Sender<Result<Vec<ColumnInfo>, SourceError>>,
+    tx: BatchSender,
+) {
+    let query_timeout = source.url.query_timeout;
+    let query_error = |e: &tiberius::error::Error| SourceError::Query {
+        query: query.name.clone(),
+        reason: errors::query_reason(e, query_timeout),
+    };
+    let (sql, placeholders) = bind_window_start(&query.sql, PlaceholderStyle::SqlServer);
+    let mut client = match source.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = columns_tx.send(Err(e));
+            return;
+        }
+    };
+    let param: Option<ColumnData<'static>> = if placeholders > 0 {
+        let bound = match source.window_type(&mut client, &sql, query).await {
+            Ok(ty) => {
+                ty.bind(window_start, source.clinic_tz)
+                    .map_err(|reason| SourceError::Query {
+                        query: query.name.clone(),
+                        reason: format!("the window start cannot be bound: {reason}"),
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        match bound {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let _ = columns_tx.send(Err(e));
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let params: Vec<&dyn tiberius::ToSql> =
+        param.iter().map(|p| p as &dyn tiberius::ToSql).collect();
+    let mut stream = match client.query(sql.as_str(), &params).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = columns_tx.send(Err(query_error(&e)));
+            return;
+        }
+    };
+    let columns: Vec<(String, tiberius::ColumnType)> = match stream.columns().await {
+        Ok(Some(cols)) => cols
+            .iter()
+            .map(|c| (c.name().to_string(), c.column_type()))
+            .collect(),
+        Ok(None) => {
+            let _ = columns_tx.send(Err(SourceError::Query {
+                query: query.name.clone(),
+                reason: "the query returned no result set (a SELECT is expected)".into(),
+            }));
+            return;
+        }
+        Err(e) => {
+            let _ = columns_tx.send(Err(query_error(&e)));
+            return;
+        }
+    };
+    if let Some((name, ty)) = columns.iter().find(|(_, ty)| types::is_binary(*ty)) {
+        let _ = columns_tx.send(Err(SourceError::Value {
+            query: query.name.clone(),
+            column: name.clone(),
+            reason: format!(
+                "a binary column ({}) cannot be passed to a transform (they receive no bytes): \
+                 leave it out of the query, or convert it in SQL, e.g. \
+                 CONVERT(varchar(max), {name}, 2) for hexadecimal text",
+                types::declared_type(*ty)
+            ),
+        }));
+        return;
+    }
+    let infos = columns
+        .iter()
+        .map(|(name, ty)| ColumnInfo {
+            name: name.clone(),
+            declared_type: types::declared_type(*ty).to_string(),
+        })
+        .collect();
+    if columns_tx.send(Ok(infos)).is_err() {
+        return;
+    }
+
+    let mut batch = RowBatch {
+        rows: Vec::with_capacity(batch_rows),
+    };
+    let mut row_number = 0u64;
+    let mut result_sets = 0u32;
+    loop {
+        let item = match stream.try_next().await {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(e) => {
+                // Whatever was read of this result is incomplete: the error ends the stream,
+                // and the pipeline fails the job instead of sending a partial group.
+                let _ = tx.send(Err(query_error(&e))).await;
+                return;
+            }
+        };
+        let row = match item {
+            QueryItem::Metadata(_) => {
+                result_sets += 1;
+                if result_sets > 1 {
+                    let _ = tx
+                        .send(Err(SourceError::Query {
+                            query: query.name.clone(),
+                            reason: "the query returned more than one result set; a query \
+                                     file must be one SELECT"
+                                .into(),
+                        }))
+                        .await;
+                    return;
+                }
+                continue;
+            }
+            QueryItem::Row(row) => row,
+        };
+        row_number += 1;
+        let mut values = Vec::with_capacity(columns.len());
+        for ((name, ty), (_, data)) in columns.iter().zip(row.cells()) {
+            match types::to_value(*ty, data, source.clinic_tz) {
+                Ok(v) => values.push(v),
+                Err(reason) => {
+                    let _ = tx
+                        .send(Err(SourceError::Value {
+                            query: query.name.clone(),
+                            column: name.clone(),
+                            reason: format!("row {row_number}: {reason}"),
+                        }))
+                        .await;
+                    return;
+                }
+            }
+        }
+        if values.len() != columns.len() {
+            values.resize(columns.len(), Value::Null);
+        }
+        batch.rows.push(values);
+        if batch.rows.len() == batch_rows {
+            let full = std::mem::replace(
+                &mut batch,
+                RowBatch {
+                    rows: Vec::with_capacity(batch_rows),
+                },
+            );
+            // Waits while the pipeline is behind: this is the backpressure.
+            if tx.send(Ok(full)).await.is_err() {
+                return; // the consumer stopped listening: the run was abandoned
+            }
+        }
+    }
+    if !batch.rows.is_empty() {
+        let _ = tx.send(Ok(batch)).await;
+    }
+}

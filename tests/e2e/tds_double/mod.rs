@@ -1,0 +1,416 @@
+//! A **test double** of Microsoft SQL Server — not a database.
+//!
+//! It speaks the real TDS 7.4 wire protocol over a real TCP socket (PRELOGIN with or without
+//! TLS inside PRELOGIN packets, LOGIN7, SQL batches and RPC `sp_executesql` with typed
+//! parameters, result sets, errors), so the product's own SQL Server source drives the real
+//! `tiberius` driver against it. It stores nothing and parses no SQL: a [`Handler`] programmed
+//! by the test answers each request with a [`Reply`] — a result set, an error, or a fault
+//! such as a connection dropped mid-result. [`clinic::ClinicTables`] answers the default queries
+//! from the KCMO corpus, evaluating the window parameter exactly.
+//!
+//! No SQL Server can run on the machines this project is built on; this is how the SQL Server
+//! path is tested end to end. It lives in the test tree only, never in the shipped binary.
+
+pub mod clinic;
+pub mod request;
+pub mod tokens;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tds_protocol::{EncryptionLevel, PacketType, PreLogin};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+
+pub use request::{ParamValue, Request};
+pub use tokens::{Cell, Col, ResultSet, SqlType};
+use wire::ResponseWriter;
+
+/// What the double answers to one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A result set, possibly interrupted by a fault.
+    Rows(ResultSet, Option<Fault>),
+    /// A server error (ERROR token, then DONE with the error bit).
+    Error {
+        number: u32,
+        class: u8,
+        message: String,
+    },
+}
+
+impl Reply {
+    pub fn rows(result: ResultSet) -> Self {
+        Reply::Rows(result, None)
+    }
+}
+
+/// Something going wrong part-way through a result set.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// Send the metadata and this many rows, then close the socket (no DONE token).
+    DropAfterRows(usize),
+    /// Send this many rows, then go silent for the duration.
+    StallAfterRows(usize, Duration),
+}
+
+/// The test's program: answers requests.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers a SQL batch or an `sp_executesql` call.
+    fn execute(&self, request: &Request) -> Reply;
+
+    /// What `sp_describe_undeclared_parameters` says about `@P1` in `sql`: its type name, or
+    /// a server error (number, message).
+    fn describe_window_parameter(&self, _sql: &str) -> Result<String, (u32, String)> {
+        Ok("datetime2(7)".into())
+    }
+}
+
+/// Certificate and key (PEM) the double presents when TLS is negotiated.
+#[derive(Debug, Clone)]
+pub struct TlsIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How the double behaves as a server.
+#[derive(Clone)]
+pub struct DoubleConfig {
+    pub user: String,
+    pub password: String,
+    pub databases: Vec<String>,
+    /// `None`: the double answers that it does not support encryption.
+    pub tls: Option<TlsIdentity>,
+    pub handler: Arc<dyn Handler>,
+}
+
+/// A running double on 127.0.0.1. Stops when dropped.
+pub struct TdsDouble {
+    pub addr: SocketAddr,
+    /// Every request served, in order (for assertions on parameters).
+    pub requests: Arc<Mutex<Vec<Request>>>,
+    /// The application name of every successful login.
+    pub app_names: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TdsDouble {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TdsDouble {
+    pub async fn start(config: DoubleConfig) -> TdsDouble {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the test double");
+        let addr = listener.local_addr().expect("local addr");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let app_names = Arc::new(Mutex::new(Vec::new()));
+        let tls = config.tls.as_ref().map(acceptor);
+        let shared = Arc::new(config);
+        let log = requests.clone();
+        let apps = app_names.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let config = shared.clone();
+                let tls = tls.clone();
+                let log = log.clone();
+                let apps = apps.clone();
+                tokio::spawn(async move {
+                    // A failing connection is the client's business (faults, wrong password…);
+                    // the double just stops serving it.
+                    let _ = serve(socket, &config, tls, &log, &apps).await;
+                });
+            }
+        });
+        TdsDouble {
+            addr,
+            requests,
+            app_names,
+            task,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The requests served so far.
+    pub fn served(&self) -> Vec<Request> {
+        self.requests.lock().expect("requests").clone()
+    }
+}
+
+fn acceptor(identity: &TlsIdentity) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&identity.cert)
+        .expect("double cert")
+        .collect::<Result<_, _>>()
+        .expect("double cert");
+    let key = PrivateKeyDer::from_pem_file(&identity.key).expect("double key");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // TLS 1.2, as SQL Server negotiates inside TDS 7.x prelogin packets.
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("tls versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("double tls config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+type Io = Box<dyn AsyncReadWrite>;
+trait AsyncReadWrite: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncReadWrite for T {}
+
+async fn serve(
+    socket: TcpStream,
+    config: &DoubleConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    log: &Mutex<Vec<Request>>,
+    apps: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let _ = socket.set_nodelay(true);
+    let mut socket = socket;
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+
+    // PRELOGIN: agree on encryption.
+    let Some(msg) = wire::read_message(&mut socket).await? else {
+        return Ok(());
+    };
+    if msg.packet_type != PacketType::PreLogin as u8 {
+        return Err(bad("expected PRELOGIN".into()));
+    }
+    let client = PreLogin::decode(&msg.payload[..]).map_err(|e| bad(e.to_string()))?;
+    let wants_tls = !matches!(client.encryption, EncryptionLevel::NotSupported);
+    let use_tls = wants_tls && tls.is_some();
+    let mut answer = PreLogin::new().with_encryption(if use_tls {
+        EncryptionLevel::On
+    } else {
+        EncryptionLevel::NotSupported
+    });
+    if client.instance.is_some() {
+        // An empty name is the "instance is valid" answer.
+        answer = answer.with_instance("");
+    }
+    wire::write_message(&mut socket, PacketType::PreLogin, &answer.encode()).await?;
+
+    let mut io: Io = match (use_tls, tls) {
+        (true, Some(acceptor)) => {
+            let mut stream = acceptor.accept(wire::PreloginTls::new(socket)).await?;
+            stream.get_mut().0.handshake_done();
+            Box::new(stream)
+        }
+        _ => {
+            if wants_tls {
+                // The client insists on encryption the double does not offer: it gives up.
+                return Ok(());
+            }
+            Box::new(socket)
+        }
+    };
+
+    // LOGIN7.
+    let Some(msg) = wire::read_message(&mut io).await? else {
+        return Ok(());
+    };
+    if msg.packet_type != PacketType::Tds7Login as u8 {
+        return Err(bad(format!(
+            "expected LOGIN7, got 0x{:02X}",
+            msg.packet_type
+        )));
+    }
+    let login = request::login7(&msg.payload).map_err(bad)?;
+    let mut w = ResponseWriter::new();
+    let out = w.buffer();
+    if login.tds_version != 0x7400_0004 {
+        tokens::message(out, true, 18456, 14, "TDS 7.4 is expected", 1);
+        tokens::done(out, tokens::DONE_ERROR, 0);
+        return w.finish(&mut io).await;
+    }
+    let user_ok = login.user == config.user && login.password == config.password;
+    if !user_ok {
+        tokens::message(
+            out,
+            true,
+            18456,
+            14,
+            &format!("Login failed for user '{}'.", login.user),
+            1,
+        );
+        tokens::done(out, tokens::DONE_ERROR, 0);
+        return w.finish(&mut io).await;
+    }
+    if !config
+        .databases
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&login.database))
+    {
+        tokens::message(
+            out,
+            true,
+            4060,
+            11,
+            &format!(
+                "Cannot open database \"{}\" requested by the login. The login failed.",
+                login.database
+            ),
+            1,
+        );
+        tokens::message(
+            out,
+            true,
+            18456,
+            14,
+            &format!("Login failed for user '{}'.", login.user),
+            1,
+        );
+        tokens::done(out, tokens::DONE_ERROR, 0);
+        return w.finish(&mut io).await;
+    }
+    apps.lock().expect("apps").push(login.app_name.clone());
+    tokens::env_change(out, 1, &login.database, "master");
+    tokens::message(
+        out,
+        false,
+        5701,
+        10,
+        &format!("Changed database context to '{}'.", login.database),
+        1,
+    );
+    tokens::login_ack(out);
+    tokens::env_change(
+        out,
+        4,
+        &wire::PACKET_SIZE.to_string(),
+        &wire::PACKET_SIZE.to_string(),
+    );
+    tokens::done(out, 0, 0);
+    w.finish(&mut io).await?;
+
+    // Requests until the client leaves.
+    while let Some(msg) = wire::read_message(&mut io).await? {
+        let request = match msg.packet_type {
+            0x01 => request::sql_batch(&msg.payload),
+            0x03 => request::rpc(&msg.payload),
+            0x06 => {
+                // ATTENTION: acknowledge the cancel.
+                let mut w = ResponseWriter::new();
+                tokens::done(w.buffer(), 0x20, 0);
+                w.finish(&mut io).await?;
+                continue;
+            }
+            other => Err(format!("packet type 0x{other:02X} is not served")),
+        }
+        .map_err(bad)?;
+        log.lock().expect("log").push(request.clone());
+        let reply = answer_to(&request, config);
+        if !respond(&mut io, &request, reply).await? {
+            return Ok(()); // a fault closed the connection
+        }
+    }
+    Ok(())
+}
+
+const DESCRIBE: &str = "EXEC sp_describe_undeclared_parameters @tsql = @P1";
+
+fn answer_to(request: &Request, config: &DoubleConfig) -> Reply {
+    if request.sql == DESCRIBE {
+        let Some(ParamValue::Text(tsql)) = request.param("@P1") else {
+            return Reply::Error {
+                number: 8144,
+                class: 16,
+                message: "@tsql is missing".into(),
+            };
+        };
+        let columns = vec![
+            Col::new("parameter_ordinal", SqlType::Int),
+            Col::new("name", SqlType::NVarChar(128)),
+            Col::new("suggested_system_type_id", SqlType::Int),
+            Col::new("suggested_system_type_name", SqlType::NVarChar(256)),
+        ];
+        if !tsql.contains("@P1") {
+            return Reply::rows(ResultSet {
+                columns,
+                rows: vec![],
+            });
+        }
+        return match config.handler.describe_window_parameter(tsql) {
+            Ok(name) => Reply::rows(ResultSet {
+                columns,
+                rows: vec![vec![
+                    Cell::Int(1),
+                    Cell::Text("@P1".into()),
+                    Cell::Int(0),
+                    Cell::Text(name),
+                ]],
+            }),
+            Err((number, message)) => Reply::Error {
+                number,
+                class: 16,
+                message,
+            },
+        };
+    }
+    config.handler.execute(request)
+}
+
+/// Writes the reply; `false` when a fault closed the connection.
+async fn respond(io: &mut Io, request: &Request, reply: Reply) -> std::io::Result<bool> {
+    let mut w = ResponseWriter::new();
+    match reply {
+        Reply::Error {
+            number,
+            class,
+            message,
+        } => {
+            let out = w.buffer();
+            tokens::message(out, true, number, class, &message, 1);
+            if request.rpc {
+                tokens::done_in_proc(out, tokens::DONE_ERROR, 0);
+                tokens::return_status(out, 1);
+                tokens::done_proc(out, tokens::DONE_ERROR);
+            } else {
+                tokens::done(out, tokens::DONE_ERROR, 0);
+            }
+            w.finish(io).await?;
+            Ok(true)
+        }
+        Reply::Rows(result, fault) => {
+            tokens::col_metadata(w.buffer(), &result.columns);
+            for (i, row) in result.rows.iter().enumerate() {
+                match fault {
+                    Some(Fault::DropAfterRows(n)) if i == n => {
+                        w.flush_partial(io).await?;
+                        let _ = tokio::io::AsyncWriteExt::shutdown(io).await;
+                        return Ok(false);
+                    }
+                    Some(Fault::StallAfterRows(n, pause)) if i == n => {
+                        w.flush_partial(io).await?;
+                        tokio::time::sleep(pause).await;
+                    }
+                    _ => {}
+                }
+                tokens::row(w.buffer(), &result.columns, row);
+                w.flush_full(io).await?;
+            }
+            let count = result.rows.len() as u64;
+            let out = w.buffer();
+            if request.rpc {
+                tokens::done_in_proc(out, tokens::DONE_COUNT, count);
+                tokens::return_status(out, 0);
+                tokens::done_proc(out, 0);
+            } else {
+                tokens::done(out, tokens::DONE_COUNT, count);
+            }
+            w.finish(io).await?;
+            Ok(true)
+        }
+    }
+}
