@@ -113,6 +113,7 @@ fn to_wit_info(info: &ModuleInfo) -> wit::ModuleInfo {
                 name: spec.name.to_owned(),
                 kind: to_wit_kind(spec.kind),
                 required: spec.required(),
+                nullable: spec.nullable(),
             })
             .collect(),
         output_fields: info

@@ -242,3 +242,34 @@ async fn seed_and_init_make_a_project_that_runs() {
     let out = reqsync(&world, &["run", "--config", "fresh/reqsync.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_passes_on_the_default_project_without_contacting_reqcheck() {
+    let world = kcmo().await;
+    let out = reqsync(&world, &["check", "--reqcheck-url-is-not-needed"]);
+    assert_eq!(out.status.code(), Some(2), "unknown flags are usage errors");
+    let out = reqsync(&world, &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("patients: ok") && stdout.contains("vaccine-doses: ok"),
+        "{stdout}"
+    );
+    assert!(nothing_received(&world));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_a_column_the_module_needs_before_any_run() {
+    let world = kcmo().await;
+    std::fs::write(
+        world.path("queries/vaccine_doses.sql"),
+        "SELECT im_id, patno, cvx, admin_date, history, updated_at FROM imfile WHERE updated_at >= ? ORDER BY patno",
+    )
+    .expect("query");
+    let out = reqsync(&world, &["check"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("patients: ok"), "{stdout}");
+    assert!(stdout.contains("patient_patno"), "{stdout}");
+    assert!(nothing_received(&world));
+}

@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch. Flags are defined once here; `--help` comes from them.
 
+pub mod check;
 pub mod demo;
 pub mod exit;
 pub mod init;
@@ -33,6 +34,9 @@ pub struct Cli {
 pub enum Command {
     /// Run one sync now (what cron or Windows Task Scheduler calls).
     Run(run::RunArgs),
+    /// Load every job and check each query's columns against its transform module, without
+    /// reading rows or contacting ReqCheck.
+    Check(check::CheckArgs),
     /// Seed a clinic database with the source schema and test data.
     Seed(seed::SeedArgs),
     /// Run the ReqCheck-compatible development receiver, or inspect what it holds.
@@ -46,6 +50,7 @@ pub enum Command {
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
+        Command::Check(args) => check::run(args).await,
         Command::Seed(args) => seed::run(args).await,
         Command::Receiver(args) => receiver::run(args).await,
         Command::Init(args) => init::run(args),

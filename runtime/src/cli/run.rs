@@ -110,6 +110,12 @@ pub async fn execute(
     options: &RunOptions,
     progress: &Progress,
 ) -> Result<RunReport, Failure> {
+    let pipeline = pipeline(config, delivery)?;
+    Ok(pipeline.run(options, progress).await?)
+}
+
+/// The source, engine and delivery a config names.
+pub fn pipeline(config: Config, delivery: Delivery) -> Result<Pipeline, Failure> {
     let url = SourceUrl::parse(&config.source_url, Some(config.base_dir()))
         .or_exit(exit::CONFIG, "invalid source URL")?;
     let source =
@@ -120,11 +126,10 @@ pub async fn execute(
     };
     let engine = TransformEngine::new(limits, Some(config.cache_dir.clone()))
         .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
-    let pipeline = Pipeline {
+    Ok(Pipeline {
         config,
         source,
         engine,
         delivery,
-    };
-    Ok(pipeline.run(options, progress).await?)
+    })
 }

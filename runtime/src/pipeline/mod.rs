@@ -6,6 +6,7 @@
 //! flat and let the two cores work at once.
 
 pub mod batcher;
+mod check;
 mod delivery;
 mod prepare;
 pub mod progress;
@@ -16,6 +17,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use tokio::sync::mpsc;
 
+pub use check::JobCheck;
 pub use delivery::{Delivery, DryRunOutput};
 pub use prepare::PreparedJob;
 pub use progress::Progress;

@@ -35,7 +35,10 @@ impl From<wit::ColumnType> for ColumnKind {
 pub struct ColumnSpec {
     pub name: String,
     pub kind: ColumnKind,
+    /// The query must return this column.
     pub required: bool,
+    /// NULL is an expected value.
+    pub nullable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,6 +73,7 @@ impl From<wit::ModuleInfo> for ModuleInfo {
                     name: c.name,
                     kind: c.kind.into(),
                     required: c.required,
+                    nullable: c.nullable,
                 })
                 .collect(),
             output_fields: i
