@@ -8,13 +8,15 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [(&str, &str); 4] = [
+const GUESTS: [(&str, &str); 6] = [
     ("transform-patients", "REQSYNC_PATIENTS_WASM"),
     ("transform-vaccine-doses", "REQSYNC_VACCINE_DOSES_WASM"),
     // Sandbox test modules (tests/guests): built here so the test suite can load them; only
     // their paths reach the crate, the binary never embeds them.
     ("test-guest-hostile", "REQSYNC_TEST_GUEST_HOSTILE"),
     ("test-guest-capability", "REQSYNC_TEST_GUEST_CAPABILITY"),
+    ("test-guest-swap-v1", "REQSYNC_TEST_GUEST_SWAP_V1"),
+    ("test-guest-swap-v2", "REQSYNC_TEST_GUEST_SWAP_V2"),
 ];
 
 fn main() {

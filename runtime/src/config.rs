@@ -2,6 +2,7 @@
 //! and the jobs. The structs are the documentation; unknown keys are errors (a misspelt key
 //! must not silently fall back to a default). Relative paths are relative to the config file.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,12 +10,19 @@ use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::daemon::Schedule;
 use crate::reqcheck::credentials::CredentialsSource;
 use crate::reqcheck::targets::{self, Target};
+use crate::transform::SandboxLimits;
 
 /// Default look-back subtracted from ReqCheck's last import time: late-committed source rows
 /// carry an `updated_at` before it.
 pub const DEFAULT_LOOK_BACK: &str = "1d";
+
+/// Where `reqsync daemon` serves `/healthz` and `/metrics` unless told otherwise: loopback only
+/// (the endpoints carry no PHI, but nothing outside the host needs them without a decision), on
+/// a port in the range Prometheus exporters conventionally use.
+pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9464";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -39,6 +47,16 @@ struct RawConfig {
     sync: RawSync,
     #[serde(default, rename = "jobs")]
     jobs: Vec<RawJob>,
+    #[serde(default)]
+    daemon: RawDaemon,
+}
+
+/// `[daemon]`: settings of `reqsync daemon` only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    /// Address of `/healthz` and `/metrics` (default `127.0.0.1:9464`).
+    listen: Option<String>,
 }
 
 /// `[reqcheck]`
@@ -86,6 +104,10 @@ struct RawSync {
     transform_batch_rows: Option<usize>,
     /// Wall-clock budget of one transform call, in milliseconds (default 10000).
     transform_deadline_ms: Option<u64>,
+    /// Memory a transform instance may grow to, in MiB (default 256).
+    transform_memory_mb: Option<u64>,
+    /// Largest record a transform may emit, in KiB of JSON (default 1024).
+    transform_max_record_kb: Option<u64>,
     /// Folder for precompiled transform modules (default: `.reqsync/cache` beside the config).
     cache_dir: Option<PathBuf>,
 }
@@ -106,6 +128,13 @@ struct RawJob {
     /// For dose jobs: the query column identifying the patient (default `patno`). The query
     /// must return each patient's rows together (ORDER BY it).
     group_by_column: Option<String>,
+    /// When `reqsync daemon` runs the job: a cron expression, 5 fields (minutes) or 6 (leading
+    /// seconds), in the clinic's time zone. Without it the daemon does not run the job.
+    schedule: Option<String>,
+    /// Sandbox limits for this job's module, overriding the `[sync]` defaults.
+    transform_deadline_ms: Option<u64>,
+    transform_memory_mb: Option<u64>,
+    transform_max_record_kb: Option<u64>,
 }
 
 /// A validated configuration.
@@ -118,9 +147,18 @@ pub struct Config {
     pub look_back: chrono::Duration,
     pub initial_start: Option<NaiveDateTime>,
     pub transform_batch_rows: usize,
-    pub transform_deadline: Duration,
+    /// Default sandbox limits (`[sync]`); each job has its own copy with overrides.
+    pub sandbox: SandboxLimits,
     pub cache_dir: PathBuf,
     pub jobs: Vec<JobConfig>,
+    pub daemon: DaemonConfig,
+}
+
+/// `[daemon]`, validated.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Where `/healthz` and `/metrics` are served.
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +179,10 @@ pub struct JobConfig {
     pub endpoint: Option<String>,
     pub batch_size: usize,
     pub group_by_column: Option<String>,
+    /// `reqsync daemon`'s schedule for the job; `None`: the daemon does not run it.
+    pub schedule: Option<Schedule>,
+    /// The sandbox limits of this job's module.
+    pub sandbox: SandboxLimits,
 }
 
 impl Config {
@@ -237,13 +279,14 @@ impl Config {
                 "must be between 1 and 65536".into(),
             ));
         }
-        let transform_deadline = Duration::from_millis(s.transform_deadline_ms.unwrap_or(10_000));
-        if transform_deadline.is_zero() {
-            return Err(invalid(
-                "sync.transform_deadline_ms",
-                "must be positive".into(),
-            ));
-        }
+        let sandbox = sandbox_limits(
+            &SandboxLimits::default(),
+            "sync.",
+            s.transform_deadline_ms,
+            s.transform_memory_mb,
+            s.transform_max_record_kb,
+        )
+        .map_err(|(key, reason)| invalid(&key, reason))?;
         let cache_dir = s
             .cache_dir
             .map(|p| rel(&p))
@@ -278,6 +321,12 @@ impl Config {
                     ),
                 ));
             }
+            let schedule = j
+                .schedule
+                .as_deref()
+                .map(Schedule::parse)
+                .transpose()
+                .map_err(|e| invalid(&key("schedule"), e.to_string()))?;
             jobs.push(JobConfig {
                 name: j.name,
                 query: rel(&j.query),
@@ -286,8 +335,29 @@ impl Config {
                 endpoint: j.endpoint,
                 batch_size,
                 group_by_column: j.group_by_column,
+                schedule,
+                sandbox: sandbox_limits(
+                    &sandbox,
+                    &key(""),
+                    j.transform_deadline_ms,
+                    j.transform_memory_mb,
+                    j.transform_max_record_kb,
+                )
+                .map_err(|(k, reason)| invalid(&k, reason))?,
             });
         }
+        let listen = raw
+            .daemon
+            .listen
+            .as_deref()
+            .unwrap_or(DEFAULT_DAEMON_LISTEN)
+            .parse()
+            .map_err(|_| {
+                invalid(
+                    "daemon.listen",
+                    "expected an IP address and port, e.g. \"127.0.0.1:9464\"".into(),
+                )
+            })?;
         Ok(Config {
             path: path.to_path_buf(),
             reqcheck: ReqCheckConfig {
@@ -302,9 +372,10 @@ impl Config {
             look_back,
             initial_start,
             transform_batch_rows,
-            transform_deadline,
+            sandbox,
             cache_dir,
             jobs,
+            daemon: DaemonConfig { listen },
         })
     }
 
@@ -336,6 +407,39 @@ fn pick_source(
         (None, Some(path)) => Ok(CredentialsSource::File(rel(&path))),
         (None, None) => Ok(CredentialsSource::Env(default_env.to_string())),
     }
+}
+
+/// Applies limit overrides to `base`; a zero or absurd value is an error naming `prefix` + key.
+fn sandbox_limits(
+    base: &SandboxLimits,
+    prefix: &str,
+    deadline_ms: Option<u64>,
+    memory_mb: Option<u64>,
+    max_record_kb: Option<u64>,
+) -> Result<SandboxLimits, (String, String)> {
+    let mut limits = base.clone();
+    let positive = |key: &str, v: u64, max: u64| {
+        if v == 0 || v > max {
+            Err((
+                format!("{prefix}{key}"),
+                format!("must be between 1 and {max}"),
+            ))
+        } else {
+            Ok(v)
+        }
+    };
+    if let Some(v) = deadline_ms {
+        limits.call_deadline =
+            Duration::from_millis(positive("transform_deadline_ms", v, 3_600_000)?);
+    }
+    if let Some(v) = memory_mb {
+        // wasm32 linear memory cannot exceed 4 GiB.
+        limits.memory_bytes = (positive("transform_memory_mb", v, 4096)? as usize) << 20;
+    }
+    if let Some(v) = max_record_kb {
+        limits.max_record_bytes = (positive("transform_max_record_kb", v, 1 << 20)? as usize) << 10;
+    }
+    Ok(limits)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -399,6 +503,29 @@ template = "templates/patient_data.json.j2"
     }
 
     #[test]
+    fn sandbox_limits_default_in_sync_and_override_per_job() {
+        let text = MINIMAL.replace(
+            "name = \"patients\"",
+            "name = \"patients\"\ntransform_memory_mb = 64",
+        );
+        let c = parse(&format!("{text}\n[sync]\ntransform_deadline_ms = 2500")).unwrap();
+        assert_eq!(c.sandbox.call_deadline, Duration::from_millis(2500));
+        assert_eq!(c.jobs[0].sandbox.call_deadline, Duration::from_millis(2500));
+        assert_eq!(c.jobs[0].sandbox.memory_bytes, 64 << 20);
+        assert_eq!(
+            c.sandbox.memory_bytes,
+            SandboxLimits::default().memory_bytes
+        );
+        let e = parse(&MINIMAL.replace(
+            "name = \"patients\"",
+            "name = \"patients\"\ntransform_max_record_kb = 0",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("jobs[0].transform_max_record_kb"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let e = parse(&format!("{MINIMAL}\n[sync]\nlook_back = \"yesterday\""))
             .unwrap_err()
@@ -422,5 +549,44 @@ template = "templates/patient_data.json.j2"
         .unwrap_err()
         .to_string();
         assert!(e.contains("batch_size"), "{e}");
+    }
+
+    #[test]
+    fn schedule_and_daemon_section_parse_and_default() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(c.jobs[0].schedule.is_none());
+        assert_eq!(c.daemon.listen.to_string(), DEFAULT_DAEMON_LISTEN);
+        let c = parse(&format!(
+            "{}\n[daemon]\nlisten = \"0.0.0.0:9100\"",
+            MINIMAL.replace(
+                "name = \"patients\"",
+                "name = \"patients\"\nschedule = \"*/15 * * * *\""
+            )
+        ))
+        .unwrap();
+        assert_eq!(
+            c.jobs[0].schedule.as_ref().map(|s| s.as_str()),
+            Some("*/15 * * * *")
+        );
+        assert_eq!(c.daemon.listen.to_string(), "0.0.0.0:9100");
+    }
+
+    #[test]
+    fn bad_schedule_and_listen_name_their_key() {
+        let e = parse(&MINIMAL.replace(
+            "name = \"patients\"",
+            "name = \"patients\"\nschedule = \"every night\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("jobs[0].schedule"), "{e}");
+        let e = parse(&format!("{MINIMAL}\n[daemon]\nlisten = \"localhost\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("daemon.listen"), "{e}");
+        let e = parse(&format!("{MINIMAL}\n[daemon]\nport = 9100"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("port"), "{e}");
     }
 }

@@ -4,9 +4,10 @@
 //! sandboxed WebAssembly module ([`transform`]), *rendered* into a request body ([`render`]) and
 //! *sent* ([`reqcheck`]); [`pipeline`] wires one job's run together. [`receiver`] is the
 //! ReqCheck-compatible development endpoint and [`seed`] builds clinic databases for demos and
-//! tests.
+//! tests. [`daemon`] runs the jobs on their schedules.
 
 pub mod config;
+pub mod daemon;
 pub mod pipeline;
 pub mod project;
 pub mod receiver;

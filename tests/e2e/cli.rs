@@ -273,3 +273,28 @@ async fn check_reports_a_column_the_module_needs_before_any_run() {
     assert!(stdout.contains("patient_patno"), "{stdout}");
     assert!(nothing_received(&world));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transform_list_shows_each_jobs_module_version_and_hash() {
+    let world = kcmo().await;
+    let out = reqsync(&world, &["transform", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let sha = |file: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            std::fs::read(world.path(file)).expect("module"),
+        ))
+    };
+    assert_eq!(listed[0]["module"], "patients");
+    assert_eq!(
+        listed[0]["sha256"],
+        sha("transforms/patients.wasm").as_str()
+    );
+    assert_eq!(listed[1]["module"], "vaccine-doses");
+    assert_eq!(listed[1]["version"], "1.0.0");
+    assert_eq!(
+        listed[1]["sha256"],
+        sha("transforms/vaccine-doses.wasm").as_str()
+    );
+}

@@ -8,10 +8,13 @@ mod tds_double;
 
 mod batches;
 mod cli;
+mod daemon;
 mod examples;
+mod hot_swap;
 mod incremental;
 mod rejections;
 mod sandbox;
+mod seed_sqlserver;
 mod sources_postgres;
 mod sources_sqlserver;
 mod sync;

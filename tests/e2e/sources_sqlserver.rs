@@ -20,10 +20,10 @@ use crate::tds_double::{
     TdsDouble, TlsIdentity,
 };
 
-const SQL_USER: &str = "reqsync_reader";
-const SQL_PASSWORD: &str = "double-password";
+pub(crate) const SQL_USER: &str = "reqsync_reader";
+pub(crate) const SQL_PASSWORD: &str = "double-password";
 
-fn ca_signed() -> TlsIdentity {
+pub(crate) fn ca_signed() -> TlsIdentity {
     TlsIdentity {
         cert: testdata().join("server.pem"),
         key: testdata().join("server.key"),
@@ -38,7 +38,7 @@ fn self_signed() -> TlsIdentity {
     }
 }
 
-async fn double(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) -> TdsDouble {
+pub(crate) async fn double(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) -> TdsDouble {
     TdsDouble::start(DoubleConfig {
         user: SQL_USER.into(),
         password: SQL_PASSWORD.into(),
@@ -50,13 +50,13 @@ async fn double(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) -> TdsDoubl
 }
 
 /// A project folder whose source is the double, and a receiver.
-struct SqlWorld {
+pub(crate) struct SqlWorld {
     dir: tempfile::TempDir,
     receiver: RunningReceiver,
 }
 
 impl SqlWorld {
-    async fn new(source_url: impl FnOnce(&std::path::Path) -> String) -> SqlWorld {
+    pub(crate) async fn new(source_url: impl FnOnce(&std::path::Path) -> String) -> SqlWorld {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("sql-password"), format!("{SQL_PASSWORD}\n"))
             .expect("password file");
@@ -75,14 +75,14 @@ impl SqlWorld {
         SqlWorld { dir, receiver }
     }
 
-    fn config(&self) -> reqsync::config::Config {
+    pub(crate) fn config(&self) -> reqsync::config::Config {
         let mut config =
             reqsync::config::Config::load(&self.dir.path().join("reqsync.toml")).expect("config");
         config.cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
         config
     }
 
-    fn dump(&self) -> reqsync::receiver::Dump {
+    pub(crate) fn dump(&self) -> reqsync::receiver::Dump {
         reqsync::receiver::Store::open_read_only(self.dir.path().join("receiver.db"))
             .expect("receiver db")
             .dump()
@@ -92,7 +92,7 @@ impl SqlWorld {
 
 /// `sqlserver://` URL of a double, with the password in a file (tests run in parallel; the
 /// environment is shared).
-fn url_for(double: &TdsDouble, options: &str) -> String {
+pub(crate) fn url_for(double: &TdsDouble, options: &str) -> String {
     format!(
         "sqlserver://{SQL_USER}@127.0.0.1:{}/clinic?password_file=sql-password{options}",
         double.port()
@@ -255,8 +255,10 @@ impl Handler for Fixed {
 }
 
 fn source(url: &str) -> SqlServerSource {
-    let dir = std::env::temp_dir().join(format!("reqsync-sqlserver-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    // A folder per call: tests run in parallel, and a shared file being rewritten by one test
+    // read as empty by another (the password is read when the source opens).
+    let tmp = tempfile::tempdir().expect("dir");
+    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("sql-password"), SQL_PASSWORD).expect("password file");
     let url = if url.contains("password_file") {
         url.to_string()

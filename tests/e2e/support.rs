@@ -148,10 +148,20 @@ pub fn testdata() -> PathBuf {
 }
 
 pub async fn run_with(config: Config, options: RunOptions) -> Result<RunReport, RunError> {
-    let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).expect("source url");
-    let source = source::open(&url, config.clinic_tz).expect("source");
     let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))
         .expect("engine");
+    run_on(config, engine, None, options).await
+}
+
+/// A run on a given engine, with hot-swappable modules when `modules` is given (the service).
+pub async fn run_on(
+    config: Config,
+    engine: TransformEngine,
+    modules: Option<std::sync::Arc<reqsync::transform::ModuleRegistry>>,
+    options: RunOptions,
+) -> Result<RunReport, RunError> {
+    let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).expect("source url");
+    let source = source::open(&url, config.clinic_tz).expect("source");
     let credentials = Credentials {
         username: USER.into(),
         password: Secret::new(PASSWORD),
@@ -167,6 +177,7 @@ pub async fn run_with(config: Config, options: RunOptions) -> Result<RunReport, 
         source,
         engine,
         delivery: Delivery::ReqCheck(client),
+        modules,
     }
     .run(&options, &Progress::hidden())
     .await

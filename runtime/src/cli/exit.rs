@@ -43,6 +43,9 @@ impl From<RunError> for Failure {
             FailureClass::Source => SOURCE,
             FailureClass::Transform => TRANSFORM,
             FailureClass::Delivery => DELIVERY,
+            // Only a run given a cancellation token (the daemon's) can be abandoned, and the
+            // daemon does not exit with a run's code: reaching this is a bug.
+            FailureClass::Abandoned => INTERNAL,
         };
         Self::new(code, e)
     }

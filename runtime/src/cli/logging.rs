@@ -14,8 +14,11 @@ pub fn init(verbose: u8, json: bool, quiet: bool) {
         _ => "debug,reqsync=trace,tiberius=off",
     };
     let filter = EnvFilter::try_from_env("REQSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour codes only on a terminal: under systemd they would land in the journal as escapes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

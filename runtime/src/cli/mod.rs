@@ -1,6 +1,7 @@
 //! Command-line definitions and dispatch. Flags are defined once here; `--help` comes from them.
 
 pub mod check;
+pub mod daemon;
 pub mod demo;
 pub mod exit;
 pub mod init;
@@ -8,6 +9,7 @@ pub mod logging;
 pub mod receiver;
 pub mod run;
 pub mod seed;
+pub mod transform;
 
 use std::path::PathBuf;
 
@@ -37,12 +39,16 @@ pub enum Command {
     /// Load every job and check each query's columns against its transform module, without
     /// reading rows or contacting ReqCheck.
     Check(check::CheckArgs),
+    /// Run the jobs on their `schedule`s until SIGTERM or Ctrl-C; serve /healthz and /metrics.
+    Daemon(daemon::DaemonArgs),
     /// Seed a clinic database with the source schema and test data.
     Seed(seed::SeedArgs),
     /// Run the ReqCheck-compatible development receiver, or inspect what it holds.
     Receiver(receiver::ReceiverArgs),
     /// Write a complete, working project folder (config, queries, templates, transform modules).
     Init(init::InitArgs),
+    /// Inspect transform modules.
+    Transform(transform::TransformArgs),
     /// Build a demo clinic database, start a receiver, and run a full and an incremental sync.
     Demo(demo::DemoArgs),
 }
@@ -51,9 +57,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Check(args) => check::run(args).await,
+        Command::Daemon(args) => daemon::run(args).await,
         Command::Seed(args) => seed::run(args).await,
         Command::Receiver(args) => receiver::run(args).await,
         Command::Init(args) => init::run(args),
+        Command::Transform(args) => transform::run(args),
         Command::Demo(args) => demo::run(args).await,
     }
 }

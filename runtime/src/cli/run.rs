@@ -8,7 +8,7 @@ use reqsync::pipeline::{Delivery, DryRunOutput, Pipeline, Progress, RunOptions, 
 use reqsync::reqcheck::client::ClientOptions;
 use reqsync::reqcheck::{Credentials, ReqCheckClient};
 use reqsync::source::{self, SourceUrl};
-use reqsync::transform::{SandboxLimits, TransformEngine};
+use reqsync::transform::TransformEngine;
 
 use super::exit::{self, Failure, OrExit};
 
@@ -79,6 +79,7 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
             full: args.full,
             job: args.job,
             as_of: args.as_of,
+            cancel: None,
         },
         &Progress::auto(),
     )
@@ -120,16 +121,13 @@ pub fn pipeline(config: Config, delivery: Delivery) -> Result<Pipeline, Failure>
         .or_exit(exit::CONFIG, "invalid source URL")?;
     let source =
         source::open(&url, config.clinic_tz).or_exit(exit::SOURCE, "cannot open the source")?;
-    let limits = SandboxLimits {
-        call_deadline: config.transform_deadline,
-        ..SandboxLimits::default()
-    };
-    let engine = TransformEngine::new(limits, Some(config.cache_dir.clone()))
+    let engine = TransformEngine::new(config.sandbox.clone(), Some(config.cache_dir.clone()))
         .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
     Ok(Pipeline {
         config,
         source,
         engine,
         delivery,
+        modules: None,
     })
 }

@@ -1,16 +1,17 @@
 //! `reqsync seed`: a clinic database in the source schema, with test data.
 
 use clap::Args;
-use reqsync::seed::{SeedOptions, SyntheticOptions, seed_postgres, seed_sqlite};
-use reqsync::source::{PostgresSource, SourceUrl};
+use reqsync::seed::{SeedOptions, SyntheticOptions, seed_postgres, seed_sqlite, seed_sqlserver};
+use reqsync::source::{PostgresSource, SourceUrl, SqlServerSource};
 
 use super::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
-    /// The database to create or extend, e.g. sqlite://clinic.db or
+    /// The database to create or extend, e.g. sqlite://clinic.db,
     /// postgres://USER@HOST/DATABASE (an existing database; the password from PGPASSWORD or the
-    /// URL's password_env / password_file).
+    /// URL's password_env / password_file) or sqlserver://LOGIN@HOST/DATABASE (an existing
+    /// database; the password from REQSYNC_SQLSERVER_PASSWORD or password_env / password_file).
     #[arg(long)]
     pub db: String,
     /// Load the 21 real de-identified KCMO test patients and their 177 doses.
@@ -50,11 +51,11 @@ pub async fn run(args: SeedArgs) -> Result<u8, Failure> {
                 .or_exit(exit::SOURCE, "cannot open the database")?;
             seed_postgres(&source, &options).await
         }
-        SourceUrl::SqlServer(_) => {
-            return Err(Failure::new(
-                exit::CONFIG,
-                anyhow::anyhow!("`reqsync seed` cannot write SQL Server databases yet"),
-            ));
+        SourceUrl::SqlServer(url) => {
+            // As for PostgreSQL: seeding writes wall-clock `datetime2` values, no zone needed.
+            let source = SqlServerSource::open(&url, chrono_tz::UTC)
+                .or_exit(exit::SOURCE, "cannot open the database")?;
+            seed_sqlserver(&source, &options).await
         }
     }
     .or_exit(exit::SOURCE, "seeding failed")?;

@@ -36,7 +36,7 @@ impl Pipeline {
             .iter()
             .filter(|j| only.is_none_or(|n| n == j.name))
         {
-            let prepared = prepare::prepare(job, &self.engine).await?;
+            let prepared = prepare::prepare(job, &self.engine, self.modules.as_deref()).await?;
             let query = Query {
                 name: job.query.display().to_string(),
                 sql: prepared.query_sql.clone(),

@@ -12,10 +12,12 @@ mod prepare;
 pub mod progress;
 pub mod report;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 pub use check::JobCheck;
 pub use delivery::{Delivery, DryRunOutput};
@@ -28,7 +30,9 @@ use crate::render::RenderError;
 use crate::reqcheck::ClientError;
 use crate::reqcheck::window::{WindowBasis, window_start};
 use crate::source::{AnySource, Query, SourceError};
-use crate::transform::{BatchPlan, RowOutcome, TransformEngine, TransformError};
+use crate::transform::{
+    LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, TransformError,
+};
 use batcher::{BatchError, RequestBatcher};
 
 /// What failed, sorted by who has to act: the classes map to the documented exit codes.
@@ -48,6 +52,10 @@ pub enum RunError {
     Batch { job: String, source: BatchError },
     #[error("dry-run output: {0}")]
     DryRunOutput(String),
+    #[error(
+        "job `{job}`: stopped at a batch boundary on request; the requests already sent stay sent"
+    )]
+    Abandoned { job: String },
 }
 
 /// Exit-code classes (see the README).
@@ -57,6 +65,8 @@ pub enum FailureClass {
     Source,
     Transform,
     Delivery,
+    /// Stopped on request ([`RunOptions::cancel`]): nobody has to act.
+    Abandoned,
 }
 
 impl RunError {
@@ -68,6 +78,7 @@ impl RunError {
             RunError::Source(_) | RunError::Batch { .. } => FailureClass::Source,
             RunError::Transform { .. } => FailureClass::Transform,
             RunError::Delivery(_) => FailureClass::Delivery,
+            RunError::Abandoned { .. } => FailureClass::Abandoned,
         }
     }
 }
@@ -81,6 +92,20 @@ pub struct RunOptions {
     pub job: Option<String>,
     /// The date age rules compare against (default: today in the clinic's time zone).
     pub as_of: Option<NaiveDate>,
+    /// Checked between requests (the daemon cancels it on shutdown): a cancelled run finishes
+    /// the request in flight and stops with [`RunError::Abandoned`]. A request is ReqCheck's
+    /// unit of import, and a patient's doses never span two, so nothing is left half-sent.
+    pub cancel: Option<CancellationToken>,
+}
+
+/// [`RunError::Abandoned`] once `cancel` is cancelled.
+fn check_cancel(cancel: Option<&CancellationToken>, job: &str) -> Result<(), RunError> {
+    match cancel {
+        Some(token) if token.is_cancelled() => Err(RunError::Abandoned {
+            job: job.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Everything a run needs.
@@ -90,6 +115,8 @@ pub struct Pipeline {
     pub source: AnySource,
     pub engine: TransformEngine,
     pub delivery: Delivery,
+    /// Hot-swappable modules (the service); `None` loads each module once per run.
+    pub modules: Option<Arc<ModuleRegistry>>,
 }
 
 impl Pipeline {
@@ -123,7 +150,7 @@ impl Pipeline {
             .iter()
             .filter(|j| options.job.as_ref().is_none_or(|n| n == &j.name))
         {
-            jobs.push(prepare::prepare(job, &self.engine).await?);
+            jobs.push(prepare::prepare(job, &self.engine, self.modules.as_deref()).await?);
         }
         jobs.sort_by_key(|j| j.target.order);
 
@@ -154,8 +181,12 @@ impl Pipeline {
         tracing::info!(window_start = %start, basis = ?basis, %as_of, jobs = jobs.len(), "sync starting");
 
         let mut reports = Vec::new();
+        let cancel = options.cancel.as_ref();
         for job in jobs {
-            let report = self.run_job(job, start, basis, as_of, progress).await?;
+            check_cancel(cancel, &job.config.name)?;
+            let report = self
+                .run_job(job, start, basis, as_of, progress, cancel)
+                .await?;
             tracing::info!(
                 job = %report.job,
                 read = report.counts.read,
@@ -164,6 +195,9 @@ impl Pipeline {
                 sent = report.records_sent(),
                 requests = report.requests.len(),
                 module_sha256 = %report.module.sha256,
+                module_versions = report.module_versions.len(),
+                query_sha256 = %report.query_sha256,
+                template_sha256 = %report.template_sha256,
                 "job finished"
             );
             reports.push(report);
@@ -184,11 +218,13 @@ impl Pipeline {
         _basis: WindowBasis,
         as_of: NaiveDate,
         progress: &Progress,
+        cancel: Option<&CancellationToken>,
     ) -> Result<JobReport, RunError> {
         let began = Instant::now();
         let PreparedJob {
             config,
             instance,
+            slot,
             target,
             template,
             query_sql,
@@ -208,47 +244,48 @@ impl Pipeline {
             job: name.clone(),
             source,
         };
-        let mut plan = BatchPlan::new(instance.info(), &stream.columns, self.config.clinic_tz)
-            .map_err(transform_err)?;
         let group_column = target.group_field.map(|_| {
             config
                 .group_by_column
                 .clone()
                 .unwrap_or_else(|| "patno".to_string())
         });
-        if let Some(column) = &group_column {
-            plan = plan
-                .with_group_column(column, &stream.columns)
-                .map_err(transform_err)?;
-        }
         let module = ModuleReport {
             name: instance.info().name.clone(),
             version: instance.info().version.clone(),
             sha256: instance.module().sha256.clone(),
         };
+        let mut live = LiveTransform::new(
+            instance,
+            slot,
+            &stream.columns,
+            group_column.clone(),
+            self.config.clinic_tz,
+        )
+        .map_err(transform_err)?;
 
         // Transform stage on its own thread: wasm calls are CPU-bound and synchronous.
         let (tx, mut rx) = mpsc::channel::<Result<Vec<RowOutcome>, RunError>>(2);
         let thread_job = name.clone();
+        let engine = self.engine.clone();
         let worker = std::thread::Builder::new()
             .name(format!("transform-{name}"))
             .spawn(move || {
-                let mut instance = instance;
                 let mut stream = stream;
                 while let Some(batch) = stream.blocking_next_batch() {
                     let result = batch.map_err(RunError::from).and_then(|rows| {
-                        instance.process(&plan, &rows, as_of).map_err(|source| {
-                            RunError::Transform {
+                        live.process(&engine, &rows, as_of)
+                            .map_err(|source| RunError::Transform {
                                 job: thread_job.clone(),
                                 source,
-                            }
-                        })
+                            })
                     });
                     let failed = result.is_err();
                     if tx.blocking_send(result).is_err() || failed {
-                        return;
+                        break;
                     }
                 }
+                live.versions_used().to_vec()
             })
             .map_err(|e| RunError::Config {
                 job: name.clone(),
@@ -265,6 +302,7 @@ impl Pipeline {
                     source,
                 })?;
                 for records in ready {
+                    check_cancel(cancel, &name)?;
                     requests.push(
                         self.send(&name, &endpoint, &template, &records, requests.len())
                             .await?,
@@ -276,9 +314,12 @@ impl Pipeline {
                 requests.iter().map(|r: &RequestReport| r.records).sum(),
             );
         }
-        let _ = worker.join();
+        // The transform thread has ended (its channel closed); its answer is the list of module
+        // versions that processed rows.
+        let module_versions = worker.join().unwrap_or_default();
         let (ready, counts, rejected_rows) = batcher.finish();
         for records in ready {
+            check_cancel(cancel, &name)?;
             requests.push(
                 self.send(&name, &endpoint, &template, &records, requests.len())
                     .await?,
@@ -289,6 +330,7 @@ impl Pipeline {
             job: name,
             endpoint,
             module,
+            module_versions,
             query_sha256,
             template_sha256: template.sha256().to_string(),
             counts,

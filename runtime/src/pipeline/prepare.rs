@@ -1,18 +1,22 @@
 //! Loading and checking one job before anything runs.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use super::RunError;
 use crate::config::JobConfig;
 use crate::render::BodyTemplate;
 use crate::reqcheck::targets::{self, Target};
-use crate::transform::{TransformEngine, TransformInstance};
+use crate::transform::{ModuleRegistry, ModuleSlot, TransformEngine, TransformInstance};
 
 /// A job with its module instantiated and checked, its query and template read.
 #[derive(Debug)]
 pub struct PreparedJob {
     pub config: JobConfig,
     pub instance: TransformInstance,
+    /// The hot-swap slot the module came from, with the version instantiated.
+    pub slot: Option<(Arc<ModuleSlot>, u64)>,
     pub target: &'static Target,
     pub template: BodyTemplate,
     pub query_sql: String,
@@ -20,7 +24,11 @@ pub struct PreparedJob {
     pub endpoint: String,
 }
 
-pub async fn prepare(job: &JobConfig, engine: &TransformEngine) -> Result<PreparedJob, RunError> {
+pub async fn prepare(
+    job: &JobConfig,
+    engine: &TransformEngine,
+    modules: Option<&ModuleRegistry>,
+) -> Result<PreparedJob, RunError> {
     let name = job.name.clone();
     let config_err = |reason: String| RunError::Config {
         job: name.clone(),
@@ -34,11 +42,33 @@ pub async fn prepare(job: &JobConfig, engine: &TransformEngine) -> Result<Prepar
     })?;
     let query_sha256 = hex::encode(Sha256::digest(query_sql.as_bytes()));
 
+    // In a service the registry holds the active version (loaded once, then swapped);
+    // otherwise the file is loaded now.
+    let slot = match modules {
+        Some(registry) => {
+            Some(
+                registry
+                    .slot(&job.transform)
+                    .map_err(|source| RunError::Transform {
+                        job: name.clone(),
+                        source,
+                    })?,
+            )
+        }
+        None => None,
+    };
     // Compiling takes 100–250 ms without a cache hit: keep it off the async threads.
-    let (engine2, path) = (engine.clone(), job.transform.clone());
-    let instance = tokio::task::spawn_blocking(move || {
-        let module = engine2.load(&path)?;
-        TransformInstance::new(&engine2, &module)
+    let (engine2, path, slot2) = (engine.clone(), job.transform.clone(), slot.clone());
+    let limits = job.sandbox.clone();
+    let (instance, slot) = tokio::task::spawn_blocking(move || {
+        let (module, slot) = match slot2 {
+            Some(slot) => {
+                let (version, module) = slot.current();
+                ((*module).clone(), Some((slot, version)))
+            }
+            None => (engine2.load(&path)?, None),
+        };
+        TransformInstance::with_limits(&engine2, &module, limits).map(|i| (i, slot))
     })
     .await
     .map_err(|e| config_err(format!("module loader failed: {e}")))?
@@ -98,6 +128,7 @@ pub async fn prepare(job: &JobConfig, engine: &TransformEngine) -> Result<Prepar
     Ok(PreparedJob {
         config: job.clone(),
         instance,
+        slot,
         target,
         template,
         query_sql,

@@ -28,7 +28,11 @@ pub struct ModuleReport {
 pub struct JobReport {
     pub job: String,
     pub endpoint: String,
+    /// The module the job started with.
     pub module: ModuleReport,
+    /// SHA-256 of every module version that processed rows, in order: more than one when the
+    /// module was hot-swapped during the run.
+    pub module_versions: Vec<String>,
     pub query_sha256: String,
     pub template_sha256: String,
     pub counts: RowCounts,

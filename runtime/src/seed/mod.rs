@@ -8,8 +8,9 @@
 //!   must reject or hold back ([`synthetic`]).
 //!
 //! The schema is data ([`schema`]) rendered per [`schema::Dialect`] and written by [`sqlite`]
-//! ([`seed_sqlite`]) or [`postgres`] ([`seed_postgres`]), storage conventions in [`schema`]'s
-//! docs. Every engine gets the same rows from the same corpora and [`synthetic::SyntheticRows`].
+//! ([`seed_sqlite`]), [`postgres`] ([`seed_postgres`]) or [`sqlserver`] ([`seed_sqlserver`]),
+//! storage conventions in [`schema`]'s docs. Every engine gets the same rows from the same
+//! corpora and [`synthetic::SyntheticRows`].
 //!
 //! Seeding is an **upsert**: rows replace rows with the same `patno` / `im_id`, so re-seeding the
 //! same sources is idempotent. Nothing is deleted: seeding fewer synthetic patients, or another
@@ -17,14 +18,15 @@
 //! ground truth). Patient numbers of the three sources do not overlap, so they can share a file.
 //! All of one call is a single transaction: a failed seed leaves the database as it was.
 //!
-//! PostgreSQL seeding creates tables (and the schema a URL's `search_path` names), never the
-//! database: `createdb` first.
+//! PostgreSQL and SQL Server seeding create tables (and the schema a PostgreSQL URL's
+//! `search_path` names), never the database: `createdb` / `CREATE DATABASE` first.
 
 pub mod corpus;
 pub mod model;
 pub mod postgres;
 pub mod schema;
 pub mod sqlite;
+pub mod sqlserver;
 pub mod synthetic;
 
 #[cfg(test)]
@@ -36,7 +38,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::source::{PostgresSource, SourceError};
+use crate::source::{PostgresSource, SourceError, SqlServerSource};
 
 pub use corpus::{Corpus, CorpusError};
 pub use model::{Dose, Patient};
@@ -83,6 +85,16 @@ pub enum SeedError {
         /// The database (`postgres://USER@HOST:PORT/DATABASE`).
         what: String,
         /// The server's message (withheld for data errors, which can quote values).
+        reason: String,
+    },
+    /// A SQL Server statement failed; the transaction was rolled back.
+    #[error("cannot write the seed database {what} while {step}: {reason}")]
+    SqlServer {
+        /// The database (`sqlserver://HOST:PORT/DATABASE`).
+        what: String,
+        /// What was being done: the table and which of its rows, or the transaction step.
+        step: sqlserver::Step,
+        /// SQL Server's error number, and its message when that cannot quote a value.
         reason: String,
     },
 }
@@ -280,6 +292,67 @@ impl SeedReport {
     }
 }
 
+/// Where the network writers put rows: the loop over corpora and synthetic slots
+/// ([`write_rows`]) is shared by every engine whose driver is async.
+trait RowSink {
+    type Error;
+    async fn patient(&mut self, patient: Patient) -> Result<(), Self::Error>;
+    async fn dose(&mut self, dose: Dose) -> Result<(), Self::Error>;
+}
+
+/// Writes every corpus, then the synthetic slots, and reports what was written (totals are
+/// added once the transaction committed).
+async fn write_rows<S: RowSink>(
+    sink: &mut S,
+    corpora: Vec<LoadedCorpus>,
+    synthetic: Option<(SyntheticRows, SyntheticOptions)>,
+) -> Result<SeedReport, S::Error> {
+    let mut report = SeedReport::default();
+    for (corpus, patients, doses) in corpora {
+        report.corpora.push(CorpusReport {
+            corpus,
+            patients: patients.len() as u64,
+            doses: doses.len() as u64,
+        });
+        for p in patients {
+            sink.patient(p).await?;
+        }
+        for d in doses {
+            sink.dose(d).await?;
+        }
+    }
+    if let Some((rows, options)) = synthetic {
+        let mut part = SyntheticReport {
+            options,
+            patients: 0,
+            doses: 0,
+            invalid: Vec::new(),
+        };
+        for slot in rows {
+            part.doses += slot.doses.len() as u64;
+            part.invalid.extend(slot.invalid);
+            if let Some(p) = slot.patient {
+                sink.patient(p).await?;
+                part.patients += 1;
+            }
+            for d in slot.doses {
+                sink.dose(d).await?;
+            }
+        }
+        report.synthetic = Some(part);
+    }
+    Ok(report)
+}
+
+/// The synthetic generator `opts` asks for, started (its options are checked here).
+fn synthetic_rows(
+    opts: &SeedOptions,
+) -> Result<Option<(SyntheticRows, SyntheticOptions)>, SeedError> {
+    opts.synthetic
+        .map(|options| Ok((SyntheticRows::new(&options)?, options)))
+        .transpose()
+}
+
 /// Creates the clinic source schema in the PostgreSQL database `source` names (in the first
 /// schema of its `search_path`, created if needed) and loads the requested sources, in one
 /// transaction. The database itself must exist.
@@ -294,11 +367,7 @@ pub async fn seed_postgres(
     };
     // Parse and validate everything before connecting.
     let corpora = load_corpora(opts)?;
-    let synthetic = opts
-        .synthetic
-        .as_ref()
-        .map(synthetic::SyntheticRows::new)
-        .transpose()?;
+    let synthetic = synthetic_rows(opts)?;
 
     let mut client = source.connect().await?;
     let tx = client.transaction().await.map_err(db_error)?;
@@ -306,42 +375,55 @@ pub async fn seed_postgres(
     postgres::create_schema(&tx, schema)
         .await
         .map_err(db_error)?;
-    let mut report = SeedReport::default();
     let mut writer = postgres::PostgresWriter::new(&tx);
-    for (corpus, patients, doses) in corpora {
-        report.corpora.push(CorpusReport {
-            corpus,
-            patients: patients.len() as u64,
-            doses: doses.len() as u64,
-        });
-        for p in patients {
-            writer.patient(p).await.map_err(db_error)?;
-        }
-        for d in doses {
-            writer.dose(d).await.map_err(db_error)?;
-        }
-    }
-    if let (Some(rows), Some(options)) = (synthetic, opts.synthetic) {
-        let mut part = SyntheticReport {
-            options,
-            patients: 0,
-            doses: 0,
-            invalid: Vec::new(),
-        };
-        for slot in rows {
-            part.doses += slot.doses.len() as u64;
-            part.invalid.extend(slot.invalid);
-            if let Some(p) = slot.patient {
-                writer.patient(p).await.map_err(db_error)?;
-                part.patients += 1;
-            }
-            for d in slot.doses {
-                writer.dose(d).await.map_err(db_error)?;
-            }
-        }
-        report.synthetic = Some(part);
-    }
+    let report = write_rows(&mut writer, corpora, synthetic)
+        .await
+        .map_err(db_error)?;
     writer.finish().await.map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     Ok(report.with_totals())
+}
+
+/// Creates the clinic source schema in the SQL Server database `source` names (in the login's
+/// default schema, usually `dbo`) and loads the requested sources, in one transaction: a failed
+/// seed leaves the database as it was. The database itself must exist.
+pub async fn seed_sqlserver(
+    source: &SqlServerSource,
+    opts: &SeedOptions,
+) -> Result<SeedReport, SeedError> {
+    // Parse and validate everything before connecting.
+    let corpora = load_corpora(opts)?;
+    let synthetic = synthetic_rows(opts)?;
+
+    let mut client = source.connect().await?;
+    let written = async {
+        sqlserver::begin(&mut client).await?;
+        sqlserver::create_schema(&mut client).await?;
+        let mut writer = sqlserver::SqlServerWriter::new(&mut client);
+        let report = write_rows(&mut writer, corpora, synthetic).await?;
+        writer.finish().await?;
+        sqlserver::commit(&mut client).await?;
+        Ok::<_, sqlserver::WriteFailure>(report)
+    }
+    .await;
+    match written {
+        Ok(report) => {
+            // A close that fails after COMMIT loses nothing.
+            let _ = client.close().await;
+            Ok(report.with_totals())
+        }
+        Err(sqlserver::WriteFailure { step, error }) => {
+            sqlserver::roll_back(&mut client).await;
+            // Ending the session rolls back whatever the ROLLBACK could not reach.
+            drop(client);
+            Err(SeedError::SqlServer {
+                what: source.url().display(),
+                step,
+                reason: crate::source::sqlserver::describe_write_error(
+                    &error,
+                    source.url().query_timeout,
+                ),
+            })
+        }
+    }
 }

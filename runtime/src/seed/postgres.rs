@@ -77,6 +77,18 @@ impl std::fmt::Debug for PostgresWriter<'_, '_> {
     }
 }
 
+impl super::RowSink for PostgresWriter<'_, '_> {
+    type Error = tokio_postgres::Error;
+
+    async fn patient(&mut self, patient: Patient) -> Result<(), Self::Error> {
+        PostgresWriter::patient(self, patient).await
+    }
+
+    async fn dose(&mut self, dose: Dose) -> Result<(), Self::Error> {
+        PostgresWriter::dose(self, dose).await
+    }
+}
+
 impl<'a, 't> PostgresWriter<'a, 't> {
     /// A writer into `tx`; the schema must exist.
     pub fn new(tx: &'a Transaction<'t>) -> Self {

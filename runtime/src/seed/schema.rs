@@ -1,13 +1,28 @@
 //! The clinic source schema (`mpfile`, `imfile`) as data, and its DDL per SQL dialect.
 //!
 //! The tables are described once ([`MPFILE`], [`IMFILE`]) with portable column types; a
-//! [`Dialect`] renders them (SQLite, PostgreSQL) over the same typed rows ([`super::model`]),
-//! whose `values()` are in [`TableDef::columns`] order.
+//! [`Dialect`] renders them (SQLite, PostgreSQL, SQL Server) over the same typed rows
+//! ([`super::model`]), whose `values()` are in [`TableDef::columns`] order.
 //!
 //! `patno` is `bigint` here although `docs/default-mapping.md` describes the clinic's column as
 //! `int`: the synthetic generator writes patient numbers above 2 147 483 647 on purpose, so that
 //! the range rule has rows to reject, and a typed engine needs a column that can hold them.
 //! (`family_no` stays `int`: generated family numbers are below 100 000.)
+//!
+//! Text columns come in two kinds. Names, addresses and other text people type
+//! ([`SqlType::NVarChar`], [`SqlType::Text`]) may hold any Unicode character (`José`,
+//! `Nguyễn`); codes and numbers written as text ([`SqlType::VarChar`], [`SqlType::Char`]: sex,
+//! state, ZIP, phone, vaccine and lot codes) are ASCII. Only SQL Server stores the two
+//! differently: its `varchar` keeps only the characters of the column collation's code page and
+//! silently turns `ễ` into `?`, so the first kind is `nvarchar` there.
+//!
+//! # SQL Server storage conventions
+//!
+//! Native types: `date`, `datetime2(7)` (clinic local time, 100 ns resolution, so every
+//! timestamp the generators write is stored exactly), `bigint`/`int`, `nvarchar(n)` and
+//! `nvarchar(max)` for people's text, `varchar(n)`/`char(n)` for codes; absent values are NULL.
+//! Nullability is always spelled out (`NULL` / `NOT NULL`): otherwise it depends on the session's
+//! and the database's ANSI_NULL_DFLT settings.
 //!
 //! # PostgreSQL storage conventions
 //!
@@ -42,11 +57,14 @@ pub enum SqlType {
     Int,
     /// 64-bit integer (`bigint`).
     BigInt,
-    /// Variable-length text with a maximum length in characters.
+    /// Variable-length text of codes and numbers (ASCII), with a maximum length in characters.
     VarChar(u16),
-    /// Fixed-length text.
+    /// Variable-length text people type (names, addresses), any Unicode character, with a
+    /// maximum length in characters: `nvarchar(n)` on SQL Server, `varchar(n)` elsewhere.
+    NVarChar(u16),
+    /// Fixed-length code text (ASCII).
     Char(u8),
-    /// Unbounded text (`varchar(max)` / `text`).
+    /// Unbounded text people type, any Unicode character (`nvarchar(max)` / `text`).
     Text,
     /// Calendar date without time.
     Date,
@@ -99,23 +117,23 @@ pub const MPFILE: TableDef = TableDef {
     name: "mpfile",
     columns: &[
         col("patno", SqlType::BigInt, NOT_NULL),
-        col("lname", SqlType::VarChar(60), NOT_NULL),
-        col("fname", SqlType::VarChar(60), NOT_NULL),
-        col("mname", SqlType::VarChar(60), NULL),
+        col("lname", SqlType::NVarChar(60), NOT_NULL),
+        col("fname", SqlType::NVarChar(60), NOT_NULL),
+        col("mname", SqlType::NVarChar(60), NULL),
         col("birth_date", SqlType::Date, NOT_NULL),
         col("sex", SqlType::Char(1), NULL),
-        col("addr1", SqlType::VarChar(80), NULL),
-        col("addr2", SqlType::VarChar(80), NULL),
-        col("city", SqlType::VarChar(40), NULL),
+        col("addr1", SqlType::NVarChar(80), NULL),
+        col("addr2", SqlType::NVarChar(80), NULL),
+        col("city", SqlType::NVarChar(40), NULL),
         col("state", SqlType::Char(2), NULL),
         col("zip", SqlType::VarChar(10), NULL),
         col("home_phone", SqlType::VarChar(20), NULL),
         col("cell_phone", SqlType::VarChar(20), NULL),
-        col("email", SqlType::VarChar(120), NULL),
+        col("email", SqlType::NVarChar(120), NULL),
         // 60, not 40: OMB's "Native Hawaiian or Other Pacific Islander" has 41 characters, and
         // engines that enforce lengths (PostgreSQL, SQL Server) refused it.
-        col("race", SqlType::VarChar(60), NULL),
-        col("ethnicity", SqlType::VarChar(60), NULL),
+        col("race", SqlType::NVarChar(60), NULL),
+        col("ethnicity", SqlType::NVarChar(60), NULL),
         col("family_no", SqlType::Int, NULL),
         col("notes", SqlType::Text, NULL),
         col("updated_at", SqlType::DateTime, NOT_NULL),
@@ -134,7 +152,7 @@ pub const IMFILE: TableDef = TableDef {
         col("im_id", SqlType::BigInt, NOT_NULL),
         col("patno", SqlType::BigInt, NOT_NULL),
         col("vac_code", SqlType::VarChar(10), NULL),
-        col("vac_desc", SqlType::VarChar(80), NULL),
+        col("vac_desc", SqlType::NVarChar(80), NULL),
         col("cvx", SqlType::Int, NOT_NULL),
         col("mvx", SqlType::VarChar(4), NULL),
         col("lot_no", SqlType::VarChar(20), NULL),
@@ -144,9 +162,9 @@ pub const IMFILE: TableDef = TableDef {
         col("provider", SqlType::VarChar(10), NULL),
         col("dosage", SqlType::VarChar(10), NULL),
         col("site", SqlType::VarChar(20), NULL),
-        col("given_by", SqlType::VarChar(40), NULL),
+        col("given_by", SqlType::NVarChar(40), NULL),
         col("vfc_code", SqlType::VarChar(20), NULL),
-        col("vfc_desc", SqlType::VarChar(60), NULL),
+        col("vfc_desc", SqlType::NVarChar(60), NULL),
         col("encounter_id", SqlType::VarChar(20), NULL),
         col("comments", SqlType::Text, NULL),
         col("updated_at", SqlType::DateTime, NOT_NULL),
@@ -175,6 +193,8 @@ pub enum Dialect {
     Sqlite,
     /// PostgreSQL 9.5 or later (`IF NOT EXISTS`, `ON CONFLICT`).
     Postgres,
+    /// SQL Server 2016 or later, T-SQL (`datetime2`, `@P1` parameters of `sp_executesql`).
+    SqlServer,
 }
 
 impl Dialect {
@@ -185,7 +205,8 @@ impl Dialect {
             // key a rowid alias, and SQLite integers are 64-bit anyway.
             Dialect::Sqlite => match ty {
                 SqlType::Int | SqlType::BigInt => "INTEGER".to_owned(),
-                SqlType::VarChar(n) => format!("VARCHAR({n})"),
+                // SQLite text is Unicode whatever it is declared as.
+                SqlType::VarChar(n) | SqlType::NVarChar(n) => format!("VARCHAR({n})"),
                 SqlType::Char(n) => format!("CHAR({n})"),
                 SqlType::Text => "TEXT".to_owned(),
                 SqlType::Date => "DATE".to_owned(),
@@ -194,12 +215,28 @@ impl Dialect {
             Dialect::Postgres => match ty {
                 SqlType::Int => "integer".to_owned(),
                 SqlType::BigInt => "bigint".to_owned(),
-                SqlType::VarChar(n) => format!("varchar({n})"),
+                // `varchar` holds any character in a UTF-8 database, PostgreSQL's usual encoding
+                // (`nvarchar` is only an alias there).
+                SqlType::VarChar(n) | SqlType::NVarChar(n) => format!("varchar({n})"),
                 SqlType::Char(n) => format!("char({n})"),
                 SqlType::Text => "text".to_owned(),
                 SqlType::Date => "date".to_owned(),
                 // Without time zone: source timestamps are clinic wall-clock times.
                 SqlType::DateTime => "timestamp".to_owned(),
+            },
+            Dialect::SqlServer => match ty {
+                SqlType::Int => "int".to_owned(),
+                SqlType::BigInt => "bigint".to_owned(),
+                SqlType::VarChar(n) => format!("varchar({n})"),
+                // See the module docs: `varchar` would lose characters outside the code page.
+                SqlType::NVarChar(n) => format!("nvarchar({n})"),
+                SqlType::Char(n) => format!("char({n})"),
+                // Not `ntext`, deprecated since SQL Server 2005.
+                SqlType::Text => "nvarchar(max)".to_owned(),
+                SqlType::Date => "date".to_owned(),
+                // Not `datetime`: its 1/300 s ticks would round the timestamps the generators
+                // write, and the window comparison depends on exact values.
+                SqlType::DateTime => "datetime2(7)".to_owned(),
             },
         }
     }
@@ -211,11 +248,23 @@ impl Dialect {
             .iter()
             .map(|c| {
                 let mut def = format!("    {} {}", c.name, self.type_name(c.ty));
-                if c.name == table.primary_key {
-                    def.push_str(" PRIMARY KEY");
-                }
-                if !c.nullable {
-                    def.push_str(" NOT NULL");
+                match self {
+                    Dialect::Sqlite | Dialect::Postgres => {
+                        if c.name == table.primary_key {
+                            def.push_str(" PRIMARY KEY");
+                        }
+                        if !c.nullable {
+                            def.push_str(" NOT NULL");
+                        }
+                    }
+                    Dialect::SqlServer => {
+                        // Explicit NULL (see the module docs); the key constraint is named like
+                        // PostgreSQL's, instead of SQL Server's generated `PK__mpfile__…`.
+                        def.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
+                        if c.name == table.primary_key {
+                            def.push_str(&format!(" CONSTRAINT {}_pkey PRIMARY KEY", table.name));
+                        }
+                    }
                 }
                 def
             })
@@ -223,6 +272,12 @@ impl Dialect {
         match self {
             Dialect::Sqlite | Dialect::Postgres => format!(
                 "CREATE TABLE IF NOT EXISTS {} (\n{}\n)",
+                table.name,
+                columns.join(",\n")
+            ),
+            // T-SQL has no `CREATE TABLE IF NOT EXISTS`.
+            Dialect::SqlServer => format!(
+                "IF OBJECT_ID(N'{0}', N'U') IS NULL\nCREATE TABLE {0} (\n{1}\n)",
                 table.name,
                 columns.join(",\n")
             ),
@@ -237,6 +292,12 @@ impl Dialect {
             .map(|ix| match self {
                 Dialect::Sqlite | Dialect::Postgres => format!(
                     "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                    ix.name, table.name, ix.column
+                ),
+                // Nor `CREATE INDEX IF NOT EXISTS`: ask the catalog.
+                Dialect::SqlServer => format!(
+                    "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'{1}') \
+                     AND name = N'{0}')\nCREATE INDEX {0} ON {1} ({2})",
                     ix.name, table.name, ix.column
                 ),
             })
@@ -260,18 +321,19 @@ impl Dialect {
     }
 
     /// [`Dialect::upsert`] for `rows` rows in one statement (parameters row after row). The
-    /// rows must have distinct keys: PostgreSQL refuses to update one row twice in a statement.
+    /// rows must have distinct keys: PostgreSQL refuses to update one row twice in a statement,
+    /// and SQL Server's `INSERT` would meet the key twice.
     pub fn upsert_rows(self, table: &TableDef, rows: usize) -> String {
         let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
         let width = names.len();
+        let param = |n: usize| match self {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+            Dialect::SqlServer => format!("@P{n}"),
+        };
         let values: Vec<String> = (0..rows)
             .map(|r| {
-                let params: Vec<String> = (1..=width)
-                    .map(|i| match self {
-                        Dialect::Sqlite => format!("?{}", r * width + i),
-                        Dialect::Postgres => format!("${}", r * width + i),
-                    })
-                    .collect();
+                let params: Vec<String> = (1..=width).map(|i| param(r * width + i)).collect();
                 format!("({})", params.join(", "))
             })
             .collect();
@@ -295,6 +357,26 @@ impl Dialect {
                     values.join(", "),
                     table.primary_key,
                     updates.join(", ")
+                )
+            }
+            // Delete-then-insert by key, what SQLite's INSERT OR REPLACE does, rather than
+            // MERGE: two plain statements whose behaviour needs no footnotes. The DELETE reuses
+            // the key parameters of the INSERT, so a row costs one parameter per column. Run it
+            // inside a transaction, where no other session sees the gap.
+            Dialect::SqlServer => {
+                let key = table
+                    .columns
+                    .iter()
+                    .position(|c| c.name == table.primary_key)
+                    .unwrap_or(0);
+                let keys: Vec<String> = (0..rows).map(|r| param(r * width + key + 1)).collect();
+                format!(
+                    "DELETE FROM {0} WHERE {1} IN ({2});\nINSERT INTO {0} ({3}) VALUES {4}",
+                    table.name,
+                    table.primary_key,
+                    keys.join(", "),
+                    names.join(", "),
+                    values.join(", ")
                 )
             }
         }
@@ -341,6 +423,60 @@ mod tests {
         let ddl = Dialect::Postgres.create_table(&IMFILE);
         assert!(ddl.contains("patno bigint NOT NULL"), "{ddl}");
         assert!(ddl.contains("history char(1) NOT NULL"), "{ddl}");
+    }
+
+    #[test]
+    fn sql_server_ddl_is_idempotent_t_sql_with_unicode_names() {
+        let ddl = Dialect::SqlServer.create_table(&MPFILE);
+        assert!(
+            ddl.starts_with("IF OBJECT_ID(N'mpfile', N'U') IS NULL\nCREATE TABLE mpfile ("),
+            "{ddl}"
+        );
+        assert!(
+            ddl.contains("patno bigint NOT NULL CONSTRAINT mpfile_pkey PRIMARY KEY,"),
+            "{ddl}"
+        );
+        assert!(ddl.contains("lname nvarchar(60) NOT NULL,"), "{ddl}");
+        assert!(ddl.contains("mname nvarchar(60) NULL,"), "{ddl}");
+        assert!(ddl.contains("birth_date date NOT NULL,"), "{ddl}");
+        assert!(ddl.contains("sex char(1) NULL,"), "{ddl}");
+        assert!(ddl.contains("zip varchar(10) NULL,"), "{ddl}");
+        assert!(ddl.contains("family_no int NULL,"), "{ddl}");
+        assert!(ddl.contains("notes nvarchar(max) NULL,"), "{ddl}");
+        assert!(ddl.contains("updated_at datetime2(7) NOT NULL\n)"), "{ddl}");
+        let ddl = Dialect::SqlServer.create_table(&IMFILE);
+        assert!(ddl.contains("patno bigint NOT NULL,"), "{ddl}");
+        assert!(ddl.contains("given_by nvarchar(40) NULL,"), "{ddl}");
+        assert!(ddl.contains("lot_no varchar(20) NULL,"), "{ddl}");
+        assert!(ddl.contains("comments nvarchar(max) NULL,"), "{ddl}");
+        let indexes = Dialect::SqlServer.create_indexes(&IMFILE);
+        assert_eq!(
+            indexes[0],
+            "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'imfile') \
+             AND name = N'imfile_patno')\nCREATE INDEX imfile_patno ON imfile (patno)"
+        );
+        assert_eq!(Dialect::SqlServer.ddl().len(), 5);
+    }
+
+    #[test]
+    fn other_dialects_store_unicode_text_in_plain_varchar() {
+        let ddl = Dialect::Sqlite.create_table(&MPFILE);
+        assert!(ddl.contains("lname VARCHAR(60) NOT NULL"), "{ddl}");
+        let ddl = Dialect::Postgres.create_table(&MPFILE);
+        assert!(ddl.contains("lname varchar(60) NOT NULL"), "{ddl}");
+    }
+
+    #[test]
+    fn sql_server_upserts_delete_by_key_then_insert() {
+        let sql = Dialect::SqlServer.upsert_rows(&IMFILE, 2);
+        assert!(
+            sql.starts_with(
+                "DELETE FROM imfile WHERE im_id IN (@P1, @P20);\nINSERT INTO imfile (im_id, patno,"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("VALUES (@P1, @P2,"), "{sql}");
+        assert!(sql.ends_with("@P19), (@P20, @P21, @P22, @P23, @P24, @P25, @P26, @P27, @P28, @P29, @P30, @P31, @P32, @P33, @P34, @P35, @P36, @P37, @P38)"), "{sql}");
     }
 
     #[test]

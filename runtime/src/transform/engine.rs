@@ -211,13 +211,13 @@ impl TransformEngine {
         &self.linker
     }
 
-    /// Deadline of one call, in epoch ticks.
-    pub(crate) fn deadline_ticks(&self) -> u64 {
-        (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    /// Deadline of one call under `limits`, in epoch ticks.
+    pub(crate) fn deadline_ticks(limits: &SandboxLimits) -> u64 {
+        (limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 
     /// A store for one instance, with the sandbox applied.
-    pub(crate) fn new_store(&self) -> Store<HostState> {
+    pub(crate) fn new_store(&self, limits: &SandboxLimits) -> Store<HostState> {
         use rand010::SeedableRng;
         let wasi = WasiCtx::builder()
             .wall_clock(FrozenClock)
@@ -226,8 +226,8 @@ impl TransformEngine {
             .insecure_random(rand010::rngs::StdRng::seed_from_u64(RANDOM_SEED))
             .insecure_random_seed(u128::from(RANDOM_SEED))
             .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.limits.memory_bytes)
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
             .instances(16)
             // A failed memory.grow traps instead of returning -1: a module that runs out of its
             // budget stops at once rather than limping on with a half-built batch.
@@ -238,12 +238,12 @@ impl TransformEngine {
             HostState {
                 wasi,
                 table: ResourceTable::new(),
-                limits,
+                limits: store_limits,
             },
         );
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_epoch_deadline(Self::deadline_ticks(limits));
         store
     }
 

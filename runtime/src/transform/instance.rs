@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use super::TransformError;
 use super::bindings::{Transform, WIT_PACKAGE, wit};
 use super::columnar::{BatchPlan, ConvertedBatch};
-use super::engine::{CompiledModule, HostState, TransformEngine};
+use super::engine::{CompiledModule, HostState, SandboxLimits, TransformEngine};
 use super::info::ModuleInfo;
 use super::outcome::{Finding, RowOutcome, Verdict};
 use crate::source::RowBatch;
@@ -23,6 +23,7 @@ pub struct TransformInstance {
     info: ModuleInfo,
     module: CompiledModule,
     engine: TransformEngine,
+    limits: SandboxLimits,
 }
 
 impl std::fmt::Debug for TransformInstance {
@@ -70,9 +71,18 @@ enum CallError {
 }
 
 impl TransformInstance {
-    /// Instantiates `module` and asks it to describe itself.
+    /// Instantiates `module` under the engine's default limits and asks it to describe itself.
     pub fn new(engine: &TransformEngine, module: &CompiledModule) -> Result<Self, TransformError> {
-        let mut store = engine.new_store();
+        Self::with_limits(engine, module, engine.limits().clone())
+    }
+
+    /// Instantiates `module` under a job's own limits.
+    pub fn with_limits(
+        engine: &TransformEngine,
+        module: &CompiledModule,
+        limits: SandboxLimits,
+    ) -> Result<Self, TransformError> {
+        let mut store = engine.new_store(&limits);
         let bindings = Transform::instantiate(&mut store, &module.component, engine.linker())
             .map_err(|e| TransformError::Instantiate {
                 path: module.path.clone(),
@@ -90,6 +100,7 @@ impl TransformInstance {
             info,
             module: module.clone(),
             engine: engine.clone(),
+            limits,
         })
     }
 
@@ -99,6 +110,10 @@ impl TransformInstance {
 
     pub fn module(&self) -> &CompiledModule {
         &self.module
+    }
+
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.limits
     }
 
     /// Runs one batch of source rows through the module.
@@ -171,7 +186,8 @@ impl TransformInstance {
         context: &wit::BatchContext,
         batch: &wit::RowBatch,
     ) -> Result<wit::BatchResult, CallError> {
-        self.store.set_epoch_deadline(self.engine.deadline_ticks());
+        self.store
+            .set_epoch_deadline(TransformEngine::deadline_ticks(&self.limits));
         match self
             .bindings
             .call_transform(&mut self.store, context, batch)
@@ -194,7 +210,7 @@ impl TransformInstance {
 
     /// A trapped instance is unusable (its memory may be half-updated): start a fresh one.
     fn replace(&mut self) -> Result<(), TransformError> {
-        *self = TransformInstance::new(&self.engine, &self.module)?;
+        *self = TransformInstance::with_limits(&self.engine, &self.module, self.limits.clone())?;
         Ok(())
     }
 
@@ -251,7 +267,7 @@ impl TransformInstance {
                 findings: findings.into_iter().map(finding).collect(),
             },
             wit::Outcome::Emit(e) => {
-                if e.len as usize > self.engine.limits().max_record_bytes {
+                if e.len as usize > self.limits.max_record_bytes {
                     return module_fault(
                         "transform-output-too-large",
                         "the emitted record is larger than the sandbox allows",

@@ -10,7 +10,9 @@ mod engine;
 pub mod examples;
 mod info;
 mod instance;
+mod live;
 mod outcome;
+pub mod registry;
 
 use std::path::PathBuf;
 
@@ -20,7 +22,9 @@ pub use columnar::{BatchPlan, localize};
 pub use engine::{CompiledModule, SandboxLimits, TransformEngine};
 pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo};
 pub use instance::TransformInstance;
+pub use live::LiveTransform;
 pub use outcome::{Finding, RowOutcome, Verdict};
+pub use registry::{ModuleRegistry, ModuleSlot, SwapReport};
 
 /// Errors of the transform host. Each names the module file and what to do; none carries row
 /// values.

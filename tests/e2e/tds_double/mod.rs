@@ -2,11 +2,22 @@
 //!
 //! It speaks the real TDS 7.4 wire protocol over a real TCP socket (PRELOGIN with or without
 //! TLS inside PRELOGIN packets, LOGIN7, SQL batches and RPC `sp_executesql` with typed
-//! parameters, result sets, errors), so the product's own SQL Server source drives the real
-//! `tiberius` driver against it. It stores nothing and parses no SQL: a [`Handler`] programmed
-//! by the test answers each request with a [`Reply`] — a result set, an error, or a fault
-//! such as a connection dropped mid-result. [`clinic::ClinicTables`] answers the default queries
-//! from the KCMO corpus, evaluating the window parameter exactly.
+//! parameters, result sets, row counts, errors), so the product's own SQL Server source and seed
+//! writer drive the real `tiberius` driver against it. It parses no SQL: a [`Handler`]
+//! programmed by the test answers each request with a [`Reply`] — a result set, row counts, an
+//! error, or a fault such as a connection dropped mid-result — usually by comparing the request
+//! with the exact statements the product generates. [`clinic::ClinicTables`] answers the default
+//! queries from the KCMO corpus, evaluating the window parameter exactly, and takes the rows
+//! `reqsync seed` writes.
+//!
+//! The one thing the double itself understands is **transaction control**, because it is
+//! protocol state, not data: SQL batches made only of `SET XACT_ABORT ON|OFF`, `BEGIN TRAN`,
+//! `COMMIT` and `[IF @@TRANCOUNT > 0] ROLLBACK` are answered as SQL Server does, with
+//! ENVCHANGE tokens carrying a transaction descriptor (which the client must then send with
+//! every request of the transaction), and reported to the handler
+//! ([`Handler::transaction`]). With `XACT_ABORT ON`, an error answered inside a transaction
+//! rolls it back, and a connection that ends with a transaction open rolls it back, as on a
+//! real server.
 //!
 //! No SQL Server can run on the machines this project is built on; this is how the SQL Server
 //! path is tested end to end. It lives in the test tree only, never in the shipped binary.
@@ -18,6 +29,7 @@ pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +52,9 @@ pub enum Reply {
         class: u8,
         message: String,
     },
+    /// Statements without a result set (DDL, INSERT, DELETE): one DONE per statement, with its
+    /// row count when it has one.
+    Done(Vec<Option<u64>>),
 }
 
 impl Reply {
@@ -67,6 +82,18 @@ pub trait Handler: Send + Sync + 'static {
     fn describe_window_parameter(&self, _sql: &str) -> Result<String, (u32, String)> {
         Ok("datetime2(7)".into())
     }
+
+    /// A transaction began, committed or rolled back on some connection.
+    fn transaction(&self, _event: Transaction) {}
+}
+
+/// A transaction event, with the transaction's descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transaction {
+    Begin(u64),
+    Commit(u64),
+    /// Asked for, forced by an error under `XACT_ABORT ON`, or because the connection ended.
+    Rollback(u64),
 }
 
 /// Certificate and key (PEM) the double presents when TLS is negotiated.
@@ -294,8 +321,36 @@ async fn serve(
     tokens::done(out, 0, 0);
     w.finish(&mut io).await?;
 
-    // Requests until the client leaves.
-    while let Some(msg) = wire::read_message(&mut io).await? {
+    // Requests until the client leaves; a transaction still open then is rolled back, as
+    // SQL Server does when a session ends.
+    let mut session = Session::default();
+    let served = requests(&mut io, config, log, &mut session).await;
+    if let Some(descriptor) = session.open.take() {
+        config
+            .handler
+            .transaction(Transaction::Rollback(descriptor));
+    }
+    served
+}
+
+/// Transaction state of one connection.
+#[derive(Debug, Default)]
+struct Session {
+    xact_abort: bool,
+    open: Option<u64>,
+}
+
+/// Descriptors are unique across the double's connections, as a server's are.
+static NEXT_DESCRIPTOR: AtomicU64 = AtomicU64::new(0x5EED_0000_0001);
+
+async fn requests(
+    io: &mut Io,
+    config: &DoubleConfig,
+    log: &Mutex<Vec<Request>>,
+    session: &mut Session,
+) -> std::io::Result<()> {
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    while let Some(msg) = wire::read_message(io).await? {
         let request = match msg.packet_type {
             0x01 => request::sql_batch(&msg.payload),
             0x03 => request::rpc(&msg.payload),
@@ -303,19 +358,151 @@ async fn serve(
                 // ATTENTION: acknowledge the cancel.
                 let mut w = ResponseWriter::new();
                 tokens::done(w.buffer(), 0x20, 0);
-                w.finish(&mut io).await?;
+                w.finish(io).await?;
                 continue;
             }
             other => Err(format!("packet type 0x{other:02X} is not served")),
         }
         .map_err(bad)?;
         log.lock().expect("log").push(request.clone());
+        if !request.rpc
+            && let Some(controls) = transaction_control(&request.sql)
+        {
+            let mut w = ResponseWriter::new();
+            control(w.buffer(), &controls, session, config.handler.as_ref());
+            w.finish(io).await?;
+            continue;
+        }
         let reply = answer_to(&request, config);
-        if !respond(&mut io, &request, reply).await? {
+        // Under XACT_ABORT ON an error ends the transaction (MS-TDS: ERROR, then the rollback
+        // ENVCHANGE, then DONE).
+        let aborted = match (&reply, session.open) {
+            (Reply::Error { class, .. }, Some(descriptor))
+                if session.xact_abort && *class >= 11 =>
+            {
+                session.open = None;
+                config
+                    .handler
+                    .transaction(Transaction::Rollback(descriptor));
+                Some(descriptor)
+            }
+            _ => None,
+        };
+        if !respond(io, &request, reply, aborted).await? {
             return Ok(()); // a fault closed the connection
         }
     }
     Ok(())
+}
+
+/// A transaction control statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    XactAbort(bool),
+    Begin,
+    Commit,
+    Rollback,
+    /// `IF @@TRANCOUNT > 0 ROLLBACK`.
+    RollbackIfOpen,
+}
+
+/// The statements of a batch made only of transaction control; `None` for any other batch.
+fn transaction_control(sql: &str) -> Option<Vec<Control>> {
+    let mut controls = Vec::new();
+    for statement in sql.split(';') {
+        let words: Vec<String> = statement
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let (conditional, rest) = match words.as_slice() {
+            ["IF", "@@TRANCOUNT", ">", "0", rest @ ..] => (true, rest),
+            rest => (false, rest),
+        };
+        let control = match rest {
+            [] if !conditional => continue,
+            ["SET", "XACT_ABORT", "ON"] => Control::XactAbort(true),
+            ["SET", "XACT_ABORT", "OFF"] => Control::XactAbort(false),
+            ["BEGIN", "TRAN" | "TRANSACTION"] => Control::Begin,
+            ["COMMIT"] | ["COMMIT", "TRAN" | "TRANSACTION"] => Control::Commit,
+            ["ROLLBACK"] | ["ROLLBACK", "TRAN" | "TRANSACTION"] if conditional => {
+                Control::RollbackIfOpen
+            }
+            ["ROLLBACK"] | ["ROLLBACK", "TRAN" | "TRANSACTION"] => Control::Rollback,
+            _ => return None,
+        };
+        if conditional && control != Control::RollbackIfOpen {
+            return None;
+        }
+        controls.push(control);
+    }
+    (!controls.is_empty()).then_some(controls)
+}
+
+/// Answers a transaction control batch as SQL Server does (ENVCHANGE tokens, then DONE), or
+/// with the error it gives for a COMMIT or ROLLBACK without a transaction.
+fn control(out: &mut Vec<u8>, controls: &[Control], session: &mut Session, handler: &dyn Handler) {
+    for c in controls {
+        let error = match (*c, session.open) {
+            (Control::XactAbort(on), _) => {
+                session.xact_abort = on;
+                None
+            }
+            (Control::Begin, None) => {
+                let descriptor = NEXT_DESCRIPTOR.fetch_add(1, Ordering::Relaxed);
+                tokens::transaction_change(
+                    out,
+                    tokens::ENV_BEGIN_TRANSACTION,
+                    &descriptor.to_le_bytes(),
+                    &[],
+                );
+                session.open = Some(descriptor);
+                handler.transaction(Transaction::Begin(descriptor));
+                None
+            }
+            // SQL Server would nest (@@TRANCOUNT 2); nothing the product does needs it.
+            (Control::Begin, Some(_)) => {
+                Some((50000, "the test double does not serve nested transactions"))
+            }
+            (Control::Commit, Some(descriptor)) => {
+                tokens::transaction_change(
+                    out,
+                    tokens::ENV_COMMIT_TRANSACTION,
+                    &[],
+                    &descriptor.to_le_bytes(),
+                );
+                session.open = None;
+                handler.transaction(Transaction::Commit(descriptor));
+                None
+            }
+            (Control::Rollback | Control::RollbackIfOpen, Some(descriptor)) => {
+                tokens::transaction_change(
+                    out,
+                    tokens::ENV_ROLLBACK_TRANSACTION,
+                    &[],
+                    &descriptor.to_le_bytes(),
+                );
+                session.open = None;
+                handler.transaction(Transaction::Rollback(descriptor));
+                None
+            }
+            (Control::RollbackIfOpen, None) => None,
+            (Control::Commit, None) => Some((
+                3902,
+                "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+            )),
+            (Control::Rollback, None) => Some((
+                3903,
+                "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+            )),
+        };
+        if let Some((number, message)) = error {
+            tokens::message(out, true, number, 16, message, 1);
+            tokens::done(out, tokens::DONE_ERROR, 0);
+            return;
+        }
+    }
+    tokens::done(out, 0, 0);
 }
 
 const DESCRIBE: &str = "EXEC sp_describe_undeclared_parameters @tsql = @P1";
@@ -361,8 +548,14 @@ fn answer_to(request: &Request, config: &DoubleConfig) -> Reply {
     config.handler.execute(request)
 }
 
-/// Writes the reply; `false` when a fault closed the connection.
-async fn respond(io: &mut Io, request: &Request, reply: Reply) -> std::io::Result<bool> {
+/// Writes the reply; `false` when a fault closed the connection. `aborted`: the transaction
+/// the error rolled back.
+async fn respond(
+    io: &mut Io,
+    request: &Request,
+    reply: Reply,
+    aborted: Option<u64>,
+) -> std::io::Result<bool> {
     let mut w = ResponseWriter::new();
     match reply {
         Reply::Error {
@@ -372,12 +565,51 @@ async fn respond(io: &mut Io, request: &Request, reply: Reply) -> std::io::Resul
         } => {
             let out = w.buffer();
             tokens::message(out, true, number, class, &message, 1);
+            if let Some(descriptor) = aborted {
+                tokens::transaction_change(
+                    out,
+                    tokens::ENV_ROLLBACK_TRANSACTION,
+                    &[],
+                    &descriptor.to_le_bytes(),
+                );
+            }
             if request.rpc {
                 tokens::done_in_proc(out, tokens::DONE_ERROR, 0);
                 tokens::return_status(out, 1);
                 tokens::done_proc(out, tokens::DONE_ERROR);
             } else {
                 tokens::done(out, tokens::DONE_ERROR, 0);
+            }
+            w.finish(io).await?;
+            Ok(true)
+        }
+        Reply::Done(counts) => {
+            let out = w.buffer();
+            let status = |count: &Option<u64>| {
+                if count.is_some() {
+                    tokens::DONE_COUNT
+                } else {
+                    0
+                }
+            };
+            if request.rpc {
+                // Every statement of the procedure ends in DONEINPROC; DONEPROC ends the call.
+                for count in &counts {
+                    tokens::done_in_proc(
+                        out,
+                        status(count) | tokens::DONE_MORE,
+                        count.unwrap_or(0),
+                    );
+                }
+                tokens::return_status(out, 0);
+                tokens::done_proc(out, 0);
+            } else if let Some((last, first)) = counts.split_last() {
+                for count in first {
+                    tokens::done(out, status(count) | tokens::DONE_MORE, count.unwrap_or(0));
+                }
+                tokens::done(out, status(last), last.unwrap_or(0));
+            } else {
+                tokens::done(out, 0, 0);
             }
             w.finish(io).await?;
             Ok(true)
@@ -412,5 +644,27 @@ async fn respond(io: &mut Io, request: &Request, reply: Reply) -> std::io::Resul
             w.finish(io).await?;
             Ok(true)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_batches_of_transaction_control_are_recognised() {
+        use Control::*;
+        assert_eq!(
+            transaction_control("SET XACT_ABORT ON;\nBEGIN TRANSACTION"),
+            Some(vec![XactAbort(true), Begin])
+        );
+        assert_eq!(transaction_control("commit tran;"), Some(vec![Commit]));
+        assert_eq!(
+            transaction_control("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"),
+            Some(vec![RollbackIfOpen])
+        );
+        assert_eq!(transaction_control("BEGIN TRAN; DELETE FROM t"), None);
+        assert_eq!(transaction_control("IF @@TRANCOUNT > 0 COMMIT"), None);
+        assert_eq!(transaction_control("SELECT 1"), None);
     }
 }

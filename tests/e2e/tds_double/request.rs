@@ -93,6 +93,9 @@ pub fn exact_of(t: NaiveDateTime) -> i128 {
 pub struct Param {
     pub name: String,
     pub value: ParamValue,
+    /// The type `sp_executesql`'s `@params` list declares for it (`bigint`, `nvarchar(4000)`,
+    /// `datetime2`, …), as the client wrote it.
+    pub declared: String,
 }
 
 /// A SQL batch, or an `sp_executesql` call with its statement and parameters.
@@ -101,6 +104,9 @@ pub struct Request {
     pub sql: String,
     pub params: Vec<Param>,
     pub rpc: bool,
+    /// The transaction descriptor the request carried in its ALL_HEADERS (`None`: 0, no
+    /// transaction): how a client says which transaction a request belongs to.
+    pub transaction: Option<u64>,
 }
 
 impl Request {
@@ -109,6 +115,14 @@ impl Request {
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
             .map(|p| &p.value)
+    }
+
+    /// The declared type of a parameter (see [`Param::declared`]).
+    pub fn declared(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| p.declared.as_str())
     }
 }
 
@@ -206,28 +220,42 @@ pub fn login7(payload: &[u8]) -> Result<Login, String> {
     })
 }
 
-fn skip_all_headers(r: &mut Reader<'_>) -> Result<(), String> {
+/// ALL_HEADERS (MS-TDS 2.2.5.3): the transaction descriptor header, if any; other headers
+/// (query notifications, trace activity) are skipped.
+fn all_headers(r: &mut Reader<'_>) -> Result<Option<u64>, String> {
     let total = r.u32()? as usize;
-    r.take(total.saturating_sub(4))?;
-    Ok(())
+    let block = r.take(total.saturating_sub(4))?;
+    let mut h = Reader::new(block);
+    let mut transaction = None;
+    while h.pos < block.len() {
+        let length = h.u32()? as usize;
+        let kind = h.u16()?;
+        let data = h.take(length.saturating_sub(6))?;
+        if kind == 0x0002 {
+            let mut d = Reader::new(data);
+            transaction = Some(d.u64()?).filter(|&t| t != 0);
+        }
+    }
+    Ok(transaction)
 }
 
 /// SQL batch: ALL_HEADERS, then the SQL text in UTF-16.
 pub fn sql_batch(payload: &[u8]) -> Result<Request, String> {
     let mut r = Reader::new(payload);
-    skip_all_headers(&mut r)?;
+    let transaction = all_headers(&mut r)?;
     let sql = utf16(&payload[r.pos..])?;
     Ok(Request {
         sql,
         params: Vec::new(),
         rpc: false,
+        transaction,
     })
 }
 
 /// RPC: ALL_HEADERS, procedure (by id or name), option flags, then parameters.
 pub fn rpc(payload: &[u8]) -> Result<Request, String> {
     let mut r = Reader::new(payload);
-    skip_all_headers(&mut r)?;
+    let transaction = all_headers(&mut r)?;
     let name_len = r.u16()?;
     if name_len == 0xFFFF {
         let id = r.u16()?;
@@ -249,7 +277,11 @@ pub fn rpc(payload: &[u8]) -> Result<Request, String> {
         let name = r.utf16(chars)?;
         let _status = r.u8()?;
         let value = param_value(&mut r)?;
-        params.push(Param { name, value });
+        params.push(Param {
+            name,
+            value,
+            declared: String::new(),
+        });
     }
     let mut params = params.into_iter();
     let sql = match params.next().map(|p| p.value) {
@@ -260,18 +292,39 @@ pub fn rpc(payload: &[u8]) -> Result<Request, String> {
             ));
         }
     };
-    // The second is the `@params` declaration list; the rest are the values.
-    let _declarations = params.next();
+    // The second is the `@params` declaration list ("@P1 bigint,@P2 nvarchar(4000),…", or
+    // the integer 0 when there are none); the rest are the values.
+    let declarations = match params.next().map(|p| p.value) {
+        Some(ParamValue::Text(list)) => list,
+        _ => String::new(),
+    };
+    let mut params: Vec<Param> = params.collect();
+    // Split at each `@`, not at commas: `numeric(18,2)` has one.
+    for declaration in declarations.split('@').filter(|d| !d.trim().is_empty()) {
+        if let Some((name, ty)) = declaration.trim().split_once(' ') {
+            let name = format!("@{name}");
+            if let Some(p) = params
+                .iter_mut()
+                .find(|p| p.name.eq_ignore_ascii_case(&name))
+            {
+                p.declared = ty.trim().trim_end_matches(',').trim().to_string();
+            }
+        }
+    }
     Ok(Request {
         sql,
-        params: params.collect(),
+        params,
         rpc: true,
+        transaction,
     })
 }
 
 fn param_value(r: &mut Reader<'_>) -> Result<ParamValue, String> {
     let ty = r.u8()?;
     match ty {
+        // NULLTYPE: no TYPE_INFO and no value. tiberius sends NULL strings, dates and times
+        // this way; their type is in the `@params` declaration list.
+        0x1F => Ok(ParamValue::Null),
         // NVARCHAR / NCHAR
         0xE7 | 0xEF => {
             let max = r.u16()?;

@@ -401,6 +401,24 @@ pub fn env_change(out: &mut Vec<u8>, kind: u8, new: &str, old: &str) {
     out.extend_from_slice(&body);
 }
 
+/// ENVCHANGE of a transaction (8 begin, 9 commit, 10 rollback), whose values are B_VARBYTE:
+/// the descriptor is the new value when a transaction begins and the old one when it ends.
+pub fn transaction_change(out: &mut Vec<u8>, kind: u8, new: &[u8], old: &[u8]) {
+    let mut body = BytesMut::new();
+    body.put_u8(kind);
+    body.put_u8(new.len() as u8);
+    body.put_slice(new);
+    body.put_u8(old.len() as u8);
+    body.put_slice(old);
+    out.push(0xE3);
+    out.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    out.extend_from_slice(&body);
+}
+
+pub const ENV_BEGIN_TRANSACTION: u8 = 8;
+pub const ENV_COMMIT_TRANSACTION: u8 = 9;
+pub const ENV_ROLLBACK_TRANSACTION: u8 = 10;
+
 /// LOGINACK for TDS 7.4.
 pub fn login_ack(out: &mut Vec<u8>) {
     let mut body = BytesMut::new();
@@ -413,6 +431,7 @@ pub fn login_ack(out: &mut Vec<u8>) {
     out.extend_from_slice(&body);
 }
 
+pub const DONE_MORE: u16 = 0x01;
 pub const DONE_ERROR: u16 = 0x02;
 pub const DONE_COUNT: u16 = 0x10;
 
@@ -467,6 +486,39 @@ mod tests {
             Col::new("amount", SqlType::Decimal(9, 2)),
             Col::new("at", SqlType::DateTime2(7)),
         ]
+    }
+
+    #[test]
+    fn transaction_changes_decode_with_an_independent_codec() {
+        use tds_protocol::token::{EnvChange, EnvChangeType, EnvChangeValue};
+        let descriptor = 7u64.to_le_bytes();
+        for (kind, new, old, ty) in [
+            (
+                ENV_BEGIN_TRANSACTION,
+                &descriptor[..],
+                &[][..],
+                EnvChangeType::BeginTransaction,
+            ),
+            (
+                ENV_ROLLBACK_TRANSACTION,
+                &[][..],
+                &descriptor[..],
+                EnvChangeType::RollbackTransaction,
+            ),
+        ] {
+            let mut out = Vec::new();
+            transaction_change(&mut out, kind, new, old);
+            let mut buf = &out[1..];
+            let change = EnvChange::decode(&mut buf).expect("envchange");
+            assert_eq!(change.env_type, ty);
+            assert!(buf.is_empty(), "decoded to its last byte");
+            let bytes = |v: &EnvChangeValue| match v {
+                EnvChangeValue::Binary(b) => b.to_vec(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(bytes(&change.new_value), new);
+            assert_eq!(bytes(&change.old_value), old);
+        }
     }
 
     /// Cross-checks the hand-written COLMETADATA and ROW tokens with `tds-protocol`'s decoder,

@@ -28,6 +28,7 @@ const MESSAGE_SAFE: &[u32] = &[
     262,   // permission denied in database
     297,   // user does not have permission
     300,   // VIEW SERVER STATE permission
+    515,   // Cannot insert the value NULL into column '…', table '…' (names only)
     1018,  // Incorrect syntax near … (hint)
     1038,  // object or column name is missing or empty
     4104,  // The multi-part identifier could not be bound
@@ -219,6 +220,33 @@ pub fn query_reason(err: &tiberius::error::Error, query_timeout: Duration) -> St
     }
 }
 
+/// Why a statement that writes failed (the seed), naming nothing from its rows.
+pub fn write_reason(err: &tiberius::error::Error, query_timeout: Duration) -> String {
+    use tiberius::error::Error;
+    match err {
+        Error::Server(e) => server_message(e.code(), e.class(), e.line(), e.message()),
+        Error::Io { kind, message } => match kind {
+            ErrorKind::TimedOut => format!(
+                "the server sent no answer for {} (query_timeout): another session may hold a \
+                 lock on the table",
+                humantime::format_duration(query_timeout)
+            ),
+            _ => format!("the connection to the server broke ({message})"),
+        },
+        Error::Protocol(msg) => format!("the server's answer broke the protocol: {msg}"),
+        Error::Tls(msg) => format!("TLS failed: {msg}"),
+        // The driver's own refusals (conversion, encoding, bulk input) may describe the value
+        // they refused: say which kind of failure it was, not its text.
+        Error::Encoding(_) | Error::Utf8 | Error::Utf16 => {
+            "the driver could not encode or decode a text value".to_string()
+        }
+        Error::Conversion(_) | Error::BulkInput(_) | Error::ParseInt(_) => {
+            "the driver could not convert a value to its SQL Server type".to_string()
+        }
+        _ => "the request failed before reaching the server".to_string(),
+    }
+}
+
 fn server_message(code: u32, class: u8, line: u32, message: &str) -> String {
     if MESSAGE_SAFE.contains(&code) {
         format!("SQL Server error {code} at line {line}: {message}")
@@ -260,5 +288,19 @@ mod tests {
         );
         assert!(!unsafe_.contains("Jane"), "{unsafe_}");
         assert!(unsafe_.contains("245"), "{unsafe_}");
+    }
+
+    #[test]
+    fn write_failures_never_quote_what_the_driver_refused() {
+        use tiberius::error::Error;
+        let timeout = Duration::from_secs(300);
+        let e = Error::Conversion("cannot convert 'Nguyễn' to varchar".into());
+        let msg = write_reason(&e, timeout);
+        assert!(!msg.contains("Nguyễn"), "{msg}");
+        let e = Error::Io {
+            kind: ErrorKind::TimedOut,
+            message: "timed out".into(),
+        };
+        assert!(write_reason(&e, timeout).contains("query_timeout"));
     }
 }

@@ -15,6 +15,8 @@ mod errors;
 pub mod types;
 pub mod window;
 
+use std::time::Duration;
+
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use futures::TryStreamExt;
@@ -31,7 +33,8 @@ use crate::reqcheck::{CredentialsSource, Secret};
 pub use config::{SqlServerUrl, TlsMode, Trust, UserSource};
 use window::{Suggestion, WindowType};
 
-type SqlClient = Client<Compat<TcpStream>>;
+/// A logged-in session (the seed writer uses it too: `crate::seed::sqlserver`).
+pub(crate) type SqlClient = Client<Compat<TcpStream>>;
 type BatchSender = tokio::sync::mpsc::Sender<super::BatchMessage>;
 
 /// A SQL Server clinic database.
@@ -115,6 +118,11 @@ impl SqlServerSource {
         })
     }
 
+    /// The parsed URL.
+    pub fn url(&self) -> &SqlServerUrl {
+        &self.url
+    }
+
     fn tiberius_config(&self) -> tiberius::Config {
         let url = &self.url;
         let mut config = tiberius::Config::new();
@@ -155,7 +163,7 @@ impl SqlServerSource {
     }
 
     /// TCP connect, prelogin, TLS and login, within `connect_timeout` in all.
-    async fn connect(&self) -> Result<SqlClient, SourceError> {
+    pub(crate) async fn connect(&self) -> Result<SqlClient, SourceError> {
         let url = &self.url;
         let open_err = |(kind, reason): (ConnectFailure, String)| SourceError::Connect {
             what: url.display(),
@@ -254,6 +262,12 @@ impl SqlServerSource {
             }
         }
     }
+}
+
+/// Why a statement that writes (the seed's DDL and upserts) failed, naming nothing from its
+/// rows: SQL Server's message only for errors whose text quotes no value.
+pub(crate) fn describe_write_error(e: &tiberius::error::Error, query_timeout: Duration) -> String {
+    errors::write_reason(e, query_timeout)
 }
 
 fn timed_out() -> std::io::Error {

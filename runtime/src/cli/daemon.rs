@@ -1,0 +1,143 @@
+//! `reqsync daemon`: the jobs on their schedules until SIGTERM or Ctrl-C, with `/healthz` and
+//! `/metrics`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use reqsync::config::Config;
+use reqsync::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs};
+use reqsync::pipeline::Delivery;
+use reqsync::reqcheck::Credentials;
+use reqsync::transform::ModuleRegistry;
+use tokio_util::sync::CancellationToken;
+
+use super::exit::{self, Failure, OrExit};
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The config file. Jobs run on their `schedule`; jobs without one are not run.
+    #[arg(long, short, default_value_os_t = super::default_config())]
+    pub config: PathBuf,
+    /// Read from this source instead of the config's (e.g. sqlite://clinic.db).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Send to this ReqCheck instead of the config's.
+    #[arg(long)]
+    pub reqcheck_url: Option<String>,
+    /// Serve /healthz and /metrics on this address instead of `[daemon] listen`.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+pub async fn run(args: DaemonArgs) -> Result<u8, Failure> {
+    let mut config =
+        Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
+    if let Some(url) = &args.reqcheck_url {
+        config.reqcheck.url = url.clone();
+    }
+    if let Some(url) = &args.source {
+        config.source_url = url.clone();
+    }
+    let (jobs, unscheduled) = scheduled_jobs(&config);
+    if jobs.is_empty() {
+        return Err(Failure::new(
+            exit::CONFIG,
+            anyhow::anyhow!(
+                "no job in {} has a `schedule`: give the jobs a cron expression (e.g. \
+                 schedule = \"*/15 * * * *\") or call `reqsync run` from a scheduler instead",
+                config.path.display()
+            ),
+        ));
+    }
+    for job in &unscheduled {
+        tracing::warn!(job = %job, "no `schedule`: the daemon does not run this job");
+    }
+    // Credentials are read once here: a missing variable stops the start-up, not every run.
+    let credentials = Credentials::load(&config.reqcheck.username, &config.reqcheck.password)
+        .or_exit(exit::CONFIG, "cannot read the ReqCheck credentials")?;
+    let client = super::run::client(&config, credentials)?;
+    let listen = args.listen.unwrap_or(config.daemon.listen);
+    let tz = config.clinic_tz;
+    let mut pipeline = super::run::pipeline(config, Delivery::ReqCheck(client))?;
+    // Hot swap: every job's module is loaded into the registry now, and the folders holding
+    // them are watched; a changed file is validated and swapped in between batches.
+    let modules = ModuleRegistry::new(pipeline.engine.clone());
+    for job in &pipeline.config.jobs {
+        modules
+            .slot(&job.transform)
+            .or_exit(exit::TRANSFORM, &format!("job `{}`", job.name))?;
+    }
+    let _watch = modules
+        .watch()
+        .or_exit(exit::INTERNAL, "cannot watch the transform modules")?;
+    for (path, sha256, _) in modules.active() {
+        tracing::info!(module = %path.display(), %sha256, "transform module active");
+    }
+    pipeline.modules = Some(modules);
+    let listener = http::bind(listen)
+        .await
+        .or_exit(exit::CONFIG, "cannot start the daemon")?;
+    let local = listener.local_addr().unwrap_or(listen);
+
+    let service = Service::new(
+        jobs,
+        tz,
+        Arc::new(PipelineRunner::new(pipeline)),
+        Arc::new(SystemClock),
+    );
+    // The HTTP server outlives the scheduler's shutdown: `/healthz` keeps answering while the
+    // current run stops at its batch boundary.
+    let http_stop = CancellationToken::new();
+    let server = tokio::spawn(http::serve(listener, service.state(), http_stop.clone()));
+    tracing::info!(listen = %local, "daemon started: serving /healthz and /metrics");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    let summary = service.run(shutdown).await;
+
+    http_stop.cancel();
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the /healthz and /metrics server failed"),
+        Err(e) => tracing::warn!(error = %e, "the /healthz and /metrics server panicked"),
+    }
+    tracing::info!(
+        runs = summary.runs,
+        skipped_ticks = summary.skipped_ticks,
+        "daemon stopped"
+    );
+    Ok(exit::OK)
+}
+
+/// First SIGTERM / Ctrl-C: stop scheduling and let the current run stop at its next batch
+/// boundary. A second one exits at once, for an operator who will not wait for the request in
+/// flight (it may or may not have been imported; the next run's look-back re-sends it).
+async fn watch_signals(shutdown: CancellationToken) {
+    if let Err(e) = signal().await {
+        tracing::error!(error = %e, "cannot listen for shutdown signals");
+        return;
+    }
+    tracing::info!("shutdown requested: finishing the request in flight");
+    shutdown.cancel();
+    if signal().await.is_ok() {
+        tracing::warn!("second shutdown signal: exiting without waiting for the run");
+        std::process::exit(130);
+    }
+}
+
+#[cfg(unix)]
+async fn signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
