@@ -53,6 +53,22 @@ impl SourceUrl {
     }
 }
 
+/// Decodes `%XX` escapes in a URL part (names with `@`, `/`, `?`, `&` or spaces), refusing a
+/// `%` that is not followed by two hex digits and bytes that are not UTF-8 rather than guessing.
+pub(crate) fn percent_decode(s: &str) -> Result<String, String> {
+    let well_formed = s.match_indices('%').all(|(i, _)| {
+        s.get(i + 1..i + 3)
+            .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+    });
+    if !well_formed {
+        return Err("a `%` must be followed by two hex digits".into());
+    }
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| "percent-escapes do not decode to UTF-8".into())
+}
+
 /// Hides the password of `scheme://user:password@host` and of `password=` options so a URL can
 /// be quoted in an error.
 pub(crate) fn redact_credentials(url: &str) -> String {
@@ -142,5 +158,14 @@ mod tests {
             redact_credentials("sqlite://clinic.db"),
             "sqlite://clinic.db"
         );
+    }
+
+    #[test]
+    fn percent_escapes_decode_and_malformed_ones_are_refused() {
+        assert_eq!(percent_decode("clinic%20db%40x").unwrap(), "clinic db@x");
+        assert_eq!(percent_decode("Jos%C3%A9").unwrap(), "José");
+        assert!(percent_decode("50%").is_err());
+        assert!(percent_decode("%zz").is_err());
+        assert!(percent_decode("%FF").is_err());
     }
 }

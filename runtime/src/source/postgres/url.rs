@@ -139,12 +139,12 @@ impl PostgresUrl {
                  password_env=VAR or password_file=PATH"
             )));
         }
-        let user = percent_decode(userinfo).map_err(&bad)?;
+        let user = crate::source::url::percent_decode(userinfo).map_err(&bad)?;
         if user.is_empty() {
             return Err(bad("the user name is empty".into()));
         }
         let (host, port) = split_host_port(hostport).map_err(&bad)?;
-        let database = percent_decode(database).map_err(&bad)?;
+        let database = crate::source::url::percent_decode(database).map_err(&bad)?;
         if database.is_empty() || database.contains('/') {
             return Err(bad(
                 "no database name: write postgres://USER@HOST[:PORT]/DATABASE".into(),
@@ -185,7 +185,7 @@ impl PostgresUrl {
                 return Err(bad(format!("option `{key}` is given twice")));
             }
             seen.push(key.to_string());
-            let value = percent_decode(raw).map_err(&bad)?;
+            let value = crate::source::url::percent_decode(raw).map_err(&bad)?;
             if value.is_empty() {
                 return Err(bad(format!("option `{key}` is empty")));
             }
@@ -269,8 +269,8 @@ fn split_host_port(s: &str) -> Result<(String, u16), String> {
         }
     } else {
         match s.split_once(':') {
-            Some((h, p)) => (percent_decode(h)?, Some(p)),
-            None => (percent_decode(s)?, None),
+            Some((h, p)) => (crate::source::url::percent_decode(h)?, Some(p)),
+            None => (crate::source::url::percent_decode(s)?, None),
         }
     };
     if host.is_empty() {
@@ -297,28 +297,6 @@ fn is_plain_name(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && s.len() <= 63
-}
-
-/// Decodes `%XX` escapes (for names with `@`, `/`, `?` or `&`).
-fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("a `%` must be followed by two hex digits")?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "percent-escapes do not decode to UTF-8".into())
 }
 
 #[cfg(test)]

@@ -119,7 +119,8 @@ impl SqlServerUrl {
         if host.is_empty() {
             return Err(bad("no host (sqlserver://HOST/DATABASE)".into()));
         }
-        let database = percent_decode(path.trim_end_matches('/')).map_err(bad)?;
+        let database =
+            crate::source::url::percent_decode(path.trim_end_matches('/')).map_err(bad)?;
         if database.is_empty() {
             return Err(bad(
                 "no database: name it in the path (sqlserver://HOST/DATABASE)".into(),
@@ -152,7 +153,7 @@ impl SqlServerUrl {
             let (key, value) = pair
                 .split_once('=')
                 .ok_or_else(|| bad(format!("option `{pair}` has no value (`{pair}=…`)")))?;
-            let value = percent_decode(value).map_err(bad)?;
+            let value = crate::source::url::percent_decode(value).map_err(bad)?;
             let duration = |v: &str| {
                 humantime::parse_duration(v)
                     .map_err(|e| bad(format!("option `{key}`: {e} (e.g. `30s`, `5m`)")))
@@ -211,7 +212,9 @@ impl SqlServerUrl {
                         .into(),
                 ));
             }
-            (Some(u), None) => UserSource::Literal(percent_decode(u).map_err(bad)?),
+            (Some(u), None) => {
+                UserSource::Literal(crate::source::url::percent_decode(u).map_err(bad)?)
+            }
             (None, Some(var)) => UserSource::Env(var),
             (None, None) => UserSource::Env(DEFAULT_USER_ENV.to_string()),
         };
@@ -301,28 +304,6 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
         Some((host, p)) => Ok((host.to_string(), Some(port(p)?))),
         None => Ok((s.to_string(), None)),
     }
-}
-
-/// `%XX` escapes, so paths and names with spaces or `&` can be written in a URL.
-fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| "a `%` not followed by two hex digits".to_string())?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "a percent-escape that is not UTF-8".to_string())
 }
 
 /// The URL without anything after `?` and without a password, for error messages.
