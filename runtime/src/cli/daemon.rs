@@ -2,11 +2,9 @@
 //! `/metrics`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use reqsync::config::Config;
 use reqsync::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs};
 use reqsync::pipeline::Delivery;
 use reqsync::reqcheck::Credentials;
@@ -17,29 +15,16 @@ use super::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// The config file. Jobs run on their `schedule`; jobs without one are not run.
-    #[arg(long, short, default_value_os_t = super::default_config())]
-    pub config: PathBuf,
-    /// Read from this source instead of the config's (e.g. sqlite://clinic.db).
-    #[arg(long)]
-    pub source: Option<String>,
-    /// Send to this ReqCheck instead of the config's.
-    #[arg(long)]
-    pub reqcheck_url: Option<String>,
+    /// Jobs run on their `schedule`; jobs without one are not run.
+    #[command(flatten)]
+    pub config: super::ConfigArgs,
     /// Serve /healthz and /metrics on this address instead of `[daemon] listen`.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
 }
 
 pub async fn run(args: DaemonArgs) -> Result<u8, Failure> {
-    let mut config =
-        Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
-    if let Some(url) = &args.reqcheck_url {
-        config.reqcheck.url = url.clone();
-    }
-    if let Some(url) = &args.source {
-        config.source_url = url.clone();
-    }
+    let config = args.config.load()?;
     let (jobs, unscheduled) = scheduled_jobs(&config);
     if jobs.is_empty() {
         return Err(Failure::new(

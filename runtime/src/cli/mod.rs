@@ -70,3 +70,33 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
 pub fn default_config() -> PathBuf {
     PathBuf::from("reqsync.toml")
 }
+
+/// Which config to load, and the overrides every command that runs jobs accepts.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// The config file.
+    #[arg(long, short, default_value_os_t = default_config())]
+    pub config: PathBuf,
+    /// Read from this source instead of the config's (e.g. sqlite://clinic.db).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Send to this ReqCheck instead of the config's.
+    #[arg(long)]
+    pub reqcheck_url: Option<String>,
+}
+
+impl ConfigArgs {
+    /// Loads the config and applies the overrides.
+    pub fn load(&self) -> Result<reqsync::config::Config, Failure> {
+        use exit::OrExit;
+        let mut config = reqsync::config::Config::load(&self.config)
+            .or_exit(exit::CONFIG, "cannot load the configuration")?;
+        if let Some(url) = &self.reqcheck_url {
+            config.reqcheck.url = url.clone();
+        }
+        if let Some(url) = &self.source {
+            config.source_url = url.clone();
+        }
+        Ok(config)
+    }
+}

@@ -14,15 +14,8 @@ use super::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The config file.
-    #[arg(long, short, default_value_os_t = super::default_config())]
-    pub config: PathBuf,
-    /// Read from this source instead of the config's (e.g. sqlite://clinic.db).
-    #[arg(long)]
-    pub source: Option<String>,
-    /// Send to this ReqCheck instead of the config's.
-    #[arg(long)]
-    pub reqcheck_url: Option<String>,
+    #[command(flatten)]
+    pub config: super::ConfigArgs,
     /// Run only this job.
     #[arg(long)]
     pub job: Option<String>,
@@ -46,14 +39,7 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> Result<u8, Failure> {
-    let mut config =
-        Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
-    if let Some(url) = &args.reqcheck_url {
-        config.reqcheck.url = url.clone();
-    }
-    if let Some(url) = &args.source {
-        config.source_url = url.clone();
-    }
+    let config = args.config.load()?;
     let credentials = || {
         Credentials::load(&config.reqcheck.username, &config.reqcheck.password)
             .or_exit(exit::CONFIG, "cannot read the ReqCheck credentials")
