@@ -28,7 +28,7 @@ pub use report::{JobReport, ModuleReport, RequestReport, RunReport};
 use crate::config::Config;
 use crate::render::RenderError;
 use crate::reqcheck::ClientError;
-use crate::reqcheck::window::{WindowBasis, window_start};
+use crate::reqcheck::window::window_start;
 use crate::source::{AnySource, Query, SourceError};
 use crate::transform::{
     LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, TransformError,
@@ -184,9 +184,7 @@ impl Pipeline {
         let cancel = options.cancel.as_ref();
         for job in jobs {
             check_cancel(cancel, &job.config.name)?;
-            let report = self
-                .run_job(job, start, basis, as_of, progress, cancel)
-                .await?;
+            let report = self.run_job(job, start, as_of, progress, cancel).await?;
             tracing::info!(
                 job = %report.job,
                 read = report.counts.read,
@@ -215,7 +213,6 @@ impl Pipeline {
         &self,
         job: PreparedJob,
         start: chrono::NaiveDateTime,
-        _basis: WindowBasis,
         as_of: NaiveDate,
         progress: &Progress,
         cancel: Option<&CancellationToken>,
