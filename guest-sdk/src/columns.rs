@@ -63,6 +63,8 @@ impl ColumnKey for &str {
 /// [`ModuleInfo::input_columns`](crate::ModuleInfo::input_columns).
 ///
 /// ```
+/// use reqsync_guest::{Presence, ValueHint};
+///
 /// reqsync_guest::columns! {
 ///     /// Columns of the `mpfile` query.
 ///     pub mod input {
@@ -70,31 +72,41 @@ impl ColumnKey for &str {
 ///         lname: Text, required;
 ///         birth_date: Date, required;
 ///         joined_patno: Integer, nullable;
-///         email: Text;
+///         email: Text => [ValueHint::MaxLength(80)];
+///         sex: Text => [ValueHint::OneOf(&["F", "M", "U"])];
 ///     }
 /// }
 ///
-/// use reqsync_guest::Presence;
-/// assert_eq!(input::SPECS.len(), 5);
+/// # fn main() {
+/// assert_eq!(input::SPECS.len(), 6);
 /// assert_eq!(input::birth_date.name(), "birth_date");
 /// assert_eq!(input::SPECS[3].presence, Presence::Nullable);
 /// assert_eq!(input::SPECS[4].presence, Presence::Optional);
+/// assert_eq!(input::SPECS[5].hints, &[ValueHint::OneOf(&["F", "M", "U"])]);
+/// # }
 /// ```
 ///
 /// Column names must be Rust identifiers, which the clinic schema's lower-case names are. The
 /// kind is a [`ColumnType`](crate::ColumnType) variant, optionally followed by `required` or
-/// `nullable` (see [`Presence`](crate::Presence)); without either the column is optional.
+/// `nullable` (see [`Presence`](crate::Presence)); without either the column is optional. An
+/// optional `=> [..]` lists [`ValueHint`](crate::ValueHint)s: what valid values look like, so
+/// `reqsync transform test` generates rows that reach the module's emit paths.
 #[macro_export]
 macro_rules! columns {
     (
         $(#[$meta:meta])*
         $vis:vis mod $module:ident {
-            $( $column:ident : $kind:ident $(, $presence:ident)? ; )*
+            $( $column:ident : $kind:ident $(, $presence:ident)? $(=> [$($hint:expr),* $(,)?])? ; )*
         }
     ) => {
         $(#[$meta])*
         #[allow(non_upper_case_globals, dead_code)]
         $vis mod $module {
+            // Hint expressions are written at the invocation site and may name its items (a
+            // code list, `ValueHint`), so they must resolve here too.
+            #[allow(unused_imports)]
+            use super::*;
+
             // The discriminants number the columns in declaration order, so each `Col` knows
             // its position in `SPECS` without the macro having to count.
             #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
@@ -119,7 +131,8 @@ macro_rules! columns {
                         stringify!($column),
                         $crate::ColumnType::$kind,
                         $crate::__column_presence!($($presence)?),
-                    ),
+                    )
+                    .with_hints(&[$($($hint),*)?]),
                 )*
             ];
 

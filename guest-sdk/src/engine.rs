@@ -5,7 +5,7 @@ use crate::Transform;
 use crate::bindings::reqsync::transform::types as wit;
 use crate::row::BoundBatch;
 use crate::rules::Date;
-use crate::types::{ColumnType, Context, Finding, ModuleInfo, Outcome};
+use crate::types::{ColumnType, Context, Finding, ModuleInfo, Outcome, ValueHint};
 use crate::writer::RecordWriter;
 
 /// Starting size of the output buffer per row. Default-mapping records are 150–400 bytes;
@@ -100,6 +100,21 @@ pub(crate) fn to_wit_kind(kind: ColumnType) -> wit::ColumnType {
     }
 }
 
+fn to_wit_hint(hint: &ValueHint) -> wit::ValueHint {
+    match *hint {
+        ValueHint::Range { min, max } => wit::ValueHint::Range(wit::IntRange { min, max }),
+        ValueHint::Dates { min, max } => wit::ValueHint::Dates(wit::DateRange {
+            min: min.to_owned(),
+            max: max.to_owned(),
+        }),
+        ValueHint::MaxLength(n) => wit::ValueHint::MaxLength(n),
+        ValueHint::OneOf(codes) => {
+            wit::ValueHint::OneOf(codes.iter().map(|c| (*c).to_owned()).collect())
+        }
+        ValueHint::Pattern(p) => wit::ValueHint::Pattern(p.to_owned()),
+    }
+}
+
 fn to_wit_info(info: &ModuleInfo) -> wit::ModuleInfo {
     wit::ModuleInfo {
         name: info.name.to_owned(),
@@ -114,6 +129,7 @@ fn to_wit_info(info: &ModuleInfo) -> wit::ModuleInfo {
                 kind: to_wit_kind(spec.kind),
                 required: spec.required(),
                 nullable: spec.nullable(),
+                hints: spec.hints.iter().map(to_wit_hint).collect(),
             })
             .collect(),
         output_fields: info

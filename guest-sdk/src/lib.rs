@@ -64,7 +64,7 @@ pub use columns::{Col, ColumnKey};
 pub use row::{Cell, Row};
 pub use rules::Date;
 pub use types::{
-    ColumnSpec, ColumnType, Context, FieldSpec, Finding, ModuleInfo, Outcome, Presence,
+    ColumnSpec, ColumnType, Context, FieldSpec, Finding, ModuleInfo, Outcome, Presence, ValueHint,
 };
 pub use writer::RecordWriter;
 

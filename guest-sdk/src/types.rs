@@ -72,6 +72,8 @@ pub struct ColumnSpec {
     pub name: &'static str,
     pub kind: ColumnType,
     pub presence: Presence,
+    /// What valid values look like (mirrors WIT `value-hint`); may be empty.
+    pub hints: &'static [ValueHint],
 }
 
 impl ColumnSpec {
@@ -80,7 +82,13 @@ impl ColumnSpec {
             name,
             kind,
             presence,
+            hints: &[],
         }
+    }
+
+    /// The same column with value hints.
+    pub const fn with_hints(self, hints: &'static [ValueHint]) -> Self {
+        Self { hints, ..self }
     }
 
     /// The WIT `required` flag: the query must return this column.
@@ -97,6 +105,28 @@ impl ColumnSpec {
     pub const fn must_be_in_batch(&self) -> bool {
         !matches!(self.presence, Presence::Optional)
     }
+}
+
+/// What a valid value of a column looks like (mirrors WIT `value-hint`).
+///
+/// Hints steer the rows `reqsync transform test` generates toward values that reach the
+/// module's emit paths; edge cases (NULL, blank, very long, non-ASCII, boundaries) are generated
+/// regardless. Nothing enforces a hint on real rows: the module's own rules do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueHint {
+    /// Integer or float values from `min` to `max`, inclusive.
+    Range { min: i64, max: i64 },
+    /// Dates (or the date part of timestamps) from `min` to `max`, inclusive, `YYYY-MM-DD`.
+    Dates {
+        min: &'static str,
+        max: &'static str,
+    },
+    /// Text of at most this many characters.
+    MaxLength(u32),
+    /// One of these exact texts: a code list.
+    OneOf(&'static [&'static str]),
+    /// Text matching this regular expression as a whole (Rust `regex` syntax).
+    Pattern(&'static str),
 }
 
 /// One field the module may put in an emitted record (mirrors WIT `field-spec`).

@@ -56,6 +56,12 @@ fn main() -> Result<(), String> {
         let _ = writeln!(out, "    {code},");
     }
     out.push_str("];\n");
+    // The same codes as text, for the `cvx` column's value hint.
+    let _ = writeln!(out, "pub(crate) static CVX_CODE_TEXTS: &[&str] = &[");
+    for code in &codes {
+        let _ = writeln!(out, "    \"{code}\",");
+    }
+    out.push_str("];\n");
     let out_dir = std::env::var("OUT_DIR").map_err(|e| format!("OUT_DIR: {e}"))?;
     std::fs::write(Path::new(&out_dir).join("cvx_codes.rs"), out).map_err(|e| e.to_string())
 }

@@ -13,6 +13,7 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::TransformError;
+use super::bindings::WIT_PACKAGE;
 
 /// How often the epoch advances. Deadlines are whole ticks, so this is their resolution.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -153,6 +154,8 @@ pub struct CompiledModule {
     /// SHA-256 of the `.wasm` file, hex: what runs are recorded against.
     pub sha256: String,
     pub path: PathBuf,
+    /// The WIT package the module was built against, e.g. `reqsync:transform@2.0.0`.
+    pub wit_package: String,
 }
 
 impl std::fmt::Debug for CompiledModule {
@@ -160,6 +163,7 @@ impl std::fmt::Debug for CompiledModule {
         f.debug_struct("CompiledModule")
             .field("path", &self.path)
             .field("sha256", &self.sha256)
+            .field("wit_package", &self.wit_package)
             .finish()
     }
 }
@@ -259,11 +263,40 @@ impl TransformEngine {
             None => self.compile(path, &bytes)?,
         };
         self.check_imports(path, &component)?;
+        let wit_package = self.check_wit_version(path, &component)?;
         Ok(CompiledModule {
             component,
             sha256,
             path: path.to_path_buf(),
+            wit_package,
         })
+    }
+
+    /// Every transform imports the world's `types` interface, whose name carries the WIT package
+    /// version it was built against. A module built against another version is refused with
+    /// that said plainly, instead of a type-mismatch error at instantiation.
+    fn check_wit_version(
+        &self,
+        path: &Path,
+        component: &Component,
+    ) -> Result<String, TransformError> {
+        const TYPES: &str = "reqsync:transform/types@";
+        let ty = component.component_type();
+        let found = ty
+            .imports(&self.engine)
+            .find_map(|(name, _)| name.strip_prefix(TYPES).map(str::to_owned));
+        let expected = WIT_PACKAGE.trim_start_matches("reqsync:transform@");
+        match found {
+            Some(version) if version == expected => Ok(WIT_PACKAGE.to_owned()),
+            Some(version) => Err(TransformError::WitVersion {
+                path: path.to_path_buf(),
+                found: format!("reqsync:transform@{version}"),
+            }),
+            None => Err(TransformError::WitVersion {
+                path: path.to_path_buf(),
+                found: "no reqsync:transform world".to_owned(),
+            }),
+        }
     }
 
     /// Refuses a module that imports anything outside the sandbox, naming the import, before it

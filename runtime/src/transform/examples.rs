@@ -12,9 +12,9 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::bindings::wit;
 use super::columnar::ConvertedBatch;
-use super::info::{ColumnKind, ModuleInfo};
+use super::info::ModuleInfo;
+use super::json_rows::batch_from_json;
 use super::{TransformError, TransformInstance, Verdict};
 
 #[derive(Debug, Deserialize)]
@@ -98,82 +98,11 @@ impl ExampleFile {
     }
 
     fn to_batch(&self, info: &ModuleInfo) -> Result<ConvertedBatch, ExampleError> {
-        let n = self.cases.len();
-        let mut columns = Vec::new();
-        for spec in &info.input_columns {
-            let mut present = vec![1u8; n];
-            let cell = |i: usize| self.cases[i].row.get(&spec.name).filter(|v| !v.is_null());
-            let bad = |i: usize, reason: &str| ExampleError::BadRow {
-                case: self.cases[i].name.clone(),
-                column: spec.name.clone(),
-                reason: reason.into(),
-            };
-            let values = match spec.kind {
-                ColumnKind::Integer | ColumnKind::Boolean => {
-                    let mut out = Vec::with_capacity(n);
-                    for (i, p) in present.iter_mut().enumerate() {
-                        out.push(match cell(i) {
-                            None => {
-                                *p = 0;
-                                0
-                            }
-                            Some(serde_json::Value::Bool(b)) => i64::from(*b),
-                            Some(v) => v.as_i64().ok_or_else(|| bad(i, "must be an integer"))?,
-                        });
-                    }
-                    wit::ColumnValues::Integer(out)
-                }
-                ColumnKind::Float => {
-                    let mut out = Vec::with_capacity(n);
-                    for (i, p) in present.iter_mut().enumerate() {
-                        out.push(match cell(i) {
-                            None => {
-                                *p = 0;
-                                0.0
-                            }
-                            Some(v) => v.as_f64().ok_or_else(|| bad(i, "must be a number"))?,
-                        });
-                    }
-                    wit::ColumnValues::Float(out)
-                }
-                _ => {
-                    let mut data = String::new();
-                    let mut offsets = vec![0u32];
-                    for (i, p) in present.iter_mut().enumerate() {
-                        match cell(i) {
-                            None => *p = 0,
-                            Some(serde_json::Value::String(s)) => data.push_str(s),
-                            Some(_) => return Err(bad(i, "must be a string")),
-                        }
-                        offsets.push(data.len() as u32);
-                    }
-                    wit::ColumnValues::Text(wit::TextValues { data, offsets })
-                }
-            };
-            columns.push(wit::Column {
-                name: spec.name.clone(),
-                values,
-                present,
-            });
-        }
-        let keys = self
-            .cases
-            .iter()
-            .map(|c| {
-                c.row
-                    .get(&info.key_column)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
-            })
-            .collect();
-        Ok(ConvertedBatch {
-            batch: wit::RowBatch {
-                rows: n as u32,
-                columns,
-            },
-            keys,
-            groups: None,
-            conversion_findings: vec![None; n],
+        let rows: Vec<_> = self.cases.iter().map(|c| &c.row).collect();
+        batch_from_json(info, &rows).map_err(|e| ExampleError::BadRow {
+            case: self.cases[e.row].name.clone(),
+            column: e.column,
+            reason: e.reason.to_owned(),
         })
     }
 }

@@ -39,6 +39,37 @@ pub struct ColumnSpec {
     pub required: bool,
     /// NULL is an expected value.
     pub nullable: bool,
+    /// What valid values look like (for generated test rows; never enforced by the host).
+    pub hints: Vec<ValueHint>,
+}
+
+/// Mirrors the WIT `value-hint`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueHint {
+    Range { min: i64, max: i64 },
+    Dates { min: String, max: String },
+    MaxLength(u32),
+    OneOf(Vec<String>),
+    Pattern(String),
+}
+
+impl From<wit::ValueHint> for ValueHint {
+    fn from(h: wit::ValueHint) -> Self {
+        match h {
+            wit::ValueHint::Range(r) => ValueHint::Range {
+                min: r.min,
+                max: r.max,
+            },
+            wit::ValueHint::Dates(d) => ValueHint::Dates {
+                min: d.min,
+                max: d.max,
+            },
+            wit::ValueHint::MaxLength(n) => ValueHint::MaxLength(n),
+            wit::ValueHint::OneOf(codes) => ValueHint::OneOf(codes),
+            wit::ValueHint::Pattern(p) => ValueHint::Pattern(p),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,6 +105,7 @@ impl From<wit::ModuleInfo> for ModuleInfo {
                     kind: c.kind.into(),
                     required: c.required,
                     nullable: c.nullable,
+                    hints: c.hints.into_iter().map(ValueHint::from).collect(),
                 })
                 .collect(),
             output_fields: i

@@ -10,6 +10,7 @@ mod engine;
 pub mod examples;
 mod info;
 mod instance;
+pub mod json_rows;
 mod live;
 mod outcome;
 pub mod registry;
@@ -20,7 +21,7 @@ pub use bindings::WIT_PACKAGE;
 pub(crate) use columnar::parse_timestamp;
 pub use columnar::{BatchPlan, localize};
 pub use engine::{CompiledModule, SandboxLimits, TransformEngine};
-pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo};
+pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo, ValueHint};
 pub use instance::TransformInstance;
 pub use live::LiveTransform;
 pub use outcome::{Finding, RowOutcome, Verdict};
@@ -47,6 +48,13 @@ pub enum TransformError {
         path.display()
     )]
     ForbiddenImport { path: PathBuf, imports: Vec<String> },
+    #[error(
+        "transform module {} was built against {found}, but this reqsync speaks {}: rebuild it \
+         with the guest SDK of this release (`guest-sdk/wit/transform.wit`)",
+        path.display(),
+        bindings::WIT_PACKAGE
+    )]
+    WitVersion { path: PathBuf, found: String },
     #[error("cannot instantiate transform module {}: {reason}", path.display())]
     Instantiate { path: PathBuf, reason: String },
     #[error("transform module {} trapped in `{func}`: {reason}", path.display())]

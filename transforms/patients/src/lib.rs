@@ -5,30 +5,34 @@
 
 use clinic_rules as clinic;
 use reqsync_guest::{
-    Context, FieldSpec, Finding, ModuleInfo, Outcome, RecordWriter, Row, Transform, columns,
+    Context, FieldSpec, Finding, ModuleInfo, Outcome, RecordWriter, Row, Transform, ValueHint,
+    columns,
 };
+
+/// US phone numbers as clinics type them: `8165551234`, `816-555-1234`, `(816) 555-1234`.
+const PHONE_PATTERN: &str = r"\(?[0-9]{3}\)? ?-?[0-9]{3}-?[0-9]{4}";
 
 columns! {
     /// The `mpfile` columns this module reads (`mname` is not: ReqCheck has no column for it).
     pub mod input {
-        patno: Integer, required;
-        lname: Text, required;
-        fname: Text, required;
-        birth_date: Date, required;
-        sex: Text;
-        addr1: Text;
-        addr2: Text;
-        city: Text;
-        state: Text;
-        zip: Text;
-        home_phone: Text;
-        cell_phone: Text;
-        email: Text;
-        race: Text;
-        ethnicity: Text;
-        family_no: Integer;
-        notes: Text;
-        updated_at: Timestamp, required;
+        patno: Integer, required => [ValueHint::Range { min: 1, max: i32::MAX as i64 }];
+        lname: Text, required => [ValueHint::MaxLength(35)];
+        fname: Text, required => [ValueHint::MaxLength(35)];
+        birth_date: Date, required => [ValueHint::Dates { min: "1900-01-01", max: "2025-12-31" }];
+        sex: Text => [ValueHint::OneOf(&["F", "M", "U", "f", "m", "u"])];
+        addr1: Text => [ValueHint::MaxLength(60)];
+        addr2: Text => [ValueHint::MaxLength(60)];
+        city: Text => [ValueHint::MaxLength(40)];
+        state: Text => [ValueHint::Pattern("[A-Z]{2}")];
+        zip: Text => [ValueHint::Pattern("[0-9]{5}(-[0-9]{4})?")];
+        home_phone: Text => [ValueHint::Pattern(PHONE_PATTERN)];
+        cell_phone: Text => [ValueHint::Pattern(PHONE_PATTERN)];
+        email: Text => [ValueHint::Pattern("[a-z]{1,12}@[a-z]{1,12}\\.(org|com|net)")];
+        race: Text => [ValueHint::MaxLength(60)];
+        ethnicity: Text => [ValueHint::MaxLength(60)];
+        family_no: Integer => [ValueHint::Range { min: 1, max: i32::MAX as i64 }];
+        notes: Text => [ValueHint::MaxLength(200)];
+        updated_at: Timestamp, required => [ValueHint::Dates { min: "2000-01-01", max: "2025-12-31" }];
     }
 }
 

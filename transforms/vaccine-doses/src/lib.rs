@@ -7,7 +7,7 @@
 use clinic_rules::{self as clinic, codes};
 use reqsync_guest::rules::CodeList;
 use reqsync_guest::{
-    Context, FieldSpec, ModuleInfo, Outcome, RecordWriter, Row, Transform, columns,
+    Context, FieldSpec, ModuleInfo, Outcome, RecordWriter, Row, Transform, ValueHint, columns,
 };
 
 mod cvx {
@@ -23,16 +23,16 @@ columns! {
     /// The `imfile` columns this module reads, plus the patient columns the default query
     /// LEFT JOINs from `mpfile` (all NULL when the patient row does not exist).
     pub mod input {
-        im_id: Integer, required;
-        patno: Integer, required;
-        vac_code: Text;
-        vac_desc: Text;
-        cvx: Integer, required;
-        mvx: Text;
-        lot_no: Text;
-        exp_date: Date;
-        admin_date: Date, required;
-        history: Text, required;
+        im_id: Integer, required => [ValueHint::Range { min: 1, max: i32::MAX as i64 }];
+        patno: Integer, required => [ValueHint::Range { min: 1, max: i32::MAX as i64 }];
+        vac_code: Text => [ValueHint::MaxLength(20)];
+        vac_desc: Text => [ValueHint::MaxLength(100)];
+        cvx: Integer, required => [ValueHint::OneOf(cvx::CVX_CODE_TEXTS)];
+        mvx: Text => [ValueHint::Pattern("[A-Z]{3}")];
+        lot_no: Text => [ValueHint::MaxLength(20)];
+        exp_date: Date => [ValueHint::Dates { min: "2000-01-01", max: "2030-12-31" }];
+        admin_date: Date, required => [ValueHint::Dates { min: "1900-01-01", max: "2025-12-31" }];
+        history: Text, required => [ValueHint::OneOf(&["Y", "N"])];
         provider: Text;
         dosage: Text;
         site: Text;
@@ -41,13 +41,13 @@ columns! {
         vfc_desc: Text;
         encounter_id: Text;
         comments: Text;
-        updated_at: Timestamp, required;
+        updated_at: Timestamp, required => [ValueHint::Dates { min: "2000-01-01", max: "2025-12-31" }];
         // `nullable`, not optional: a query without them must fail loudly rather than make every
         // dose look patient-less.
-        patient_patno: Integer, nullable;
-        patient_lname: Text, nullable;
-        patient_fname: Text, nullable;
-        patient_birth_date: Date, nullable;
+        patient_patno: Integer, nullable => [ValueHint::Range { min: 1, max: i32::MAX as i64 }];
+        patient_lname: Text, nullable => [ValueHint::MaxLength(35)];
+        patient_fname: Text, nullable => [ValueHint::MaxLength(35)];
+        patient_birth_date: Date, nullable => [ValueHint::Dates { min: "1900-01-01", max: "2025-12-31" }];
     }
 }
 

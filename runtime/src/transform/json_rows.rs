@@ -1,0 +1,121 @@
+//! Rows written as JSON objects → a module's columnar input.
+//!
+//! Example cases, `reqsync transform try --row`, CSV files and the rows `reqsync transform test`
+//! generates all arrive as JSON objects keyed by column name, holding what the module receives:
+//! strings for text-like columns (timestamps already carry their offset), integers (or
+//! booleans) for integer columns, numbers for float columns, or null.
+
+use serde_json::{Map, Value};
+
+use super::bindings::wit;
+use super::columnar::ConvertedBatch;
+use super::info::{ColumnKind, ModuleInfo};
+
+/// A JSON row value that does not fit its column. Example and test rows are made-up data, but a
+/// `try` row may be real: the error names the row and column, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row {row}: column `{column}` {reason}")]
+pub struct JsonRowError {
+    /// 0-based position of the row in the list given.
+    pub row: usize,
+    pub column: String,
+    pub reason: &'static str,
+}
+
+/// Keys of `row` that are not input columns of the module (usually a typo: the module would
+/// silently read NULL for the column meant).
+pub fn undeclared_columns(info: &ModuleInfo, row: &Map<String, Value>) -> Vec<String> {
+    row.keys()
+        .filter(|k| !info.input_columns.iter().any(|c| &c.name == *k))
+        .cloned()
+        .collect()
+}
+
+/// Builds one batch from `rows`. A declared column missing from a row, or null, is NULL.
+pub fn batch_from_json(
+    info: &ModuleInfo,
+    rows: &[&Map<String, Value>],
+) -> Result<ConvertedBatch, JsonRowError> {
+    let n = rows.len();
+    let mut columns = Vec::with_capacity(info.input_columns.len());
+    for spec in &info.input_columns {
+        let mut present = vec![1u8; n];
+        let cell = |i: usize| rows[i].get(&spec.name).filter(|v| !v.is_null());
+        let bad = |row: usize, reason: &'static str| JsonRowError {
+            row,
+            column: spec.name.clone(),
+            reason,
+        };
+        let values = match spec.kind {
+            ColumnKind::Integer | ColumnKind::Boolean => {
+                let mut out = Vec::with_capacity(n);
+                for (i, p) in present.iter_mut().enumerate() {
+                    out.push(match cell(i) {
+                        None => {
+                            *p = 0;
+                            0
+                        }
+                        Some(Value::Bool(b)) => i64::from(*b),
+                        Some(v) => v.as_i64().ok_or_else(|| bad(i, "must be an integer"))?,
+                    });
+                }
+                wit::ColumnValues::Integer(out)
+            }
+            ColumnKind::Float => {
+                let mut out = Vec::with_capacity(n);
+                for (i, p) in present.iter_mut().enumerate() {
+                    out.push(match cell(i) {
+                        None => {
+                            *p = 0;
+                            0.0
+                        }
+                        Some(v) => v.as_f64().ok_or_else(|| bad(i, "must be a number"))?,
+                    });
+                }
+                wit::ColumnValues::Float(out)
+            }
+            ColumnKind::Text | ColumnKind::Date | ColumnKind::Time | ColumnKind::Timestamp => {
+                let mut data = String::new();
+                let mut offsets = Vec::with_capacity(n + 1);
+                offsets.push(0u32);
+                for (i, p) in present.iter_mut().enumerate() {
+                    match cell(i) {
+                        None => *p = 0,
+                        Some(Value::String(s)) => data.push_str(s),
+                        Some(_) => return Err(bad(i, "must be a string")),
+                    }
+                    let end = u32::try_from(data.len())
+                        .map_err(|_| bad(i, "makes the batch's text larger than 4 GiB"))?;
+                    offsets.push(end);
+                }
+                wit::ColumnValues::Text(wit::TextValues { data, offsets })
+            }
+        };
+        // An all-present column travels without a presence list (the WIT's convention).
+        if present.iter().all(|&p| p == 1) {
+            present.clear();
+        }
+        columns.push(wit::Column {
+            name: spec.name.clone(),
+            values,
+            present,
+        });
+    }
+    let keys = rows
+        .iter()
+        .map(|row| match row.get(&info.key_column) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(v) => v.to_string(),
+        })
+        .collect();
+    Ok(ConvertedBatch {
+        batch: wit::RowBatch {
+            rows: n as u32,
+            columns,
+        },
+        keys,
+        groups: None,
+        conversion_findings: vec![None; n],
+    })
+}
