@@ -50,6 +50,79 @@
 //!
 //! **PHI:** findings, skip reasons and batch errors end up in logs and reports. Their messages are
 //! `&'static str` on purpose, so a row value cannot be formatted into one by accident.
+//!
+//! # Rule helpers and native property tests
+//!
+//! [`rules`] holds the checks most transforms need, as plain functions over `&str` that return
+//! `None` for a value they refuse and borrow when nothing changes:
+//!
+//! ```
+//! use reqsync_guest::Date;
+//! use reqsync_guest::rules::{self, CodeList};
+//!
+//! // Names: trimmed, whitespace collapsed, case fixed only when typed ALL UPPER or all lower.
+//! assert_eq!(rules::tidy_name("  MARY-JANE   O'NEIL "), "Mary-Jane O'Neil");
+//! assert_eq!(rules::tidy_name("van der Berg"), "van der Berg");
+//! assert_eq!(rules::collapse_whitespace(" Ana \t Maria "), "Ana Maria");
+//! assert_eq!(rules::non_blank(Some(" \t ")), None); // leave the field out
+//!
+//! // Dates, strictly YYYY-MM-DD, checked against the as-of date (`ctx.as_of_date()`).
+//! let as_of = Date::ymd(2026, 1, 1);
+//! let dob = Date::parse("2013-11-26").expect("a calendar date");
+//! assert!(!dob.is_after(as_of) && !dob.is_before(Date::ymd(1900, 1, 1)));
+//! assert_eq!(dob.age_on(as_of), Some(12));
+//! assert_eq!(as_of.days_since(dob), 4419);
+//! assert_eq!(Date::parse("11/26/2013"), None);
+//!
+//! // Contact details.
+//! let phone = rules::normalize_phone("+1 (816) 555-0100").expect("a US number");
+//! assert_eq!(phone.as_str(), "816-555-0100");
+//! assert_eq!(rules::normalize_zip(" 64106-1234 "), Some("64106-1234"));
+//! assert_eq!(rules::normalize_state(" mo "), Some("MO"));
+//! assert_eq!(rules::plausible_email("n/a"), None);
+//!
+//! // Code lists, sorted at compile time and searched by binary search.
+//! const CVX: CodeList<u16> = CodeList::new(&[3, 10, 20, 208]);
+//! assert!(CVX.contains(&20) && !CVX.contains(&21));
+//! ```
+//!
+//! The same functions run natively, so `cargo test` in a transform's crate can property-test
+//! them, and the whole transform, with [`proptest`](https://docs.rs/proptest). Feature `testing`
+//! (a dev-dependency) adds `testing::strategies` — names, dates, messy dates, phone numbers, ZIP
+//! codes, blanks — and `testing::row` to build rows for `testing::run_row`:
+//!
+//! ```
+//! # #[cfg(feature = "testing")] {
+//! use proptest::prelude::*;
+//! use reqsync_guest::rules::{normalize_phone, tidy_name};
+//! use reqsync_guest::testing::strategies;
+//!
+//! proptest! {
+//!     // #[test] here in a test file; this example calls it below.
+//!     fn a_tidy_name_is_tidy(name in strategies::names()) {
+//!         let tidy = tidy_name(&name);
+//!         prop_assert_eq!(tidy.trim(), &*tidy);
+//!         prop_assert!(!tidy.contains("  "));
+//!         prop_assert_eq!(tidy_name(&tidy), &*tidy);
+//!     }
+//!
+//!     fn every_accepted_spelling_gives_the_same_number(
+//!         (number, spelling) in strategies::us_phone_numbers()
+//!             .prop_flat_map(|n| (Just(n.clone()), strategies::phone_spellings(&n))),
+//!     ) {
+//!         let phone = normalize_phone(&spelling).map(|p| p.as_str().to_owned());
+//!         prop_assert_eq!(phone, Some(number));
+//!     }
+//! }
+//! # a_tidy_name_is_tidy();
+//! # every_accepted_spelling_gives_the_same_number();
+//! # }
+//! ```
+//!
+//! A property of a whole transform runs rows through `testing::run_row` and asserts on the
+//! outcome; `transforms/patients/tests/properties.rs` and
+//! `transforms/vaccine-doses/tests/properties.rs` are complete examples, and
+//! `guest-sdk/README.md` walks through one.
 
 mod columns;
 mod engine;

@@ -211,6 +211,56 @@ fn describe_mirrors_the_module_info() {
     assert_eq!(info.output_fields[0].name, "patient_number");
 }
 
+#[test]
+fn reports_findings_and_skips_as_the_host_logs_them() {
+    let (outcome, said) = testing::run_row_with_messages::<Toy>(
+        "2026-01-01",
+        testing::row(json!({"id": 3, "name": "Ann"})).set("score", -1.5),
+    );
+    assert_eq!(outcome.warnings(), ["first_name:negative-score"]);
+    assert!(outcome.record().is_some() && outcome.rejections().is_empty());
+    assert_eq!(said, ["first_name:negative-score: score below zero"]);
+
+    let (outcome, said) =
+        testing::run_row_with_messages::<Toy>("2026-01-01", json!({"id": 0, "name": "Zero"}));
+    assert_eq!(outcome.skip_code(), Some("zero-id"));
+    assert_eq!(said, ["zero-id: id zero rows are held back"]);
+
+    let (outcome, said) = testing::run_row_with_messages::<Toy>(
+        "2026-01-01",
+        testing::row(json!({"id": 2, "name": "Later"})).set("seen_on", Some("2026-01-02")),
+    );
+    assert_eq!(outcome.rejections(), ["notes:in-future"]);
+    assert_eq!(outcome.record(), None);
+    assert_eq!(said, ["notes:in-future: seen after the as-of date"]);
+}
+
+#[test]
+fn a_test_row_sets_and_nulls_cells() {
+    let row = testing::row(json!({"id": 1, "name": "A", "nickname": "N"}))
+        .set("name", "B")
+        .set("active", true)
+        .set("seen_on", None::<&str>)
+        .null("nickname");
+    assert_eq!(row.get("name"), Some(&json!("B")));
+    assert_eq!(row.get("seen_on"), None);
+    assert_eq!(row.get("nickname"), None);
+    assert_eq!(row.texts().collect::<Vec<_>>(), [("name", "B")]);
+    let RowOutcome::Emit { record, .. } = testing::run_row::<Toy>("2026-01-01", row) else {
+        panic!("expected emit");
+    };
+    assert_eq!(
+        serde_json::Value::Object(record),
+        json!({"patient_number": 1, "first_name": "B", "notes": "nickname is NULL", "family_number": 1})
+    );
+}
+
+#[test]
+#[should_panic(expected = "not a JSON object")]
+fn a_test_row_needs_an_object() {
+    let _ = testing::row(json!([1, 2]));
+}
+
 const EXAMPLES: &str = r#"{"as_of_date": "2026-01-01", "cases": [
   {"name": "emits", "row": {"id": 7, "name": "Ann", "nickname": "A"},
    "expect": {"emit": {"patient_number": 7, "first_name": "Ann"}}},

@@ -9,6 +9,47 @@
 //!
 //! The harness panics on misuse (a row value of the wrong JSON type, an undeclared column, a
 //! malformed example file): those are bugs in the test, not outcomes to assert on.
+//!
+//! For property tests, [`strategies`] generates the values transforms meet (names, dates, phone
+//! numbers, ZIP codes, blanks) and [`row`] builds a row from them:
+//!
+//! ```
+//! use proptest::prelude::*;
+//! use reqsync_guest::testing::{self, strategies};
+//! # use reqsync_guest::{columns, Context, FieldSpec, ModuleInfo, Outcome, RecordWriter, Row};
+//! # use reqsync_guest::Transform;
+//! # columns! { pub mod input { id: Integer, required; name: Text, required; } }
+//! # struct Names;
+//! # const OUTPUT: &[FieldSpec] =
+//! #     &[FieldSpec::required("patient_number"), FieldSpec::required("last_name")];
+//! # impl Transform for Names {
+//! #     fn info() -> ModuleInfo {
+//! #         ModuleInfo { name: "names", version: "1.0.0", target: "patient_data",
+//! #             key_column: "id", input_columns: input::SPECS, output_fields: OUTPUT }
+//! #     }
+//! #     fn row(row: &Row<'_>, _: &Context, out: &mut RecordWriter) -> Outcome {
+//! #         let name = reqsync_guest::rules::tidy_name(row.text(input::name).unwrap_or_default());
+//! #         if name.is_empty() {
+//! #             return Outcome::reject_one("last_name", "blank", "the name is blank");
+//! #         }
+//! #         out.int("patient_number", row.int(input::id).unwrap_or_default());
+//! #         out.str("last_name", &name);
+//! #         Outcome::emit()
+//! #     }
+//! # }
+//!
+//! proptest! {
+//!     // #[test] here in a test file; this example calls it below.
+//!     fn emitted_names_are_trimmed(name in strategies::non_blank_names()) {
+//!         let row = testing::row(serde_json::json!({"id": 1})).set("name", name);
+//!         let outcome = testing::run_row::<Names>("2026-01-01", row);
+//!         let record = outcome.record().expect("a non-blank name is sent");
+//!         let sent = record["last_name"].as_str().expect("text");
+//!         prop_assert_eq!(sent.trim(), sent);
+//!     }
+//! }
+//! # emitted_names_are_trimmed();
+//! ```
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -19,6 +60,8 @@ use serde_json::{Map, Value};
 use crate::bindings::reqsync::transform::types as wit;
 use crate::types::{ColumnSpec, ColumnType, ModuleInfo};
 use crate::{Transform, engine};
+
+pub mod strategies;
 
 /// What the module decided about one row, in a form that is easy to assert on.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +77,99 @@ pub enum RowOutcome {
     },
     /// Sorted `field:code` strings.
     Reject(Vec<String>),
+}
+
+impl RowOutcome {
+    /// The emitted record; `None` for a skip or a rejection.
+    pub fn record(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Self::Emit { record, .. } => Some(record),
+            _ => None,
+        }
+    }
+
+    /// The warnings of an emitted record (`field:code`, sorted); empty otherwise.
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Self::Emit { warnings, .. } => warnings,
+            _ => &[],
+        }
+    }
+
+    /// The rejection findings (`field:code`, sorted); empty unless rejected.
+    pub fn rejections(&self) -> &[String] {
+        match self {
+            Self::Reject(findings) => findings,
+            _ => &[],
+        }
+    }
+
+    /// The skip code; `None` unless skipped.
+    pub fn skip_code(&self) -> Option<&str> {
+        match self {
+            Self::Skip { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A row for [`run_row`] and [`run_rows`], built from a base row and changed cell by cell. A
+/// column the row has no key for is NULL.
+///
+/// ```
+/// use reqsync_guest::testing::row;
+/// use serde_json::json;
+///
+/// let valid = json!({"patno": 7, "lname": "Doe", "fname": "Jane", "email": "j@example.com"});
+/// let r = row(valid).set("lname", " DOE ").set("patno", 8).null("email");
+/// assert_eq!(r.get("lname"), Some(&json!(" DOE ")));
+/// assert_eq!(serde_json::Value::from(r), json!({"patno": 8, "lname": " DOE ", "fname": "Jane"}));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TestRow(Map<String, Value>);
+
+/// Starts a [`TestRow`] from `base`, usually a valid row written with `serde_json::json!`.
+///
+/// # Panics
+/// When `base` is not a JSON object.
+pub fn row(base: Value) -> TestRow {
+    match base {
+        Value::Object(cells) => TestRow(cells),
+        other => panic!("testing::row: the base row is not a JSON object: {other}"),
+    }
+}
+
+impl TestRow {
+    /// Sets a cell: a `&str`/`String` for text, date and timestamp columns, an integer, a
+    /// `bool`, or an `Option` of those (`None` is NULL).
+    pub fn set(mut self, column: &str, value: impl Into<Value>) -> Self {
+        self.0.insert(column.to_owned(), value.into());
+        self
+    }
+
+    /// Makes a cell NULL.
+    pub fn null(mut self, column: &str) -> Self {
+        self.0.remove(column);
+        self
+    }
+
+    /// The cell's value; `None` when it is NULL.
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.0.get(column).filter(|value| !value.is_null())
+    }
+
+    /// The text cells, as `(column, value)`: what a PHI check looks for in findings.
+    pub fn texts(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .filter_map(|(column, value)| Some((column.as_str(), value.as_str()?)))
+    }
+}
+
+impl From<TestRow> for Value {
+    fn from(row: TestRow) -> Self {
+        Value::Object(row.0)
+    }
 }
 
 /// The module failed the whole batch (WIT `batch-error`).
@@ -171,9 +307,21 @@ pub fn run_rows_omitting<T: Transform>(
     run_batch::<T>(as_of_date, &batch)
 }
 
-/// Runs one row; a batch error becomes a panic.
-pub fn run_row<T: Transform>(as_of_date: &str, row: Value) -> RowOutcome {
-    match run_rows::<T>(as_of_date, &[row]) {
+/// Runs one row (a `serde_json::Value` object or a [`TestRow`]); a batch error becomes a panic.
+pub fn run_row<T: Transform>(as_of_date: &str, row: impl Into<Value>) -> RowOutcome {
+    run_row_with_messages::<T>(as_of_date, row).0
+}
+
+/// Like [`run_row`], and also every finding and skip the module reported for the row, as the
+/// host would log them: `field:code: message` for warnings and rejections, `code: message` for
+/// a skip. For properties such as "no finding ever quotes a row value".
+pub fn run_row_with_messages<T: Transform>(
+    as_of_date: &str,
+    row: impl Into<Value>,
+) -> (RowOutcome, Vec<String>) {
+    let info = T::info();
+    let batch = batch_from_rows(info.input_columns, &[row.into()]);
+    match run_batch_reported::<T>(as_of_date, &batch) {
         Ok(mut outcomes) if outcomes.len() == 1 => outcomes.remove(0),
         Ok(outcomes) => panic!("one row in, {} outcomes out", outcomes.len()),
         Err(failure) => panic!("batch failed: {failure}"),
@@ -185,6 +333,15 @@ pub fn run_batch<T: Transform>(
     as_of_date: &str,
     batch: &wit::RowBatch,
 ) -> Result<Vec<RowOutcome>, BatchFailure> {
+    let outcomes = run_batch_reported::<T>(as_of_date, batch)?;
+    Ok(outcomes.into_iter().map(|(outcome, _)| outcome).collect())
+}
+
+/// [`run_batch`], with each row's findings and skip as log lines.
+fn run_batch_reported<T: Transform>(
+    as_of_date: &str,
+    batch: &wit::RowBatch,
+) -> Result<Vec<(RowOutcome, Vec<String>)>, BatchFailure> {
     let info = T::info();
     check_info(&info);
     let context = wit::BatchContext {
@@ -204,41 +361,12 @@ pub fn run_batch<T: Transform>(
         .outcomes
         .into_iter()
         .enumerate()
-        .map(|(i, outcome)| match outcome {
-            wit::Outcome::Emit(emitted) => {
-                let start = emitted.start as usize;
-                let end = start + emitted.len as usize;
-                assert_eq!(start, next_start, "row {i}: records are not contiguous");
-                next_start = end;
-                let text = result
-                    .records
-                    .get(start..end)
-                    .unwrap_or_else(|| panic!("row {i}: span outside the records buffer"));
-                let record = check_record(&info, i, text);
-                RowOutcome::Emit {
-                    record,
-                    warnings: check_findings(&info, i, &emitted.warnings, "warning"),
-                }
-            }
-            wit::Outcome::Skip(skipped) => {
-                assert!(
-                    is_kebab(&skipped.code),
-                    "row {i}: skip code `{}` is not kebab-case",
-                    skipped.code
-                );
-                assert!(
-                    !skipped.message.is_empty(),
-                    "row {i}: skip without a message"
-                );
-                RowOutcome::Skip {
-                    code: skipped.code,
-                    message: skipped.message,
-                }
-            }
-            wit::Outcome::Reject(findings) => {
-                assert!(!findings.is_empty(), "row {i}: rejected without a finding");
-                RowOutcome::Reject(check_findings(&info, i, &findings, "rejection"))
-            }
+        .map(|(i, outcome)| {
+            let said = said(&outcome);
+            (
+                check_outcome(&info, &result.records, &mut next_start, i, outcome),
+                said,
+            )
         })
         .collect();
     assert_eq!(
@@ -247,6 +375,66 @@ pub fn run_batch<T: Transform>(
         "records buffer has bytes no span covers"
     );
     Ok(outcomes)
+}
+
+/// Every finding and skip of one outcome, as log lines.
+fn said(outcome: &wit::Outcome) -> Vec<String> {
+    let findings = |findings: &[wit::Finding]| {
+        findings
+            .iter()
+            .map(|f| format!("{}:{}: {}", f.field, f.code, f.message))
+            .collect()
+    };
+    match outcome {
+        wit::Outcome::Emit(emitted) => findings(&emitted.warnings),
+        wit::Outcome::Reject(rejections) => findings(rejections),
+        wit::Outcome::Skip(skipped) => vec![format!("{}: {}", skipped.code, skipped.message)],
+    }
+}
+
+/// Checks one outcome against the module's contract and turns it into a [`RowOutcome`].
+fn check_outcome(
+    info: &ModuleInfo,
+    records: &str,
+    next_start: &mut usize,
+    i: usize,
+    outcome: wit::Outcome,
+) -> RowOutcome {
+    match outcome {
+        wit::Outcome::Emit(emitted) => {
+            let start = emitted.start as usize;
+            let end = start + emitted.len as usize;
+            assert_eq!(start, *next_start, "row {i}: records are not contiguous");
+            *next_start = end;
+            let text = records
+                .get(start..end)
+                .unwrap_or_else(|| panic!("row {i}: span outside the records buffer"));
+            let record = check_record(info, i, text);
+            RowOutcome::Emit {
+                record,
+                warnings: check_findings(info, i, &emitted.warnings, "warning"),
+            }
+        }
+        wit::Outcome::Skip(skipped) => {
+            assert!(
+                is_kebab(&skipped.code),
+                "row {i}: skip code `{}` is not kebab-case",
+                skipped.code
+            );
+            assert!(
+                !skipped.message.is_empty(),
+                "row {i}: skip without a message"
+            );
+            RowOutcome::Skip {
+                code: skipped.code,
+                message: skipped.message,
+            }
+        }
+        wit::Outcome::Reject(findings) => {
+            assert!(!findings.is_empty(), "row {i}: rejected without a finding");
+            RowOutcome::Reject(check_findings(info, i, &findings, "rejection"))
+        }
+    }
 }
 
 /// Checks what a module says about itself: a declared key column, no name twice.
