@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: [(&str, &str); 6] = [
+const GUESTS: [(&str, &str); 11] = [
     ("transform-patients", "REQSYNC_PATIENTS_WASM"),
     ("transform-vaccine-doses", "REQSYNC_VACCINE_DOSES_WASM"),
     // Sandbox test modules (tests/guests): built here so the test suite can load them; only
@@ -17,6 +17,12 @@ const GUESTS: [(&str, &str); 6] = [
     ("test-guest-capability", "REQSYNC_TEST_GUEST_CAPABILITY"),
     ("test-guest-swap-v1", "REQSYNC_TEST_GUEST_SWAP_V1"),
     ("test-guest-swap-v2", "REQSYNC_TEST_GUEST_SWAP_V2"),
+    // One deliberate defect each, for the tests of `reqsync transform test`.
+    ("test-guest-flawed-date", "REQSYNC_TEST_GUEST_FLAWED_DATE"),
+    ("test-guest-flawed-state", "REQSYNC_TEST_GUEST_FLAWED_STATE"),
+    ("test-guest-flawed-quote", "REQSYNC_TEST_GUEST_FLAWED_QUOTE"),
+    ("test-guest-flawed-panic", "REQSYNC_TEST_GUEST_FLAWED_PANIC"),
+    ("test-guest-flawed-field", "REQSYNC_TEST_GUEST_FLAWED_FIELD"),
 ];
 
 fn main() {

@@ -3,9 +3,6 @@
 //! ReqCheck-compatible receiver over HTTP on a real socket.
 //! One test binary, grouped by capability.
 
-mod support;
-mod tds_double;
-
 mod batches;
 mod cli;
 mod daemon;
@@ -17,5 +14,9 @@ mod sandbox;
 mod seed_sqlserver;
 mod sources_postgres;
 mod sources_sqlserver;
+mod support;
 mod sync;
+mod tds_double;
 mod tls;
+mod transform_cli;
+mod transform_test;

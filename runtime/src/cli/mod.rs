@@ -61,7 +61,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Seed(args) => seed::run(args).await,
         Command::Receiver(args) => receiver::run(args).await,
         Command::Init(args) => init::run(args),
-        Command::Transform(args) => transform::run(args),
+        // Module calls block (and a guest writing to stderr, e.g. when it panics, makes WASI
+        // block on its own runtime), so they must not run on an async worker thread.
+        Command::Transform(args) => tokio::task::spawn_blocking(move || transform::run(args))
+            .await
+            .map_err(|e| Failure::new(exit::INTERNAL, anyhow::anyhow!("transform command: {e}")))?,
         Command::Demo(args) => demo::run(args).await,
     }
 }

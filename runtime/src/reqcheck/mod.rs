@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod record_schema;
 pub mod targets;
 pub mod window;
 

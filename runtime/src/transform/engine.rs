@@ -232,7 +232,10 @@ impl TransformEngine {
             .build();
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
-            .instances(16)
+            // A component is several core instances: a Rust module is a handful, one built by
+            // componentize-py or componentize-js (an interpreter, libc and adapters) about 20.
+            // The limit stops a module that instantiates without bound; memory is capped below.
+            .instances(64)
             // A failed memory.grow traps instead of returning -1: a module that runs out of its
             // budget stops at once rather than limping on with a half-built batch.
             .trap_on_grow_failure(true)

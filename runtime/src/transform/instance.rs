@@ -12,7 +12,7 @@ use super::bindings::{Transform, WIT_PACKAGE, wit};
 use super::columnar::{BatchPlan, ConvertedBatch};
 use super::engine::{CompiledModule, HostState, SandboxLimits, TransformEngine};
 use super::info::ModuleInfo;
-use super::outcome::{Finding, RowOutcome, Verdict};
+use super::outcome::{Finding, RowOutcome, Verdict, host_codes};
 use crate::source::RowBatch;
 use wasmtime::Store;
 
@@ -47,13 +47,13 @@ enum RowFault {
 impl RowFault {
     fn finding(self) -> Finding {
         let (code, message) = match self {
-            RowFault::Trap => ("transform-trap", "the transform module trapped on this row"),
+            RowFault::Trap => (host_codes::TRAP, "the transform module trapped on this row"),
             RowFault::Timeout => (
-                "transform-timeout",
+                host_codes::TIMEOUT,
                 "the transform module did not finish this row within its deadline",
             ),
             RowFault::MemoryLimit => (
-                "transform-memory-limit",
+                host_codes::MEMORY_LIMIT,
                 "the transform module exceeded its memory limit on this row",
             ),
         };
@@ -269,7 +269,7 @@ impl TransformInstance {
             wit::Outcome::Emit(e) => {
                 if e.len as usize > self.limits.max_record_bytes {
                     return module_fault(
-                        "transform-output-too-large",
+                        host_codes::OUTPUT_TOO_LARGE,
                         "the emitted record is larger than the sandbox allows",
                     );
                 }
@@ -277,7 +277,7 @@ impl TransformInstance {
                 let end = start.saturating_add(e.len as usize);
                 let Some(text) = records.get(start..end) else {
                     return module_fault(
-                        "record-span-invalid",
+                        host_codes::RECORD_SPAN_INVALID,
                         "the emitted span is outside the records buffer",
                     );
                 };
@@ -285,13 +285,13 @@ impl TransformInstance {
                     Ok(serde_json::Value::Object(map)) => map,
                     Ok(_) => {
                         return module_fault(
-                            "record-not-object",
+                            host_codes::RECORD_NOT_OBJECT,
                             "the emitted record is not a JSON object",
                         );
                     }
                     Err(_) => {
                         return module_fault(
-                            "record-invalid-json",
+                            host_codes::RECORD_INVALID_JSON,
                             "the emitted record is not valid JSON",
                         );
                     }
@@ -301,7 +301,7 @@ impl TransformInstance {
                     if !self.info.declares_field(key) {
                         findings.push(Finding {
                             field: key.clone(),
-                            code: "undeclared-field".into(),
+                            code: host_codes::UNDECLARED_FIELD.into(),
                             message: "the module emitted a field it did not declare".into(),
                         });
                     }
@@ -310,7 +310,7 @@ impl TransformInstance {
                     if record.get(&f.name).is_none_or(serde_json::Value::is_null) {
                         findings.push(Finding {
                             field: f.name.clone(),
-                            code: "required-field-missing".into(),
+                            code: host_codes::REQUIRED_FIELD_MISSING.into(),
                             message:
                                 "the module emitted a record without a field it declared required"
                                     .into(),

@@ -13,6 +13,7 @@ mod instance;
 pub mod json_rows;
 mod live;
 mod outcome;
+pub mod property;
 pub mod registry;
 
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ pub use engine::{CompiledModule, SandboxLimits, TransformEngine};
 pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo, ValueHint};
 pub use instance::TransformInstance;
 pub use live::LiveTransform;
-pub use outcome::{Finding, RowOutcome, Verdict};
+pub use outcome::{Finding, RowOutcome, Verdict, host_codes};
 pub use registry::{ModuleRegistry, ModuleSlot, SwapReport};
 
 /// Errors of the transform host. Each names the module file and what to do; none carries row

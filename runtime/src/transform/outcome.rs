@@ -58,3 +58,29 @@ pub struct RowOutcome {
     pub group: Option<String>,
     pub verdict: Verdict,
 }
+
+/// Finding codes the host itself puts on a row when the *module* misbehaved on it (field `*`
+/// or the offending field). Seeing one means the module, not the row, is at fault.
+pub mod host_codes {
+    pub const TRAP: &str = "transform-trap";
+    pub const TIMEOUT: &str = "transform-timeout";
+    pub const MEMORY_LIMIT: &str = "transform-memory-limit";
+    pub const OUTPUT_TOO_LARGE: &str = "transform-output-too-large";
+    pub const RECORD_SPAN_INVALID: &str = "record-span-invalid";
+    pub const RECORD_NOT_OBJECT: &str = "record-not-object";
+    pub const RECORD_INVALID_JSON: &str = "record-invalid-json";
+    pub const UNDECLARED_FIELD: &str = "undeclared-field";
+    pub const REQUIRED_FIELD_MISSING: &str = "required-field-missing";
+
+    pub const ALL: &[&str] = &[
+        TRAP,
+        TIMEOUT,
+        MEMORY_LIMIT,
+        OUTPUT_TOO_LARGE,
+        RECORD_SPAN_INVALID,
+        RECORD_NOT_OBJECT,
+        RECORD_INVALID_JSON,
+        UNDECLARED_FIELD,
+        REQUIRED_FIELD_MISSING,
+    ];
+}

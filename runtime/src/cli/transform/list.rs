@@ -1,31 +1,18 @@
-//! `reqsync transform …`: look at transform modules.
+//! `reqsync transform list`: the modules a config's jobs would run.
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use reqsync::config::Config;
 use reqsync::transform::{SandboxLimits, TransformEngine, TransformInstance};
 use serde::Serialize;
 
-use super::exit::{self, Failure, OrExit};
-
-#[derive(Debug, Args)]
-pub struct TransformArgs {
-    #[command(subcommand)]
-    pub command: TransformCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TransformCommand {
-    /// The module of every job of a config: name, version, record type and content hash —
-    /// what the next run (or a service started now) would use.
-    List(ListArgs),
-}
+use crate::cli::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// The config file.
-    #[arg(long, short, default_value_os_t = super::default_config())]
+    #[arg(long, short, default_value_os_t = crate::cli::default_config())]
     pub config: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -42,13 +29,7 @@ struct Listed {
     sha256: String,
 }
 
-pub fn run(args: TransformArgs) -> Result<u8, Failure> {
-    match args.command {
-        TransformCommand::List(list) => list_config(list),
-    }
-}
-
-fn list_config(args: ListArgs) -> Result<u8, Failure> {
+pub fn run(args: ListArgs) -> Result<u8, Failure> {
     let config =
         Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
     let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))

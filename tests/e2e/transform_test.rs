@@ -1,0 +1,204 @@
+//! `reqsync transform test`: the default modules pass; a module with a defect is caught by the
+//! property that guards against it, with a minimal row and a seed that reproduces the run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A folder holding the default modules and their example cases, as `reqsync init` lays them out.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    reqsync::project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false)
+        .expect("project");
+    dir
+}
+
+fn cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache")
+}
+
+fn transform_test(module: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reqsync"))
+        .args(["transform", "test"])
+        .arg(module)
+        .arg("--cache-dir")
+        .arg(cache())
+        .args(extra)
+        .output()
+        .expect("reqsync runs")
+}
+
+fn json_report(module: &Path, extra: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let out = transform_test(module, &args);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+fn flawed(which: &str) -> PathBuf {
+    PathBuf::from(match which {
+        "date" => env!("REQSYNC_TEST_GUEST_FLAWED_DATE"),
+        "state" => env!("REQSYNC_TEST_GUEST_FLAWED_STATE"),
+        "quote" => env!("REQSYNC_TEST_GUEST_FLAWED_QUOTE"),
+        "panic" => env!("REQSYNC_TEST_GUEST_FLAWED_PANIC"),
+        "field" => env!("REQSYNC_TEST_GUEST_FLAWED_FIELD"),
+        other => panic!("no flawed module {other}"),
+    })
+}
+
+/// Runs a flawed module; returns its failure (property, minimal row).
+fn caught(which: &str) -> (String, Value) {
+    let (code, report) = json_report(
+        &flawed(which),
+        &["--no-examples", "--seed", "11", "--cases", "400"],
+    );
+    assert_eq!(code, Some(5), "a failing module exits 5: {report:#}");
+    assert_eq!(report["passed"], false);
+    let failure = &report["failure"];
+    (
+        failure["property"].as_str().expect("property").to_owned(),
+        failure["row"].clone(),
+    )
+}
+
+#[test]
+fn the_default_patients_module_passes_its_examples_and_generated_rows() {
+    let dir = project();
+    let (code, report) = json_report(
+        &dir.path().join("transforms/patients.wasm"),
+        &["--seed", "5", "--cases", "300"],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["passed"], true);
+    assert!(report["examples"]["cases"].as_u64().expect("cases") >= 10);
+    assert_eq!(report["examples"]["failures"], serde_json::json!([]));
+    assert_eq!(report["cases_run"], 300);
+    // The hints reach both sides of the rules: some rows emit, some are rejected.
+    assert!(
+        report["outcomes"]["emit"].as_u64().expect("emit") > 30,
+        "{report:#}"
+    );
+    assert!(
+        report["outcomes"]["reject"].as_u64().expect("reject") > 30,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn the_default_vaccine_doses_module_passes_and_generated_rows_reach_its_emit_path() {
+    let dir = project();
+    let (code, report) = json_report(
+        &dir.path().join("transforms/vaccine-doses.wasm"),
+        &["--seed", "5", "--cases", "300"],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    // A dose emits only when its joined patient number equals its own and both the patient and
+    // the dose are valid: the generator's tied key columns make that happen.
+    assert!(
+        report["outcomes"]["emit"].as_u64().expect("emit") > 10,
+        "{report:#}"
+    );
+    assert!(
+        report["outcomes"]["skip"].as_u64().expect("skip") > 10,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_us_format_date_is_caught_by_the_record_schema_with_a_pre_1950_birth_date() {
+    let (property, row) = caught("date");
+    assert_eq!(property, "record-schema");
+    let dob = row["birth_date"].as_str().expect("birth date");
+    assert!(
+        dob < "1950",
+        "minimal row should be born before 1950: {row}"
+    );
+}
+
+#[test]
+fn state_kept_between_rows_is_caught_as_nondeterminism() {
+    let (property, _) = caught("state");
+    assert!(
+        property == "deterministic" || property == "fresh-instance",
+        "{property}"
+    );
+}
+
+#[test]
+fn a_row_value_quoted_in_a_message_is_caught() {
+    let (property, row) = caught("quote");
+    assert_eq!(property, "no-values-in-messages");
+    let last = row["lname"].as_str().expect("last name");
+    assert!(last.bytes().any(|b| b.is_ascii_digit()), "{row}");
+}
+
+#[test]
+fn a_trap_is_caught_and_shrunk_to_a_minimal_row() {
+    let (property, row) = caught("panic");
+    assert_eq!(property, "no-fault");
+    // The module slices the first name's first three bytes: the minimal failing name is
+    // shorter than that, or not ASCII.
+    let first = row["fname"].as_str().expect("first name");
+    assert!(first.len() < 3 || !first.is_ascii(), "{row}");
+    // Everything else shrank to the plainest value.
+    assert_eq!(row["patno"], 1, "{row}");
+}
+
+#[test]
+fn a_field_outside_reqchecks_whitelist_fails_the_declaration_before_any_row() {
+    let (property, row) = caught("field");
+    assert_eq!(property, "declaration");
+    assert_eq!(row, Value::Null);
+}
+
+#[test]
+fn the_same_seed_reproduces_the_same_failure() {
+    let args = ["--no-examples", "--seed", "23", "--cases", "300"];
+    let (_, a) = json_report(&flawed("quote"), &args);
+    let (_, b) = json_report(&flawed("quote"), &args);
+    assert_eq!(a["failure"], b["failure"]);
+    assert_eq!(a["cases_run"], b["cases_run"]);
+}
+
+#[test]
+fn human_output_prints_the_minimal_row_and_how_to_reproduce_it() {
+    let out = transform_test(
+        &flawed("date"),
+        &["--no-examples", "--seed", "3", "--cases", "200"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("FAIL       record-schema"), "{text}");
+    assert!(text.contains("minimal row"), "{text}");
+    assert!(text.contains("--seed 3 --cases 200"), "{text}");
+    assert!(text.contains("reqsync transform try"), "{text}");
+}
+
+#[test]
+fn a_module_without_example_cases_is_refused_unless_told_to_skip_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let module = dir.path().join("patients.wasm");
+    std::fs::copy(env!("REQSYNC_PATIENTS_WASM"), &module).expect("copy");
+    let out = transform_test(&module, &["--cases", "10"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("patients.examples.json") && err.contains("--no-examples"),
+        "{err}"
+    );
+    let out = transform_test(&module, &["--cases", "10", "--no-examples", "--seed", "1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
