@@ -7,6 +7,7 @@ mod batches;
 mod cli;
 mod daemon;
 mod examples;
+mod guest_javascript;
 mod hot_swap;
 mod incremental;
 mod rejections;

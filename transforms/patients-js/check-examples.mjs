@@ -1,0 +1,78 @@
+// A quick check while editing rules: runs the example cases through patients.js in Node.js,
+// without building the component, in well under a second.
+//
+//     node transforms/patients-js/check-examples.mjs [EXAMPLES.json]
+//
+// (default: transforms/patients/examples.json, the Rust module's cases, which this module must
+// pass too). It builds the same columnar batch the host builds from example rows and compares
+// outcomes the way `reqsync::transform::examples` does. Node's JavaScript engine is not the one
+// inside the component, though: the e2e tests on the built component (README.md) are the real
+// gate. Needs no npm packages.
+
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, transform } from './patients.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const path = process.argv[2] ?? join(here, '../patients/examples.json');
+const { as_of_date: asOfDate, cases } = JSON.parse(await readFile(path, 'utf8'));
+
+// The batch, column by column, as reqsync's host builds it from JSON rows (json_rows.rs): every
+// declared column, a missing or null value is NULL, text as one string plus UTF-8 byte offsets.
+const info = describe();
+const columns = info.inputColumns.map(({ name, kind }) => {
+  const cells = cases.map((c) => c.row[name] ?? null);
+  const present = Uint8Array.from(cells, (v) => (v === null ? 0 : 1));
+  let values;
+  if (kind === 'integer' || kind === 'boolean') {
+    values = { tag: 'integer', val: BigInt64Array.from(cells, (v) => BigInt(v ?? 0)) };
+  } else if (kind === 'float') {
+    values = { tag: 'float', val: Float64Array.from(cells, (v) => v ?? 0) };
+  } else {
+    const offsets = [0];
+    for (const v of cells) offsets.push(offsets.at(-1) + Buffer.byteLength(v ?? ''));
+    const data = cells.map((v) => v ?? '').join('');
+    values = { tag: 'text', val: { data, offsets: Uint32Array.from(offsets) } };
+  }
+  return { name, values, present: present.every((p) => p === 1) ? new Uint8Array() : present };
+});
+
+const result = transform({ asOfDate }, { rows: cases.length, columns });
+const records = Buffer.from(result.records, 'utf8');
+const tags = (findings) => findings.map((f) => `${f.field}:${f.code}`).sort();
+const asSet = (list) => JSON.stringify([...new Set(list)].sort());
+const sameSet = (a, b) => asSet(a) === asSet(b);
+
+let failed = 0;
+cases.forEach(({ name, expect }, i) => {
+  const { tag, val } = result.outcomes[i];
+  let problem;
+  if (tag === 'emit') {
+    const record = JSON.parse(records.subarray(val.start, val.start + val.len).toString('utf8'));
+    if (!('emit' in expect)) problem = `emitted, expected ${Object.keys(expect)[0]}`;
+    else if (!sameJson(record, expect.emit)) problem = `emitted ${JSON.stringify(record)}`;
+    else if (!sameSet(tags(val.warnings), expect.warnings ?? [])) {
+      problem = `warnings ${tags(val.warnings)}`;
+    }
+  } else if (tag === 'reject') {
+    if (!('reject' in expect) || !sameSet(tags(val), expect.reject)) {
+      problem = `rejected with ${tags(val)}`;
+    }
+  } else if (expect.skip !== val.code) {
+    problem = `skipped with ${val.code}`;
+  }
+  if (problem !== undefined) {
+    failed += 1;
+    console.log(`FAIL ${name}: ${problem}; expected ${JSON.stringify(expect)}`);
+  }
+});
+console.log(`${cases.length - failed} of ${cases.length} example cases pass (${path})`);
+process.exit(failed === 0 ? 0 : 1);
+
+/** Equal as JSON values (object key order does not matter). */
+function sameJson(a, b) {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return a === b;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => k in b && sameJson(a[k], b[k]));
+}
