@@ -8,6 +8,7 @@ mod cli;
 mod daemon;
 mod examples;
 mod guest_javascript;
+mod guest_python;
 mod hot_swap;
 mod incremental;
 mod rejections;

@@ -1,0 +1,105 @@
+"""Runs example cases through the module natively, with ordinary Python tracebacks.
+
+    scripts/build-guest-python            # also writes the WIT bindings this needs
+    target/guest-toolchains/python/bin/python transforms/patients-py/run_examples.py [FILE]
+
+FILE defaults to the Rust module's cases (transforms/patients/examples.json), the spec this module
+must pass. The batch is built the way the host builds it (columnar, UTF-8 byte offsets, NULL
+maps) and the records are read back by their byte spans, so what passes here passes in the
+sandbox too; `cargo test -p reqsync --test e2e guest_python` then checks the built component.
+Inside the sandbox a Python exception only shows as `transform-trap`: debug here.
+
+Not part of the component (app.py never imports it).
+"""
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source folder
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path[:0] = [str(REPO / "target/guest-toolchains/python/bindings"), str(HERE)]
+
+try:
+    from wit_world.imports import types
+except ImportError:
+    sys.exit("no WIT bindings: run scripts/build-guest-python first")
+
+from componentize_py_types import Err  # noqa: E402
+
+import app  # noqa: E402
+from reqsync_guest import _INTEGER_KINDS, _TEXT_KINDS, FLOAT  # noqa: E402
+
+
+def column(spec: types.ColumnSpec, cells: list) -> types.Column:
+    """One column as the host sends it (runtime/src/transform/json_rows.rs)."""
+    present = bytes(0 if cell is None else 1 for cell in cells)
+    if spec.kind in _TEXT_KINDS:
+        data, offsets = b"", [0]
+        for cell in cells:
+            data += (cell or "").encode()
+            offsets.append(len(data))
+        values = types.ColumnValues_Text(types.TextValues(data.decode(), offsets))
+    elif spec.kind in _INTEGER_KINDS:
+        values = types.ColumnValues_Integer([int(cell or 0) for cell in cells])
+    elif spec.kind is FLOAT:
+        values = types.ColumnValues_Float([float(cell or 0) for cell in cells])
+    return types.Column(spec.name, values, present)
+
+
+def verdict(outcome, records: bytes):
+    """The outcome in the examples' terms: ("emit", record, warnings) / ("reject", findings) /
+    ("skip", code)."""
+    if isinstance(outcome, types.Outcome_Emit):
+        span = records[outcome.value.start : outcome.value.start + outcome.value.len]
+        warnings = {f"{w.field}:{w.code}" for w in outcome.value.warnings}
+        return ("emit", json.loads(span.decode()), warnings)
+    if isinstance(outcome, types.Outcome_Reject):
+        return ("reject", {f"{f.field}:{f.code}" for f in outcome.value})
+    return ("skip", outcome.value.code)
+
+
+def expected(expect: dict):
+    if "emit" in expect:
+        return ("emit", expect["emit"], set(expect.get("warnings", [])))
+    if "reject" in expect:
+        return ("reject", set(expect["reject"]))
+    return ("skip", expect["skip"])
+
+
+def main() -> int:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "transforms/patients/examples.json"
+    spec = json.loads(path.read_text())
+    cases = spec["cases"]
+    module = app.WitWorld()
+    info = module.describe()
+    batch = types.RowBatch(
+        len(cases),
+        [
+            column(col, [case["row"].get(col.name) for case in cases])
+            for col in info.input_columns
+        ],
+    )
+    try:
+        result = module.transform(types.BatchContext(spec["as_of_date"]), batch)
+    except Err as refused:
+        print(f"the batch was refused: {refused.value.code}: {refused.value.message}")
+        return 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+    records = result.records.encode()
+    failures = 0
+    for case, outcome in zip(cases, result.outcomes):
+        got, want = verdict(outcome, records), expected(case["expect"])
+        if got != want:
+            failures += 1
+            print(f"FAIL {case['name']}\n   got  {got}\n   want {want}")
+    print(f"{len(cases) - failures} of {len(cases)} example cases pass ({path.name})")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
