@@ -58,9 +58,7 @@ def patient_number(patno: int | None) -> int:
     if patno is None:
         raise _missing()
     if not 1 <= patno <= INT32_MAX:
-        raise Problem(
-            codes.OUT_OF_RANGE, "the patient number is not between 1 and 2147483647"
-        )
+        raise Problem(codes.OUT_OF_RANGE, "the patient number is not between 1 and 2147483647")
     return patno
 
 
@@ -81,9 +79,7 @@ def birth_date(value: str | None, as_of: date) -> date:
         raise _missing()
     born = rules.parse_date(value)
     if born is None:
-        raise Problem(
-            codes.INVALID_DATE, "the value is not a YYYY-MM-DD calendar date"
-        )
+        raise Problem(codes.INVALID_DATE, "the value is not a YYYY-MM-DD calendar date")
     if born > as_of:
         raise Problem(codes.IN_FUTURE, "the birth date is after the as-of date")
     if born < EARLIEST_BIRTH_DATE:
@@ -188,9 +184,7 @@ def zip_code(value: str | None) -> str | None:
         return None
     normalized = rules.normalize_zip(value)
     if normalized is None:
-        raise Problem(
-            codes.INVALID_ZIP, "the ZIP code is not 5 digits or ZIP+4; left out"
-        )
+        raise Problem(codes.INVALID_ZIP, "the ZIP code is not 5 digits or ZIP+4; left out")
     return normalized
 
 
@@ -215,9 +209,7 @@ def email(value: str | None) -> str | None:
         return None
     address = rules.plausible_email(value)
     if address is None:
-        raise Problem(
-            codes.INVALID_EMAIL, "the e-mail address is not plausible; left out"
-        )
+        raise Problem(codes.INVALID_EMAIL, "the e-mail address is not plausible; left out")
     return address
 
 

@@ -11,10 +11,11 @@ Analysts normally never edit this file.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from typing import Sequence
+from itertools import pairwise
 
 import wit_world
 from componentize_py_types import Err
@@ -320,9 +321,7 @@ class Record:
     def to_json(self) -> str:
         # The same text the Rust writer produces: no spaces, non-ASCII as UTF-8, only quotes,
         # backslashes and control characters escaped. NaN has no JSON form: it raises.
-        return json.dumps(
-            self._fields, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
+        return json.dumps(self._fields, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 class Transform(wit_world.WitWorld):
@@ -352,14 +351,11 @@ class Transform(wit_world.WitWorld):
             key_column=self.key_column,
             input_columns=[column.to_wit() for column in self.input_columns],
             output_fields=[
-                types.FieldSpec(field.name, field.required)
-                for field in self.output_fields
+                types.FieldSpec(field.name, field.required) for field in self.output_fields
             ],
         )
 
-    def transform(
-        self, context: types.BatchContext, batch: types.RowBatch
-    ) -> types.BatchResult:
+    def transform(self, context: types.BatchContext, batch: types.RowBatch) -> types.BatchResult:
         as_of = value_rules.parse_date(context.as_of_date)
         if as_of is None:
             raise _batch_error(
@@ -446,7 +442,7 @@ def _bind(declared: Sequence[Column], batch: types.RowBatch) -> dict:
         if present:  # an empty NULL map means the column has no NULLs in this batch
             if len(present) != rows:
                 raise _malformed(spec.name, "its NULL map does not have one entry per row")
-            cells = [cell if flag else None for cell, flag in zip(cells, present)]
+            cells = [cell if flag else None for cell, flag in zip(cells, present, strict=True)]
         bound[spec.name] = cells
     return bound
 
@@ -466,13 +462,12 @@ def _text_cells(name: str, text: types.TextValues, rows: int) -> list:
         raise _malformed(name, "it does not have rows + 1 offsets")
     data = text.data
     source = data if data.isascii() else data.encode()
-    ends = offsets[1:]
     broken = "an offset decreases, is past the end or splits a character"
-    if rows and (offsets[-1] > len(source) or any(b < a for a, b in zip(offsets, ends))):
+    if rows and (offsets[-1] > len(source) or any(b < a for a, b in pairwise(offsets))):
         raise _malformed(name, broken)
     if source is data:
-        return [data[a:b] for a, b in zip(offsets, ends)]
+        return [data[a:b] for a, b in pairwise(offsets)]
     try:
-        return [source[a:b].decode() for a, b in zip(offsets, ends)]
+        return [source[a:b].decode() for a, b in pairwise(offsets)]
     except UnicodeDecodeError:
         raise _malformed(name, broken) from None

@@ -77,10 +77,7 @@ def main() -> int:
     info = module.describe()
     batch = types.RowBatch(
         len(cases),
-        [
-            column(col, [case["row"].get(col.name) for case in cases])
-            for col in info.input_columns
-        ],
+        [column(col, [case["row"].get(col.name) for case in cases]) for col in info.input_columns],
     )
     try:
         result = module.transform(types.BatchContext(spec["as_of_date"]), batch)
@@ -92,7 +89,7 @@ def main() -> int:
         return 1
     records = result.records.encode()
     failures = 0
-    for case, outcome in zip(cases, result.outcomes):
+    for case, outcome in zip(cases, result.outcomes, strict=True):
         got, want = verdict(outcome, records), expected(case["expect"])
         if got != want:
             failures += 1
