@@ -202,3 +202,46 @@ fn a_module_without_example_cases_is_refused_unless_told_to_skip_them() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A Python or JavaScript twin of the default patients module, as its build script leaves it.
+fn interpreter_module(file: &str, script: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/guests")
+        .join(file);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `scripts/{script}` before these tests",
+        path.display()
+    );
+    path
+}
+
+fn passes_like_the_rust_module(module: &Path) {
+    let (code, report) = json_report(module, &["--seed", "5", "--cases", "150"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(report["examples"]["cases"].as_u64().expect("cases") >= 10);
+    assert!(
+        report["outcomes"]["emit"].as_u64().expect("emit") > 20,
+        "{report:#}"
+    );
+    assert!(
+        report["outcomes"]["reject"].as_u64().expect("reject") > 20,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn the_python_patients_module_passes_the_same_properties() {
+    passes_like_the_rust_module(&interpreter_module(
+        "patients-py.wasm",
+        "build-guest-python",
+    ));
+}
+
+#[test]
+fn the_javascript_patients_module_passes_the_same_properties() {
+    passes_like_the_rust_module(&interpreter_module(
+        "patients-js.wasm",
+        "build-guest-javascript",
+    ));
+}
