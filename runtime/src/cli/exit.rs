@@ -4,7 +4,9 @@ use reqsync::pipeline::{FailureClass, RunError};
 
 pub const OK: u8 = 0;
 pub const INTERNAL: u8 = 1;
-// 2 is clap's code for a command-line usage error.
+/// A command-line usage error: clap's own code, also used for rows typed on the command line
+/// that do not fit the module (`transform try|diff`).
+pub const USAGE: u8 = 2;
 pub const CONFIG: u8 = 3;
 pub const SOURCE: u8 = 4;
 pub const TRANSFORM: u8 = 5;

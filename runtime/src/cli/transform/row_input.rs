@@ -24,10 +24,6 @@ use serde_json::{Map, Value};
 use super::CacheArgs;
 use crate::cli::exit::{self, Failure, OrExit};
 
-/// Rows that do not fit the module (an unknown column, a value of the wrong type) are a mistake
-/// in what was typed on the command line: clap's usage-error code.
-pub const USAGE: u8 = 2;
-
 /// Rows per transform call for rows given on the command line (the `[sync]` default).
 const GIVEN_BATCH_ROWS: usize = 512;
 
@@ -328,7 +324,7 @@ impl Rows {
 }
 
 pub fn usage(message: String) -> Failure {
-    Failure::new(USAGE, anyhow::Error::msg(message))
+    Failure::new(exit::USAGE, anyhow::Error::msg(message))
 }
 
 /// A JSON object, or why not. serde_json's syntax errors name the line and column only; the

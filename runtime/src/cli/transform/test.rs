@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use clap::Args;
 use reqsync::transform::examples::ExampleFile;
+use reqsync::transform::property::checks::Property;
 use reqsync::transform::property::{TestOptions, TestReport, test_module};
 use reqsync::transform::registry::examples_beside;
 use reqsync::transform::{SandboxLimits, TransformEngine};
@@ -142,11 +143,14 @@ fn print_report(r: &TestReport, args: &TestArgs) {
         r.cases_per_second, r.elapsed_ms
     );
     match &r.failure {
-        None => println!(
-            "properties all held: declaration, no-fault, deterministic, fresh-instance, \
-             batch-consistent, record-schema, required-fields, findings-well-formed, \
-             no-values-in-messages"
-        ),
+        None => {
+            let held: Vec<&str> = Property::ALL
+                .into_iter()
+                .filter(|p| *p != Property::Examples)
+                .map(Property::id)
+                .collect();
+            println!("properties all held: {}", held.join(", "));
+        }
         Some(f) => {
             println!("FAIL       {}: {}", f.property.id(), f.detail);
             if let Some(row) = &f.row {
