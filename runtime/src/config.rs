@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::daemon::Schedule;
+use crate::reqcheck::RetryPolicy;
 use crate::reqcheck::credentials::CredentialsSource;
 use crate::reqcheck::targets::{self, Target};
 use crate::transform::SandboxLimits;
@@ -49,6 +50,16 @@ struct RawConfig {
     jobs: Vec<RawJob>,
     #[serde(default)]
     daemon: RawDaemon,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+/// `[audit]`: the hash-chained audit trail.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    /// JSON-lines file the audit events are appended to (default `.reqsync/audit.jsonl`).
+    file: Option<PathBuf>,
 }
 
 /// `[daemon]`: settings of `reqsync daemon` only.
@@ -79,6 +90,12 @@ struct RawReqCheck {
     timeout: Option<String>,
     /// Extra CA certificate (PEM) to trust for ReqCheck's TLS certificate.
     ca_file: Option<PathBuf>,
+    /// Attempts per request, the first included (default 6; 1 = never retry).
+    retry_attempts: Option<u32>,
+    /// No retry starts later than this after a request's first attempt (default `"10m"`).
+    retry_max_time: Option<String>,
+    /// Allow plain `http://` to a host other than loopback (default false).
+    allow_insecure_http: Option<bool>,
 }
 
 /// `[source]`
@@ -110,6 +127,10 @@ struct RawSync {
     transform_max_record_kb: Option<u64>,
     /// Folder for precompiled transform modules (default: `.reqsync/cache` beside the config).
     cache_dir: Option<PathBuf>,
+    /// Folder for the run ledger, run reports and quarantine (default `.reqsync/state`).
+    state_dir: Option<PathBuf>,
+    /// `"fail"` (default) or `"accept"`: what a `201 partial_failure` answer means for the run.
+    on_partial_failure: Option<String>,
 }
 
 /// `[[jobs]]`
@@ -152,6 +173,23 @@ pub struct Config {
     pub cache_dir: PathBuf,
     pub jobs: Vec<JobConfig>,
     pub daemon: DaemonConfig,
+    /// The run ledger, run reports and quarantine live here.
+    pub state_dir: PathBuf,
+    pub on_partial_failure: PartialFailurePolicy,
+    /// The hash-chained audit trail (JSON lines).
+    pub audit_file: PathBuf,
+}
+
+/// What ReqCheck's `201 partial_failure` (an import stored with record errors) means for a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartialFailurePolicy {
+    /// The run fails (exit code 7) and does not count as complete, so the next run re-sends
+    /// its window: a record error caused by something passing heals without anyone acting.
+    #[default]
+    Fail,
+    /// The run succeeds; the error ids are still reported and kept in the ledger.
+    Accept,
 }
 
 /// `[daemon]`, validated.
@@ -168,6 +206,9 @@ pub struct ReqCheckConfig {
     pub password: CredentialsSource,
     pub timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    pub retry: RetryPolicy,
+    /// Plain `http://` to a non-loopback host is refused unless this is set.
+    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +285,20 @@ impl Config {
             None => Duration::from_secs(120),
         };
         reqwest::Url::parse(&r.url).map_err(|e| invalid("reqcheck.url", e.to_string()))?;
+        let mut retry = RetryPolicy::default();
+        if let Some(n) = r.retry_attempts {
+            if n == 0 || n > 100 {
+                return Err(invalid(
+                    "reqcheck.retry_attempts",
+                    "must be between 1 (never retry) and 100".into(),
+                ));
+            }
+            retry.max_attempts = n;
+        }
+        if let Some(t) = &r.retry_max_time {
+            retry.max_elapsed =
+                parse_duration(t).map_err(|e| invalid("reqcheck.retry_max_time", e))?;
+        }
 
         let s = raw.sync;
         let clinic_tz: Tz = s
@@ -291,6 +346,25 @@ impl Config {
             .cache_dir
             .map(|p| rel(&p))
             .unwrap_or_else(|| base.join(".reqsync").join("cache"));
+        let state_dir = s
+            .state_dir
+            .map(|p| rel(&p))
+            .unwrap_or_else(|| base.join(".reqsync").join("state"));
+        let on_partial_failure = match s.on_partial_failure.as_deref() {
+            None | Some("fail") => PartialFailurePolicy::Fail,
+            Some("accept") => PartialFailurePolicy::Accept,
+            Some(other) => {
+                return Err(invalid(
+                    "sync.on_partial_failure",
+                    format!("`{other}` is neither \"fail\" nor \"accept\""),
+                ));
+            }
+        };
+        let audit_file = raw
+            .audit
+            .file
+            .map(|p| rel(&p))
+            .unwrap_or_else(|| base.join(".reqsync").join("audit.jsonl"));
 
         if raw.jobs.is_empty() {
             return Err(invalid("jobs", "no [[jobs]] configured".into()));
@@ -366,6 +440,8 @@ impl Config {
                 password,
                 timeout,
                 ca_file: r.ca_file.map(|p| rel(&p)),
+                retry,
+                allow_insecure_http: r.allow_insecure_http.unwrap_or(false),
             },
             source_url: raw.source.url,
             clinic_tz,
@@ -376,6 +452,9 @@ impl Config {
             cache_dir,
             jobs,
             daemon: DaemonConfig { listen },
+            state_dir,
+            on_partial_failure,
+            audit_file,
         })
     }
 

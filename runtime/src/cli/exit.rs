@@ -11,6 +11,11 @@ pub const CONFIG: u8 = 3;
 pub const SOURCE: u8 = 4;
 pub const TRANSFORM: u8 = 5;
 pub const DELIVERY: u8 = 6;
+/// Every request was accepted, but ReqCheck stored some records with errors
+/// (`201 partial_failure`) and `[sync] on_partial_failure` is `"fail"`.
+pub const PARTIAL_FAILURE: u8 = 7;
+/// `reqsync audit verify`: the audit log's hash chain is broken.
+pub const AUDIT_BROKEN: u8 = 8;
 
 pub const HELP: &str = "\
 Exit codes:
@@ -20,7 +25,9 @@ Exit codes:
   3  configuration: config file, credentials, query/template/module file, template output
   4  source database: connection, query, data that cannot be read
   5  transform module: not a valid component, trap, deadline, broken contract
-  6  delivery: ReqCheck unreachable, TLS, credentials refused, request rejected";
+  6  delivery: ReqCheck unreachable, TLS, credentials refused, request rejected
+  7  ReqCheck stored an import with record errors (partial_failure)
+  8  audit verify: the audit log has been altered";
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]

@@ -4,9 +4,11 @@
 pub mod client;
 pub mod credentials;
 pub mod record_schema;
+pub mod retry;
 pub mod targets;
 pub mod window;
 
 pub use client::{ClientError, ImportResponse, ImportStatus, ReqCheckClient};
 pub use credentials::{Credentials, CredentialsSource, Secret};
+pub use retry::RetryPolicy;
 pub use targets::Target;
