@@ -75,4 +75,55 @@ fn main() {
         assert!(path.is_file(), "missing {}", path.display());
         println!("cargo:rustc-env={var}={}", path.display());
     }
+    build_outside_guests(&root, &target_dir);
+}
+
+/// Test guests that cannot be members of the main workspace: `tests/guests/wit-v1` carries its
+/// own copy of a retired WIT package (and a guest that panics while the host loads it), with its
+/// own lock file. Built like the others, into the same target directory.
+const OUTSIDE_GUESTS: [(&str, &str); 2] = [
+    ("test-guest-wit-v1", "REQSYNC_TEST_GUEST_WIT_V1"),
+    (
+        "test-guest-describe-panics",
+        "REQSYNC_TEST_GUEST_DESCRIBE_PANICS",
+    ),
+];
+
+fn build_outside_guests(root: &std::path::Path, target_dir: &std::path::Path) {
+    let workspace = root.join("tests").join("guests").join("wit-v1");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(target_dir);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .expect("cannot run cargo to build the test guests of tests/guests/wit-v1");
+    assert!(
+        status.success(),
+        "building the test guests of {} failed",
+        workspace.display()
+    );
+    for (package, var) in OUTSIDE_GUESTS {
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        let path = target_dir.join("wasm32-wasip2").join("release").join(file);
+        assert!(path.is_file(), "missing {}", path.display());
+        println!("cargo:rustc-env={var}={}", path.display());
+    }
 }

@@ -6,8 +6,10 @@
 //! ReqCheck-compatible development endpoint and [`seed`] builds clinic databases for demos and
 //! tests. [`daemon`] runs the jobs on their schedules.
 
+pub mod audit;
 pub mod config;
 pub mod daemon;
+pub mod ledger;
 pub mod pipeline;
 pub mod project;
 pub mod receiver;

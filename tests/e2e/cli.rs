@@ -160,6 +160,8 @@ async fn wrong_credentials_exit_6_as_a_credentials_problem() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_receiver_exits_6() {
     let world = kcmo().await;
+    // Retrying is tested in delivery_faults; here only the final verdict matters.
+    world.edit_config("# timeout = \"2m\"", "retry_attempts = 1");
     let out = reqsync(&world, &["run", "--reqcheck-url", "http://127.0.0.1:9"]);
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(

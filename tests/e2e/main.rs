@@ -3,14 +3,20 @@
 //! ReqCheck-compatible receiver over HTTP on a real socket.
 //! One test binary, grouped by capability.
 
+mod audit;
+mod bad_input;
 mod batches;
 mod cli;
 mod daemon;
+mod delivery_faults;
 mod examples;
 mod guest_javascript;
 mod guest_python;
 mod hot_swap;
 mod incremental;
+mod phi;
+mod phi_sweep;
+mod recovery;
 mod rejections;
 mod sandbox;
 mod seed_sqlserver;

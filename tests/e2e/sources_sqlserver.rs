@@ -66,6 +66,7 @@ impl SqlWorld {
             username: USER.into(),
             password: PASSWORD.into(),
             tls: None,
+            faults: receiver::Faults::default(),
         })
         .await
         .expect("receiver starts");
@@ -140,18 +141,19 @@ async fn kcmo_full_sync_over_tls_receiver_holds_exactly_the_source() {
     );
 
     // Both queries went through sp_executesql with the window start as a typed parameter, after
-    // asking the server which type the column compared with has.
+    // asking the server which type the column compared with has. The dose query runs twice:
+    // once, before any request, to check its columns against its module, then for the rows.
     let served = double.served();
     let describes = served
         .iter()
         .filter(|r| r.sql.starts_with("EXEC sp_describe_undeclared_parameters"))
         .count();
-    assert_eq!(describes, 2, "one type question per query");
+    assert_eq!(describes, 3, "one type question per query execution");
     let queries: Vec<&Request> = served
         .iter()
         .filter(|r| r.sql.contains("FROM mpfile") || r.sql.contains("FROM imfile"))
         .collect();
-    assert_eq!(queries.len(), 2);
+    assert_eq!(queries.len(), 3);
     for q in queries {
         assert!(q.rpc, "parameterized through sp_executesql");
         assert!(!q.sql.contains(">= ?"), "every ? became @P1");
@@ -178,7 +180,9 @@ async fn kcmo_sync_without_tls_when_encryption_is_turned_off() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_broken_mid_result_fails_the_run_and_sends_nothing_of_that_job() {
     let tables = Arc::new(ClinicTables::kcmo());
-    tables.inject("doses", Fault::DropAfterRows(60));
+    // The dose query's first execution is the run's column check before any request (it reads
+    // no rows); the second is the read that breaks.
+    tables.inject_after("doses", 1, Fault::DropAfterRows(60));
     let double = double(tables, None).await;
     let world = SqlWorld::new(|_| url_for(&double, "&encrypt=false")).await;
     let err = run_with(world.config(), RunOptions::default())

@@ -83,6 +83,7 @@ impl World {
             username: USER.into(),
             password: PASSWORD.into(),
             tls,
+            faults: receiver::Faults::default(),
         })
         .await
         .expect("receiver starts");
@@ -328,4 +329,72 @@ impl Drop for PostgresSchema {
         })
         .join();
     }
+}
+
+// ---- Delivery faults (tests/e2e/delivery_faults.rs) ---------------------------------------
+
+impl World {
+    /// A world whose receiver fails requests on purpose, as `reqsync receiver --fault SPEC`
+    /// does for each of `specs`. The receiver that `World::new` started is replaced by one
+    /// with the fault plan on the same database, and the project's config points at it.
+    pub async fn with_faults(seed: SeedOptions, specs: &[&str]) -> World {
+        let mut world = World::new(seed).await;
+        let faulty = receiver::start(ReceiverConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            db_path: world.path("receiver.db"),
+            username: USER.into(),
+            password: PASSWORD.into(),
+            tls: None,
+            faults: receiver::Faults::parse(specs).expect("fault specs"),
+        })
+        .await
+        .expect("receiver with faults starts");
+        let plain = std::mem::replace(&mut world.receiver, faulty);
+        world.edit_config(
+            &format!("url = \"{}\"", plain.base_url()),
+            &format!("url = \"{}\"", world.receiver.base_url()),
+        );
+        plain.shutdown().await.expect("plain receiver stops");
+        world
+    }
+}
+
+/// The client `reqsync run` builds from `config` (retry policy and `allow_insecure_http`
+/// included), with the test user and the given password.
+pub fn client_for(
+    config: &Config,
+    password: &str,
+) -> Result<ReqCheckClient, reqsync::reqcheck::ClientError> {
+    let credentials = Credentials {
+        username: USER.into(),
+        password: Secret::new(password),
+    };
+    let options = ClientOptions {
+        timeout: config.reqcheck.timeout,
+        ca_file: config.reqcheck.ca_file.clone(),
+        retry: config.reqcheck.retry.clone(),
+        allow_insecure_http: config.reqcheck.allow_insecure_http,
+    };
+    ReqCheckClient::new(&config.reqcheck.url, credentials, &options)
+}
+
+/// A run like [`run_with`], delivering through `client`.
+pub async fn run_through(
+    config: Config,
+    client: ReqCheckClient,
+    options: RunOptions,
+) -> Result<RunReport, RunError> {
+    let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).expect("source url");
+    let source = source::open(&url, config.clinic_tz).expect("source");
+    let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))
+        .expect("engine");
+    Pipeline {
+        config,
+        source,
+        engine,
+        delivery: Delivery::ReqCheck(client),
+        modules: None,
+    }
+    .run(&options, &Progress::hidden())
+    .await
 }

@@ -25,6 +25,7 @@ pub struct DaemonArgs {
 
 pub async fn run(args: DaemonArgs) -> Result<u8, Failure> {
     let config = args.config.load()?;
+    reqsync::audit::open(&config.audit_file).map_err(|e| Failure::new(exit::CONFIG, e))?;
     let (jobs, unscheduled) = scheduled_jobs(&config);
     if jobs.is_empty() {
         return Err(Failure::new(

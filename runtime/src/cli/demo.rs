@@ -65,6 +65,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         username: "demo".into(),
         password: password.clone(),
         tls: None,
+        faults: receiver::Faults::default(),
     })
     .await
     .or_exit(exit::DELIVERY, "cannot start the development receiver")?;

@@ -16,6 +16,8 @@ pub const DELIVERY: u8 = 6;
 pub const PARTIAL_FAILURE: u8 = 7;
 /// `reqsync audit verify`: the audit log's hash chain is broken.
 pub const AUDIT_BROKEN: u8 = 8;
+/// Another run of the same project (same state folder) is in progress; nothing was done.
+pub const BUSY: u8 = 9;
 
 pub const HELP: &str = "\
 Exit codes:
@@ -27,7 +29,8 @@ Exit codes:
   5  transform module: not a valid component, trap, deadline, broken contract
   6  delivery: ReqCheck unreachable, TLS, credentials refused, request rejected
   7  ReqCheck stored an import with record errors (partial_failure)
-  8  audit verify: the audit log has been altered";
+  8  audit verify: the audit log has been altered
+  9  another run of this project is in progress (runs never overlap); nothing was done";
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]
@@ -52,6 +55,7 @@ impl From<RunError> for Failure {
             FailureClass::Source => SOURCE,
             FailureClass::Transform => TRANSFORM,
             FailureClass::Delivery => DELIVERY,
+            FailureClass::Busy => BUSY,
             // Only a run given a cancellation token (the daemon's) can be abandoned, and the
             // daemon does not exit with a run's code: reaching this is a bug.
             FailureClass::Abandoned => INTERNAL,

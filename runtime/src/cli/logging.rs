@@ -1,28 +1,111 @@
-//! Log output: human-readable text on stderr, or JSON lines.
+//! Log output: human-readable text on stderr, or JSON lines; and the audit trail.
 
-use tracing_subscriber::EnvFilter;
+use tracing::Subscriber;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// `quiet` lowers the default to warnings (verbosity flags still raise it).
 pub fn init(verbose: u8, json: bool, quiet: bool) {
+    let filter = EnvFilter::try_from_env("REQSYNC_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, quiet)));
+    // Colour codes only on a terminal: under systemd they would land in the journal as escapes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    subscriber(filter, json, ansi, std::io::stderr).init();
+}
+
+fn default_filter(verbose: u8, quiet: bool) -> &'static str {
     // tiberius logs SQL Server's error messages (which can quote row values, e.g. a failed
     // conversion) at ERROR level and packet contents at TRACE: silenced, since the SQL Server
     // source reports every failure itself, with PHI-free messages.
-    let default = match verbose {
+    match verbose {
         0 if quiet => "warn,tiberius=off",
         0 => "warn,reqsync=info,tiberius=off",
         1 => "info,reqsync=debug,tiberius=off",
         _ => "debug,reqsync=trace,tiberius=off",
-    };
-    let filter = EnvFilter::try_from_env("REQSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // Colour codes only on a terminal: under systemd they would land in the journal as escapes.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    }
+}
+
+/// The stderr log and the audit layer, each behind a filter of its own: the log's filter (flags,
+/// `REQSYNC_LOG`) is a per-layer filter rather than a global one, because a global filter would
+/// also decide what the audit layer sees, and `-q` or `REQSYNC_LOG=warn` would then silently
+/// stop the audit trail. The audit layer writes nowhere until a command calls
+/// `reqsync::audit::open` with the config's `[audit] file`.
+fn subscriber<W>(
+    filter: EnvFilter,
+    json: bool,
+    ansi: bool,
+    writer: W,
+) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let log = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
+        .with_writer(writer);
+    let log: Box<dyn Layer<Registry> + Send + Sync> = if json {
+        log.json().with_filter(filter).boxed()
     } else {
-        builder.init();
+        log.with_filter(filter).boxed()
+    };
+    tracing_subscriber::registry()
+        .with(log)
+        .with(reqsync::audit::layer())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Printed(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Printed {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Printed {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// The subscriber `init` installs, with the quietest log, still records audit events;
+    /// the log still shows warnings and hides debug output. (The process-wide audit file is
+    /// set here: this test binary has no other test that uses it.)
+    #[test]
+    fn audit_events_are_recorded_whatever_the_log_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        reqsync::audit::open(&path).unwrap();
+        for json in [false, true] {
+            let printed = Printed::default();
+            let log = printed.clone();
+            let sub = subscriber(EnvFilter::new("warn"), json, false, move || log.clone());
+            tracing::subscriber::with_default(sub, || {
+                tracing::info!(target: "reqsync::audit", event = "run_started", json);
+                tracing::debug!(target: "reqsync::audit", event = "not_audited");
+                tracing::debug!("not printed");
+                tracing::warn!("printed");
+            });
+            let text = printed.text();
+            assert!(
+                text.contains("printed") && !text.contains("not printed"),
+                "{text}"
+            );
+            assert!(!text.contains("run_started"), "{text}");
+        }
+        reqsync::audit::close();
+        let entries = reqsync::audit::read_entries(&path).unwrap();
+        let events: Vec<_> = entries.iter().map(|e| e["event"].clone()).collect();
+        assert_eq!(events, ["run_started", "run_started"]);
     }
 }

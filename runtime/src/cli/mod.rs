@@ -1,11 +1,14 @@
 //! Command-line definitions and dispatch. Flags are defined once here; `--help` comes from them.
 
+pub mod audit;
 pub mod check;
 pub mod daemon;
 pub mod demo;
 pub mod exit;
+pub mod history;
 pub mod init;
 pub mod logging;
+pub mod quarantine;
 pub mod receiver;
 pub mod run;
 pub mod seed;
@@ -49,8 +52,14 @@ pub enum Command {
     Init(init::InitArgs),
     /// Inspect transform modules.
     Transform(transform::TransformArgs),
+    /// Recent runs from the run ledger: windows, counts, statuses, ReqCheck's import ids.
+    History(history::HistoryArgs),
+    /// Rows a transform rejected: list them, show one, or replay those that now pass.
+    Quarantine(quarantine::QuarantineArgs),
     /// Build a demo clinic database, start a receiver, and run a full and an incremental sync.
     Demo(demo::DemoArgs),
+    /// Check the hash chain of an audit trail (`[audit] file`).
+    Audit(audit::AuditArgs),
 }
 
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -67,6 +76,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             .await
             .map_err(|e| Failure::new(exit::INTERNAL, anyhow::anyhow!("transform command: {e}")))?,
         Command::Demo(args) => demo::run(args).await,
+        Command::Audit(args) => audit::run(args),
+        Command::History(args) => history::run(args),
+        Command::Quarantine(args) => quarantine::run(args).await,
     }
 }
 

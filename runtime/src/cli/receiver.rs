@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use reqsync::receiver::{self, ReceiverConfig, Store, TlsFiles};
+use reqsync::receiver::{self, FaultRule, Faults, ReceiverConfig, Store, TlsFiles};
 
 use super::exit::{self, Failure, OrExit};
 
@@ -50,6 +50,22 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub password: String,
+    /// Fail requests on purpose, to test a client's retries (repeatable; the first matching
+    /// rule wins): ENDPOINT:N=ACTION or ENDPOINT:N..=ACTION.
+    ///
+    /// ENDPOINT is heartbeat, patient_data, vaccine_dose_data or * (any). N counts the requests
+    /// to that endpoint from 1, once past HTTP Basic auth; N.. is the Nth and every later one.
+    /// ACTION is one of:
+    ///   STATUS                   answer this 4xx/5xx status, store nothing (e.g. 503);
+    ///   STATUS+retry-after=SECS  the same with a Retry-After header in seconds
+    ///                            (+retry-after-date=SECS: as an HTTP-date SECS from now);
+    ///   delay=DURATION           wait (e.g. 500ms, 2s), then answer normally;
+    ///   reset                    close the connection without an answer;
+    ///   store-then-500           store the import, then answer 500.
+    /// Example: --fault patient_data:1=503 --fault 'patient_data:2..=429+retry-after=1'.
+    /// The plan is logged at start.
+    #[arg(long = "fault", value_name = "SPEC", verbatim_doc_comment)]
+    pub faults: Vec<FaultRule>,
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +109,7 @@ pub async fn run(args: ReceiverArgs) -> Result<u8, Failure> {
                 username: s.username,
                 password: s.password,
                 tls,
+                faults: Faults::new(s.faults),
             };
             eprintln!("receiver listening on {} (Ctrl-C to stop)", config.listen);
             receiver::serve_forever(config)

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use reqsync::config::Config;
+use reqsync::ledger::RunStatus;
 use reqsync::pipeline::{Delivery, DryRunOutput, Pipeline, Progress, RunOptions, RunReport};
 use reqsync::reqcheck::client::ClientOptions;
 use reqsync::reqcheck::{Credentials, ReqCheckClient};
@@ -40,6 +41,7 @@ pub struct RunArgs {
 
 pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     let config = args.config.load()?;
+    reqsync::audit::open(&config.audit_file).map_err(|e| Failure::new(exit::CONFIG, e))?;
     let credentials = || {
         Credentials::load(&config.reqcheck.username, &config.reqcheck.password)
             .or_exit(exit::CONFIG, "cannot read the ReqCheck credentials")
@@ -66,25 +68,42 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
             job: args.job,
             as_of: args.as_of,
             cancel: None,
+            replay: None,
         },
         &Progress::auto(),
     )
     .await?;
-    if args.json {
+    Ok(print_report(&report, args.json))
+}
+
+/// Prints a finished run's report; the exit code says whether ReqCheck stored every record.
+pub fn print_report(report: &RunReport, json: bool) -> u8 {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(report).unwrap_or_default()
         );
     } else {
         print!("{report}");
     }
-    Ok(exit::OK)
+    if report.status == RunStatus::Partial {
+        eprintln!(
+            "ReqCheck stored {} import(s) with record errors (partial_failure); the next run \
+             re-sends this window. The reasons are in ReqCheck's admin UI; set \
+             `[sync] on_partial_failure = \"accept\"` to treat this as success.",
+            report.partial_failures().count()
+        );
+        return exit::PARTIAL_FAILURE;
+    }
+    exit::OK
 }
 
 pub fn client(config: &Config, credentials: Credentials) -> Result<ReqCheckClient, Failure> {
     let options = ClientOptions {
         timeout: config.reqcheck.timeout,
         ca_file: config.reqcheck.ca_file.clone(),
+        retry: config.reqcheck.retry.clone(),
+        allow_insecure_http: config.reqcheck.allow_insecure_http,
     };
     ReqCheckClient::new(&config.reqcheck.url, credentials, &options)
         .or_exit(exit::CONFIG, "cannot set up the ReqCheck client")
@@ -116,4 +135,11 @@ pub fn pipeline(config: Config, delivery: Delivery) -> Result<Pipeline, Failure>
         delivery,
         modules: None,
     })
+}
+
+/// The ReqCheck client of a config, with its credentials loaded.
+pub fn reqcheck_client(config: &Config) -> Result<ReqCheckClient, Failure> {
+    let credentials = Credentials::load(&config.reqcheck.username, &config.reqcheck.password)
+        .or_exit(exit::CONFIG, "cannot read the ReqCheck credentials")?;
+    client(config, credentials)
 }

@@ -158,7 +158,8 @@ impl Metrics {
                 })
                 .inc();
         }
-        if summary.outcome == Outcome::Ok {
+        // A partial failure sent its records too: count them.
+        if matches!(summary.outcome, Outcome::Ok | Outcome::Partial) {
             for counts in &summary.counts {
                 let label = JobLabel {
                     job: counts.job.clone(),

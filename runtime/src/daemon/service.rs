@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::Metrics;
 use super::schedule::Schedule;
 use crate::config::{Config, JobConfig};
+use crate::ledger::RunStatus;
 use crate::pipeline::{FailureClass, Pipeline, Progress, RunError, RunOptions};
 
 /// The loop re-reads the wall clock at least this often, so a clock that jumps (NTP, a resumed
@@ -35,6 +36,9 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
+    /// Every request accepted, some with record errors (`partial_failure`), under
+    /// `on_partial_failure = "fail"`.
+    Partial,
     /// Stopped at a batch boundary on shutdown.
     Abandoned,
     Failed(FailureClass),
@@ -45,12 +49,14 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
+            Outcome::Partial => "partial_failure",
             Outcome::Abandoned => "abandoned",
             Outcome::Failed(FailureClass::Config) => "config",
             Outcome::Failed(FailureClass::Source) => "source",
             Outcome::Failed(FailureClass::Transform) => "transform",
             Outcome::Failed(FailureClass::Delivery) => "delivery",
             Outcome::Failed(FailureClass::Abandoned) => "abandoned",
+            Outcome::Failed(FailureClass::Busy) => "busy",
         }
     }
 
@@ -141,7 +147,11 @@ impl Runner for PipelineRunner {
             };
             match pipeline.run(&options, &Progress::hidden()).await {
                 Ok(report) => RunResult {
-                    outcome: Outcome::Ok,
+                    outcome: if report.status == RunStatus::Partial {
+                        Outcome::Partial
+                    } else {
+                        Outcome::Ok
+                    },
                     counts: report
                         .jobs
                         .iter()

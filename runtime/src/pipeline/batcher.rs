@@ -36,6 +36,9 @@ pub struct RowCounts {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RejectedRow {
     pub key: String,
+    /// The row's group (dose jobs: the patient), whose other rows are held back with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub findings: Vec<String>,
 }
 
@@ -138,6 +141,7 @@ impl RequestBatcher {
                 }
                 self.rejected_rows.push(RejectedRow {
                     key: outcome.key,
+                    group: outcome.group,
                     findings: tags,
                 });
                 if let Some(g) = &mut self.open {

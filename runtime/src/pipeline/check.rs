@@ -6,10 +6,14 @@
 
 use serde::Serialize;
 
+use chrono::{NaiveDate, NaiveDateTime};
+
+use std::path::Path;
+
 use super::{Pipeline, RunError, prepare};
-use crate::reqcheck::window::full_extract_start;
-use crate::source::Query;
-use crate::transform::{BatchPlan, TransformError};
+use crate::config::JobConfig;
+use crate::source::{ColumnInfo, Query};
+use crate::transform::{BatchPlan, ModuleInfo, TransformError};
 
 /// What `check` found for one job.
 #[derive(Debug, Clone, Serialize)]
@@ -37,25 +41,17 @@ impl Pipeline {
             .filter(|j| only.is_none_or(|n| n == j.name))
         {
             let prepared = prepare::prepare(job, &self.engine, self.modules.as_deref()).await?;
-            let query = Query {
-                name: job.query.display().to_string(),
-                sql: prepared.query_sql.clone(),
-            };
-            // The stream is dropped right after the columns are known: the reader stops, and no
-            // row leaves the source process.
-            let stream = self.source.stream(&query, full_extract_start(), 1).await?;
-            let columns = stream.columns.clone();
-            drop(stream);
+            let columns = self.query_columns(&job.query, &prepared.query_sql).await?;
             let info = prepared.instance.info();
             let has = |name: &str| columns.iter().any(|c| c.name.eq_ignore_ascii_case(name));
             // The matching a run does, so `check` and `run` cannot disagree.
             let missing_columns = match BatchPlan::new(info, &columns, self.config.clinic_tz) {
                 Ok(_) => Vec::new(),
                 Err(TransformError::ColumnsMissing { missing, .. }) => missing,
-                Err(source) => {
+                Err(error) => {
                     return Err(RunError::Transform {
                         job: job.name.clone(),
-                        source,
+                        error,
                     });
                 }
             };
@@ -77,4 +73,52 @@ impl Pipeline {
         }
         Ok(out)
     }
+
+    /// The columns a job's query returns, asked of the source with a window start after every
+    /// row: the server describes the result without reading or sorting any data, and no row
+    /// leaves it.
+    pub(super) async fn query_columns(
+        &self,
+        query_file: &Path,
+        sql: &str,
+    ) -> Result<Vec<ColumnInfo>, RunError> {
+        let query = Query {
+            name: query_file.display().to_string(),
+            sql: sql.to_string(),
+        };
+        let stream = self.source.stream(&query, probe_start(), 1).await?;
+        Ok(stream.columns.clone())
+    }
+
+    /// Fails, as the run would later, if a job's query lacks a column its module needs: run
+    /// before the first request, so a dose query that does not fit cannot stop a run after
+    /// its patients were sent.
+    pub(super) async fn check_query_columns(
+        &self,
+        job: &JobConfig,
+        query_sql: &str,
+        info: &ModuleInfo,
+        grouped: bool,
+    ) -> Result<(), RunError> {
+        let columns = self.query_columns(&job.query, query_sql).await?;
+        let transform_err = |error| RunError::Transform {
+            job: job.name.clone(),
+            error,
+        };
+        let plan = BatchPlan::new(info, &columns, self.config.clinic_tz).map_err(transform_err)?;
+        if grouped {
+            let column = job.group_by_column.as_deref().unwrap_or("patno");
+            plan.with_group_column(column, &columns)
+                .map_err(transform_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// A window start later than any clinic row, and inside every engine's date range (SQL
+/// Server's `smalldatetime` ends in June 2079).
+fn probe_start() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2079, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or(NaiveDateTime::MAX)
 }

@@ -10,12 +10,15 @@ mod check;
 mod delivery;
 mod prepare;
 pub mod progress;
+mod recorder;
 pub mod report;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -23,17 +26,21 @@ pub use check::JobCheck;
 pub use delivery::{Delivery, DryRunOutput};
 pub use prepare::PreparedJob;
 pub use progress::Progress;
-pub use report::{JobReport, ModuleReport, RequestReport, RunReport};
+pub use recorder::AUDIT;
+pub use report::{JobReport, ModuleReport, ReportedError, RequestReport, RunReport};
 
-use crate::config::Config;
+use crate::config::{Config, JobConfig, PartialFailurePolicy};
+use crate::ledger::window::job_window;
+use crate::ledger::{LedgerError, RunKind, RunLockError, RunStatus};
 use crate::render::RenderError;
 use crate::reqcheck::ClientError;
-use crate::reqcheck::window::window_start;
+use crate::reqcheck::window::{WindowBasis, window_start};
 use crate::source::{AnySource, Query, SourceError};
 use crate::transform::{
-    LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, TransformError,
+    LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, TransformError, Verdict,
 };
 use batcher::{BatchError, RequestBatcher};
+use recorder::Recorder;
 
 /// What failed, sorted by who has to act: the classes map to the documented exit codes.
 #[derive(Debug, thiserror::Error)]
@@ -42,20 +49,26 @@ pub enum RunError {
     Config { job: String, reason: String },
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("job `{job}`: {source}")]
-    Transform { job: String, source: TransformError },
-    #[error("job `{job}`: {source}")]
-    Template { job: String, source: RenderError },
+    // The fields are not called `source`: thiserror would make them the error's cause too,
+    // and a report printing the chain would say everything twice.
+    #[error("job `{job}`: {error}")]
+    Transform { job: String, error: TransformError },
+    #[error("job `{job}`: {error}")]
+    Template { job: String, error: RenderError },
     #[error(transparent)]
     Delivery(#[from] ClientError),
-    #[error("job `{job}`: {source}")]
-    Batch { job: String, source: BatchError },
+    #[error("job `{job}`: {error}")]
+    Batch { job: String, error: BatchError },
     #[error("dry-run output: {0}")]
     DryRunOutput(String),
     #[error(
         "job `{job}`: stopped at a batch boundary on request; the requests already sent stay sent"
     )]
     Abandoned { job: String },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Busy(#[from] RunLockError),
 }
 
 /// Exit-code classes (see the README).
@@ -67,18 +80,41 @@ pub enum FailureClass {
     Delivery,
     /// Stopped on request ([`RunOptions::cancel`]): nobody has to act.
     Abandoned,
+    /// Another run of the project holds the run lock; nothing was done.
+    Busy,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Config => "config",
+            FailureClass::Source => "source",
+            FailureClass::Transform => "transform",
+            FailureClass::Delivery => "delivery",
+            FailureClass::Abandoned => "abandoned",
+            FailureClass::Busy => "busy",
+        }
+    }
 }
 
 impl RunError {
     pub fn class(&self) -> FailureClass {
         match self {
-            RunError::Config { .. } | RunError::Template { .. } | RunError::DryRunOutput(_) => {
-                FailureClass::Config
-            }
+            // A module file that cannot be read is a path to fix in the config, not a module
+            // to fix.
+            RunError::Transform {
+                error: TransformError::Read { .. },
+                ..
+            } => FailureClass::Config,
+            RunError::Config { .. }
+            | RunError::Template { .. }
+            | RunError::DryRunOutput(_)
+            | RunError::Ledger(_) => FailureClass::Config,
             RunError::Source(_) | RunError::Batch { .. } => FailureClass::Source,
             RunError::Transform { .. } => FailureClass::Transform,
             RunError::Delivery(_) => FailureClass::Delivery,
             RunError::Abandoned { .. } => FailureClass::Abandoned,
+            RunError::Busy(_) => FailureClass::Busy,
         }
     }
 }
@@ -96,6 +132,10 @@ pub struct RunOptions {
     /// the request in flight and stops with [`RunError::Abandoned`]. A request is ReqCheck's
     /// unit of import, and a patient's doses never span two, so nothing is left half-sent.
     pub cancel: Option<CancellationToken>,
+    /// `reqsync quarantine replay`: per job, the keys to send (the group keys for a grouped
+    /// job: a patient's doses travel together). The whole source is read and every other row
+    /// is passed over; a job not listed is not run.
+    pub replay: Option<HashMap<String, HashSet<String>>>,
 }
 
 /// [`RunError::Abandoned`] once `cancel` is cancelled.
@@ -120,6 +160,8 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// One run: records it in the run ledger and writes its report file whether it succeeds
+    /// or not (a failed run's report says how far it got).
     pub async fn run(
         &self,
         options: &RunOptions,
@@ -142,19 +184,108 @@ impl Pipeline {
                 ),
             });
         }
-        // Everything is loaded and checked before the first request: a broken module, query
-        // file or template stops the run with nothing sent.
-        let mut jobs = Vec::new();
-        for job in cfg
+        let selected: Vec<&JobConfig> = cfg
             .jobs
             .iter()
             .filter(|j| options.job.as_ref().is_none_or(|n| n == &j.name))
-        {
+            .filter(|j| {
+                options
+                    .replay
+                    .as_ref()
+                    .is_none_or(|keys| keys.contains_key(&j.name))
+            })
+            .collect();
+        let kind = if matches!(self.delivery, Delivery::DryRun { .. }) {
+            RunKind::DryRun
+        } else if options.replay.is_some() {
+            RunKind::Replay
+        } else if options.full {
+            RunKind::Full
+        } else {
+            RunKind::Sync
+        };
+        let started_at = chrono::Utc::now();
+        let began = Instant::now();
+        let names: Vec<String> = selected.iter().map(|j| j.name.clone()).collect();
+        let recorder = Recorder::begin(cfg, kind, started_at, &names)?;
+        let mut report = RunReport {
+            run_id: recorder.run_id(),
+            kind,
+            status: RunStatus::Running,
+            started_at,
+            finished_at: None,
+            seconds: 0.0,
+            heartbeat: None,
+            window_start: None,
+            window_basis: None,
+            as_of: None,
+            dry_run: kind == RunKind::DryRun,
+            jobs: Vec::new(),
+            error: None,
+        };
+        let result = self
+            .run_jobs(&selected, &recorder, options, progress, &mut report)
+            .await;
+        report.finished_at = Some(chrono::Utc::now());
+        report.seconds = began.elapsed().as_secs_f64();
+        report.status = match &result {
+            Ok(()) if report.jobs.iter().any(|j| j.status == RunStatus::Partial) => {
+                RunStatus::Partial
+            }
+            Ok(()) => RunStatus::Complete,
+            Err(RunError::Abandoned { .. }) => RunStatus::Abandoned,
+            Err(_) => RunStatus::Failed,
+        };
+        if let Err(e) = &result {
+            report.error = Some(ReportedError {
+                class: e.class().as_str().to_string(),
+                message: e.to_string(),
+            });
+        }
+        if let Some(file) = recorder.finish(&report) {
+            tracing::info!(run_id = report.run_id, report = %file.display(), status = %report.status, "run recorded");
+        }
+        result.map(|()| report)
+    }
+
+    async fn run_jobs(
+        &self,
+        selected: &[&JobConfig],
+        recorder: &Recorder,
+        options: &RunOptions,
+        progress: &Progress,
+        report: &mut RunReport,
+    ) -> Result<(), RunError> {
+        let cfg = &self.config;
+        // Everything is loaded and checked before the first request: a broken module, query
+        // file or template stops the run with nothing sent.
+        let mut jobs = Vec::new();
+        for job in selected {
             jobs.push(prepare::prepare(job, &self.engine, self.modules.as_deref()).await?);
         }
         jobs.sort_by_key(|j| j.target.order);
+        let probes: Vec<(JobConfig, String, crate::transform::ModuleInfo, bool)> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.config.clone(),
+                    j.query_sql.clone(),
+                    j.instance.info().clone(),
+                    j.target.group_field.is_some(),
+                )
+            })
+            .collect();
+        // The first job's query is checked when it starts, before its first request; the
+        // later ones are checked now, so that a dose query that does not fit its module stops
+        // the run before the patients are sent, not after.
+        for (config, sql, info, grouped) in probes.iter().skip(1) {
+            self.check_query_columns(config, sql, info, *grouped)
+                .await?;
+        }
 
-        let heartbeat = match (&self.delivery, options.full) {
+        // A replay reads everything and keeps only the listed keys.
+        let full = options.full || options.replay.is_some();
+        let heartbeat = match (&self.delivery, full) {
             (_, true) => None,
             (Delivery::ReqCheck(client), false)
             | (
@@ -166,11 +297,12 @@ impl Pipeline {
             ) => client.heartbeat().await?.last_update_date,
             (Delivery::DryRun { client: None, .. }, false) => None,
         };
+        report.heartbeat = recorder.heartbeat(heartbeat.as_ref())?;
         let (start, basis) = window_start(
             heartbeat,
             cfg.look_back,
             cfg.initial_start,
-            options.full,
+            full,
             cfg.clinic_tz,
         );
         let as_of = options.as_of.unwrap_or_else(|| {
@@ -178,46 +310,132 @@ impl Pipeline {
                 .with_timezone(&cfg.clinic_tz)
                 .date_naive()
         });
-        tracing::info!(window_start = %start, basis = ?basis, %as_of, jobs = jobs.len(), "sync starting");
+        report.window_start = Some(start);
+        report.window_basis = Some(basis);
+        report.as_of = Some(as_of);
+        tracing::info!(run_id = report.run_id, window_start = %start, basis = ?basis, %as_of, jobs = jobs.len(), "sync starting");
 
-        let mut reports = Vec::new();
-        let cancel = options.cancel.as_ref();
+        // Every job's window is fixed and recorded before the first one runs: a run that dies
+        // in its first job must leave the later jobs' windows in the ledger too, or the next
+        // run would start those jobs from the heartbeat the first job's requests moved.
+        let mut planned = Vec::new();
         for job in jobs {
-            check_cancel(cancel, &job.config.name)?;
-            let report = self.run_job(job, start, as_of, progress, cancel).await?;
+            let name = job.config.name.clone();
+            let history = recorder.job_history(&name)?;
+            let (job_start, job_basis) =
+                job_window((start, basis), &history, cfg.look_back, cfg.clinic_tz);
+            if job_basis == WindowBasis::Ledger {
+                tracing::warn!(
+                    job = %name,
+                    window_start = %job_start,
+                    heartbeat_window_start = %start,
+                    "ReqCheck's last import is later than what the run ledger knows was fully \
+                     sent: starting earlier, so rows an unfinished run never sent are sent now"
+                );
+            }
+            let state = JobState {
+                report: JobReport {
+                    job: name.clone(),
+                    endpoint: job.endpoint.clone(),
+                    status: RunStatus::Running,
+                    window_start: job_start,
+                    window_basis: job_basis,
+                    module: ModuleReport {
+                        name: job.instance.info().name.clone(),
+                        version: job.instance.info().version.clone(),
+                        sha256: job.instance.module().sha256.clone(),
+                    },
+                    module_versions: Vec::new(),
+                    query_sha256: job.query_sha256.clone(),
+                    template_sha256: job.template.sha256().to_string(),
+                    counts: Default::default(),
+                    rejected_rows: Vec::new(),
+                    requests: Vec::new(),
+                    seconds: 0.0,
+                    resolved_quarantine: 0,
+                },
+                quarantined: recorder.open_quarantine(&name)?,
+                passed: HashSet::new(),
+                held_patients: HashSet::new(),
+                replay: options
+                    .replay
+                    .as_ref()
+                    .and_then(|keys| keys.get(&name).cloned()),
+            };
+            recorder.job_started(&state.report)?;
+            planned.push((job, state));
+        }
+
+        let cancel = options.cancel.as_ref();
+        // Patients that passed in this replay: their doses are replayed with them.
+        let mut replayed_patients: HashSet<String> = HashSet::new();
+        for (job, mut state) in planned {
+            check_cancel(cancel, &state.report.job)?;
+            let grouped = job.target.group_field.is_some();
+            if grouped {
+                // Read after the patient jobs ran: a patient ReqCheck does not have must not get
+                // doses, or ReqCheck invents a "Not Found" placeholder patient for them.
+                state.held_patients = recorder.quarantined_patients()?;
+                if let Some(selection) = &mut state.replay {
+                    selection.extend(replayed_patients.iter().cloned());
+                }
+            }
+            let began = Instant::now();
+            let result = self
+                .run_job(job, as_of, progress, cancel, recorder, &mut state)
+                .await;
+            let JobState {
+                report: mut job_report,
+                passed,
+                ..
+            } = state;
+            if !grouped && options.replay.is_some() {
+                replayed_patients.extend(passed.iter().cloned());
+            }
+            job_report.seconds = began.elapsed().as_secs_f64();
+            job_report.status = match &result {
+                Ok(())
+                    if job_report.partial_failures().next().is_some()
+                        && cfg.on_partial_failure == PartialFailurePolicy::Fail =>
+                {
+                    RunStatus::Partial
+                }
+                Ok(()) => RunStatus::Complete,
+                Err(RunError::Abandoned { .. }) => RunStatus::Abandoned,
+                Err(_) => RunStatus::Failed,
+            };
+            job_report.resolved_quarantine = recorder.job_finished(&job_report, &passed)?;
             tracing::info!(
-                job = %report.job,
-                read = report.counts.read,
-                emitted = report.counts.emitted,
-                rejected = report.counts.rejected,
-                sent = report.records_sent(),
-                requests = report.requests.len(),
-                module_sha256 = %report.module.sha256,
-                module_versions = report.module_versions.len(),
-                query_sha256 = %report.query_sha256,
-                template_sha256 = %report.template_sha256,
+                job = %job_report.job,
+                status = %job_report.status,
+                read = job_report.counts.read,
+                emitted = job_report.counts.emitted,
+                rejected = job_report.counts.rejected,
+                sent = job_report.records_sent(),
+                requests = job_report.requests.len(),
+                module_sha256 = %job_report.module.sha256,
+                module_versions = job_report.module_versions.len(),
+                query_sha256 = %job_report.query_sha256,
+                template_sha256 = %job_report.template_sha256,
                 "job finished"
             );
-            reports.push(report);
+            report.jobs.push(job_report);
+            result?;
         }
-        Ok(RunReport {
-            window_start: start,
-            window_basis: basis,
-            as_of,
-            dry_run: matches!(self.delivery, Delivery::DryRun { .. }),
-            jobs: reports,
-        })
+        Ok(())
     }
 
+    /// Reads, transforms and sends one job; fills `state` as it goes, so a failure still
+    /// leaves an account of what was sent.
     async fn run_job(
         &self,
         job: PreparedJob,
-        start: chrono::NaiveDateTime,
         as_of: NaiveDate,
         progress: &Progress,
         cancel: Option<&CancellationToken>,
-    ) -> Result<JobReport, RunError> {
-        let began = Instant::now();
+        recorder: &Recorder,
+        state: &mut JobState,
+    ) -> Result<(), RunError> {
         let PreparedJob {
             config,
             instance,
@@ -225,8 +443,8 @@ impl Pipeline {
             target,
             template,
             query_sql,
-            query_sha256,
             endpoint,
+            ..
         } = job;
         let name = config.name.clone();
         let query = Query {
@@ -235,11 +453,15 @@ impl Pipeline {
         };
         let stream = self
             .source
-            .stream(&query, start, self.config.transform_batch_rows)
+            .stream(
+                &query,
+                state.report.window_start,
+                self.config.transform_batch_rows,
+            )
             .await?;
-        let transform_err = |source| RunError::Transform {
+        let transform_err = |error| RunError::Transform {
             job: name.clone(),
-            source,
+            error,
         };
         let group_column = target.group_field.map(|_| {
             config
@@ -247,11 +469,6 @@ impl Pipeline {
                 .clone()
                 .unwrap_or_else(|| "patno".to_string())
         });
-        let module = ModuleReport {
-            name: instance.info().name.clone(),
-            version: instance.info().version.clone(),
-            sha256: instance.module().sha256.clone(),
-        };
         let mut live = LiveTransform::new(
             instance,
             slot,
@@ -271,11 +488,15 @@ impl Pipeline {
                 let mut stream = stream;
                 while let Some(batch) = stream.blocking_next_batch() {
                     let result = batch.map_err(RunError::from).and_then(|rows| {
-                        live.process(&engine, &rows, as_of)
-                            .map_err(|source| RunError::Transform {
+                        tracing::debug!(job = %thread_job, rows = rows.rows.len(), "batch read");
+                        let outcomes = live.process(&engine, &rows, as_of).map_err(|error| {
+                            RunError::Transform {
                                 job: thread_job.clone(),
-                                source,
-                            })
+                                error,
+                            }
+                        })?;
+                        tracing::debug!(job = %thread_job, rows = outcomes.len(), "batch transformed");
+                        Ok(outcomes)
                     });
                     let failed = result.is_err();
                     if tx.blocking_send(result).is_err() || failed {
@@ -290,51 +511,50 @@ impl Pipeline {
             })?;
 
         let mut batcher = RequestBatcher::new(config.batch_size, group_column);
-        let mut requests = Vec::new();
         let bar = progress.job(&name);
-        while let Some(result) = rx.recv().await {
-            for outcome in result? {
-                let ready = batcher.push(outcome).map_err(|source| RunError::Batch {
-                    job: name.clone(),
-                    source,
-                })?;
-                for records in ready {
-                    check_cancel(cancel, &name)?;
-                    requests.push(
-                        self.send(&name, &endpoint, &template, &records, requests.len())
-                            .await?,
-                    );
+        let sent = async {
+            while let Some(result) = rx.recv().await {
+                for mut outcome in result? {
+                    if !state.selects(&outcome) {
+                        continue;
+                    }
+                    state.hold_if_patient_quarantined(&mut outcome);
+                    state.note_pass(&outcome);
+                    let ready = batcher.push(outcome).map_err(|error| RunError::Batch {
+                        job: name.clone(),
+                        error,
+                    })?;
+                    for records in ready {
+                        check_cancel(cancel, &name)?;
+                        self.send(&name, &endpoint, &template, &records, recorder, state)
+                            .await?;
+                    }
                 }
+                bar.set(batcher.counts.read, state.report.records_sent());
             }
-            bar.set(
-                batcher.counts.read,
-                requests.iter().map(|r: &RequestReport| r.records).sum(),
-            );
+            Ok::<(), RunError>(())
         }
+        .await;
+        // Stop reading on failure: dropping the receiver ends the transform thread's loop.
+        drop(rx);
         // The transform thread has ended (its channel closed); its answer is the list of module
         // versions that processed rows.
-        let module_versions = worker.join().unwrap_or_default();
+        state.report.module_versions = worker.join().unwrap_or_default();
+        if let Err(e) = sent {
+            state.report.counts = batcher.counts.clone();
+            state.report.rejected_rows = batcher.rejected_rows.clone();
+            return Err(e);
+        }
         let (ready, counts, rejected_rows) = batcher.finish();
+        state.report.counts = counts;
+        state.report.rejected_rows = rejected_rows;
         for records in ready {
             check_cancel(cancel, &name)?;
-            requests.push(
-                self.send(&name, &endpoint, &template, &records, requests.len())
-                    .await?,
-            );
+            self.send(&name, &endpoint, &template, &records, recorder, state)
+                .await?;
         }
-        bar.finish(counts.read, requests.iter().map(|r| r.records).sum());
-        Ok(JobReport {
-            job: name,
-            endpoint,
-            module,
-            module_versions,
-            query_sha256,
-            template_sha256: template.sha256().to_string(),
-            counts,
-            rejected_rows,
-            requests,
-            seconds: began.elapsed().as_secs_f64(),
-        })
+        bar.finish(state.report.counts.read, state.report.records_sent());
+        Ok(())
     }
 
     async fn send(
@@ -343,16 +563,45 @@ impl Pipeline {
         endpoint: &str,
         template: &crate::render::BodyTemplate,
         records: &[batcher::Record],
-        index: usize,
-    ) -> Result<RequestReport, RunError> {
+        recorder: &Recorder,
+        state: &mut JobState,
+    ) -> Result<(), RunError> {
         let body = template
             .render(records)
-            .map_err(|source| RunError::Template {
+            .map_err(|error| RunError::Template {
                 job: job.to_string(),
-                source,
+                error,
             })?;
         let bytes = body.len();
-        let response = self.delivery.deliver(job, endpoint, body, index).await?;
+        let body_sha256 = hex::encode(Sha256::digest(&body));
+        let seq = state.report.requests.len() + 1;
+        recorder.sending(job, seq, endpoint, records.len(), bytes, &body_sha256)?;
+        tracing::debug!(
+            job,
+            endpoint,
+            seq,
+            records = records.len(),
+            bytes,
+            "sending request"
+        );
+        let result = self.delivery.deliver(job, endpoint, body, seq - 1).await;
+        let answer = match &result {
+            Ok(Some(r)) => Some(Ok(r)),
+            Err(RunError::Delivery(e)) => Some(Err(e)),
+            _ => None,
+        };
+        if let Some(answer) = answer {
+            recorder.answered(
+                job,
+                seq,
+                endpoint,
+                records.len(),
+                bytes,
+                &body_sha256,
+                answer,
+            )?;
+        }
+        let response = result?;
         if let Some(r) = &response {
             tracing::info!(
                 job,
@@ -363,10 +612,62 @@ impl Pipeline {
                 "request accepted"
             );
         }
-        Ok(RequestReport {
+        state.report.requests.push(RequestReport {
             records: records.len(),
             bytes,
+            body_sha256,
             response,
-        })
+        });
+        Ok(())
+    }
+}
+
+/// Skip code for doses held back because their patient is in the quarantine.
+pub const PATIENT_QUARANTINED: &str = "patient-quarantined";
+
+/// A job's report while it runs, and what it learns about the quarantine.
+struct JobState {
+    report: JobReport,
+    /// Keys of the job's open quarantine entries.
+    quarantined: HashSet<String>,
+    /// Of those, the rows that passed the transform in this run.
+    passed: HashSet<String>,
+    /// Replay: the only keys (or groups) to send.
+    replay: Option<HashSet<String>>,
+    /// Dose jobs: patients in the quarantine, whose doses are held back.
+    held_patients: HashSet<String>,
+}
+
+impl JobState {
+    /// Whether a replay selects the row (every row when this is not a replay).
+    fn selects(&self, outcome: &RowOutcome) -> bool {
+        self.replay
+            .as_ref()
+            .is_none_or(|keys| keys.contains(outcome.group.as_ref().unwrap_or(&outcome.key)))
+    }
+
+    /// A row of a quarantined patient's group is held back (a row rejected in itself stays
+    /// rejected, so it is quarantined too).
+    fn hold_if_patient_quarantined(&self, outcome: &mut RowOutcome) {
+        let held = outcome
+            .group
+            .as_ref()
+            .is_some_and(|g| self.held_patients.contains(g));
+        if held && matches!(outcome.verdict, Verdict::Emit { .. }) {
+            outcome.verdict = Verdict::Skip {
+                code: PATIENT_QUARANTINED.into(),
+                message: "the row's patient is in the quarantine; ReqCheck would invent a \
+                          placeholder patient for its doses"
+                    .into(),
+            };
+        }
+    }
+
+    fn note_pass(&mut self, outcome: &RowOutcome) {
+        if matches!(outcome.verdict, Verdict::Emit { .. })
+            && self.quarantined.contains(&outcome.key)
+        {
+            self.passed.insert(outcome.key.clone());
+        }
     }
 }

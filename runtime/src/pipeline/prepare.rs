@@ -49,9 +49,9 @@ pub async fn prepare(
             Some(
                 registry
                     .slot(&job.transform)
-                    .map_err(|source| RunError::Transform {
+                    .map_err(|error| RunError::Transform {
                         job: name.clone(),
-                        source,
+                        error,
                     })?,
             )
         }
@@ -72,9 +72,9 @@ pub async fn prepare(
     })
     .await
     .map_err(|e| config_err(format!("module loader failed: {e}")))?
-    .map_err(|source| RunError::Transform {
+    .map_err(|error| RunError::Transform {
         job: name.clone(),
-        source,
+        error,
     })?;
 
     let info = instance.info();
@@ -121,9 +121,9 @@ pub async fn prepare(
         )));
     }
     let template =
-        BodyTemplate::load(&job.template, target).map_err(|source| RunError::Template {
+        BodyTemplate::load(&job.template, target).map_err(|error| RunError::Template {
             job: name.clone(),
-            source,
+            error,
         })?;
     Ok(PreparedJob {
         config: job.clone(),

@@ -1,18 +1,22 @@
-//! What a run did, for the summary, the logs and (later) the run ledger. Keys, counts and hashes
-//! only: no row values.
+//! What a run did, for the summary, the logs, the run ledger and the machine-readable report
+//! every run writes (`<state_dir>/runs/run-<id>.json`). Keys, counts and hashes only: no row
+//! values.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use super::batcher::{RejectedRow, RowCounts};
-use crate::reqcheck::ImportResponse;
+use crate::ledger::{RunId, RunKind, RunStatus};
 use crate::reqcheck::window::WindowBasis;
+use crate::reqcheck::{ImportResponse, ImportStatus};
 
 /// One request of a job.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestReport {
     pub records: usize,
     pub bytes: usize,
+    /// SHA-256 of the body sent: what the audit trail and the ledger name it by.
+    pub body_sha256: String,
     /// ReqCheck's answer; `None` in a dry run.
     pub response: Option<ImportResponse>,
 }
@@ -28,6 +32,10 @@ pub struct ModuleReport {
 pub struct JobReport {
     pub job: String,
     pub endpoint: String,
+    pub status: RunStatus,
+    /// Where this job's window started (clinic local time) and why.
+    pub window_start: NaiveDateTime,
+    pub window_basis: WindowBasis,
     /// The module the job started with.
     pub module: ModuleReport,
     /// SHA-256 of every module version that processed rows, in order: more than one when the
@@ -40,6 +48,8 @@ pub struct JobReport {
     pub rejected_rows: Vec<RejectedRow>,
     pub requests: Vec<RequestReport>,
     pub seconds: f64,
+    /// Quarantined rows of earlier runs that passed in this one.
+    pub resolved_quarantine: usize,
 }
 
 impl JobReport {
@@ -63,32 +73,79 @@ impl JobReport {
         self.requests
             .iter()
             .filter_map(|r| r.response.as_ref())
-            .filter(|r| !r.error_ids.is_empty())
+            .filter(|r| r.status == ImportStatus::PartialFailure || !r.error_ids.is_empty())
     }
+
+    /// ReqCheck's import ids, in order.
+    pub fn import_ids(&self) -> Vec<i64> {
+        self.requests
+            .iter()
+            .filter_map(|r| r.response.as_ref().map(|resp| resp.data_import_id))
+            .collect()
+    }
+}
+
+/// The error a run ended with: its class (the exit code's) and message (keys and codes only).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportedError {
+    pub class: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
-    pub window_start: NaiveDateTime,
-    pub window_basis: WindowBasis,
-    pub as_of: NaiveDate,
+    /// The run's id in the ledger (`reqsync history`).
+    pub run_id: RunId,
+    pub kind: RunKind,
+    pub status: RunStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub seconds: f64,
+    /// ReqCheck's last import as its heartbeat answered (`None`: not asked, or no import yet).
+    pub heartbeat: Option<String>,
+    /// The window from the heartbeat (or `--full`, or the initial start) before the ledger moved
+    /// any job's start earlier; each job's own start is in `jobs`. `None` if the run failed
+    /// before it was known.
+    pub window_start: Option<NaiveDateTime>,
+    pub window_basis: Option<WindowBasis>,
+    pub as_of: Option<NaiveDate>,
     pub dry_run: bool,
     pub jobs: Vec<JobReport>,
+    pub error: Option<ReportedError>,
+}
+
+impl RunReport {
+    /// Import ids and record error ids of every `partial_failure` answer.
+    pub fn partial_failures(&self) -> impl Iterator<Item = (&str, &ImportResponse)> {
+        self.jobs
+            .iter()
+            .flat_map(|j| j.partial_failures().map(move |p| (j.job.as_str(), p)))
+    }
 }
 
 impl std::fmt::Display for RunReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let basis = match self.window_basis {
-            WindowBasis::Heartbeat => "ReqCheck's last import minus the look-back",
-            WindowBasis::InitialStart => "configured initial start",
-            WindowBasis::Full => "full extract",
-        };
-        writeln!(
-            f,
-            "window start {} (clinic time; {basis}), as-of date {}",
-            self.window_start, self.as_of
-        )?;
+        if let (Some(start), Some(basis), Some(as_of)) =
+            (self.window_start, self.window_basis, self.as_of)
+        {
+            writeln!(
+                f,
+                "run {} ({}): window start {start} (clinic time; {}), as-of date {as_of}",
+                self.run_id,
+                self.kind.as_str(),
+                basis_text(basis)
+            )?;
+        }
         for j in &self.jobs {
+            if Some(j.window_start) != self.window_start {
+                writeln!(
+                    f,
+                    "{:<14} window start {} ({})",
+                    j.job,
+                    j.window_start,
+                    basis_text(j.window_basis)
+                )?;
+            }
             let c = &j.counts;
             let skipped: u64 = c.skipped.values().sum();
             writeln!(
@@ -126,6 +183,13 @@ impl std::fmt::Display for RunReport {
                     j.rejected_rows.len() - SHOWN
                 )?;
             }
+            if j.resolved_quarantine > 0 {
+                writeln!(
+                    f,
+                    "    {} quarantined row(s) of earlier runs passed and left the quarantine",
+                    j.resolved_quarantine
+                )?;
+            }
             for p in j.partial_failures() {
                 writeln!(
                     f,
@@ -136,6 +200,23 @@ impl std::fmt::Display for RunReport {
                 )?;
             }
         }
+        writeln!(
+            f,
+            "run {} {} in {:.1} s",
+            self.run_id, self.status, self.seconds
+        )?;
         Ok(())
+    }
+}
+
+fn basis_text(basis: WindowBasis) -> &'static str {
+    match basis {
+        WindowBasis::Heartbeat => "ReqCheck's last import minus the look-back",
+        WindowBasis::InitialStart => "configured initial start",
+        WindowBasis::Full => "full extract",
+        WindowBasis::Ledger => {
+            "resumed from the run ledger: the last complete run's start minus the look-back, \
+             earlier than ReqCheck's last import"
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use super::faults::{FaultAction, Faults};
 use super::store::ImportKind;
 
 pub(crate) fn listening(addr: SocketAddr, tls: bool) {
@@ -14,6 +15,28 @@ pub(crate) fn listening(addr: SocketAddr, tls: bool) {
         %addr,
         tls,
         "ReqCheck-compatible receiver listening"
+    );
+}
+
+/// The fault plan, at start: a run against a misbehaving receiver must say so in its log.
+pub(crate) fn faults_planned(faults: &Faults) {
+    tracing::warn!(
+        target: "reqsync::receiver",
+        event = "faults_planned",
+        plan = %faults,
+        "fault injection plan: these requests will fail on purpose"
+    );
+}
+
+/// A planned fault applied to the `n`th admitted request to `endpoint`.
+pub(crate) fn fault_injected(endpoint: &'static str, n: u32, action: &FaultAction) {
+    tracing::warn!(
+        target: "reqsync::receiver",
+        event = "fault_injected",
+        endpoint,
+        request = n,
+        action = %action,
+        "planned fault"
     );
 }
 

@@ -13,13 +13,15 @@
 //! Layout: `server` (routing, auth order, responses) hands a parsed body (`params`) to
 //! `import` (the per-record semantics, using `coerce` and `ruby` for Rails' casts), which
 //! writes through `store`. `heartbeat` answers the heartbeat; `dump` reads everything back;
-//! `tls` loads the certificate. Log lines go through `events` only, which take no row values.
+//! `tls` loads the certificate; `faults` makes it misbehave on purpose, for tests. Log lines go
+//! through `events` only, which take no row values.
 
 mod auth;
 mod coerce;
 mod dump;
 mod error;
 mod events;
+mod faults;
 mod heartbeat;
 mod import;
 mod params;
@@ -37,10 +39,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::ServiceExt;
 use tokio::task::JoinHandle;
 
 pub use dump::{DataImportErrorRow, DataImportRow, Dump};
 pub use error::ReceiverError;
+pub use faults::{
+    FaultAction, FaultEndpoint, FaultRule, FaultSpecError, Faults, RequestCounts, Requests,
+    RetryAfter,
+};
 pub use store::Store;
 
 /// How to run a receiver.
@@ -56,6 +63,8 @@ pub struct ReceiverConfig {
     pub password: String,
     /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
+    /// Requests to fail on purpose ([`Faults::default`]: none).
+    pub faults: Faults,
 }
 
 impl std::fmt::Debug for ReceiverConfig {
@@ -66,6 +75,7 @@ impl std::fmt::Debug for ReceiverConfig {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .field("tls", &self.tls)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -90,6 +100,7 @@ pub struct RunningReceiver {
     tls: bool,
     handle: axum_server::Handle,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    counts: Arc<faults::Counters>,
 }
 
 /// Opens the database, binds the address and starts serving in a background task.
@@ -114,11 +125,19 @@ pub async fn start(config: ReceiverConfig) -> Result<RunningReceiver, ReceiverEr
             source,
         })?;
 
+    let counts = Arc::new(faults::Counters::default());
+    let planned = (!config.faults.is_empty()).then(|| config.faults.clone());
     let state = Arc::new(server::AppState {
         store: Arc::new(store),
         credentials: auth::Credentials::new(config.username, config.password),
+        faults: config.faults,
+        counts: Arc::clone(&counts),
     });
-    let app = server::router(state).into_make_service();
+    // axum-server hands hyper's request bodies to the service; naming the type picks which of
+    // the router's `Service` impls the wrapper forwards to.
+    let app = ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service(
+        faults::DropMarked::new(server::router(state)),
+    );
     let handle = axum_server::Handle::new();
     let serving = tls.is_some();
     let task = match tls {
@@ -134,11 +153,15 @@ pub async fn start(config: ReceiverConfig) -> Result<RunningReceiver, ReceiverEr
         ),
     };
     events::listening(local_addr, serving);
+    if let Some(plan) = planned {
+        events::faults_planned(&plan);
+    }
     Ok(RunningReceiver {
         local_addr,
         tls: serving,
         handle,
         task: Some(task),
+        counts,
     })
 }
 
@@ -146,6 +169,11 @@ impl RunningReceiver {
     /// The bound address (the real port when the config asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// How many requests reached each endpoint past auth so far, and how many auth refused.
+    pub fn requests(&self) -> RequestCounts {
+        self.counts.snapshot()
     }
 
     /// `http://ADDR` or `https://ADDR`, without a trailing slash. With TLS, connect by a name

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::faults::RetryAfter;
 use super::import::Outcome;
 
 const JSON: &str = "application/json; charset=utf-8";
@@ -47,6 +48,24 @@ pub(crate) fn error_page(status: StatusCode) -> Response {
     };
     let bytes = serde_json::to_vec(&page).unwrap_or_default();
     with_type(status, JSON, bytes)
+}
+
+/// A status fault: the error page a proxy or Rails would send for that status, with the
+/// plan's `Retry-After` if it has one.
+pub(crate) fn fault_status(status: u16, retry_after: Option<RetryAfter>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = error_page(status);
+    let value = match retry_after {
+        None => return response,
+        Some(RetryAfter::Seconds(s)) => s.to_string(),
+        Some(RetryAfter::DateIn(s)) => httpdate::fmt_http_date(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(s),
+        ),
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// The import actions' answers (400 key missing, or 201 with the import id).

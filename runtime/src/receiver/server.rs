@@ -2,7 +2,8 @@
 //!
 //! Rails handles a request in this order, and so does [`dispatch`]: the JSON body is parsed
 //! (400 on malformed JSON, on any path), the route is matched (404 for any other method or
-//! path), HTTP Basic auth is checked (401), and only then does the action run.
+//! path), HTTP Basic auth is checked (401), and only then does the action run. A fault plan
+//! ([`super::faults`]), if any, steps in between auth and the action.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 
 use super::auth::Credentials;
+use super::faults::{Counters, DropConnection, FaultAction, Faults};
 use super::heartbeat::heartbeat;
 use super::import::{self, Aborted, Outcome};
 use super::params::{self, Object};
@@ -28,6 +30,8 @@ const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 pub(crate) struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) credentials: Credentials,
+    pub(crate) faults: Faults,
+    pub(crate) counts: Arc<Counters>,
 }
 
 /// The receiver's router: one fallback that routes by hand, to follow Rails' order of work.
@@ -98,20 +102,52 @@ async fn dispatch(
         return respond::error_page(StatusCode::NOT_FOUND);
     };
     if !state.credentials.admit(&headers) {
+        state.counts.refuse();
         events::auth_rejected(endpoint.name());
         return respond::unauthorized();
     }
-    let response = match endpoint {
-        Endpoint::Heartbeat => heartbeat_action(&state).await,
-        Endpoint::PatientData => {
-            import_action(&state, ImportKind::Patient, "patient_data", params).await
+    // Counted only past auth: a request the action could never have seen uses up no rule.
+    let n = state.counts.admit(endpoint.name());
+    let fault = state.faults.action_for(endpoint.name(), n);
+    if let Some(action) = fault {
+        events::fault_injected(endpoint.name(), n, action);
+    }
+    let response = match fault {
+        None | Some(FaultAction::StoreThen500) => run_action(&state, endpoint, params).await,
+        Some(FaultAction::Delay(wait)) => {
+            tokio::time::sleep(*wait).await;
+            run_action(&state, endpoint, params).await
         }
-        Endpoint::VaccineDoseData => {
-            import_action(&state, ImportKind::VaccineDose, "vaccine_dose_data", params).await
+        Some(FaultAction::Status {
+            status,
+            retry_after,
+        }) => respond::fault_status(*status, *retry_after),
+        Some(FaultAction::Reset) => {
+            let mut response = Response::default();
+            response.extensions_mut().insert(DropConnection);
+            return response;
         }
+    };
+    // After the action: whatever it stored stays stored, as when ReqCheck fails late.
+    let response = if matches!(fault, Some(FaultAction::StoreThen500)) {
+        respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
+    } else {
+        response
     };
     events::request_done(endpoint.name(), response.status().as_u16());
     response
+}
+
+async fn run_action(state: &Arc<AppState>, endpoint: Endpoint, params: Object) -> Response {
+    match endpoint {
+        Endpoint::Heartbeat => heartbeat_action(state).await,
+        Endpoint::PatientData => {
+            import_action(state, ImportKind::Patient, "patient_data", params).await
+        }
+        Endpoint::VaccineDoseData => {
+            import_action(state, ImportKind::VaccineDose, "vaccine_dose_data", params).await
+        }
+    }
 }
 
 async fn heartbeat_action(state: &Arc<AppState>) -> Response {

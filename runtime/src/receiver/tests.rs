@@ -53,6 +53,7 @@ fn config(db_path: PathBuf, tls: Option<TlsFiles>) -> ReceiverConfig {
         username: USER.to_owned(),
         password: PASSWORD.to_owned(),
         tls,
+        faults: super::Faults::default(),
     }
 }
 
@@ -833,4 +834,142 @@ async fn tls_with_missing_files_is_a_typed_error() {
         start(config(dir.path().join("r.sqlite"), Some(files))).await,
         Err(ReceiverError::TlsCert { .. })
     ));
+}
+
+// ---- fault injection ----------------------------------------------------------------------
+
+/// A receiver with a fault plan from `--fault` specs.
+async fn faulty(specs: &[&str]) -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_path = dir.path().join("receiver.sqlite");
+    let mut config = config(db_path.clone(), None);
+    config.faults = super::Faults::parse(specs).expect("fault plan");
+    let receiver = start(config).await.expect("receiver starts");
+    Harness {
+        _dir: dir,
+        db_path,
+        receiver,
+        client: reqwest::Client::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_faults_answer_without_storing_and_count_only_admitted_requests() {
+    let h = faulty(&["patient_data:2=503+retry-after=7", "heartbeat:1..=429"]).await;
+    // Refused by auth: neither counted nor given the fault.
+    let refused = h
+        .client
+        .post(h.url("/patient_data"))
+        .basic_auth(USER, Some("wrong"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let body = json!({"patient_data": [patient(json!(4), "A")]});
+    let first = h.post("/patient_data", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let second = h.post("/patient_data", &body).await;
+    assert_eq!(second.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        second.headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"7"[..])
+    );
+    assert_eq!(
+        second.json(),
+        json!({"status": "503", "error": "Service Unavailable"})
+    );
+    let third = h.post("/patient_data", &body).await;
+    assert_eq!(
+        third.status,
+        StatusCode::CREATED,
+        "only the 2nd request fails"
+    );
+    for _ in 0..2 {
+        let beat = h.post("/heartbeat", &json!({})).await;
+        assert_eq!(beat.status, StatusCode::TOO_MANY_REQUESTS, "N.. holds on");
+        assert!(beat.headers.get("retry-after").is_none());
+    }
+    assert_eq!(
+        h.dump().await.data_imports.len(),
+        2,
+        "the 503 stored nothing"
+    );
+    assert_eq!(
+        h.receiver.requests(),
+        super::RequestCounts {
+            heartbeat: 2,
+            patient_data: 3,
+            vaccine_dose_data: 0,
+            unauthorized: 1,
+        }
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_date_is_an_http_date_in_the_future() {
+    let h = faulty(&["heartbeat:1=503+retry-after-date=30"]).await;
+    let reply = h.post("/heartbeat", &json!({})).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    let value = reply
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .expect("Retry-After");
+    let at = httpdate::parse_http_date(value).expect("an HTTP-date");
+    let ahead = at
+        .duration_since(std::time::SystemTime::now())
+        .expect("in the future");
+    assert!(ahead.as_secs() >= 28 && ahead.as_secs() <= 30, "{ahead:?}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_drops_the_connection_without_an_answer_and_the_server_lives_on() {
+    let h = faulty(&["patient_data:1=reset"]).await;
+    let body = json!({"patient_data": [patient(json!(4), "A")]});
+    let error = h
+        .client
+        .post(h.url("/patient_data"))
+        .basic_auth(USER, Some(PASSWORD))
+        .json(&body)
+        .send()
+        .await
+        .expect_err("no answer at all");
+    assert!(error.is_request() && !error.is_connect(), "{error:?}");
+    assert!(h.dump().await.data_imports.is_empty(), "nothing stored");
+    let again = h.post("/patient_data", &body).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_eq!(h.receiver.requests().patient_data, 2);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_then_500_keeps_the_import_and_answers_500() {
+    let h = faulty(&["patient_data:1=store-then-500"]).await;
+    let reply = h
+        .post(
+            "/patient_data",
+            &json!({"patient_data": [patient(json!(4), "A"), patient(json!(5), "B")]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let dump = h.dump().await;
+    assert_eq!(dump.patients.len(), 2, "stored before the 500");
+    assert_eq!(dump.data_imports.len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_waits_then_answers_normally() {
+    let h = faulty(&["heartbeat:1=delay=400ms"]).await;
+    let started = std::time::Instant::now();
+    let reply = h.post("/heartbeat", &json!({})).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    let started = std::time::Instant::now();
+    h.post("/heartbeat", &json!({})).await;
+    assert!(started.elapsed() < std::time::Duration::from_millis(400));
+    h.stop().await;
 }

@@ -3,8 +3,13 @@
 //! Templates receive `records` (the emitted records of one request) and `target` (the record
 //! type's name). Every `{{ expression }}` is written as JSON (auto-escape mode JSON), so a
 //! string value can never break the body's syntax. The rendered body is parsed before it is
-//! sent: it must be a JSON object whose target key holds exactly the records given, so a
-//! template can neither send invalid JSON nor silently drop a record.
+//! sent: it must be a JSON object whose target key holds exactly the records given, each an
+//! object with only keys ReqCheck accepts and every key it requires, so a template can neither
+//! send invalid JSON nor silently drop or break a record.
+//!
+//! A template is also rendered once when it is loaded, for two sample records built from the
+//! record type's schema: a template that cannot produce a valid body for them fails the run
+//! before the first request of any job, instead of after earlier jobs were sent.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +17,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
 use serde_json::{Map, Value};
 
 use crate::reqcheck::Target;
+use crate::reqcheck::record_schema::RecordSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -21,10 +27,7 @@ pub enum RenderError {
     Syntax { path: PathBuf, reason: String },
     #[error("template {} failed while rendering: {reason}", path.display())]
     Render { path: PathBuf, reason: String },
-    #[error(
-        "template {} rendered invalid JSON ({reason}); run with --dry-run to see the body it produces",
-        path.display()
-    )]
+    #[error("template {} rendered invalid JSON: {reason}", path.display())]
     InvalidJson { path: PathBuf, reason: String },
     #[error("template {} rendered a body ReqCheck would refuse: {reason}", path.display())]
     Shape { path: PathBuf, reason: String },
@@ -52,6 +55,7 @@ impl BodyTemplate {
         Self::from_source(path, source, target)
     }
 
+    /// Compiles a template and renders it once for sample records (see the module docs).
     pub fn from_source(
         path: &Path,
         source: String,
@@ -68,12 +72,16 @@ impl BodyTemplate {
                 path: path.to_path_buf(),
                 reason: describe(&e),
             })?;
-        Ok(Self {
+        let template = Self {
             env,
             path: path.to_path_buf(),
             target,
             sha256,
-        })
+        };
+        template
+            .render_checked(&sample_records(target))
+            .map_err(RenderError::for_samples)?;
+        Ok(template)
     }
 
     pub fn sha256(&self) -> &str {
@@ -82,6 +90,16 @@ impl BodyTemplate {
 
     /// Renders one request body for `records` and checks it.
     pub fn render(&self, records: &[Map<String, Value>]) -> Result<Vec<u8>, RenderError> {
+        self.render_checked(records).map_err(|e| match e {
+            RenderError::InvalidJson { path, reason } => RenderError::InvalidJson {
+                path,
+                reason: format!("{reason}; run with --dry-run to see the body it produces"),
+            },
+            other => other,
+        })
+    }
+
+    fn render_checked(&self, records: &[Map<String, Value>]) -> Result<Vec<u8>, RenderError> {
         let template = self
             .env
             .get_template(NAME)
@@ -126,10 +144,100 @@ impl BodyTemplate {
                 array.len()
             )));
         }
-        if let Some(i) = array.iter().position(|r| !r.is_object()) {
-            return Err(shape(format!("`{key}` element {i} is not a JSON object")));
+        let target = self.target;
+        for (i, record) in array.iter().enumerate() {
+            let Some(record) = record.as_object() else {
+                return Err(shape(format!("`{key}` element {i} is not a JSON object")));
+            };
+            // ReqCheck stores a record with any other key, or without a required one, as an
+            // import error; names only, never values.
+            let unknown: Vec<&str> = record
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !target.fields.contains(k))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(shape(format!(
+                    "`{key}` element {i} has key(s) {unknown:?}, which ReqCheck does not accept on `{}` records",
+                    target.name
+                )));
+            }
+            let missing: Vec<&str> = target
+                .required
+                .iter()
+                .copied()
+                .filter(|k| record.get(*k).is_none_or(Value::is_null))
+                .collect();
+            if !missing.is_empty() {
+                return Err(shape(format!(
+                    "`{key}` element {i} lacks the key(s) {missing:?}, which ReqCheck requires on `{}` records",
+                    target.name
+                )));
+            }
         }
         Ok(())
+    }
+}
+
+impl RenderError {
+    /// The load-time render of the sample records failed: say so, so that nobody looks for the
+    /// row that caused it.
+    fn for_samples(self) -> Self {
+        const NOTE: &str = "with sample records, when the template was loaded";
+        match self {
+            RenderError::Render { path, reason } => RenderError::Render {
+                path,
+                reason: format!("{reason} ({NOTE})"),
+            },
+            RenderError::InvalidJson { path, reason } => RenderError::InvalidJson {
+                path,
+                reason: format!("{reason} ({NOTE})"),
+            },
+            RenderError::Shape { path, reason } => RenderError::Shape {
+                path,
+                reason: format!("{reason} ({NOTE})"),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Two records of `target` holding every key it accepts, each with a value of the type its
+/// schema (`data/reqcheck`) gives: what a template must turn into a valid body. Two, so that a
+/// template that forgets the comma between records is caught.
+fn sample_records(target: &Target) -> Vec<Map<String, Value>> {
+    let properties = RecordSchema::for_target(target.name)
+        .and_then(|s| s.document.get("properties"))
+        .and_then(Value::as_object);
+    (1..=2)
+        .map(|n| {
+            target
+                .fields
+                .iter()
+                .map(|field| {
+                    let schema = properties.and_then(|p| p.get(*field));
+                    (field.to_string(), sample_value(schema, n))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A value of the type (and format) a record schema property declares.
+fn sample_value(schema: Option<&Value>, n: i64) -> Value {
+    let ty = schema.and_then(|s| match s.get("type") {
+        Some(Value::Array(types)) => types.iter().find_map(Value::as_str),
+        Some(t) => t.as_str(),
+        None => None,
+    });
+    let format = schema.and_then(|s| s.get("format")).and_then(Value::as_str);
+    match (ty, format) {
+        (Some("integer"), _) => Value::from(n),
+        (Some("number"), _) => Value::from(n as f64),
+        (Some("boolean"), _) => Value::from(false),
+        (_, Some("date")) => Value::from("2000-01-01"),
+        (_, Some("date-time")) => Value::from("2000-01-01T00:00:00-06:00"),
+        _ => Value::from(format!("sample {n}")),
     }
 }
 
@@ -153,8 +261,13 @@ mod tests {
     use crate::reqcheck::targets::PATIENT_DATA;
 
     fn records() -> Vec<Map<String, Value>> {
-        let r: Value =
-            serde_json::json!({"patient_number": 7, "last_name": "O'Brien \"Jr\" \\ Zoë"});
+        let r: Value = serde_json::json!({
+            "patient_number": 7,
+            "first_name": "Ann",
+            "last_name": "O'Brien \"Jr\" \\ Zoë",
+            "dob": "2001-02-03",
+            "hd_mpfile_updated_at": "2016-09-28T12:00:00-05:00",
+        });
         vec![r.as_object().unwrap().clone()]
     }
 
@@ -170,9 +283,12 @@ mod tests {
         assert_eq!(v["patient_data"][0]["last_name"], "O'Brien \"Jr\" \\ Zoë");
     }
 
+    /// One explicit object per record, keys spelt out, the way a hand-written template maps them.
+    const EXPLICIT: &str = r#"{"patient_data": [{% for r in records %}{"patient_number": {{ r.patient_number }}, "first_name": {{ r.first_name }}, "last_name": {{ r.last_name }}, "dob": {{ r.dob }}, "hd_mpfile_updated_at": {{ r.hd_mpfile_updated_at }}}{% if not loop.last %},{% endif %}{% endfor %}]}"#;
+
     #[test]
     fn plain_expressions_are_json_escaped() {
-        let t = template(r#"{"patient_data": [{% for r in records %}{"patient_number": {{ r.patient_number }}, "last_name": {{ r.last_name }}}{% endfor %}]}"#).unwrap();
+        let t = template(EXPLICIT).unwrap();
         let v: Value = serde_json::from_slice(&t.render(&records()).unwrap()).unwrap();
         assert_eq!(v["patient_data"][0]["last_name"], "O'Brien \"Jr\" \\ Zoë");
     }
@@ -185,38 +301,93 @@ mod tests {
 
     #[test]
     fn invalid_json_is_refused_without_quoting_the_body() {
-        let t =
-            template(r#"{"patient_data": [{% for r in records %}{{ r }}{% endfor %}}"#).unwrap();
-        let e = t.render(&records()).unwrap_err();
+        // Valid for one record, invalid for two (no comma between them): the load-time render of
+        // two sample records refuses it, however many records the first request would carry.
+        let e = template(r#"{"patient_data": [{% for r in records %}{{ r }}{% endfor %}]}"#)
+            .unwrap_err();
         assert!(matches!(e, RenderError::InvalidJson { .. }), "{e}");
+        assert!(e.to_string().contains("sample records"), "{e}");
+        assert!(!e.to_string().contains("sample 1"), "{e}");
+    }
+
+    #[test]
+    fn a_body_broken_by_a_record_value_is_refused_without_quoting_it() {
+        // Valid for the sample records, broken for a real one: the check before each request.
+        let t = template(
+            r#"{"patient_data": [{% for r in records %}{% if r.patient_number == 7 %}{{ r.last_name }}{% else %}{{ r }}{% endif %}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+        )
+        .unwrap();
+        let e = t.render(&records()).unwrap_err();
+        assert!(
+            e.to_string().contains("element 0 is not a JSON object"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("Brien"), "{e}");
     }
 
     #[test]
     fn a_template_that_drops_records_is_refused() {
-        let t = template(r#"{"patient_data": [{"patient_number": 1}, {"patient_number": 2}]}"#)
-            .unwrap();
-        let e = t.render(&records()).unwrap_err();
+        let t = template(EXPLICIT).unwrap();
+        let mut two = records();
+        two.extend(records());
+        assert_eq!(
+            serde_json::from_slice::<Value>(&t.render(&two).unwrap()).unwrap()["patient_data"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+        let t = template(
+            r#"{"patient_data": [{% for r in records %}{% if loop.first %}{{ r }}{% endif %}{% endfor %}]}"#,
+        );
+        let e = t.unwrap_err();
         assert!(e.to_string().contains("every record must be sent"), "{e}");
     }
 
     #[test]
-    fn empty_array_is_refused() {
-        let t = template(r#"{"patient_data": []}"#).unwrap();
-        assert!(
-            t.render(&records())
-                .unwrap_err()
-                .to_string()
-                .contains("empty")
-        );
+    fn empty_array_is_refused_when_loaded() {
+        let e = template(r#"{"patient_data": []}"#).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+        assert!(e.to_string().contains("sample records"), "{e}");
+    }
+
+    #[test]
+    fn a_body_under_another_key_is_refused_when_loaded() {
+        let e = template(r#"{"patients": [{% for r in records %}{{ r }}{% if not loop.last %},{% endif %}{% endfor %}]}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("`patient_data`"), "{e}");
+    }
+
+    #[test]
+    fn a_record_key_reqcheck_does_not_accept_is_refused() {
+        let e = template(r#"{"patient_data": [{% for r in records %}{"patient_number": {{ r.patient_number }}, "first_name": {{ r.first_name }}, "last_name": {{ r.last_name }}, "dob": {{ r.dob }}, "hd_mpfile_updated_at": {{ r.hd_mpfile_updated_at }}, "middle_name": "x"}{% if not loop.last %},{% endif %}{% endfor %}]}"#)
+            .unwrap_err();
+        assert!(matches!(e, RenderError::Shape { .. }), "{e}");
+        assert!(e.to_string().contains("\"middle_name\""), "{e}");
+    }
+
+    #[test]
+    fn a_record_without_a_required_key_is_refused() {
+        let e = template(r#"{"patient_data": [{% for r in records %}{"patient_number": {{ r.patient_number }}, "last_name": {{ r.last_name }}}{% if not loop.last %},{% endif %}{% endfor %}]}"#)
+            .unwrap_err();
+        assert!(matches!(e, RenderError::Shape { .. }), "{e}");
+        assert!(e.to_string().contains("\"first_name\""), "{e}");
+    }
+
+    #[test]
+    fn every_default_template_passes_the_load_time_render() {
+        use crate::reqcheck::targets::VACCINE_DOSE_DATA;
+        template(include_str!("../../../templates/patient_data.json.j2")).unwrap();
+        BodyTemplate::from_source(
+            Path::new("t.json.j2"),
+            include_str!("../../../templates/vaccine_dose_data.json.j2").to_string(),
+            &VACCINE_DOSE_DATA,
+        )
+        .unwrap();
     }
 
     #[test]
     fn misspelt_variable_is_an_error() {
-        let t = template(r#"{"patient_data": {{ recods }}}"#).unwrap();
-        assert!(matches!(
-            t.render(&records()).unwrap_err(),
-            RenderError::Render { .. }
-        ));
+        let e = template(r#"{"patient_data": {{ recods }}}"#).unwrap_err();
+        assert!(matches!(e, RenderError::Render { .. }), "{e}");
     }
 }

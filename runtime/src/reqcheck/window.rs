@@ -21,6 +21,9 @@ pub enum WindowBasis {
     InitialStart,
     /// Everything: `--full`, or no import yet and no initial start configured.
     Full,
+    /// Earlier than the heartbeat: the run ledger says the last fully completed run started
+    /// before it (a later run sent some requests and failed), or no run has completed yet.
+    Ledger,
 }
 
 /// Where the window starts, in the clinic's local time (source timestamps carry no offset).

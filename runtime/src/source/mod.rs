@@ -26,6 +26,24 @@ use tokio::sync::mpsc;
 /// How many batches may wait between the reader and the pipeline.
 const CHANNEL_DEPTH: usize = 2;
 
+/// Largest text or binary value a source may hand on. Sixteen times the largest record a
+/// module may emit by default (`transform_max_record_kb`), and far above any clinic field; a
+/// value beyond it is a defect in the row, and copying it through the transform host and into
+/// the sandbox would cost several times its size in memory (a 50 MB name took the process
+/// past 500 MB before the module ran out of its own memory). The run stops naming the query,
+/// column, row and size.
+pub const MAX_VALUE_BYTES: usize = 16 << 20;
+
+/// The reason for a value over [`MAX_VALUE_BYTES`]: its size only, never its contents.
+fn too_large(bytes: usize) -> String {
+    format!(
+        "a value of {:.1} MiB is larger than the {} MiB a source value may hold; fix the row \
+         (or leave the column out of the query)",
+        bytes as f64 / f64::from(1u32 << 20),
+        MAX_VALUE_BYTES >> 20
+    )
+}
+
 /// A column of a query result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnInfo {

@@ -323,6 +323,9 @@ impl Reader {
             let raw: Raw<'_> = row.try_get(i).map_err(|e| (i, e.to_string()))?;
             let value = match raw.0 {
                 None => Value::Null,
+                Some(bytes) if bytes.len() > super::MAX_VALUE_BYTES => {
+                    return Err((i, super::too_large(bytes.len())));
+                }
                 Some(bytes) => decoder.decode(bytes, self.clinic_tz).map_err(|r| (i, r))?,
             };
             values.push(value);

@@ -15,6 +15,18 @@ use super::{
 /// so binding the window start in the same form makes text comparison correct.
 const SQLITE_TIMESTAMP: &str = "%Y-%m-%d %H:%M:%S";
 
+/// The first bytes of every SQLite database file (an empty file is an empty database).
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
+
+fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut header = Vec::with_capacity(SQLITE_HEADER.len());
+    std::fs::File::open(path)?
+        .take(SQLITE_HEADER.len() as u64)
+        .read_to_end(&mut header)?;
+    Ok(header)
+}
+
 /// A SQLite clinic database, opened read-only for every query.
 #[derive(Debug, Clone)]
 pub struct SqliteSource {
@@ -22,13 +34,30 @@ pub struct SqliteSource {
 }
 
 impl SqliteSource {
-    /// Checks that the file exists; each query opens its own read-only connection.
+    /// Checks that the file is there, readable and a SQLite database; each query opens its own
+    /// read-only connection.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
+        let open_error = |reason: String| SourceError::Open {
+            what: format!("sqlite://{}", path.display()),
+            reason,
+        };
+        if path.is_dir() {
+            return Err(open_error(
+                "it is a directory; `[source] url` must name the database file".into(),
+            ));
+        }
         if !path.is_file() {
-            return Err(SourceError::Open {
-                what: format!("sqlite://{}", path.display()),
-                reason: "no such file (create one with `reqsync seed --db sqlite://PATH`)".into(),
-            });
+            return Err(open_error(
+                "no such file (create one with `reqsync seed --db sqlite://PATH`)".into(),
+            ));
+        }
+        // SQLite reads a file lazily: without this, an unreadable file or one that is not a
+        // database would surface as a failure of the first query, blaming the query file.
+        let header = read_header(path).map_err(|e| open_error(format!("cannot read it: {e}")))?;
+        if !header.is_empty() && !header.starts_with(SQLITE_HEADER) {
+            return Err(open_error(
+                "the file is not a SQLite database (it lacks the `SQLite format 3` header)".into(),
+            ));
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -76,7 +105,7 @@ fn read_query(
 ) {
     let query_error = |e: rusqlite::Error| SourceError::Query {
         query: query.name.clone(),
-        reason: e.to_string(),
+        reason: describe_query_error(&e),
     };
     let conn = match rusqlite::Connection::open_with_flags(
         path,
@@ -177,8 +206,34 @@ fn read_query(
     }
 }
 
+/// SQLite's message and where in the query file it points, without the SQL text that
+/// rusqlite's own message repeats (a query may hold literals; the file is at hand anyway).
+fn describe_query_error(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqlInputError {
+            msg, sql, offset, ..
+        } => {
+            // The offset is into the SQL with `?` rewritten to `?1`, which adds no line breaks.
+            let before = usize::try_from(*offset)
+                .ok()
+                .and_then(|o| sql.get(..o.min(sql.len())));
+            match before {
+                Some(before) => format!("{msg} (line {})", before.matches('\n').count() + 1),
+                None => msg.clone(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 fn convert(value: rusqlite::Result<ValueRef<'_>>) -> Result<Value, String> {
-    match value.map_err(|e| e.to_string())? {
+    let value = value.map_err(|e| e.to_string())?;
+    if let ValueRef::Text(bytes) | ValueRef::Blob(bytes) = value
+        && bytes.len() > super::MAX_VALUE_BYTES
+    {
+        return Err(super::too_large(bytes.len()));
+    }
+    match value {
         ValueRef::Null => Ok(Value::Null),
         ValueRef::Integer(i) => Ok(Value::Int(i)),
         ValueRef::Real(f) => Ok(Value::Float(f)),
@@ -291,6 +346,56 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("`name`") && msg.contains("UTF-8"), "{msg}");
         assert!(!msg.contains("Jos"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn query_syntax_error_names_the_line_without_repeating_the_sql() {
+        let (_d, path) = db_with("CREATE TABLE t (id INTEGER, secret TEXT);");
+        let src = SqliteSource::open(&path).unwrap();
+        let err = collect(
+            &src,
+            "SELECT id\nFROM t\nWHER secret = 'Jane' AND id >= ?",
+            10,
+        )
+        .await
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("syntax error (line 3)"), "{msg}");
+        assert!(!msg.contains("Jane") && !msg.contains("SELECT"), "{msg}");
+        // An error at the first character of a line is on that line.
+        let err = collect(&src, "SELECT id\nFROM t\n)", 10).await.unwrap_err();
+        assert!(err.to_string().contains("(line 3)"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_value_over_the_size_limit_stops_the_query_with_its_size_only() {
+        let (_d, path) = db_with("CREATE TABLE t (name TEXT);");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let big = "Zq".repeat(super::super::MAX_VALUE_BYTES / 2 + 1);
+        conn.execute("INSERT INTO t VALUES (?1)", [&big]).unwrap();
+        let src = SqliteSource::open(&path).unwrap();
+        let err = collect(&src, "SELECT name FROM t", 10).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`name`") && msg.contains("row 1") && msg.contains("16 MiB"),
+            "{msg}"
+        );
+        assert!(!msg.contains("ZqZq"), "{msg}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clinic.db");
+        std::fs::write(&path, "patno,lname\n101,Jane\n").unwrap();
+        let err = SqliteSource::open(&path).unwrap_err();
+        assert!(err.to_string().contains("not a SQLite database"), "{err}");
+        assert!(!err.to_string().contains("Jane"), "{err}");
+        let err = SqliteSource::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("directory"), "{err}");
+        // An empty file is an empty database.
+        std::fs::write(&path, "").unwrap();
+        assert!(SqliteSource::open(&path).is_ok());
     }
 
     #[test]

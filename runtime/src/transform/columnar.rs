@@ -69,6 +69,20 @@ impl BatchPlan {
                 available: query_columns.iter().map(|c| c.name.clone()).collect(),
             });
         }
+        // A binary column can feed no module column (the WIT world has no bytes): every row
+        // would be rejected, so the query is refused before any row is read, as a column of
+        // a type the source cannot read is.
+        if let Some((column, declared)) = info.input_columns.iter().find_map(|c| {
+            let q = &query_columns[find(&c.name)?];
+            is_binary_type(&q.declared_type).then(|| (c, q.declared_type.clone()))
+        }) {
+            return Err(TransformError::BinaryColumn {
+                module: info.name.clone(),
+                column: column.name.clone(),
+                declared,
+                wanted: format!("{:?}", column.kind).to_lowercase(),
+            });
+        }
         let key_index = find(&info.key_column).ok_or_else(|| TransformError::ColumnsMissing {
             module: info.name.clone(),
             missing: vec![info.key_column.clone()],
@@ -372,6 +386,13 @@ fn to_bool(v: &Value) -> Result<Option<i64>, String> {
     }
 }
 
+/// Declared types of binary columns, whose values are bytes (PostgreSQL's `bytea`; SQL Server
+/// refuses its binary types at the source). SQLite's `BLOB` is not among them: a declared type
+/// there is only an affinity, and such a column may well hold text.
+fn is_binary_type(declared: &str) -> bool {
+    matches!(declared, "BYTEA")
+}
+
 /// Says what could not be read without quoting the value (it may be PHI).
 fn cannot_read(v: &Value, as_what: &str) -> String {
     format!("a {} value cannot be read as {as_what}", v.kind())
@@ -412,6 +433,56 @@ mod tests {
             localize(tz, parse_timestamp("2016-03-13 02:30:00").unwrap()),
             "2016-03-13T03:30:00-05:00"
         );
+    }
+
+    #[test]
+    fn a_bytea_column_feeding_a_module_column_is_refused_before_any_row() {
+        let info = ModuleInfo {
+            name: "patients".into(),
+            version: "1".into(),
+            target: "patient_data".into(),
+            key_column: "patno".into(),
+            input_columns: vec![
+                super::super::ColumnSpec {
+                    name: "patno".into(),
+                    kind: ColumnKind::Integer,
+                    required: true,
+                    nullable: false,
+                    hints: Vec::new(),
+                },
+                super::super::ColumnSpec {
+                    name: "lname".into(),
+                    kind: ColumnKind::Text,
+                    required: true,
+                    nullable: false,
+                    hints: Vec::new(),
+                },
+            ],
+            output_fields: Vec::new(),
+        };
+        let column = |name: &str, declared: &str| ColumnInfo {
+            name: name.into(),
+            declared_type: declared.into(),
+        };
+        let tz: Tz = "America/Chicago".parse().unwrap();
+        let e = BatchPlan::new(
+            &info,
+            &[column("patno", "INT8"), column("lname", "BYTEA")],
+            tz,
+        )
+        .unwrap_err();
+        assert!(matches!(e, TransformError::BinaryColumn { .. }), "{e}");
+        assert!(e.to_string().contains("`lname` is `BYTEA`"), "{e}");
+        // A bytea column the module does not read is no concern of the module's.
+        let columns = [
+            column("patno", "INT8"),
+            column("lname", "TEXT"),
+            column("photo", "BYTEA"),
+        ];
+        assert!(BatchPlan::new(&info, &columns, tz).is_ok());
+        // SQLite's BLOB is an affinity, not a type: such a column may hold text.
+        let columns = [column("patno", "INTEGER"), column("lname", "BLOB")];
+        assert!(BatchPlan::new(&info, &columns, tz).is_ok());
     }
 
     #[test]

@@ -323,10 +323,14 @@ impl TransformEngine {
     }
 
     fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Component, TransformError> {
-        Component::new(&self.engine, bytes).map_err(|e| TransformError::NotAComponent {
+        let not_a_component = |reason: String| TransformError::NotAComponent {
             path: path.to_path_buf(),
-            reason: format!("{e:#}"),
-        })
+            reason,
+        };
+        if let Some(reason) = misfit_header(bytes) {
+            return Err(not_a_component(reason.to_string()));
+        }
+        Component::new(&self.engine, bytes).map_err(|e| not_a_component(format!("{e:#}")))
     }
 
     fn load_cached(
@@ -374,6 +378,25 @@ impl TransformEngine {
     }
 }
 
+/// Why a file's first eight bytes already show it is no component: said plainly, where the
+/// parser would print the bytes it expected and found.
+fn misfit_header(bytes: &[u8]) -> Option<&'static str> {
+    // `\0asm`, then a 16-bit version and a 16-bit layer: 1/0 for a core module, 0x0d/1 for a
+    // component (the component-model encoding in wasmparser).
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];
+    if bytes.is_empty() {
+        return Some("the file is empty");
+    }
+    if !bytes.starts_with(MAGIC) {
+        return Some("the file does not start with the WebAssembly header (`\\0asm`)");
+    }
+    if bytes.get(4..8) == Some(&CORE_MODULE[..]) {
+        return Some("it is a core WebAssembly module, not a component");
+    }
+    None
+}
+
 /// Advances the engine's epoch every tick; ends when the last handle to the engine is gone.
 fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
@@ -403,4 +426,24 @@ fn rand_suffix() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_cannot_be_components_are_named_for_what_they_are() {
+        assert_eq!(misfit_header(b""), Some("the file is empty"));
+        assert!(
+            misfit_header(b"PK\x03\x04 a zip file")
+                .is_some_and(|r| r.contains("WebAssembly header"))
+        );
+        assert!(
+            misfit_header(b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0")
+                .is_some_and(|r| r.contains("core WebAssembly module"))
+        );
+        // A component header is left to the parser.
+        assert_eq!(misfit_header(b"\0asm\x0d\0\x01\0"), None);
+    }
 }

@@ -8,7 +8,7 @@
 use chrono::NaiveDate;
 
 use super::TransformError;
-use super::bindings::{Transform, WIT_PACKAGE, wit};
+use super::bindings::{Transform, TransformPre, WIT_PACKAGE, wit};
 use super::columnar::{BatchPlan, ConvertedBatch};
 use super::engine::{CompiledModule, HostState, SandboxLimits, TransformEngine};
 use super::info::ModuleInfo;
@@ -83,12 +83,31 @@ impl TransformInstance {
         limits: SandboxLimits,
     ) -> Result<Self, TransformError> {
         let mut store = engine.new_store(&limits);
-        let bindings = Transform::instantiate(&mut store, &module.component, engine.linker())
-            .map_err(|e| TransformError::Instantiate {
-                path: module.path.clone(),
-                reason: format!(
+        let instantiate_error = |reason: String| TransformError::Instantiate {
+            path: module.path.clone(),
+            reason,
+        };
+        // Linking and type-checking the exports says whether the module fits the world;
+        // instantiating then runs its start-up code under the sandbox limits.
+        let pre = engine
+            .linker()
+            .instantiate_pre(&module.component)
+            .and_then(TransformPre::new)
+            .map_err(|e| {
+                instantiate_error(format!(
                     "{e:#} (a transform must be a component of the `{WIT_PACKAGE}` world)"
-                ),
+                ))
+            })?;
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| match classify(&e) {
+                RowFault::MemoryLimit => instantiate_error(format!(
+                    "it needs more memory at start-up than its limit of {} MiB ({}); raise \
+                     `transform_memory_mb` for this job",
+                    limits.memory_bytes >> 20,
+                    trap_summary(&e)
+                )),
+                _ => call_error(module, "start", e),
             })?;
         let info: ModuleInfo = bindings
             .call_describe(&mut store)
@@ -393,10 +412,30 @@ fn call_error(module: &CompiledModule, func: &str, e: wasmtime::Error) -> Transf
             path: module.path.clone(),
             func: func.into(),
         },
-        _ => TransformError::Trap {
-            path: module.path.clone(),
-            func: func.into(),
-            reason: format!("{e:#}"),
-        },
+        _ => {
+            // The wasm backtrace (function names and offsets) is for the module's author, on
+            // request (`-v`); the message says what happened.
+            tracing::debug!(module = %module.path.display(), func, error = %format!("{e:#}"), "transform module trapped");
+            TransformError::Trap {
+                path: module.path.clone(),
+                func: func.into(),
+                reason: trap_summary(&e),
+            }
+        }
+    }
+}
+
+/// What stopped the module, without the wasm backtrace wasmtime attaches as context.
+fn trap_summary(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        // Rust's `panic!` and `unreachable!` end in this instruction.
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            format!(
+                "{} (a panic in the module)",
+                wasmtime::Trap::UnreachableCodeReached
+            )
+        }
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
     }
 }

@@ -87,4 +87,15 @@ pub enum TransformError {
         missing: Vec<String>,
         available: Vec<String>,
     },
+    #[error(
+        "query column `{column}` is `{declared}` (bytes), which transform module `{module}` \
+         cannot read as {wanted}: convert it in the query (PostgreSQL: `convert_from({column}, \
+         'UTF8')` for text stored as bytes, `encode({column}, 'hex')` for hexadecimal)"
+    )]
+    BinaryColumn {
+        module: String,
+        column: String,
+        declared: String,
+        wanted: String,
+    },
 }

@@ -59,7 +59,8 @@ pub struct ClinicTables {
     /// The seed's DDL statements, and the table each one is about.
     ddl: Vec<(String, &'static TableDef)>,
     /// A fault to inject into the next answer to a query whose name contains the key.
-    fault: Mutex<Option<(String, Fault)>>,
+    /// The query to break, how many of its answers to let through first, and how.
+    fault: Mutex<Option<(String, usize, Fault)>>,
     write_fault: Mutex<Option<WriteFault>>,
 }
 
@@ -135,15 +136,20 @@ impl ClinicTables {
         });
     }
 
-    /// Breaks the next answer to the `"patients"` or `"doses"` query.
-    pub fn inject(&self, query: &str, fault: Fault) {
-        *self.fault.lock().expect("fault") = Some((query.to_string(), fault));
+    /// Breaks the answer to the `"patients"` or `"doses"` query after `skip` answers to it
+    /// have gone through whole (0: the next one).
+    pub fn inject_after(&self, query: &str, skip: usize, fault: Fault) {
+        *self.fault.lock().expect("fault") = Some((query.to_string(), skip, fault));
     }
 
     fn take_fault(&self, query: &str) -> Option<Fault> {
         let mut slot = self.fault.lock().expect("fault");
-        match slot.as_ref() {
-            Some((key, fault)) if key == query => {
+        match slot.as_mut() {
+            Some((key, skip, _)) if key == query && *skip > 0 => {
+                *skip -= 1;
+                None
+            }
+            Some((key, _, fault)) if key == query => {
                 let f = *fault;
                 *slot = None;
                 Some(f)

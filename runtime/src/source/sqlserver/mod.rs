@@ -433,7 +433,13 @@ async fn read_query(
         row_number += 1;
         let mut values = Vec::with_capacity(columns.len());
         for ((name, ty), (_, data)) in columns.iter().zip(row.cells()) {
-            match types::to_value(*ty, data, source.clinic_tz) {
+            let value = types::to_value(*ty, data, source.clinic_tz).and_then(|v| match &v {
+                Value::Text(t) if t.len() > super::MAX_VALUE_BYTES => {
+                    Err(super::too_large(t.len()))
+                }
+                _ => Ok(v),
+            });
+            match value {
                 Ok(v) => values.push(v),
                 Err(reason) => {
                     let _ = tx

@@ -1,0 +1,69 @@
+//! One run at a time per project: an exclusive lock on `<state_dir>/run.lock`.
+//!
+//! Two overlapping runs of the same project (the service and a manual `reqsync run`) would both
+//! be "the last run" to the ledger and could interleave dose requests for one patient. The lock
+//! is an OS file lock, so a process killed with `kill -9` releases it with its file handles.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunLockError {
+    #[error(
+        "another reqsync run of this project is in progress ({holder}; lock file {}); runs never overlap, so nothing was done",
+        path.display()
+    )]
+    Busy { path: PathBuf, holder: String },
+    #[error("cannot take the run lock {}: {reason}", path.display())]
+    Io { path: PathBuf, reason: String },
+}
+
+/// Held for the length of a run; released on drop (or when the process dies).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Takes the lock without waiting.
+    pub fn acquire(state_dir: &Path) -> Result<Self, RunLockError> {
+        let path = state_dir.join("run.lock");
+        let io = |e: std::io::Error| RunLockError::Io {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(state_dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(RunLockError::Busy {
+                    path,
+                    holder: if holder.is_empty() {
+                        "holder unknown".into()
+                    } else {
+                        holder.to_string()
+                    },
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // Who holds it, for the message another process prints.
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        file.set_len(0)
+            .and_then(|_| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| write!(file, "pid {} on {host}", std::process::id()))
+            .map_err(io)?;
+        Ok(Self { _file: file })
+    }
+}

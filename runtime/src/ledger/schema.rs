@@ -1,0 +1,96 @@
+//! The ledger's tables, versioned with SQLite's `user_version`.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{LedgerError, sqlite};
+
+/// Version 1: runs, job runs, requests, quarantine.
+const V1: &str = "
+CREATE TABLE runs (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL,            -- sync | full | replay | dry-run
+    status        TEXT NOT NULL,            -- running | complete | partial | failed | abandoned
+    started_at    TEXT NOT NULL,            -- UTC, RFC 3339
+    finished_at   TEXT,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    heartbeat     TEXT,                     -- ReqCheck's last import, as it answered
+    error_class   TEXT,
+    error         TEXT,                     -- the run's error message (keys and codes only)
+    report_file   TEXT
+);
+CREATE TABLE job_runs (
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    job             TEXT NOT NULL,
+    status          TEXT NOT NULL,          -- running | complete | partial | failed | abandoned
+    window_start    TEXT NOT NULL,          -- clinic local time, YYYY-MM-DDTHH:MM:SS[.fff]
+    window_basis    TEXT NOT NULL,
+    started_at      TEXT NOT NULL,
+    finished_at     TEXT,
+    read            INTEGER NOT NULL DEFAULT 0,
+    emitted         INTEGER NOT NULL DEFAULT 0,
+    skipped         INTEGER NOT NULL DEFAULT 0,
+    rejected        INTEGER NOT NULL DEFAULT 0,
+    sent            INTEGER NOT NULL DEFAULT 0,
+    acknowledged    INTEGER NOT NULL DEFAULT 0,
+    module_sha256   TEXT NOT NULL,
+    query_sha256    TEXT NOT NULL,
+    template_sha256 TEXT NOT NULL,
+    PRIMARY KEY (run_id, job)
+);
+CREATE INDEX job_runs_by_job ON job_runs(job, run_id);
+CREATE TABLE requests (
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    job             TEXT NOT NULL,
+    seq             INTEGER NOT NULL,       -- 1-based, per job
+    endpoint        TEXT NOT NULL,
+    records         INTEGER NOT NULL,
+    bytes           INTEGER NOT NULL,
+    body_sha256     TEXT NOT NULL,
+    status          TEXT NOT NULL,          -- sending | success | partial_failure | failed
+    data_import_id  INTEGER,
+    error_ids       TEXT,                   -- JSON array of ReqCheck's DataImportError ids
+    sent_at         TEXT NOT NULL,
+    answered_at     TEXT,
+    PRIMARY KEY (run_id, job, seq)
+);
+CREATE TABLE quarantine (
+    job             TEXT NOT NULL,
+    row_key         TEXT NOT NULL,          -- the module's key column (patno, im_id)
+    group_key       TEXT,                   -- dose jobs: the patient (group column)
+    findings        TEXT NOT NULL,          -- JSON array of field:code
+    module_sha256   TEXT NOT NULL,
+    first_seen      TEXT NOT NULL,
+    last_seen       TEXT NOT NULL,
+    first_run       INTEGER NOT NULL,
+    last_run        INTEGER NOT NULL,
+    times_seen      INTEGER NOT NULL,
+    resolved_at     TEXT,                   -- the row passed in a later run
+    resolved_run    INTEGER,
+    PRIMARY KEY (job, row_key)
+);
+";
+
+const VERSION: i64 = 1;
+
+pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| sqlite(path, e))?;
+    if found > VERSION {
+        return Err(LedgerError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            known: VERSION,
+        });
+    }
+    if found < 1 {
+        conn.execute_batch(&format!(
+            "BEGIN; {V1} PRAGMA user_version = {VERSION}; COMMIT;"
+        ))
+        .map_err(|e| sqlite(path, e))?;
+    }
+    Ok(())
+}

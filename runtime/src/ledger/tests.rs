@@ -1,0 +1,308 @@
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::runs::{JobStart, JobTotals};
+use super::window::{JobHistory, job_window};
+use super::*;
+use crate::reqcheck::window::WindowBasis;
+
+fn tz() -> Tz {
+    chrono_tz::America::Chicago
+}
+
+fn local(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn job<'a>(name: &'a str, window: NaiveDateTime) -> JobStart<'a> {
+    JobStart {
+        job: name,
+        window_start: window,
+        window_basis: "heartbeat",
+        module_sha256: "m",
+        query_sha256: "q",
+        template_sha256: "t",
+    }
+}
+
+/// A run of one job that ends with `status`.
+fn record_run(
+    ledger: &Ledger,
+    kind: RunKind,
+    started: &str,
+    window: &str,
+    status: RunStatus,
+) -> RunId {
+    let run = ledger.begin_run(kind, utc(started)).unwrap();
+    ledger
+        .begin_job(run, &job("patients", local(window)))
+        .unwrap();
+    ledger
+        .finish_job(run, "patients", status, &JobTotals::default())
+        .unwrap();
+    ledger.finish_run(run, status, None, None).unwrap();
+    run
+}
+
+#[test]
+fn a_failed_run_after_a_complete_one_does_not_move_the_resume_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    record_run(
+        &ledger,
+        RunKind::Full,
+        "2026-11-01T12:00:00Z",
+        "1900-01-01 00:00:00",
+        RunStatus::Complete,
+    );
+    // The next run sent some requests (moving ReqCheck's heartbeat) and failed.
+    record_run(
+        &ledger,
+        RunKind::Sync,
+        "2026-11-02T12:00:00Z",
+        "2026-10-31 06:00:00",
+        RunStatus::Failed,
+    );
+    let history = ledger.job_history("patients").unwrap();
+    assert_eq!(
+        history.last_complete_start,
+        Some(utc("2026-11-01T12:00:00Z"))
+    );
+    // The heartbeat says 2026-11-02 12:05Z: the window starts at the complete run's start
+    // minus the look-back instead, in clinic time (CST, UTC-6).
+    let heartbeat = (local("2026-11-01 06:05:00"), WindowBasis::Heartbeat);
+    let (start, basis) = job_window(heartbeat, &history, Duration::days(1), tz());
+    assert_eq!(basis, WindowBasis::Ledger);
+    assert_eq!(start, local("2026-10-31 07:00:00"));
+}
+
+#[test]
+fn a_heartbeat_earlier_than_the_ledger_wins() {
+    let history = JobHistory {
+        last_complete_start: Some(utc("2026-11-05T12:00:00Z")),
+        earliest_unfinished_window: None,
+    };
+    let heartbeat = (local("2026-11-01 00:00:00"), WindowBasis::Heartbeat);
+    assert_eq!(
+        job_window(heartbeat, &history, Duration::days(1), tz()),
+        heartbeat
+    );
+}
+
+#[test]
+fn an_abandoned_first_sync_is_resumed_from_its_own_window_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let run = ledger
+        .begin_run(RunKind::Sync, utc("2026-11-01T12:00:00Z"))
+        .unwrap();
+    ledger
+        .begin_job(run, &job("patients", local("1900-01-01 00:00:00")))
+        .unwrap();
+    // Killed: nothing more is written. The next run finds it `running` and marks it.
+    let next = ledger
+        .begin_run(RunKind::Sync, utc("2026-11-01T13:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        ledger.run(run, false).unwrap().status,
+        RunStatus::Interrupted
+    );
+    assert_eq!(ledger.run(next, false).unwrap().status, RunStatus::Running);
+    let history = ledger.job_history("patients").unwrap();
+    assert_eq!(
+        history.earliest_unfinished_window,
+        Some(local("1900-01-01 00:00:00"))
+    );
+    let (start, basis) = job_window(
+        (local("2026-10-31 06:00:00"), WindowBasis::Heartbeat),
+        &history,
+        Duration::days(1),
+        tz(),
+    );
+    assert_eq!(
+        (start, basis),
+        (local("1900-01-01 00:00:00"), WindowBasis::Ledger)
+    );
+}
+
+#[test]
+fn replays_and_dry_runs_never_count_as_complete_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    record_run(
+        &ledger,
+        RunKind::Sync,
+        "2026-11-01T12:00:00Z",
+        "2026-10-30 00:00:00",
+        RunStatus::Complete,
+    );
+    record_run(
+        &ledger,
+        RunKind::Replay,
+        "2026-11-03T12:00:00Z",
+        "1900-01-01 00:00:00",
+        RunStatus::Complete,
+    );
+    record_run(
+        &ledger,
+        RunKind::DryRun,
+        "2026-11-04T12:00:00Z",
+        "2026-10-30 00:00:00",
+        RunStatus::Complete,
+    );
+    assert_eq!(
+        ledger.job_history("patients").unwrap().last_complete_start,
+        Some(utc("2026-11-01T12:00:00Z"))
+    );
+    assert_eq!(ledger.job_history("doses").unwrap(), JobHistory::default());
+}
+
+#[test]
+fn full_and_initial_start_windows_are_never_moved() {
+    let history = JobHistory {
+        last_complete_start: None,
+        earliest_unfinished_window: Some(local("2000-01-01 00:00:00")),
+    };
+    for basis in [WindowBasis::Full, WindowBasis::InitialStart] {
+        let w = (local("2016-01-01 00:00:00"), basis);
+        assert_eq!(job_window(w, &history, Duration::days(1), tz()), w);
+    }
+}
+
+#[test]
+fn requests_are_recorded_before_they_leave_and_answered_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let run = ledger.begin_run(RunKind::Sync, Utc::now()).unwrap();
+    ledger
+        .begin_job(run, &job("patients", local("2026-01-01 00:00:00")))
+        .unwrap();
+    ledger
+        .request_sending(run, "patients", 1, "/patient_data", 500, 1234, "abc")
+        .unwrap();
+    ledger
+        .request_sending(run, "patients", 2, "/patient_data", 10, 99, "def")
+        .unwrap();
+    ledger
+        .request_answered(
+            run,
+            "patients",
+            1,
+            &Answer::Accepted {
+                partial_failure: true,
+                data_import_id: 7,
+                error_ids: &[11, 12],
+            },
+        )
+        .unwrap();
+    let record = ledger.run(run, true).unwrap();
+    let requests = &record.jobs[0].requests;
+    assert_eq!(requests[0].status, "partial_failure");
+    assert_eq!(requests[0].data_import_id, Some(7));
+    assert_eq!(requests[0].error_ids, vec![11, 12]);
+    // The second never got an answer (the process died mid-request).
+    assert_eq!(requests[1].status, "sending");
+    assert!(requests[1].answered_at.is_none());
+}
+
+#[test]
+fn quarantine_keeps_first_sighting_counts_repeats_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let findings = vec!["dob:date-in-future".to_string(), "dob:required".to_string()];
+    let rows = [Rejection {
+        key: "1001",
+        group: Some("17"),
+        findings: &findings,
+    }];
+    let t1 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let t2 = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
+    ledger
+        .quarantine_rows(1, "doses", "sha-a", &rows, t1)
+        .unwrap();
+    ledger
+        .quarantine_rows(2, "doses", "sha-b", &rows, t2)
+        .unwrap();
+    let e = &ledger.quarantine(&QuarantineFilter::default()).unwrap()[0];
+    assert_eq!((e.first_run, e.last_run, e.times_seen), (1, 2, 2));
+    assert_eq!(e.module_sha256, "sha-b");
+    assert_eq!(e.group.as_deref(), Some("17"));
+    assert_eq!(e.fields(), vec!["dob"]);
+    assert_eq!(e.codes(), vec!["date-in-future", "required"]);
+
+    let passed: HashSet<String> = ["1001".to_string()].into();
+    assert_eq!(
+        ledger.resolve_quarantined(3, "doses", &passed, t2).unwrap(),
+        1
+    );
+    assert!(ledger.open_quarantine_keys("doses").unwrap().is_empty());
+    assert!(
+        ledger
+            .quarantine(&QuarantineFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    let all = QuarantineFilter {
+        include_resolved: true,
+        ..QuarantineFilter::default()
+    };
+    assert_eq!(ledger.quarantine(&all).unwrap()[0].resolved_run, Some(3));
+
+    // Rejected again: open again, first sighting kept.
+    ledger
+        .quarantine_rows(4, "doses", "sha-b", &rows, t2)
+        .unwrap();
+    let e = &ledger.quarantine(&QuarantineFilter::default()).unwrap()[0];
+    assert_eq!(
+        (e.first_run, e.times_seen, e.resolved_at.clone()),
+        (1, 3, None)
+    );
+}
+
+#[test]
+fn a_second_run_of_the_same_project_is_refused_while_the_first_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = RunLock::acquire(dir.path()).unwrap();
+    let e = RunLock::acquire(dir.path()).unwrap_err();
+    let message = e.to_string();
+    assert!(matches!(e, RunLockError::Busy { .. }), "{message}");
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+    drop(first);
+    RunLock::acquire(dir.path()).expect("free again once released");
+}
+
+#[test]
+fn a_ledger_from_a_newer_reqsync_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Ledger::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(ledger_path(dir.path())).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let e = Ledger::open(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("newer reqsync"), "{e}");
+}
+
+#[test]
+fn resume_start_never_precedes_the_full_extract_start() {
+    let history = JobHistory {
+        last_complete_start: Some(utc("1900-01-01T00:00:00Z")),
+        earliest_unfinished_window: None,
+    };
+    let start = history.resume_start(Duration::days(30), tz()).unwrap();
+    assert_eq!(
+        start,
+        NaiveDate::from_ymd_opt(1900, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+    );
+}
