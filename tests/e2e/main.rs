@@ -14,6 +14,7 @@ mod guest_javascript;
 mod guest_python;
 mod hot_swap;
 mod incremental;
+mod ledger_cli;
 mod phi;
 mod phi_sweep;
 mod recovery;

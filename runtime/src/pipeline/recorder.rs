@@ -313,7 +313,8 @@ impl Recorder {
     }
 
     fn write_report(&self, report: &RunReport) -> std::io::Result<PathBuf> {
-        let dir = self.state_dir.join("runs");
+        // Absolute: the ledger and the audit trail name the file for readers anywhere.
+        let dir = std::path::absolute(self.state_dir.join("runs"))?;
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("run-{:06}.json", self.run));
         let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
