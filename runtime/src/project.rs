@@ -68,6 +68,10 @@ clinic_time_zone = "America/Chicago"
 look_back = "1d"
 # Window start when ReqCheck has no import yet; without it the first run reads everything.
 # initial_start = "2016-01-01T00:00:00"
+# The run ledger, run reports and quarantine (see README, "The run ledger").
+# state_dir = ".reqsync/state"
+# "fail" (exit 7, next run re-sends) or "accept" when ReqCheck answers partial_failure.
+# on_partial_failure = "fail"
 
 # Patients run first whatever the order here: ReqCheck invents placeholder patients for doses
 # of patients it does not have.
