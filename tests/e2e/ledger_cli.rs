@@ -110,6 +110,16 @@ async fn partial_failure_exits_7_records_the_error_ids_and_holds_the_window() {
         patients(&world.dump())[&101]["dob"].is_string(),
         "ReqCheck holds the patient now"
     );
+
+    // That run completed: the next one is the steady state, starting at its start minus the
+    // look-back (a little before the heartbeat its own imports set), without alarm.
+    let out = reqsync(&world, &["run", "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("WARN"), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(report["jobs"][0]["window_basis"], "last-complete-run");
+    assert_eq!(report["jobs"][1]["window_basis"], "last-complete-run");
 }
 
 #[tokio::test(flavor = "multi_thread")]

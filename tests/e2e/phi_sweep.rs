@@ -3,7 +3,8 @@
 //! every kind of delivery failure, and the commands that read the ledger; every line of output
 //! and every file reqsync writes (run reports, the ledger, the audit trail) is searched for the
 //! source's names, dates of birth, addresses, phone numbers, e-mail addresses and lot numbers.
-//! The bad-input cases run the same sweep on their output (`bad_input.rs`).
+//! The bad-input cases run the same sweep on their output (`bad_input.rs`). The ReqCheck password
+//! is looked for too.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -31,18 +32,18 @@ fn reqsync(world: &World, password: &str, args: &[&str]) -> Output {
 fn swept(phi: &Phi, world: &World, password: &str, args: &[&str]) -> Option<i32> {
     let out = reqsync(world, password, args);
     let what = format!("`reqsync {}`", args.join(" "));
-    phi.assert_absent(
-        &format!("stdout of {what}"),
-        &String::from_utf8_lossy(&out.stdout),
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
-    phi.assert_absent(
-        &format!("stderr of {what}"),
-        &String::from_utf8_lossy(&out.stderr),
-    );
+    phi.assert_absent(&format!("stdout of {what}"), &stdout);
+    phi.assert_absent(&format!("stderr of {what}"), &stderr);
+    // Nor the password, whatever the log level (trace includes the HTTP client's own logs).
     assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
-        "{what} panicked"
+        !stdout.contains(password) && !stderr.contains(password),
+        "the password reached the output of {what}"
     );
+    assert!(!stderr.contains("panicked"), "{what} panicked");
     out.status.code()
 }
 
@@ -62,6 +63,10 @@ fn sweep_state(phi: &Phi, world: &World) {
     let audit = std::fs::read_to_string(world.path(".reqsync/audit.jsonl")).expect("audit trail");
     assert!(audit.lines().count() > 20);
     phi.assert_absent("the audit trail", &audit);
+    assert!(
+        !audit.contains(PASSWORD),
+        "the password reached the audit trail"
+    );
     sweep_ledger(phi, &state.join("ledger.db"));
 }
 

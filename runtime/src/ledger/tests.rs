@@ -74,23 +74,42 @@ fn a_failed_run_after_a_complete_one_does_not_move_the_resume_point() {
         history.last_complete_start,
         Some(utc("2026-11-01T12:00:00Z"))
     );
+    assert!(history.last_complete_finish.is_some());
     // The heartbeat says 2026-11-02 12:05Z: the window starts at the complete run's start
-    // minus the look-back instead, in clinic time (CST, UTC-6).
+    // minus the look-back instead, in clinic time (CDT, UTC-5, on 31 October).
     let heartbeat = (local("2026-11-01 06:05:00"), WindowBasis::Heartbeat);
-    let (start, basis) = job_window(heartbeat, &history, Duration::days(1), tz());
+    // ReqCheck received the failed run's requests after the complete run had finished.
+    let received = (Utc::now() + Duration::hours(1)).fixed_offset();
+    let (start, basis) = job_window(heartbeat, Some(received), &history, Duration::days(1), tz());
     assert_eq!(basis, WindowBasis::Ledger);
     assert_eq!(start, local("2026-10-31 07:00:00"));
+}
+
+#[test]
+fn after_a_complete_run_the_next_window_starts_at_its_start_without_alarm() {
+    let history = JobHistory {
+        last_complete_start: Some(utc("2026-11-10T12:00:00Z")),
+        last_complete_finish: Some(utc("2026-11-10T12:03:00Z")),
+        earliest_unfinished_window: None,
+    };
+    // The heartbeat is that run's own last import (CST, UTC-6).
+    let received = DateTime::parse_from_rfc3339("2026-11-10T12:02:59Z").unwrap();
+    let heartbeat = (local("2026-11-09 06:02:59"), WindowBasis::Heartbeat);
+    let (start, basis) = job_window(heartbeat, Some(received), &history, Duration::days(1), tz());
+    assert_eq!(basis, WindowBasis::LastCompleteRun);
+    assert_eq!(start, local("2026-11-09 06:00:00"));
 }
 
 #[test]
 fn a_heartbeat_earlier_than_the_ledger_wins() {
     let history = JobHistory {
         last_complete_start: Some(utc("2026-11-05T12:00:00Z")),
+        last_complete_finish: Some(utc("2026-11-05T12:01:00Z")),
         earliest_unfinished_window: None,
     };
     let heartbeat = (local("2026-11-01 00:00:00"), WindowBasis::Heartbeat);
     assert_eq!(
-        job_window(heartbeat, &history, Duration::days(1), tz()),
+        job_window(heartbeat, None, &history, Duration::days(1), tz()),
         heartbeat
     );
 }
@@ -121,6 +140,7 @@ fn an_abandoned_first_sync_is_resumed_from_its_own_window_start() {
     );
     let (start, basis) = job_window(
         (local("2026-10-31 06:00:00"), WindowBasis::Heartbeat),
+        Some(utc("2026-11-01T12:30:00Z").fixed_offset()),
         &history,
         Duration::days(1),
         tz(),
@@ -167,11 +187,12 @@ fn replays_and_dry_runs_never_count_as_complete_syncs() {
 fn full_and_initial_start_windows_are_never_moved() {
     let history = JobHistory {
         last_complete_start: None,
+        last_complete_finish: None,
         earliest_unfinished_window: Some(local("2000-01-01 00:00:00")),
     };
     for basis in [WindowBasis::Full, WindowBasis::InitialStart] {
         let w = (local("2016-01-01 00:00:00"), basis);
-        assert_eq!(job_window(w, &history, Duration::days(1), tz()), w);
+        assert_eq!(job_window(w, None, &history, Duration::days(1), tz()), w);
     }
 }
 
@@ -295,6 +316,7 @@ fn a_ledger_from_a_newer_reqsync_is_refused() {
 fn resume_start_never_precedes_the_full_extract_start() {
     let history = JobHistory {
         last_complete_start: Some(utc("1900-01-01T00:00:00Z")),
+        last_complete_finish: None,
         earliest_unfinished_window: None,
     };
     let start = history.resume_start(Duration::days(30), tz()).unwrap();

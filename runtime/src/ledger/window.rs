@@ -9,7 +9,7 @@
 //! them started. Re-sending is safe (patients upsert, a dose request replaces the patient's
 //! doses); skipping is not.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use rusqlite::OptionalExtension;
 
@@ -22,6 +22,9 @@ use crate::reqcheck::window::{WindowBasis, full_extract_start};
 pub struct JobHistory {
     /// When the last run that completed the job fully started.
     pub last_complete_start: Option<DateTime<Utc>>,
+    /// When that run finished the job: a heartbeat later than this means ReqCheck received
+    /// something since, from a run that did not complete.
+    pub last_complete_finish: Option<DateTime<Utc>>,
     /// With no complete run on record: the earliest window start of the job's unfinished runs.
     pub earliest_unfinished_window: Option<NaiveDateTime>,
 }
@@ -45,11 +48,18 @@ impl JobHistory {
     }
 }
 
-/// The job's window: the heartbeat's, moved earlier when the ledger says the heartbeat is ahead
-/// of what was fully sent. Only a heartbeat window moves: `--full` reads everything anyway, and
-/// without a heartbeat ReqCheck holds nothing, so the run starts from the configured beginning.
+/// The job's window: the heartbeat's, moved earlier when the ledger knows an earlier safe start.
+/// Only a heartbeat window moves: `--full` reads everything anyway, and without a heartbeat
+/// ReqCheck holds nothing, so the run starts from the configured beginning.
+///
+/// After a run that completed, its start is a little earlier than the heartbeat (ReqCheck
+/// received the imports while it ran), so the next window starts there: that is the steady
+/// state ([`WindowBasis::LastCompleteRun`]). [`WindowBasis::Ledger`] is the trap being avoided:
+/// ReqCheck received something after the last complete run finished (a run that then failed),
+/// or no run has completed yet.
 pub fn job_window(
     heartbeat_window: (NaiveDateTime, WindowBasis),
+    heartbeat: Option<DateTime<FixedOffset>>,
     history: &JobHistory,
     look_back: chrono::Duration,
     clinic_tz: Tz,
@@ -59,7 +69,18 @@ pub fn job_window(
         return (start, basis);
     }
     match history.resume_start(look_back, clinic_tz) {
-        Some(resume) if resume < start => (resume, WindowBasis::Ledger),
+        Some(resume) if resume < start => {
+            let steady = match (heartbeat, history.last_complete_finish) {
+                (Some(received), Some(finished)) => received.with_timezone(&Utc) <= finished,
+                _ => false,
+            };
+            let basis = if steady {
+                WindowBasis::LastCompleteRun
+            } else {
+                WindowBasis::Ledger
+            };
+            (resume, basis)
+        }
         _ => (start, basis),
     }
 }
@@ -69,18 +90,19 @@ impl Ledger {
     /// read a selection, or send nothing).
     pub fn job_history(&self, job: &str) -> Result<JobHistory, LedgerError> {
         self.with(|c| {
-            let complete: Option<(i64, String)> = c
+            let complete: Option<(String, Option<String>)> = c
                 .query_row(
-                    "SELECT j.run_id, r.started_at FROM job_runs j JOIN runs r ON r.id = j.run_id
+                    "SELECT r.started_at, j.finished_at FROM job_runs j JOIN runs r ON r.id = j.run_id
                      WHERE j.job = ?1 AND j.status = 'complete' AND r.kind IN ('sync', 'full')
                      ORDER BY j.run_id DESC LIMIT 1",
                     [job],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            if let Some((_, started)) = complete {
+            if let Some((started, finished)) = complete {
                 return Ok(JobHistory {
                     last_complete_start: parse_stamp(&started),
+                    last_complete_finish: finished.as_deref().and_then(parse_stamp),
                     earliest_unfinished_window: None,
                 });
             }
@@ -92,6 +114,7 @@ impl Ledger {
             )?;
             Ok(JobHistory {
                 last_complete_start: None,
+                last_complete_finish: None,
                 earliest_unfinished_window: earliest.as_deref().and_then(parse_local),
             })
         })

@@ -322,8 +322,13 @@ impl Pipeline {
         for job in jobs {
             let name = job.config.name.clone();
             let history = recorder.job_history(&name)?;
-            let (job_start, job_basis) =
-                job_window((start, basis), &history, cfg.look_back, cfg.clinic_tz);
+            let (job_start, job_basis) = job_window(
+                (start, basis),
+                heartbeat,
+                &history,
+                cfg.look_back,
+                cfg.clinic_tz,
+            );
             if job_basis == WindowBasis::Ledger {
                 tracing::warn!(
                     job = %name,

@@ -214,9 +214,10 @@ fn basis_text(basis: WindowBasis) -> &'static str {
         WindowBasis::Heartbeat => "ReqCheck's last import minus the look-back",
         WindowBasis::InitialStart => "configured initial start",
         WindowBasis::Full => "full extract",
+        WindowBasis::LastCompleteRun => "the last complete run's start minus the look-back",
         WindowBasis::Ledger => {
-            "resumed from the run ledger: the last complete run's start minus the look-back, \
-             earlier than ReqCheck's last import"
+            "resumed from the run ledger: ReqCheck received imports after the last complete \
+             run, from a run that did not finish"
         }
     }
 }

@@ -21,8 +21,12 @@ pub enum WindowBasis {
     InitialStart,
     /// Everything: `--full`, or no import yet and no initial start configured.
     Full,
-    /// Earlier than the heartbeat: the run ledger says the last fully completed run started
-    /// before it (a later run sent some requests and failed), or no run has completed yet.
+    /// The start of the last run that completed the job, minus the look-back: a little
+    /// earlier than the heartbeat, which that run's own imports set (the steady state).
+    LastCompleteRun,
+    /// Earlier than the heartbeat because ReqCheck received imports after the last complete
+    /// run finished (a run sent some requests and then failed or was killed), or no run has
+    /// completed yet: the run ledger's resume point.
     Ledger,
 }
 
