@@ -110,11 +110,7 @@ async fn world() -> World {
         ..SeedOptions::default()
     })
     .await;
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-    world.edit_config(
-        "look_back = \"1d\"",
-        &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()),
-    );
+    world.share_module_cache();
     world
 }
 

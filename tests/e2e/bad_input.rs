@@ -43,11 +43,7 @@ async fn world_on(engine: Engine) -> World {
 /// The shared module cache, one attempt per request, and the planted names.
 async fn prepare(world: World, engine: Engine) -> World {
     // Share the compiled-module cache with the rest of the suite.
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-    world.edit_config(
-        "look_back = \"1d\"",
-        &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()),
-    );
+    world.share_module_cache();
     // One attempt per request: the delivery cases must fail at once, not after backoff.
     world.edit_config("[reqcheck]", "[reqcheck]\nretry_attempts = 1");
     let plant = format!(

@@ -4,18 +4,7 @@ use std::process::{Command, Output};
 
 use reqsync::seed::SeedOptions;
 
-use crate::support::{PASSWORD, USER, World};
-
-fn reqsync(world: &World, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reqsync"))
-        .args(args)
-        .current_dir(world.dir.path())
-        .env("REQCHECK_USERNAME", USER)
-        .env("REQCHECK_PASSWORD", PASSWORD)
-        .env_remove("REQSYNC_LOG")
-        .output()
-        .expect("run reqsync")
-}
+use crate::support::{USER, World, reqsync};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -28,11 +17,7 @@ async fn kcmo() -> World {
     })
     .await;
     // Share the compiled-module cache with the rest of the suite.
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-    world.edit_config(
-        "look_back = \"1d\"",
-        &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()),
-    );
+    world.share_module_cache();
     world
 }
 

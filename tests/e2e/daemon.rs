@@ -233,15 +233,6 @@ async fn wait(mut child: Child) -> std::process::ExitStatus {
         .expect("wait")
 }
 
-/// Shares the compiled-module cache with the rest of the suite (as `cli.rs` does).
-fn share_module_cache(world: &World) {
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-    world.edit_config(
-        "look_back = \"1d\"",
-        &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()),
-    );
-}
-
 /// A loopback port free a moment ago (the daemon binds it right after).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -253,7 +244,7 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_stops_cleanly_on_sigterm_with_exit_code_zero() {
     let world = kcmo().await;
-    share_module_cache(&world);
+    world.share_module_cache();
     schedule_all(&world, "* * * * * *");
     let listen = format!("127.0.0.1:{}", free_port());
     let mut child = start_daemon(&world, &listen);

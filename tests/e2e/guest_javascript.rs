@@ -48,7 +48,7 @@ fn shared() -> &'static (TransformEngine, CompiledModule) {
     static SHARED: OnceLock<(TransformEngine, CompiledModule)> = OnceLock::new();
     SHARED.get_or_init(|| {
         let path = built_module();
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+        let cache = crate::support::module_cache();
         let engine = TransformEngine::new(SandboxLimits::default(), Some(cache)).expect("engine");
         let module = engine
             .load(&path)

@@ -87,7 +87,7 @@ struct Modules {
 }
 
 static MODULES: LazyLock<Modules> = LazyLock::new(|| {
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+    let cache = crate::support::module_cache();
     let engine = TransformEngine::new(SandboxLimits::default(), Some(cache)).expect("engine");
     let started = Instant::now();
     let python = engine

@@ -68,7 +68,7 @@ fn service() -> Service {
     let module = dir.path().join("swap.wasm");
     std::fs::copy(V1, &module).expect("v1");
     std::fs::copy(guest_examples(1), dir.path().join("swap.examples.json")).expect("examples");
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+    let cache = crate::support::module_cache();
     let engine = TransformEngine::new(SandboxLimits::default(), Some(cache)).expect("engine");
     let registry = ModuleRegistry::new(engine.clone());
     let slot = registry.slot(&module).expect("slot");

@@ -2,14 +2,14 @@
 //! quarantine (`list`, `show`, `replay`) with the doses of a quarantined patient, `history`, and
 //! the run lock.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use reqsync::ledger::{Ledger, RunKind, RunLock, RunStatus};
 use reqsync::reqcheck::window::WindowBasis;
 use reqsync::seed::SeedOptions;
 use serde_json::Value;
 
-use crate::support::{PASSWORD, USER, World, doses, patients};
+use crate::support::{World, doses, patients, reqsync};
 
 async fn kcmo() -> World {
     let world = World::new(SeedOptions {
@@ -17,24 +17,9 @@ async fn kcmo() -> World {
         ..SeedOptions::default()
     })
     .await;
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-    world.edit_config(
-        "look_back = \"1d\"",
-        &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()),
-    );
+    world.share_module_cache();
     world.edit_config("[reqcheck]", "[reqcheck]\nretry_attempts = 1");
     world
-}
-
-fn reqsync(world: &World, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reqsync"))
-        .args(args)
-        .current_dir(world.dir.path())
-        .env("REQCHECK_USERNAME", USER)
-        .env("REQCHECK_PASSWORD", PASSWORD)
-        .env_remove("REQSYNC_LOG")
-        .output()
-        .expect("run reqsync")
 }
 
 fn text(out: &Output) -> (String, String) {

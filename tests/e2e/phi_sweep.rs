@@ -111,11 +111,7 @@ async fn no_phi_reaches_logs_reports_errors_ledger_or_audit_trail_at_the_most_ve
         ],
     )
     .await;
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
-    world.edit_config(
-        "look_back = \"1d\"",
-        &format!("look_back = \"1d\"\ncache_dir = \"{}\"", cache.display()),
-    );
+    world.share_module_cache();
     world.edit_config(
         "[reqcheck]",
         "[reqcheck]\nretry_attempts = 3\nretry_max_time = \"20s\"",

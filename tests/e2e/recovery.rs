@@ -245,14 +245,11 @@ fn run_and_kill(world: &World, stage: Stage) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_killed_at_any_stage_and_run_again_leaves_the_receiver_equal_to_the_source() {
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
     let tune = |world: &World| {
+        world.share_module_cache();
         world.edit_config(
             "look_back = \"1d\"",
-            &format!(
-                "look_back = \"1d\"\ntransform_batch_rows = 64\ncache_dir = \"{}\"",
-                cache.display()
-            ),
+            "look_back = \"1d\"\ntransform_batch_rows = 64",
         );
         world.edit_config("batch_size = 500", "batch_size = 40");
         world.edit_config("batch_size = 500", "batch_size = 40");

@@ -79,7 +79,7 @@ impl SqlWorld {
     pub(crate) fn config(&self) -> reqsync::config::Config {
         let mut config =
             reqsync::config::Config::load(&self.dir.path().join("reqsync.toml")).expect("config");
-        config.cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+        config.cache_dir = crate::support::module_cache();
         config
     }
 

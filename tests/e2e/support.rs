@@ -119,8 +119,20 @@ impl World {
     pub fn config(&self) -> Config {
         let mut config = Config::load(&self.path("reqsync.toml")).expect("config");
         // Compiled modules are shared by every test of the run: compiling is the slow part.
-        config.cache_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache");
+        config.cache_dir = module_cache();
         config
+    }
+
+    /// Points the project's config file (what a spawned `reqsync` reads) at the shared
+    /// module cache.
+    pub fn share_module_cache(&self) {
+        self.edit_config(
+            "look_back = \"1d\"",
+            &format!(
+                "look_back = \"1d\"\ncache_dir = \"{}\"",
+                module_cache().display()
+            ),
+        );
     }
 
     /// Edits the project's config file (e.g. a batch size) before a run.
@@ -141,6 +153,24 @@ impl World {
             .dump()
             .expect("dump")
     }
+}
+
+/// `reqsync ARGS…` in the world's folder with the test credentials and the default log level,
+/// as a user (or cron) runs it.
+pub fn reqsync(world: &World, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_reqsync"))
+        .args(args)
+        .current_dir(world.dir.path())
+        .env("REQCHECK_USERNAME", USER)
+        .env("REQCHECK_PASSWORD", PASSWORD)
+        .env_remove("REQSYNC_LOG")
+        .output()
+        .expect("run reqsync")
+}
+
+/// The compiled-module cache every test of the run shares: compiling is the slow part.
+pub fn module_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache")
 }
 
 /// The receiver's test TLS material: a throwaway CA and a localhost certificate it signed.

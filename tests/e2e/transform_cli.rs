@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::support::World;
+use crate::support::module_cache;
 
 const PATIENTS: &str = env!("REQSYNC_PATIENTS_WASM");
 const DOSES: &str = env!("REQSYNC_VACCINE_DOSES_WASM");
@@ -17,14 +18,9 @@ const SWAP_V2: &str = env!("REQSYNC_TEST_GUEST_SWAP_V2");
 
 const AS_OF: &str = "2026-01-01";
 
-/// Compiled modules are shared by every test of the run: compiling is the slow part.
-fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache")
-}
-
 /// `reqsync transform ARGS… --cache-dir <shared>` in `dir`.
 fn transform(dir: &Path, args: &[&str]) -> Output {
-    let cache = cache_dir();
+    let cache = module_cache();
     Command::new(env!("CARGO_BIN_EXE_reqsync"))
         .arg("transform")
         .args(args)
@@ -422,7 +418,7 @@ async fn kcmo() -> World {
         "look_back = \"1d\"",
         &format!(
             "look_back = \"1d\"\ncache_dir = \"{}\"",
-            cache_dir().display()
+            module_cache().display()
         ),
     );
     world

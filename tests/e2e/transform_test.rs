@@ -1,6 +1,7 @@
 //! `reqsync transform test`: the default modules pass; a module with a defect is caught by the
 //! property that guards against it, with a minimal row and a seed that reproduces the run.
 
+use crate::support::module_cache;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,16 +15,12 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-fn cache() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache")
-}
-
 fn transform_test(module: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_reqsync"))
         .args(["transform", "test"])
         .arg(module)
         .arg("--cache-dir")
-        .arg(cache())
+        .arg(module_cache())
         .args(extra)
         .output()
         .expect("reqsync runs")
