@@ -5,7 +5,7 @@
 //! The guests build in their own target directory: the outer cargo holds the lock on the main
 //! one while build scripts run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const GUESTS: [(&str, &str); 11] = [
@@ -25,6 +25,17 @@ const GUESTS: [(&str, &str); 11] = [
     ("test-guest-flawed-field", "REQSYNC_TEST_GUEST_FLAWED_FIELD"),
 ];
 
+/// Test guests that cannot be members of the main workspace: `tests/guests/wit-v1` carries its
+/// own copy of a retired WIT package (and a guest that panics while the host loads it), with its
+/// own lock file. Built like the others, into the same target directory.
+const OUTSIDE_GUESTS: [(&str, &str); 2] = [
+    ("test-guest-wit-v1", "REQSYNC_TEST_GUEST_WIT_V1"),
+    (
+        "test-guest-describe-panics",
+        "REQSYNC_TEST_GUEST_DESCRIBE_PANICS",
+    ),
+];
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
@@ -35,9 +46,20 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = root.join("target").join("guests");
+    build_guests(&root, &target_dir, &GUESTS);
+    build_guests(
+        &root.join("tests").join("guests").join("wit-v1"),
+        &target_dir,
+        &OUTSIDE_GUESTS,
+    );
+}
+
+/// Builds `guests` (package, env var) of the workspace at `workspace` for `wasm32-wasip2` and
+/// hands each module's path to the crate in its variable.
+fn build_guests(workspace: &Path, target_dir: &Path, guests: &[(&str, &str)]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
+    cmd.current_dir(workspace)
         .args([
             "build",
             "--release",
@@ -46,8 +68,8 @@ fn main() {
             "wasm32-wasip2",
             "--target-dir",
         ])
-        .arg(&target_dir);
-    for (package, _) in GUESTS {
+        .arg(target_dir);
+    for (package, _) in guests {
         cmd.args(["-p", package]);
     }
     // Flags meant for the host build (coverage, sanitizers, target-cpu) must not leak into the
@@ -65,62 +87,12 @@ fn main() {
         .expect("cannot run cargo to build the transform modules");
     if !status.success() {
         panic!(
-            "building the transform modules failed; is the wasm32-wasip2 target installed? \
-             (`rustup target add wasm32-wasip2`, or `rustup toolchain install` in the repo)"
+            "building the transform modules in {} failed; is the wasm32-wasip2 target installed? \
+             (`rustup target add wasm32-wasip2`, or `rustup toolchain install` in the repo)",
+            workspace.display()
         );
     }
-    for (package, var) in GUESTS {
-        let file = format!("{}.wasm", package.replace('-', "_"));
-        let path = target_dir.join("wasm32-wasip2").join("release").join(file);
-        assert!(path.is_file(), "missing {}", path.display());
-        println!("cargo:rustc-env={var}={}", path.display());
-    }
-    build_outside_guests(&root, &target_dir);
-}
-
-/// Test guests that cannot be members of the main workspace: `tests/guests/wit-v1` carries its
-/// own copy of a retired WIT package (and a guest that panics while the host loads it), with its
-/// own lock file. Built like the others, into the same target directory.
-const OUTSIDE_GUESTS: [(&str, &str); 2] = [
-    ("test-guest-wit-v1", "REQSYNC_TEST_GUEST_WIT_V1"),
-    (
-        "test-guest-describe-panics",
-        "REQSYNC_TEST_GUEST_DESCRIBE_PANICS",
-    ),
-];
-
-fn build_outside_guests(root: &std::path::Path, target_dir: &std::path::Path) {
-    let workspace = root.join("tests").join("guests").join("wit-v1");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&workspace)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--workspace",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(target_dir);
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd
-        .status()
-        .expect("cannot run cargo to build the test guests of tests/guests/wit-v1");
-    assert!(
-        status.success(),
-        "building the test guests of {} failed",
-        workspace.display()
-    );
-    for (package, var) in OUTSIDE_GUESTS {
+    for (package, var) in guests {
         let file = format!("{}.wasm", package.replace('-', "_"));
         let path = target_dir.join("wasm32-wasip2").join("release").join(file);
         assert!(path.is_file(), "missing {}", path.display());
