@@ -170,13 +170,16 @@ async fn import_action(
     key: &'static str,
     params: Object,
 ) -> Response {
-    let result = blocking(state, move |db| match kind {
-        ImportKind::Patient => import::import_patients(db, &params),
-        ImportKind::VaccineDose => import::import_vaccine_doses(db, &params),
+    let store = Arc::clone(&state.store);
+    let result = tokio::task::spawn_blocking(move || {
+        store.with_request(|db| match kind {
+            ImportKind::Patient => import::import_patients(db, &params),
+            ImportKind::VaccineDose => import::import_vaccine_doses(db, &params),
+        })
     })
     .await;
     match result {
-        Ok(Ok(outcome)) => {
+        Ok(Ok(Ok(outcome))) => {
             if let Outcome::Imported {
                 data_import_id,
                 records,
@@ -187,12 +190,17 @@ async fn import_action(
             }
             respond::import_outcome(key, &outcome)
         }
-        Ok(Err(Aborted {
+        Ok(Ok(Err(Aborted {
             data_import_id,
             reason,
             db_error,
-        })) => {
+        }))) => {
             events::import_aborted(kind, data_import_id, reason, db_error.as_ref());
+            respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        // The transaction could not be opened or committed (SQLite's messages carry no values).
+        Ok(Err(e)) => {
+            events::internal_error("import", &e);
             respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
         }
         Err(e) => {
@@ -203,7 +211,8 @@ async fn import_action(
 }
 
 /// Runs database work on the blocking pool, holding the store's lock for the whole request
-/// (imports are serialised, as behind a single Rails worker).
+/// (imports are serialised, as behind a single Rails worker). Imports use
+/// [`Store::with_request`] instead, which also wraps the request in one transaction.
 async fn blocking<T: Send + 'static>(
     state: &Arc<AppState>,
     work: impl FnOnce(&Db<'_>) -> T + Send + 'static,

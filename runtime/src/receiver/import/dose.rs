@@ -80,8 +80,14 @@ pub(crate) fn import_vaccine_doses(db: &Db<'_>, params: &Object) -> Result<Outco
                 ));
             }
         };
-        match groups.iter_mut().find(|g| g.key == key) {
-            Some(group) => group.items.push(item),
+        // Keys are unique among groups, so trying the newest group first finds the same group
+        // as a search from the start, and in one step for a body sorted by patient (reqsync's).
+        let same = match groups.last() {
+            Some(last) if last.key == key => Some(groups.len() - 1),
+            _ => groups.iter().position(|g| g.key == key),
+        };
+        match same {
+            Some(at) => groups[at].items.push(item),
             None => groups.push(Group {
                 key,
                 items: vec![item],
@@ -113,9 +119,11 @@ pub(crate) fn import_vaccine_doses(db: &Db<'_>, params: &Object) -> Result<Outco
                 ));
             };
             records += 1;
-            let mut record = received.clone();
-            record.remove("patient_number");
-            if let Err(message) = import_one(db, &record, &group.key, &patient) {
+            // `import_one` sees the record as the controller does after
+            // `delete('patient_number')` without the copy that takes; only an error needs it.
+            if let Err(message) = import_one(db, received, &group.key, &patient) {
+                let mut record = received.clone();
+                record.remove("patient_number");
                 if group.key != Param::Null {
                     record.insert("patient_number".to_owned(), group.key.clone());
                 }
@@ -150,28 +158,27 @@ fn prepare_group(db: &Db<'_>, key: &Param) -> Result<GroupPatient, Aborted> {
         .ok()
         .and_then(int4)
         .ok_or_else(|| Aborted::new(None, "dose import: patient_number out of int4 range"))?;
-    let found = db
-        .find_patient(lookup)
+    let exists = db
+        .patient_exists(lookup)
         .map_err(|e| Aborted::db(None, "patient lookup failed", e))?;
-    match found {
-        Some(_) => {
-            // `destroy_all`: the request replaces this patient's whole dose history.
-            db.delete_doses(lookup)
-                .map_err(|e| Aborted::db(None, "could not delete the patient's doses", e))?;
-            Ok(GroupPatient {
-                patient_number: Some(lookup),
-                not_found: false,
-            })
-        }
-        None => Ok(GroupPatient {
+    if !exists {
+        return Ok(GroupPatient {
             patient_number: Some(create_placeholder(db, key)?),
             not_found: true,
-        }),
+        });
     }
+    // `destroy_all`: the request replaces this patient's whole dose history.
+    db.delete_doses(lookup)
+        .map_err(|e| Aborted::db(None, "could not delete the patient's doses", e))?;
+    Ok(GroupPatient {
+        patient_number: Some(lookup),
+        not_found: false,
+    })
 }
 
 /// One dose: the controller's checks, then `VaccineDose.create_by_patient`. `Err` is the
-/// message the real app would have stored.
+/// message the real app would have stored. `record` is the element as received: its
+/// `patient_number`, which the controller deletes first, is skipped here.
 fn import_one(
     db: &Db<'_>,
     record: &Object,
@@ -188,7 +195,10 @@ fn import_one(
     if !missing.is_empty() {
         return Err(missing_arguments(&missing, "VaccineDose"));
     }
-    let extraneous = extraneous_keys(record, &ALLOWED);
+    let extraneous: Vec<&str> = extraneous_keys(record, &ALLOWED)
+        .into_iter()
+        .filter(|k| *k != "patient_number")
+        .collect();
     if !extraneous.is_empty() {
         return Err(extraneous_arguments(&extraneous, "VaccineDose"));
     }
