@@ -366,7 +366,7 @@ fn show(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Emit { record, warnings } => format!(
             "emit {} warnings [{}]",
-            Value::Object(record.clone()),
+            Value::Object(record.fields().clone()),
             findings(warnings)
         ),
         Verdict::Skip { code, message } => format!("skip {code} ({message})"),

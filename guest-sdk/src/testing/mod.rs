@@ -337,6 +337,23 @@ pub fn run_batch<T: Transform>(
     Ok(outcomes.into_iter().map(|(outcome, _)| outcome).collect())
 }
 
+/// Runs a batch through the component's `transform` export code and returns its raw result,
+/// with none of [`run_batch`]'s contract checks and no parsing of the records: the rule logic
+/// alone, as the component runs it, for timing it natively (the host's transform-cost
+/// benchmark). Tests want [`run_batch`].
+pub fn transform_unchecked<T: Transform>(
+    as_of_date: &str,
+    batch: &wit::RowBatch,
+) -> Result<wit::BatchResult, BatchFailure> {
+    let context = wit::BatchContext {
+        as_of_date: as_of_date.to_owned(),
+    };
+    engine::transform::<T>(&context, batch).map_err(|e| BatchFailure {
+        code: e.code,
+        message: e.message,
+    })
+}
+
 /// [`run_batch`], with each row's findings and skip as log lines.
 fn run_batch_reported<T: Transform>(
     as_of_date: &str,

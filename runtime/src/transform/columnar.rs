@@ -31,7 +31,7 @@ struct PlannedColumn {
 }
 
 /// A batch ready for the module, with what the host learned while converting it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConvertedBatch {
     pub batch: wit::RowBatch,
     /// The key column's value of each row, as text.
@@ -41,6 +41,34 @@ pub struct ConvertedBatch {
     /// Rows whose source values could not be converted, with why; the module sees NULL there
     /// and its verdict is overridden by a reject.
     pub conversion_findings: Vec<Option<Vec<Finding>>>,
+}
+
+impl ConvertedBatch {
+    /// The batch's rows as JSON objects (column name → value; a NULL is left out), in the form
+    /// `json_rows::batch_from_json` and the guest SDK's `testing::batch_from_rows` read: what
+    /// the module receives, row by row. The transform-cost benchmark builds its native batches
+    /// from these, so the native baseline sees exactly the values the module sees.
+    pub fn rows_as_json(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::Value as Json;
+        let mut rows = vec![serde_json::Map::new(); self.batch.rows as usize];
+        for column in &self.batch.columns {
+            for (i, row) in rows.iter_mut().enumerate() {
+                if column.present.get(i) == Some(&0) {
+                    continue;
+                }
+                let value = match &column.values {
+                    wit::ColumnValues::Text(t) => {
+                        let (from, to) = (t.offsets[i] as usize, t.offsets[i + 1] as usize);
+                        Json::String(t.data.get(from..to).unwrap_or_default().to_owned())
+                    }
+                    wit::ColumnValues::Integer(v) => Json::from(v[i]),
+                    wit::ColumnValues::Float(v) => Json::from(v[i]),
+                };
+                row.insert(column.name.clone(), value);
+            }
+        }
+        rows
+    }
 }
 
 impl BatchPlan {
@@ -262,13 +290,14 @@ impl BatchPlan {
                 }
                 Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                 Value::Date(d) => {
-                    let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+                    // Display is `%Y-%m-%d` without parsing a format string per value.
+                    let _ = write!(out, "{d}");
                 }
                 Value::Time(t) => {
-                    let _ = write!(out, "{}", t.format("%H:%M:%S%.f"));
+                    let _ = write!(out, "{t}");
                 }
                 Value::Timestamp(ts) => {
-                    let _ = write!(out, "{}", ts.format("%Y-%m-%dT%H:%M:%S%.f"));
+                    let _ = write!(out, "{}", ts.format_with_items(LOCAL_TIMESTAMP.iter()));
                 }
                 Value::Bytes(_) => return Err(cannot_read(v, "text")),
                 Value::Null => unreachable!("handled above"),
@@ -282,7 +311,7 @@ impl BatchPlan {
                     }
                     _ => return Err(cannot_read(v, "date")),
                 };
-                let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+                let _ = write!(out, "{d}");
             }
             ColumnKind::Time => {
                 let t = match v {
@@ -291,7 +320,7 @@ impl BatchPlan {
                         .map_err(|_| cannot_read(v, "time (HH:MM:SS)"))?,
                     _ => return Err(cannot_read(v, "time")),
                 };
-                let _ = write!(out, "{}", t.format("%H:%M:%S%.f"));
+                let _ = write!(out, "{t}");
             }
             ColumnKind::Timestamp => {
                 let ts = match v {
@@ -323,11 +352,24 @@ pub fn localize(tz: Tz, ts: NaiveDateTime) -> String {
             LocalResult::None => tz.from_utc_datetime(&ts),
         },
     };
-    dt.format("%Y-%m-%dT%H:%M:%S%.f%:z").to_string()
+    // `%Y-%m-%dT%H:%M:%S%.f%:z`, without parsing the format string for every value (that was
+    // a tenth of a full sync's time).
+    dt.to_rfc3339()
 }
+
+/// `%Y-%m-%dT%H:%M:%S%.f`, parsed once.
+static LOCAL_TIMESTAMP: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
+    std::sync::LazyLock::new(|| {
+        chrono::format::StrftimeItems::new("%Y-%m-%dT%H:%M:%S%.f")
+            .parse_to_owned()
+            .unwrap_or_default()
+    });
 
 pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
+    if let Some(d) = read_plain_date(s) {
+        return Some(d);
+    }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
         parse_timestamp(s)
             .filter(|ts| ts.time() == NaiveTime::MIN)
@@ -337,6 +379,9 @@ pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
 
 pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
+    if let Some(ts) = read_plain_timestamp(s) {
+        return Some(ts);
+    }
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
         .ok()
@@ -345,6 +390,41 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
                 .ok()
                 .map(|d| d.and_time(NaiveTime::MIN))
         })
+}
+
+/// Exactly `YYYY-MM-DD`, a valid date; `None` for anything else, which is left to chrono.
+/// `parse_from_str` interprets its format string again for every value: reading the dates and
+/// timestamps of a batch that way was a tenth of the transform-cost bench's samples
+/// (`cargo bench -p reqsync --bench transform_cost`), and nearly every value is in this form.
+fn read_plain_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = i32::try_from(ascii_digits(&b[..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, ascii_digits(&b[5..7])?, ascii_digits(&b[8..])?)
+}
+
+/// Exactly `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS` (no fraction), a valid date and
+/// time; `None` for anything else, which is left to chrono.
+fn read_plain_timestamp(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    if b.len() != 19 || !matches!(b[10], b' ' | b'T') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, m, sec) = (
+        ascii_digits(&b[11..13])?,
+        ascii_digits(&b[14..16])?,
+        ascii_digits(&b[17..])?,
+    );
+    Some(read_plain_date(&s[..10])?.and_time(NaiveTime::from_hms_opt(h, m, sec)?))
+}
+
+/// The value of a run of ASCII digits (at most four here).
+fn ascii_digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
 }
 
 fn to_int(v: &Value) -> Result<Option<i64>, String> {
@@ -483,6 +563,151 @@ mod tests {
         // SQLite's BLOB is an affinity, not a type: such a column may hold text.
         let columns = [column("patno", "INTEGER"), column("lname", "BLOB")];
         assert!(BatchPlan::new(&info, &columns, tz).is_ok());
+    }
+
+    #[test]
+    fn rows_as_json_read_back_into_the_same_batch() {
+        let spec = |name: &str, kind| super::super::ColumnSpec {
+            name: name.into(),
+            kind,
+            required: false,
+            nullable: true,
+            hints: Vec::new(),
+        };
+        let info = ModuleInfo {
+            name: "t".into(),
+            version: "1".into(),
+            target: "patient_data".into(),
+            key_column: "patno".into(),
+            input_columns: vec![
+                spec("patno", ColumnKind::Integer),
+                spec("lname", ColumnKind::Text),
+                spec("birth_date", ColumnKind::Date),
+                spec("weight", ColumnKind::Float),
+            ],
+            output_fields: Vec::new(),
+        };
+        let columns: Vec<ColumnInfo> = ["patno", "lname", "birth_date", "weight"]
+            .iter()
+            .map(|n| ColumnInfo {
+                name: (*n).into(),
+                declared_type: String::new(),
+            })
+            .collect();
+        let rows = RowBatch {
+            rows: vec![
+                vec![
+                    Value::Int(1),
+                    Value::Text("Doe".into()),
+                    Value::Text("2013-11-26".into()),
+                    Value::Float(3.5),
+                ],
+                vec![
+                    Value::Int(2),
+                    Value::Null,
+                    Value::Text("not a date".into()),
+                    Value::Null,
+                ],
+            ],
+        };
+        let tz: Tz = "America/Chicago".parse().unwrap();
+        let converted = BatchPlan::new(&info, &columns, tz).unwrap().convert(&rows);
+        let json = converted.rows_as_json();
+        assert_eq!(
+            serde_json::Value::from(json[1].clone()),
+            serde_json::json!({"patno": 2}),
+            "NULLs, and values the host could not convert, are left out"
+        );
+        let refs: Vec<_> = json.iter().collect();
+        let back = super::super::json_rows::batch_from_json(&info, &refs).unwrap();
+        assert_eq!(
+            format!("{:?}", back.batch),
+            format!("{:?}", converted.batch)
+        );
+    }
+
+    #[test]
+    fn fast_date_and_time_spellings_match_the_format_strings() {
+        use std::fmt::Write as _;
+        let tz: Tz = "America/Chicago".parse().unwrap();
+        let dates = ["1900-01-01", "2016-02-29", "9999-12-31", "0001-01-01"];
+        let times = [
+            "00:00:00",
+            "12:34:56.5",
+            "23:59:59.123456",
+            "01:02:03.000000001",
+        ];
+        for d in dates {
+            let d = NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+            assert_eq!(d.to_string(), d.format("%Y-%m-%d").to_string());
+            for t in times {
+                let t = NaiveTime::parse_from_str(t, "%H:%M:%S%.f").unwrap();
+                assert_eq!(t.to_string(), t.format("%H:%M:%S%.f").to_string());
+                let ts = d.and_time(t);
+                let mut fast = String::new();
+                let _ = write!(fast, "{}", ts.format_with_items(LOCAL_TIMESTAMP.iter()));
+                assert_eq!(fast, ts.format("%Y-%m-%dT%H:%M:%S%.f").to_string());
+                let local = match tz.from_local_datetime(&ts) {
+                    LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => dt,
+                    LocalResult::None => continue,
+                };
+                assert_eq!(
+                    localize(tz, ts),
+                    local.format("%Y-%m-%dT%H:%M:%S%.f%:z").to_string()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plain_dates_and_timestamps_read_as_chrono_reads_them_and_the_rest_is_left_to_chrono() {
+        for text in ["2013-11-26", "0000-01-01", "9999-12-31", "2016-02-29"] {
+            assert_eq!(
+                read_plain_date(text),
+                NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
+                "{text}"
+            );
+        }
+        for text in [
+            "2016-09-28 12:00:05",
+            "2016-09-28T23:59:59",
+            "2016-01-01 00:00:00",
+        ] {
+            assert_eq!(
+                read_plain_timestamp(text),
+                NaiveDateTime::parse_from_str(&text.replace('T', " "), "%Y-%m-%d %H:%M:%S").ok(),
+                "{text}"
+            );
+        }
+        for text in [
+            "2013-02-30",
+            "2013-2-3",
+            "11/26/2013",
+            "+2013-11-26",
+            "2013-11-2x",
+        ] {
+            assert_eq!(read_plain_date(text), None, "{text}");
+        }
+        for text in [
+            "2016-09-28 12:00:00.5",
+            "2016-09-28 24:00:00",
+            "2016-09-28 23:59:60",
+        ] {
+            assert_eq!(read_plain_timestamp(text), None, "{text}");
+        }
+        // What the fast path declines still reads as before.
+        assert_eq!(
+            parse_timestamp("2016-09-28 12:00:00.250").map(|ts| ts.and_utc().timestamp_millis()),
+            Some(1_475_064_000_250)
+        );
+        assert_eq!(
+            parse_date("2016-09-28 00:00:00"),
+            NaiveDate::from_ymd_opt(2016, 9, 28)
+        );
+        assert_eq!(
+            parse_date(" 2013-11-26 "),
+            NaiveDate::from_ymd_opt(2013, 11, 26)
+        );
     }
 
     #[test]

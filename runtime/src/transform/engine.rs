@@ -18,6 +18,23 @@ use super::bindings::WIT_PACKAGE;
 /// How often the epoch advances. Deadlines are whole ticks, so this is their resolution.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How a call that runs too long is stopped. An engine-wide choice: wasmtime compiles the checks
+/// into the module's code, so the modules of one engine all share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interruption {
+    /// The default. A background thread advances the engine's epoch every [`EPOCH_TICK`]; a call
+    /// still running at its wall-clock deadline ([`SandboxLimits::call_deadline`]) traps. The
+    /// compiled checks only load and compare a counter, so they cost little.
+    Epoch,
+    /// Fuel metering: each call may execute about `units_per_call` wasm instructions. The budget
+    /// is deterministic (the same rows stop at the same instruction on any machine), but every
+    /// basic block pays for the count; measured in docs/PERFORMANCE.md.
+    Fuel { units_per_call: u64 },
+    /// No interruption at all: a module that loops hangs its thread for good. Exists only so the
+    /// transform-cost benchmark can measure what the other two cost; never for a sync.
+    Unbounded,
+}
+
 /// Limits applied to every transform call. Defaults are generous for the default modules
 /// (which use a few MiB and about a microsecond per row) and tight enough that a runaway module
 /// is stopped long before it hurts the host.
@@ -174,6 +191,7 @@ pub struct TransformEngine {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     limits: SandboxLimits,
+    interruption: Interruption,
     cache_dir: Option<PathBuf>,
 }
 
@@ -181,6 +199,7 @@ impl std::fmt::Debug for TransformEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TransformEngine")
             .field("limits", &self.limits)
+            .field("interruption", &self.interruption)
             .field("cache_dir", &self.cache_dir)
             .finish()
     }
@@ -188,21 +207,54 @@ impl std::fmt::Debug for TransformEngine {
 
 impl TransformEngine {
     /// Builds the engine. `cache_dir` holds precompiled modules (created if missing); `None`
-    /// compiles every module on load.
+    /// compiles every module on load. Calls are stopped at their wall-clock deadline by epoch
+    /// interruption: 6–9 % per row against none at all, where fuel metering costs another
+    /// 7–14 % (docs/PERFORMANCE.md, "Transform cost").
     pub fn new(limits: SandboxLimits, cache_dir: Option<PathBuf>) -> Result<Self, TransformError> {
+        Self::build(limits, cache_dir, Interruption::Epoch)
+    }
+
+    /// Like [`TransformEngine::new`], but a call is stopped after about `units_per_call` wasm
+    /// instructions (fuel metering) instead of at a wall-clock deadline; running out maps to the
+    /// same `transform-timeout` rejection. Instantiation and `describe` get the same budget.
+    pub fn with_fuel(
+        limits: SandboxLimits,
+        cache_dir: Option<PathBuf>,
+        units_per_call: u64,
+    ) -> Result<Self, TransformError> {
+        Self::build(limits, cache_dir, Interruption::Fuel { units_per_call })
+    }
+
+    /// An engine whose calls are never interrupted: **unsafe for production**, a module that
+    /// loops hangs its thread for good. Only for measuring what interruption costs.
+    #[doc(hidden)]
+    pub fn without_interruption_for_benchmarks(
+        limits: SandboxLimits,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Self, TransformError> {
+        Self::build(limits, cache_dir, Interruption::Unbounded)
+    }
+
+    fn build(
+        limits: SandboxLimits,
+        cache_dir: Option<PathBuf>,
+        interruption: Interruption,
+    ) -> Result<Self, TransformError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        // Epoch interruption costs a few percent per call, far less than fuel metering, and is
-        // what lets a deadline stop a module that loops forever.
-        config.epoch_interruption(true);
+        config.epoch_interruption(interruption == Interruption::Epoch);
+        config.consume_fuel(matches!(interruption, Interruption::Fuel { .. }));
         let engine = Engine::new(&config).map_err(|e| TransformError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         link_sandbox(&mut linker).map_err(|e| TransformError::Engine(e.to_string()))?;
-        spawn_epoch_ticker(&engine);
+        if interruption == Interruption::Epoch {
+            spawn_epoch_ticker(&engine);
+        }
         Ok(Self {
             engine,
             linker: Arc::new(linker),
             limits,
+            interruption,
             cache_dir,
         })
     }
@@ -216,8 +268,21 @@ impl TransformEngine {
     }
 
     /// Deadline of one call under `limits`, in epoch ticks.
-    pub(crate) fn deadline_ticks(limits: &SandboxLimits) -> u64 {
+    fn deadline_ticks(limits: &SandboxLimits) -> u64 {
         (limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    }
+
+    /// Gives `store` a fresh budget for its next call: a deadline `limits.call_deadline` from
+    /// now, or a full tank of fuel.
+    pub(crate) fn arm_call(&self, store: &mut Store<HostState>, limits: &SandboxLimits) {
+        match self.interruption {
+            Interruption::Epoch => store.set_epoch_deadline(Self::deadline_ticks(limits)),
+            Interruption::Fuel { units_per_call } => {
+                // Fails only when the engine does not meter fuel, which `build` rules out.
+                let _ = store.set_fuel(units_per_call);
+            }
+            Interruption::Unbounded => {}
+        }
     }
 
     /// A store for one instance, with the sandbox applied.
@@ -249,8 +314,11 @@ impl TransformEngine {
             },
         );
         store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(Self::deadline_ticks(limits));
+        if self.interruption == Interruption::Epoch {
+            store.epoch_deadline_trap();
+        }
+        // Start-up code and `describe` run under the same budget as a call.
+        self.arm_call(&mut store, limits);
         store
     }
 

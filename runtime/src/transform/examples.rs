@@ -117,10 +117,10 @@ fn compare(expect: &Expectation, got: &Verdict) -> Option<String> {
             },
         ) => {
             let got_w: BTreeSet<String> = got_w.iter().map(|w| w.tag()).collect();
-            if emit != record {
+            if emit != record.fields() {
                 Some(format!(
                     "emitted {}, expected {}",
-                    serde_json::Value::Object(record.clone()),
+                    serde_json::Value::Object(record.fields().clone()),
                     serde_json::Value::Object(emit.clone())
                 ))
             } else if *warnings != got_w {
@@ -147,7 +147,10 @@ fn compare(expect: &Expectation, got: &Verdict) -> Option<String> {
 fn describe(v: &Verdict) -> String {
     match v {
         Verdict::Emit { record, .. } => {
-            format!("emit {}", serde_json::Value::Object(record.clone()))
+            format!(
+                "emit {}",
+                serde_json::Value::Object(record.fields().clone())
+            )
         }
         Verdict::Skip { code, .. } => format!("skip `{code}`"),
         Verdict::Reject { findings } => {

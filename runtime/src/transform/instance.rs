@@ -13,6 +13,7 @@ use super::columnar::{BatchPlan, ConvertedBatch};
 use super::engine::{CompiledModule, HostState, SandboxLimits, TransformEngine};
 use super::info::ModuleInfo;
 use super::outcome::{Finding, RowOutcome, Verdict, host_codes};
+use super::record::Record;
 use crate::source::RowBatch;
 use wasmtime::Store;
 
@@ -205,8 +206,7 @@ impl TransformInstance {
         context: &wit::BatchContext,
         batch: &wit::RowBatch,
     ) -> Result<wit::BatchResult, CallError> {
-        self.store
-            .set_epoch_deadline(TransformEngine::deadline_ticks(&self.limits));
+        self.engine.arm_call(&mut self.store, &self.limits);
         match self
             .bindings
             .call_transform(&mut self.store, context, batch)
@@ -300,9 +300,9 @@ impl TransformInstance {
                         "the emitted span is outside the records buffer",
                     );
                 };
-                let record = match serde_json::from_str::<serde_json::Value>(text) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    Ok(_) => {
+                let keys = match crate::json_shape::shape(text) {
+                    Ok(crate::json_shape::Shape::Object(keys)) => keys,
+                    Ok(crate::json_shape::Shape::Other) => {
                         return module_fault(
                             host_codes::RECORD_NOT_OBJECT,
                             "the emitted record is not a JSON object",
@@ -315,18 +315,24 @@ impl TransformInstance {
                         );
                     }
                 };
-                let mut findings = Vec::new();
-                for key in record.keys() {
-                    if !self.info.declares_field(key) {
+                let mut findings: Vec<Finding> = Vec::new();
+                let mut next = 0;
+                for key in keys.names() {
+                    if let Some(at) = self.info.output_field_from(key, next) {
+                        next = at + 1;
+                        continue;
+                    }
+                    // A key written twice is one finding.
+                    if !findings.iter().any(|f| f.field == key) {
                         findings.push(Finding {
-                            field: key.clone(),
+                            field: key.to_owned(),
                             code: host_codes::UNDECLARED_FIELD.into(),
                             message: "the module emitted a field it did not declare".into(),
                         });
                     }
                 }
                 for f in self.info.output_fields.iter().filter(|f| f.required) {
-                    if record.get(&f.name).is_none_or(serde_json::Value::is_null) {
+                    if !keys.has_non_null(&f.name) {
                         findings.push(Finding {
                             field: f.name.clone(),
                             code: host_codes::REQUIRED_FIELD_MISSING.into(),
@@ -338,7 +344,7 @@ impl TransformInstance {
                 }
                 if findings.is_empty() {
                     Verdict::Emit {
-                        record,
+                        record: Record::from_checked_json(text),
                         warnings: e.warnings.into_iter().map(finding).collect(),
                     }
                 } else {
@@ -379,7 +385,8 @@ fn single_row(batch: &wit::RowBatch, i: usize) -> wit::RowBatch {
 
 fn classify(e: &wasmtime::Error) -> RowFault {
     match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => RowFault::Timeout,
+        // An epoch deadline and an empty fuel tank are the same fault: the row took too long.
+        Some(wasmtime::Trap::Interrupt | wasmtime::Trap::OutOfFuel) => RowFault::Timeout,
         Some(_) => RowFault::Trap,
         // `StoreLimits` with `trap_on_grow_failure` fails the grow with an error of its own
         // rather than a `Trap`; its message is the only thing that identifies it.
@@ -437,5 +444,76 @@ fn trap_summary(e: &wasmtime::Error) -> String {
         }
         Some(trap) => trap.to_string(),
         None => e.root_cause().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{ColumnInfo, Value};
+
+    #[test]
+    fn an_empty_fuel_tank_is_a_timeout_like_an_epoch_deadline() {
+        for trap in [wasmtime::Trap::Interrupt, wasmtime::Trap::OutOfFuel] {
+            assert_eq!(classify(&wasmtime::Error::new(trap)), RowFault::Timeout);
+        }
+        let other = wasmtime::Error::new(wasmtime::Trap::UnreachableCodeReached);
+        assert_eq!(classify(&other), RowFault::Trap);
+    }
+
+    /// Rows for the hostile test guest: `patno`, and `mode` naming how to misbehave.
+    fn hostile_rows(modes: &[Option<&str>]) -> (Vec<ColumnInfo>, RowBatch) {
+        let columns = ["patno", "mode"]
+            .iter()
+            .map(|n| ColumnInfo {
+                name: (*n).into(),
+                declared_type: String::new(),
+            })
+            .collect();
+        let rows = (1..)
+            .zip(modes)
+            .map(|(patno, mode)| {
+                vec![
+                    Value::Int(patno),
+                    mode.map_or(Value::Null, |m| Value::Text(m.into())),
+                ]
+            })
+            .collect();
+        (columns, RowBatch { rows })
+    }
+
+    #[test]
+    fn fuel_metering_stops_a_looping_row_with_the_same_rejection_as_a_deadline() {
+        // About 20 ms of spinning; the well-behaved rows need a tiny fraction of it.
+        let engine =
+            TransformEngine::with_fuel(SandboxLimits::default(), None, 20_000_000).expect("engine");
+        let module = engine
+            .load(std::path::Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
+            .expect("loads");
+        let mut instance = TransformInstance::new(&engine, &module).expect("instantiates");
+        let (columns, rows) = hostile_rows(&[None, Some("loop"), None]);
+        let plan =
+            BatchPlan::new(instance.info(), &columns, chrono_tz::America::Chicago).expect("plan");
+        let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+        let outcomes = instance
+            .process(&plan, &rows, as_of)
+            .expect("the host survives");
+        let codes: Vec<&str> = outcomes
+            .iter()
+            .map(|o| match &o.verdict {
+                Verdict::Emit { .. } => "emit",
+                Verdict::Reject { findings } => &findings[0].code,
+                Verdict::Skip { .. } => "skip",
+            })
+            .collect();
+        assert_eq!(codes, ["emit", host_codes::TIMEOUT, "emit"]);
+        // Each call gets a full tank: the instance goes on working after the loop.
+        let (_, rows) = hostile_rows(&[None, None]);
+        let outcomes = instance.process(&plan, &rows, as_of).expect("next batch");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o.verdict, Verdict::Emit { .. }))
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod json_rows;
 mod live;
 mod outcome;
 pub mod property;
+mod record;
 pub mod registry;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo, ValueHint};
 pub use instance::TransformInstance;
 pub use live::LiveTransform;
 pub use outcome::{Finding, RowOutcome, Verdict, host_codes};
+pub use record::Record;
 pub use registry::{ModuleRegistry, ModuleSlot, SwapReport};
 
 /// Errors of the transform host. Each names the module file and what to do; none carries row

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::record::Record;
+
 /// A finding about one field: a stable code and a message that never quotes a row value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -22,7 +24,7 @@ impl Finding {
 pub enum Verdict {
     /// A record for the target, with warnings about values that were dropped or repaired.
     Emit {
-        record: serde_json::Map<String, serde_json::Value>,
+        record: Record,
         warnings: Vec<Finding>,
     },
     /// Held back without being an error in the row itself (e.g. its patient is not sent).

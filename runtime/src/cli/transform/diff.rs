@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use reqsync::render::BodyTemplate;
 use reqsync::reqcheck::targets;
-use reqsync::transform::{ColumnSpec, ModuleInfo, RowOutcome, Verdict};
+use reqsync::transform::{ColumnSpec, ModuleInfo, Record, RowOutcome, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -454,7 +454,7 @@ fn render(
         )));
     };
     let template = BodyTemplate::load(&job.template, target).or_exit(exit::CONFIG, &context)?;
-    let emitted = |out: &[RowOutcome]| -> Vec<Map<String, Value>> {
+    let emitted = |out: &[RowOutcome]| -> Vec<Record> {
         out.iter()
             .filter_map(|o| match &o.verdict {
                 Verdict::Emit { record, .. } => Some(record.clone()),
@@ -462,7 +462,7 @@ fn render(
             })
             .collect()
     };
-    let body = |records: &[Map<String, Value>]| -> Result<Value, Failure> {
+    let body = |records: &[Record]| -> Result<Value, Failure> {
         // An empty array is never sent (ReqCheck answers 400): no records, no body.
         if records.is_empty() {
             return Ok(Value::Null);

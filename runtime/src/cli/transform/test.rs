@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use reqsync::transform::examples::ExampleFile;
 use reqsync::transform::property::checks::Property;
-use reqsync::transform::property::{TestOptions, TestReport, test_module};
+use reqsync::transform::property::{DEFAULT_FRESH_EVERY, TestOptions, TestReport, test_module};
 use reqsync::transform::registry::examples_beside;
 use reqsync::transform::{SandboxLimits, TransformEngine};
 
@@ -93,7 +93,7 @@ pub fn run(args: TestArgs) -> Result<u8, Failure> {
         seed,
         as_of,
         examples,
-        fresh_every: 32,
+        fresh_every: DEFAULT_FRESH_EVERY,
         max_shrink_time: Duration::from_secs(60),
     };
     let report = test_module(&engine, &module, &options).or_exit(exit::TRANSFORM, &context)?;

@@ -135,7 +135,7 @@ struct Skip<'a> {
 impl<'a> RowJson<'a> {
     fn new(index: usize, o: &'a RowOutcome) -> Self {
         let (record, warnings, findings, skip): (_, &[Finding], &[Finding], _) = match &o.verdict {
-            Verdict::Emit { record, warnings } => (Some(record), warnings, &[], None),
+            Verdict::Emit { record, warnings } => (Some(record.fields()), warnings, &[], None),
             Verdict::Skip { code, message } => (None, &[], &[], Some(Skip { code, message })),
             Verdict::Reject { findings } => (None, &[], findings, None),
         };

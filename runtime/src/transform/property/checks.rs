@@ -139,7 +139,7 @@ pub fn check_outcome(
                     ));
                 }
             }
-            let violations = schema.violations(&Value::Object(record.clone()));
+            let violations = schema.violations(&Value::Object(record.fields().clone()));
             if !violations.is_empty() {
                 let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
                 return Err(Violation::new(

@@ -25,6 +25,9 @@ use super::{
 };
 use crate::reqcheck::record_schema::RecordSchema;
 
+/// How often `reqsync transform test` starts a fresh instance to compare against, in cases.
+pub const DEFAULT_FRESH_EVERY: u32 = 32;
+
 /// How a test run is set up.
 #[derive(Debug, Clone)]
 pub struct TestOptions {

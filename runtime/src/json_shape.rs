@@ -1,0 +1,368 @@
+//! The shape of JSON text — is it an object, which keys does it have, which of them are null —
+//! read in one pass without building a value tree.
+//!
+//! Every record a module emits and every request body a template renders is checked for its
+//! keys before it is sent. Parsing those into `serde_json::Value`s to look at their keys cost
+//! more than the transform itself (an allocation per key and per string value, a B-tree per
+//! object); this parser validates the same grammar with serde_json but keeps only key names,
+//! borrowed from the text where they contain no escapes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer as _;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// The keys of one JSON object in text order, each with whether its value is `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectKeys<'a> {
+    pub keys: Vec<(Cow<'a, str>, bool)>,
+}
+
+impl ObjectKeys<'_> {
+    /// The key names, in text order (a repeated key appears twice).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(k, _)| k.as_ref())
+    }
+
+    /// Whether the object has `key` with a value other than `null` (the last occurrence of a
+    /// repeated key counts, as it does for every JSON parser that keeps one).
+    pub fn has_non_null(&self, key: &str) -> bool {
+        self.keys
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .is_some_and(|(_, null)| !null)
+    }
+}
+
+/// What a piece of JSON text is, as far as a record check needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape<'a> {
+    Object(ObjectKeys<'a>),
+    /// Valid JSON, but not an object.
+    Other,
+}
+
+/// A request body: an object whose `key` holds an array of records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyShape<'a> {
+    /// The body is not a JSON object.
+    NotObject,
+    /// The body is an object without the key.
+    Missing,
+    /// The key holds something other than an array.
+    NotArray,
+    /// The array's elements.
+    Records(Vec<Shape<'a>>),
+}
+
+/// Reads `text` as one JSON value. Errors are serde_json's, which name a line and column and
+/// never quote the text.
+pub fn shape(text: &str) -> Result<Shape<'_>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let shape = ShapeSeed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(shape)
+}
+
+/// Reads `text` as a request body whose records are under `key`.
+pub fn body_shape<'a>(text: &'a str, key: &str) -> Result<BodyShape<'a>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let shape = (&mut de).deserialize_any(BodyVisitor { key })?;
+    de.end()?;
+    Ok(shape)
+}
+
+/// An object key, borrowed from the text unless it had escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Any value, skipped; answers whether it was `null`.
+struct IsNull;
+
+impl<'de> DeserializeSeed<'de> for IsNull {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IsNull {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        drain_seq(seq).map(|()| false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        drain_map(map).map(|()| false)
+    }
+}
+
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// Any value: an object's keys, or `Other`.
+struct ShapeSeed;
+
+impl<'de> DeserializeSeed<'de> for ShapeSeed {
+    type Value = Shape<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ShapeSeed {
+    type Value = Shape<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let null = map.next_value_seed(IsNull)?;
+            keys.push((key, null));
+        }
+        Ok(Shape::Object(ObjectKeys { keys }))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq).map(|()| Shape::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Shape::Other)
+    }
+}
+
+/// The value under the body key: the shapes of an array's elements, or `None` for a non-array.
+struct RecordsSeed;
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed {
+    type Value = Option<Vec<Shape<'de>>>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed {
+    type Value = Option<Vec<Shape<'de>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(shape) = seq.next_element_seed(ShapeSeed)? {
+            records.push(shape);
+        }
+        Ok(Some(records))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map).map(|()| None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+struct BodyVisitor<'k> {
+    key: &'k str,
+}
+
+impl<'de> Visitor<'de> for BodyVisitor<'_> {
+    type Value = BodyShape<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // A repeated body key: the last one wins, as in every parser that keeps one value.
+        let mut found = BodyShape::Missing;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if key == self.key {
+                found = match map.next_value_seed(RecordsSeed)? {
+                    Some(records) => BodyShape::Records(records),
+                    None => BodyShape::NotArray,
+                };
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq).map(|()| BodyShape::NotObject)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(BodyShape::NotObject)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(BodyShape::NotObject)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(BodyShape::NotObject)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(BodyShape::NotObject)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(BodyShape::NotObject)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(BodyShape::NotObject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(shape: Shape<'_>) -> Vec<(String, bool)> {
+        match shape {
+            Shape::Object(o) => o.keys.into_iter().map(|(k, n)| (k.into(), n)).collect(),
+            Shape::Other => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn object_keys_come_in_text_order_with_their_null_flags() {
+        let s = shape(r#"{"b": 1, "a": null, "c\u0041": {"x": [1, {"y": null}]}, "d": "s"}"#)
+            .expect("valid");
+        assert_eq!(
+            keys(s),
+            vec![
+                ("b".into(), false),
+                ("a".into(), true),
+                ("cA".into(), false),
+                ("d".into(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn non_objects_are_other_and_invalid_json_is_an_error() {
+        for text in ["[1, 2]", "null", "3", "\"x\"", "true"] {
+            assert_eq!(shape(text).expect("valid"), Shape::Other, "{text}");
+        }
+        for text in ["{", "{\"a\": }", "{} {}", "{\"a\": 1,}", ""] {
+            assert!(shape(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn has_non_null_follows_the_last_occurrence_of_a_key() {
+        let Shape::Object(o) = shape(r#"{"a": 1, "a": null, "b": 0}"#).expect("valid") else {
+            panic!("object");
+        };
+        assert!(!o.has_non_null("a"));
+        assert!(o.has_non_null("b"));
+        assert!(!o.has_non_null("c"));
+    }
+
+    #[test]
+    fn body_shapes_say_what_is_wrong_with_a_body() {
+        let key = "patient_data";
+        assert_eq!(body_shape("[]", key).expect("valid"), BodyShape::NotObject);
+        assert_eq!(
+            body_shape(r#"{"other": []}"#, key).expect("valid"),
+            BodyShape::Missing
+        );
+        assert_eq!(
+            body_shape(r#"{"patient_data": {}}"#, key).expect("valid"),
+            BodyShape::NotArray
+        );
+        let BodyShape::Records(records) =
+            body_shape(r#"{"x": [1], "patient_data": [{"a": 1}, 2]}"#, key).expect("valid")
+        else {
+            panic!("records");
+        };
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1], Shape::Other);
+        assert!(body_shape(r#"{"patient_data": [{"a": 1}]"#, key).is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! An emitted record: the JSON text the module wrote, carried as text to the request body.
+//!
+//! The module already writes each record as JSON. Parsing that into a `serde_json::Map` and
+//! serialising it again for the body cost more than the transform did (profiled on a 500k-row
+//! sync), so a record keeps its text: the host checks it once for its keys
+//! ([`crate::json_shape`]), the body template writes it out as it is, and the field map is only
+//! built when something reads a field (a template that picks fields, a test, `transform try`).
+
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Map, Value};
+
+/// One record as the module emitted it. Cloning is cheap (shared text).
+#[derive(Clone)]
+pub struct Record(Arc<Inner>);
+
+struct Inner {
+    /// A JSON object, checked when the record was made.
+    json: Box<str>,
+    fields: OnceLock<Map<String, Value>>,
+}
+
+impl Record {
+    /// A record from JSON text the caller has checked to be one object
+    /// ([`crate::json_shape::shape`] answered `Shape::Object`).
+    pub(crate) fn from_checked_json(json: &str) -> Self {
+        Self(Arc::new(Inner {
+            json: json.into(),
+            fields: OnceLock::new(),
+        }))
+    }
+
+    /// The record's JSON text, exactly as the module wrote it.
+    pub fn json(&self) -> &str {
+        &self.0.json
+    }
+
+    /// The record's fields, parsed on first use.
+    pub fn fields(&self) -> &Map<String, Value> {
+        self.0.fields.get_or_init(|| {
+            // The text was checked to be a JSON object by the same parser when the record was
+            // made, so this cannot fail; the message names no value.
+            match serde_json::from_str::<Value>(&self.0.json) {
+                Ok(Value::Object(map)) => map,
+                _ => unreachable!("a record's text was checked to be a JSON object"),
+            }
+        })
+    }
+}
+
+impl From<Map<String, Value>> for Record {
+    fn from(fields: Map<String, Value>) -> Self {
+        let json = Value::Object(fields.clone()).to_string();
+        let fields = OnceLock::from(fields);
+        Self(Arc::new(Inner {
+            json: json.into(),
+            fields,
+        }))
+    }
+}
+
+/// Field access reads like the map it is (`record["dob"]`, `record.keys()`).
+impl std::ops::Deref for Record {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        self.fields()
+    }
+}
+
+/// Two records are equal when their fields are, however the JSON was spelt (key order,
+/// spacing, escapes): modules in different languages write the same record differently.
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.json == other.0.json || self.fields() == other.fields()
+    }
+}
+
+impl PartialEq<Map<String, Value>> for Record {
+    fn eq(&self, other: &Map<String, Value>) -> bool {
+        self.fields() == other
+    }
+}
+
+/// Records hold PHI: Debug shows the field names only.
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("fields", &self.fields().keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl serde::Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.fields().serialize(s)
+    }
+}
+
+/// In a body template a record is a map of its fields; written out whole (`{{ record }}`) it
+/// is its own JSON text (see [`crate::render`]'s formatter).
+impl minijinja::value::Object for Record {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let value = self.fields().get(key.as_str()?)?;
+        Some(minijinja::Value::from(minijinja::value::Serde(value)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        let keys: Vec<minijinja::Value> = self
+            .fields()
+            .keys()
+            .map(|k| minijinja::Value::from(k.as_str()))
+            .collect();
+        minijinja::value::Enumerator::Values(keys)
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.fields().len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_keeps_its_text_and_reads_as_its_fields() {
+        let r = Record::from_checked_json(r#"{"b": 1, "a": "x"}"#);
+        assert_eq!(r.json(), r#"{"b": 1, "a": "x"}"#);
+        assert_eq!(r["a"], "x");
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn records_are_equal_by_fields_not_spelling() {
+        let a = Record::from_checked_json(r#"{"b":1,"a":"x"}"#);
+        let b = Record::from_checked_json(r#"{ "a": "\u0078", "b": 1 }"#);
+        assert_eq!(a, b);
+        let c = Record::from_checked_json(r#"{"a":"y","b":1}"#);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn a_record_from_a_map_has_matching_text() {
+        let mut map = Map::new();
+        map.insert("dob".into(), Value::from("2001-02-03"));
+        let r = Record::from(map.clone());
+        assert_eq!(
+            serde_json::from_str::<Value>(r.json()).expect("json"),
+            Value::Object(map)
+        );
+    }
+}
