@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use reqsync::source::ColumnInfo;
 use reqsync::transform::registry::examples_beside;
-use reqsync::transform::{ModuleRegistry, ModuleSlot, SandboxLimits, TransformEngine};
+use reqsync::transform::{
+    ModuleRegistry, ModuleSlot, SandboxLimits, TransformEngine, TransformInstance,
+};
 
 const ROUNDS: u32 = 15;
 /// A swap slower than this is reported as not happening at all.
@@ -43,7 +45,7 @@ fn main() {
         .expect("engine");
     let registry = ModuleRegistry::new(engine);
     let slot = registry.slot(&module).expect("module loads");
-    slot.note_query_columns(&patient_columns());
+    slot.note_query_columns(&declared_columns(&registry, &slot));
     let _watch = registry.watch().expect("watcher");
 
     println!("hot swap of the patients module, {ROUNDS} swaps per case");
@@ -151,32 +153,18 @@ fn leb128(out: &mut Vec<u8>, mut n: u32) {
     }
 }
 
-/// The columns the default patients query returns, so validation matches them as in a service.
-fn patient_columns() -> Vec<ColumnInfo> {
-    [
-        "patno",
-        "lname",
-        "fname",
-        "birth_date",
-        "sex",
-        "addr1",
-        "addr2",
-        "city",
-        "state",
-        "zip",
-        "home_phone",
-        "cell_phone",
-        "email",
-        "race",
-        "ethnicity",
-        "family_no",
-        "notes",
-        "updated_at",
-    ]
-    .iter()
-    .map(|name| ColumnInfo {
-        name: (*name).into(),
-        declared_type: String::new(),
-    })
-    .collect()
+/// The columns the module reads, as the job's query would return them, so that validation
+/// matches them against the query as in a service.
+fn declared_columns(registry: &ModuleRegistry, slot: &ModuleSlot) -> Vec<ColumnInfo> {
+    let (_, module) = slot.current();
+    let instance = TransformInstance::new(registry.engine(), &module).expect("instantiates");
+    instance
+        .info()
+        .input_columns
+        .iter()
+        .map(|c| ColumnInfo {
+            name: c.name.clone(),
+            declared_type: String::new(),
+        })
+        .collect()
 }

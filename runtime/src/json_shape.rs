@@ -13,6 +13,35 @@ use std::fmt;
 use serde::Deserializer as _;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+/// The `visit_*` methods of every JSON scalar (null, booleans, numbers, strings), answering
+/// `$answer` (or `$null` for null): the visitors below only tell objects and arrays, and null,
+/// apart from everything else.
+macro_rules! scalars_answer {
+    ($answer:expr) => {
+        scalars_answer!(null: $answer, others: $answer);
+    };
+    (null: $null:expr, others: $answer:expr) => {
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($null)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($answer)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($answer)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($answer)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($answer)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($answer)
+        }
+    };
+}
+
 /// The keys of one JSON object in text order, each with whether its value is `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectKeys<'a> {
@@ -119,24 +148,7 @@ impl<'de> Visitor<'de> for IsNull {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(true)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
+    scalars_answer!(null: true, others: false);
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
         drain_seq(seq).map(|()| false)
     }
@@ -183,24 +195,7 @@ impl<'de> Visitor<'de> for ShapeSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         drain_seq(seq).map(|()| Shape::Other)
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Shape::Other)
-    }
+    scalars_answer!(Shape::Other);
 }
 
 /// The value under the body key: the shapes of an array's elements, or `None` for a non-array.
@@ -230,24 +225,7 @@ impl<'de> Visitor<'de> for RecordsSeed {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         drain_map(map).map(|()| None)
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    scalars_answer!(None);
 }
 
 struct BodyVisitor<'k> {
@@ -278,24 +256,7 @@ impl<'de> Visitor<'de> for BodyVisitor<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         drain_seq(seq).map(|()| BodyShape::NotObject)
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(BodyShape::NotObject)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(BodyShape::NotObject)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(BodyShape::NotObject)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(BodyShape::NotObject)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(BodyShape::NotObject)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(BodyShape::NotObject)
-    }
+    scalars_answer!(BodyShape::NotObject);
 }
 
 #[cfg(test)]
