@@ -2,7 +2,8 @@
 //!
 //! Templates receive `records` (the emitted records of one request) and `target` (the record
 //! type's name). Every `{{ expression }}` is written as JSON (auto-escape mode JSON), so a
-//! string value can never break the body's syntax. The rendered body is parsed before it is
+//! string value can never break the body's syntax; a whole record (`{{ record }}`) is written
+//! as the JSON text its module emitted, which the host checked when the row was transformed. The rendered body is parsed before it is
 //! sent: it must be a JSON object whose target key holds exactly the records given, each an
 //! object with only keys ReqCheck accepts and every key it requires, so a template can neither
 //! send invalid JSON nor silently drop or break a record.
@@ -327,6 +328,29 @@ mod tests {
         let t = template(EXPLICIT).unwrap();
         let v: Value = serde_json::from_slice(&t.render(&records()).unwrap()).unwrap();
         assert_eq!(v["patient_data"][0]["last_name"], "O'Brien \"Jr\" \\ Zoë");
+    }
+
+    #[test]
+    fn a_whole_record_is_written_as_the_text_its_module_emitted() {
+        let t = template(include_str!("../../../templates/patient_data.json.j2")).unwrap();
+        let text = r#"{"patient_number":7,"first_name":"Ann","last_name":"Lee","dob":"2001-02-03","hd_mpfile_updated_at":"2016-09-28T12:00:00-05:00"}"#;
+        let body = t.render(&[Record::from_checked_json(text)]).unwrap();
+        assert!(String::from_utf8(body).unwrap().contains(text));
+    }
+
+    #[test]
+    fn a_record_through_tojson_or_its_fields_reads_the_same() {
+        let t = template(
+            r#"{"patient_data": [{% for r in records %}{{ r | tojson }}{% if not loop.last %},{% endif %}{% endfor %}], "n": {{ records[0] | length }}, "keys": {{ records[0] | list }}}"#,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&t.render(&records()).unwrap()).unwrap();
+        assert_eq!(
+            Value::Object(records()[0].fields().clone()),
+            v["patient_data"][0]
+        );
+        assert_eq!(v["n"], 5);
+        assert_eq!(v["keys"].as_array().map(Vec::len), Some(5));
     }
 
     #[test]
