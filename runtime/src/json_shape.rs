@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserializer as _;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 /// The `visit_*` methods of every JSON scalar (null, booleans, numbers, strings), answering
 /// `$answer` (or `$null` for null): the visitors below only tell objects and arrays, and null,
@@ -157,13 +157,19 @@ impl<'de> Visitor<'de> for IsNull {
     }
 }
 
+// Nested values are read through `deserialize_any` (`IsNull`), not skipped with `IgnoredAny`:
+// serde_json's skipping does not range-check numbers or pair surrogate escapes, and text that
+// passes here must parse as a `serde_json::Value` too (a record's fields are parsed from it
+// later).
 fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    while seq.next_element_seed(IsNull)?.is_some() {}
     Ok(())
 }
 
 fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    while map.next_key_seed(KeySeed)?.is_some() {
+        map.next_value_seed(IsNull)?;
+    }
     Ok(())
 }
 
@@ -248,7 +254,7 @@ impl<'de> Visitor<'de> for BodyVisitor<'_> {
                     None => BodyShape::NotArray,
                 };
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(IsNull)?;
             }
         }
         Ok(found)
@@ -292,6 +298,27 @@ mod tests {
         }
         for text in ["{", "{\"a\": }", "{} {}", "{\"a\": 1,}", ""] {
             assert!(shape(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn text_that_passes_parses_as_a_value_too() {
+        // serde_json skips these when it ignores a value, and refuses them when it parses one.
+        for text in [
+            r#"{"a": 1e400}"#,
+            r#"{"a": [1e400]}"#,
+            r#"{"a": {"b": "\ud800"}}"#,
+            r#"{"a": ["\udc00"]}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_err(),
+                "{text}"
+            );
+            assert!(shape(text).is_err(), "{text}");
+            assert!(
+                body_shape(&format!(r#"{{"x": {text}, "k": []}}"#), "k").is_err(),
+                "{text}"
+            );
         }
     }
 
