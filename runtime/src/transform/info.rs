@@ -124,44 +124,4 @@ impl ModuleInfo {
     pub fn declares_field(&self, name: &str) -> bool {
         self.output_fields.iter().any(|f| f.name == name)
     }
-
-    /// Where `name` is among the declared output fields, looking from position `from` on
-    /// (and round to the start). Modules write a record's fields in their declared order, so
-    /// checking its keys in turn, each from just after the last one found, costs about one
-    /// comparison per key instead of a search of the whole list: this check runs on every
-    /// emitted record.
-    pub fn output_field_from(&self, name: &str, from: usize) -> Option<usize> {
-        let n = self.output_fields.len();
-        (0..n)
-            .map(|i| (from + i) % n)
-            .find(|&i| self.output_fields[i].name == name)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn output_fields_are_found_from_any_starting_point() {
-        let info = ModuleInfo {
-            name: "t".into(),
-            version: "1".into(),
-            target: "patient_data".into(),
-            key_column: "patno".into(),
-            input_columns: Vec::new(),
-            output_fields: ["a", "b", "c"]
-                .iter()
-                .map(|n| FieldSpec {
-                    name: (*n).into(),
-                    required: false,
-                })
-                .collect(),
-        };
-        for from in 0..4 {
-            assert_eq!(info.output_field_from("a", from), Some(0), "from {from}");
-            assert_eq!(info.output_field_from("c", from), Some(2), "from {from}");
-            assert_eq!(info.output_field_from("d", from), None, "from {from}");
-        }
-    }
 }

@@ -316,14 +316,9 @@ impl TransformInstance {
                     }
                 };
                 let mut findings: Vec<Finding> = Vec::new();
-                let mut next = 0;
                 for key in keys.names() {
-                    if let Some(at) = self.info.output_field_from(key, next) {
-                        next = at + 1;
-                        continue;
-                    }
                     // A key written twice is one finding.
-                    if !findings.iter().any(|f| f.field == key) {
+                    if !self.info.declares_field(key) && !findings.iter().any(|f| f.field == key) {
                         findings.push(Finding {
                             field: key.to_owned(),
                             code: host_codes::UNDECLARED_FIELD.into(),
