@@ -87,12 +87,28 @@ pub enum BodyShape<'a> {
 }
 
 /// Reads `text` as one JSON value. Errors are serde_json's, which name a line and column and
-/// never quote the text.
+/// never quote the text. (The record check uses [`object_keys_into`]; this is its reference in
+/// tests.)
+#[cfg(test)]
 pub fn shape(text: &str) -> Result<Shape<'_>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let shape = ShapeSeed.deserialize(&mut de)?;
     de.end()?;
     Ok(shape)
+}
+
+/// [`shape`] for many records in a row: an object's keys go into `keys` (cleared first), so
+/// that one buffer serves a whole batch of records instead of an allocation each. Answers
+/// whether `text` is an object.
+pub fn object_keys_into<'a>(
+    text: &'a str,
+    keys: &mut ObjectKeys<'a>,
+) -> Result<bool, serde_json::Error> {
+    keys.keys.clear();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let is_object = KeysInto(&mut keys.keys).deserialize(&mut de)?;
+    de.end()?;
+    Ok(is_object)
 }
 
 /// Reads `text` as a request body whose records are under `key`.
@@ -173,6 +189,36 @@ fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     Ok(())
 }
 
+/// Any value; an object's keys are pushed onto the vector. Answers whether it was an object.
+struct KeysInto<'b, 'de>(&'b mut Vec<(Cow<'de, str>, bool)>);
+
+impl<'de> DeserializeSeed<'de> for KeysInto<'_, 'de> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeysInto<'_, 'de> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let null = map.next_value_seed(IsNull)?;
+            self.0.push((key, null));
+        }
+        Ok(true)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        drain_seq(seq).map(|()| false)
+    }
+    scalars_answer!(false);
+}
+
 /// Any value: an object's keys, or `Other`.
 struct ShapeSeed;
 
@@ -190,12 +236,9 @@ impl<'de> Visitor<'de> for ShapeSeed {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let null = map.next_value_seed(IsNull)?;
-            keys.push((key, null));
-        }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = Vec::with_capacity(16);
+        KeysInto(&mut keys).visit_map(map)?;
         Ok(Shape::Object(ObjectKeys { keys }))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
@@ -320,6 +363,25 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn keys_read_into_a_reused_buffer_match_shape() {
+        let texts = [
+            r#"{"b": 1, "a": null, "c\u0041": {"x": [1]}}"#,
+            r#"[1]"#,
+            r#"{"z": "s"}"#,
+            "7",
+        ];
+        let mut buffer = ObjectKeys::default();
+        for text in texts {
+            let is_object = object_keys_into(text, &mut buffer).expect("valid");
+            match shape(text).expect("valid") {
+                Shape::Object(keys) => assert!(is_object && buffer == keys, "{text}"),
+                Shape::Other => assert!(!is_object, "{text}"),
+            }
+        }
+        assert!(object_keys_into(r#"{"a": 1e400}"#, &mut buffer).is_err());
     }
 
     #[test]

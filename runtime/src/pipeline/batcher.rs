@@ -192,14 +192,14 @@ impl RequestBatcher {
         Ok(ready)
     }
 
-    /// Ends the input; returns the last requests.
-    pub fn finish(mut self) -> (Vec<Vec<Record>>, RowCounts, Vec<RejectedRow>) {
+    /// Ends the input; returns the last requests (the counts stay for the report).
+    pub fn flush(&mut self) -> Vec<Vec<Record>> {
         let mut ready = Vec::new();
         self.close_group(&mut ready);
         if !self.pending.is_empty() {
             ready.push(std::mem::take(&mut self.pending));
         }
-        (ready, self.counts, self.rejected_rows)
+        ready
     }
 
     fn close_group(&mut self, ready: &mut Vec<Vec<Record>>) {
@@ -280,7 +280,8 @@ mod tests {
         for o in outcomes {
             all.extend(b.push(o)?);
         }
-        let (rest, counts, _) = b.finish();
+        let rest = b.flush();
+        let counts = b.counts;
         all.extend(rest);
         Ok((all, counts))
     }

@@ -12,13 +12,14 @@ mod prepare;
 pub mod progress;
 mod recorder;
 pub mod report;
+mod requests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,12 +33,12 @@ pub use report::{JobReport, ModuleReport, ReportedError, RequestReport, RunRepor
 use crate::config::{Config, JobConfig, PartialFailurePolicy};
 use crate::ledger::window::job_window;
 use crate::ledger::{LedgerError, RunKind, RunLockError, RunStatus};
-use crate::render::RenderError;
+use crate::render::{BodyTemplate, RenderError};
 use crate::reqcheck::ClientError;
 use crate::reqcheck::window::{WindowBasis, window_start};
 use crate::source::{AnySource, Query, SourceError};
 use crate::transform::{
-    LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, TransformError, Verdict,
+    LiveTransform, ModuleRegistry, Record, RowOutcome, TransformEngine, TransformError, Verdict,
 };
 use batcher::{BatchError, RequestBatcher};
 use recorder::Recorder;
@@ -359,13 +360,15 @@ impl Pipeline {
                     seconds: 0.0,
                     resolved_quarantine: 0,
                 },
-                quarantined: recorder.open_quarantine(&name)?,
-                passed: HashSet::new(),
-                held_patients: HashSet::new(),
-                replay: options
-                    .replay
-                    .as_ref()
-                    .and_then(|keys| keys.get(&name).cloned()),
+                selection: RowSelection {
+                    quarantined: recorder.open_quarantine(&name)?,
+                    passed: HashSet::new(),
+                    held_patients: HashSet::new(),
+                    replay: options
+                        .replay
+                        .as_ref()
+                        .and_then(|keys| keys.get(&name).cloned()),
+                },
             };
             recorder.job_started(&state.report)?;
             planned.push((job, state));
@@ -380,8 +383,8 @@ impl Pipeline {
             if grouped {
                 // Read after the patient jobs ran: a patient ReqCheck does not have must not get
                 // doses, or ReqCheck invents a "Not Found" placeholder patient for them.
-                state.held_patients = recorder.quarantined_patients()?;
-                if let Some(selection) = &mut state.replay {
+                state.selection.held_patients = recorder.quarantined_patients()?;
+                if let Some(selection) = &mut state.selection.replay {
                     selection.extend(replayed_patients.iter().cloned());
                 }
             }
@@ -391,8 +394,7 @@ impl Pipeline {
                 .await;
             let JobState {
                 report: mut job_report,
-                passed,
-                ..
+                selection: RowSelection { passed, .. },
             } = state;
             if !grouped && options.replay.is_some() {
                 replayed_patients.extend(passed.iter().cloned());
@@ -484,7 +486,7 @@ impl Pipeline {
         .map_err(transform_err)?;
 
         // Transform stage on its own thread: wasm calls are CPU-bound and synchronous.
-        let (tx, mut rx) = mpsc::channel::<Result<Vec<RowOutcome>, RunError>>(2);
+        let (tx, rx) = mpsc::channel::<Result<Vec<RowOutcome>, RunError>>(2);
         let thread_job = name.clone();
         let engine = self.engine.clone();
         let worker = std::thread::Builder::new()
@@ -515,114 +517,138 @@ impl Pipeline {
                 reason: format!("cannot start the transform thread: {e}"),
             })?;
 
-        let mut batcher = RequestBatcher::new(config.batch_size, group_column);
+        let batcher = RequestBatcher::new(config.batch_size, group_column);
         let bar = progress.job(&name);
-        let sent = async {
-            while let Some(result) = rx.recv().await {
-                for mut outcome in result? {
-                    if !state.selects(&outcome) {
-                        continue;
-                    }
-                    state.hold_if_patient_quarantined(&mut outcome);
-                    state.note_pass(&outcome);
-                    let ready = batcher.push(outcome).map_err(|error| RunError::Batch {
-                        job: name.clone(),
+        let records_sent = AtomicUsize::new(0);
+        let (queue, rendered) = requests::queue();
+        let sender = requests::Sender {
+            delivery: &self.delivery,
+            recorder,
+            job: &name,
+            endpoint: &endpoint,
+            cancel,
+            records_sent: &records_sent,
+        };
+        let JobState { report, selection } = state;
+        // Both sides run in this task: the rendering side yields after queueing a request, so
+        // the sending side starts it, and the HTTP connection's own task carries it while the
+        // next one renders. The thread pool gives that task the second core.
+        let (rendering, sending) = tokio::join!(
+            render_requests(RenderSide {
+                job: &name,
+                template: &template,
+                outcomes: rx,
+                batcher,
+                selection,
+                queue,
+                bar: &bar,
+                records_sent: &records_sent,
+            }),
+            sender.send_all(rendered, &mut report.requests),
+        );
+        // The transform thread has ended (the rendering side dropped its channel, which stops
+        // it on a failure); its answer is the list of module versions that processed rows.
+        report.module_versions = worker.join().unwrap_or_default();
+        let RenderedRows {
+            counts,
+            rejected_rows,
+            result,
+        } = rendering;
+        report.counts = counts;
+        report.rejected_rows = rejected_rows;
+        // A failed request came before whatever the rendering side ran into after it.
+        sending.and(result)?;
+        bar.finish(report.counts.read, report.records_sent());
+        Ok(())
+    }
+}
+
+/// What the rendering side of a job works with.
+struct RenderSide<'a> {
+    job: &'a str,
+    template: &'a BodyTemplate,
+    outcomes: mpsc::Receiver<Result<Vec<RowOutcome>, RunError>>,
+    batcher: RequestBatcher,
+    selection: &'a mut RowSelection,
+    queue: mpsc::Sender<requests::RenderedRequest>,
+    bar: &'a progress::JobProgress,
+    records_sent: &'a AtomicUsize,
+}
+
+/// The rendering side's account: the batcher's counts whatever happened, and how it ended.
+struct RenderedRows {
+    counts: batcher::RowCounts,
+    rejected_rows: Vec<batcher::RejectedRow>,
+    result: Result<(), RunError>,
+}
+
+/// Turns the transform's outcomes into rendered requests, in order, until the outcomes end, a
+/// failure, or the sending side stops taking requests (it failed or the run was cancelled; it
+/// reports why).
+async fn render_requests(mut side: RenderSide<'_>) -> RenderedRows {
+    let result = match side.render_all().await {
+        Ok(()) | Err(Stop::SenderGone) => Ok(()),
+        Err(Stop::Failed(e)) => Err(e),
+    };
+    RenderedRows {
+        counts: side.batcher.counts,
+        rejected_rows: side.batcher.rejected_rows,
+        result,
+    }
+}
+
+/// Why the rendering side stopped early.
+enum Stop {
+    Failed(RunError),
+    /// The sending side closed the queue; its own result says why.
+    SenderGone,
+}
+
+impl From<RunError> for Stop {
+    fn from(e: RunError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+impl RenderSide<'_> {
+    async fn render_all(&mut self) -> Result<(), Stop> {
+        while let Some(result) = self.outcomes.recv().await {
+            for mut outcome in result? {
+                if !self.selection.selects(&outcome) {
+                    continue;
+                }
+                self.selection.hold_if_patient_quarantined(&mut outcome);
+                self.selection.note_pass(&outcome);
+                let ready = self
+                    .batcher
+                    .push(outcome)
+                    .map_err(|error| RunError::Batch {
+                        job: self.job.to_string(),
                         error,
                     })?;
-                    for records in ready {
-                        check_cancel(cancel, &name)?;
-                        self.send(&name, &endpoint, &template, &records, recorder, state)
-                            .await?;
-                    }
+                for records in ready {
+                    self.queue_request(&records).await?;
                 }
-                bar.set(batcher.counts.read, state.report.records_sent());
             }
-            Ok::<(), RunError>(())
+            self.bar.set(
+                self.batcher.counts.read,
+                self.records_sent.load(Ordering::Relaxed),
+            );
         }
-        .await;
-        // Stop reading on failure: dropping the receiver ends the transform thread's loop.
-        drop(rx);
-        // The transform thread has ended (its channel closed); its answer is the list of module
-        // versions that processed rows.
-        state.report.module_versions = worker.join().unwrap_or_default();
-        if let Err(e) = sent {
-            state.report.counts = batcher.counts.clone();
-            state.report.rejected_rows = batcher.rejected_rows.clone();
-            return Err(e);
+        for records in self.batcher.flush() {
+            self.queue_request(&records).await?;
         }
-        let (ready, counts, rejected_rows) = batcher.finish();
-        state.report.counts = counts;
-        state.report.rejected_rows = rejected_rows;
-        for records in ready {
-            check_cancel(cancel, &name)?;
-            self.send(&name, &endpoint, &template, &records, recorder, state)
-                .await?;
-        }
-        bar.finish(state.report.counts.read, state.report.records_sent());
         Ok(())
     }
 
-    async fn send(
-        &self,
-        job: &str,
-        endpoint: &str,
-        template: &crate::render::BodyTemplate,
-        records: &[batcher::Record],
-        recorder: &Recorder,
-        state: &mut JobState,
-    ) -> Result<(), RunError> {
-        let body = template
-            .render(records)
-            .map_err(|error| RunError::Template {
-                job: job.to_string(),
-                error,
-            })?;
-        let bytes = body.len();
-        let body_sha256 = hex::encode(Sha256::digest(&body));
-        let seq = state.report.requests.len() + 1;
-        recorder.sending(job, seq, endpoint, records.len(), bytes, &body_sha256)?;
-        tracing::debug!(
-            job,
-            endpoint,
-            seq,
-            records = records.len(),
-            bytes,
-            "sending request"
-        );
-        let result = self.delivery.deliver(job, endpoint, body, seq - 1).await;
-        let answer = match &result {
-            Ok(Some(r)) => Some(Ok(r)),
-            Err(RunError::Delivery(e)) => Some(Err(e)),
-            _ => None,
-        };
-        if let Some(answer) = answer {
-            recorder.answered(
-                job,
-                seq,
-                endpoint,
-                records.len(),
-                bytes,
-                &body_sha256,
-                answer,
-            )?;
-        }
-        let response = result?;
-        if let Some(r) = &response {
-            tracing::info!(
-                job,
-                endpoint,
-                records = records.len(),
-                data_import_id = r.data_import_id,
-                record_errors = r.error_ids.len(),
-                "request accepted"
-            );
-        }
-        state.report.requests.push(RequestReport {
-            records: records.len(),
-            bytes,
-            body_sha256,
-            response,
-        });
+    async fn queue_request(&mut self, records: &[Record]) -> Result<(), Stop> {
+        let request = requests::render(self.job, self.template, records)?;
+        self.queue
+            .send(request)
+            .await
+            .map_err(|_| Stop::SenderGone)?;
+        // Let the sending side start this request before rendering the next one.
+        tokio::task::yield_now().await;
         Ok(())
     }
 }
@@ -633,6 +659,11 @@ pub const PATIENT_QUARANTINED: &str = "patient-quarantined";
 /// A job's report while it runs, and what it learns about the quarantine.
 struct JobState {
     report: JobReport,
+    selection: RowSelection,
+}
+
+/// Which rows of a job go out: a replay's selection, and what the quarantine holds back.
+struct RowSelection {
     /// Keys of the job's open quarantine entries.
     quarantined: HashSet<String>,
     /// Of those, the rows that passed the transform in this run.
@@ -643,7 +674,7 @@ struct JobState {
     held_patients: HashSet<String>,
 }
 
-impl JobState {
+impl RowSelection {
     /// Whether a replay selects the row (every row when this is not a replay).
     fn selects(&self, outcome: &RowOutcome) -> bool {
         self.replay

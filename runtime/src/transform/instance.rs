@@ -5,6 +5,8 @@
 //! retried one row per call: the rows that fail again are rejected with a clear code
 //! (`transform-trap`, `transform-timeout`, `transform-memory-limit`), the others go through.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 
 use super::TransformError;
@@ -14,6 +16,7 @@ use super::engine::{CompiledModule, HostState, SandboxLimits, TransformEngine};
 use super::info::ModuleInfo;
 use super::outcome::{Finding, RowOutcome, Verdict, host_codes};
 use super::record::Record;
+use crate::json_shape::{ObjectKeys, object_keys_into};
 use crate::source::RowBatch;
 use wasmtime::Store;
 
@@ -266,17 +269,25 @@ impl TransformInstance {
                 reason: format!("{} outcomes for {rows} rows", result.outcomes.len()),
             });
         }
-        let records = result.records;
+        // One copy of the batch's records buffer, which its records share (see `Record`), and
+        // one key buffer for checking them all.
+        let records: Arc<str> = result.records.into();
+        let mut keys = ObjectKeys::default();
         Ok(result
             .outcomes
             .into_iter()
-            .map(|o| self.interpret(o, &records))
+            .map(|o| self.interpret(o, &records, &mut keys))
             .collect())
     }
 
     /// Checks an emitted record against what the module declared; a module that breaks its own
     /// declaration rejects the row rather than sending something unexpected.
-    fn interpret(&self, outcome: wit::Outcome, records: &str) -> Verdict {
+    fn interpret<'r>(
+        &self,
+        outcome: wit::Outcome,
+        records: &'r Arc<str>,
+        keys: &mut ObjectKeys<'r>,
+    ) -> Verdict {
         match outcome {
             wit::Outcome::Skip(s) => Verdict::Skip {
                 code: s.code,
@@ -300,9 +311,9 @@ impl TransformInstance {
                         "the emitted span is outside the records buffer",
                     );
                 };
-                let keys = match crate::json_shape::shape(text) {
-                    Ok(crate::json_shape::Shape::Object(keys)) => keys,
-                    Ok(crate::json_shape::Shape::Other) => {
+                match object_keys_into(text, keys) {
+                    Ok(true) => {}
+                    Ok(false) => {
                         return module_fault(
                             host_codes::RECORD_NOT_OBJECT,
                             "the emitted record is not a JSON object",
@@ -314,7 +325,7 @@ impl TransformInstance {
                             "the emitted record is not valid JSON",
                         );
                     }
-                };
+                }
                 let mut findings: Vec<Finding> = Vec::new();
                 for key in keys.names() {
                     // A key written twice is one finding.
@@ -339,7 +350,7 @@ impl TransformInstance {
                 }
                 if findings.is_empty() {
                     Verdict::Emit {
-                        record: Record::from_checked_json(text),
+                        record: Record::from_checked_span(records, start..end),
                         warnings: e.warnings.into_iter().map(finding).collect(),
                     }
                 } else {
