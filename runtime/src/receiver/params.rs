@@ -7,9 +7,10 @@
 //! and the order shows in `Extraneous arguments [...]` messages), which `serde_json::Map`
 //! without `preserve_order` would lose, hence this small value type.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// One JSON value as the controller sees it.
@@ -26,7 +27,60 @@ pub(crate) enum Param {
 /// A JSON object with Ruby `Hash` semantics: insertion order, a repeated key keeps its first
 /// position and takes the last value.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct Object(Vec<(String, Param)>);
+pub(crate) struct Object(Vec<(Key, Param)>);
+
+/// An object key. The keys ReqCheck's API knows are shared static strings instead of one
+/// allocation per key per record (a body of 500 records has some 7,000 keys).
+type Key = Cow<'static, str>;
+
+/// Every key the two import actions look up or whitelist, plus the top-level keys.
+const KNOWN_KEYS: [&str; 36] = [
+    "patient_data",
+    "vaccine_dose_data",
+    "patient_number",
+    "first_name",
+    "last_name",
+    "dob",
+    "email",
+    "address",
+    "address2",
+    "city",
+    "state",
+    "zip_code",
+    "cell_phone",
+    "home_phone",
+    "race",
+    "ethnicity",
+    "gender",
+    "hd_mpfile_updated_at",
+    "family_number",
+    "notes",
+    "vaccine_code",
+    "patient_id",
+    "date_administered",
+    "hd_description",
+    "history_flag",
+    "provider_code",
+    "dosage",
+    "mvx_code",
+    "lot_number",
+    "expiration_date",
+    "hd_encounter_id",
+    "vfc_code",
+    "cvx_code",
+    "vfc_description",
+    "given_by",
+    "injection_site",
+];
+
+/// The shared copy of a known key, else an owned one.
+fn intern(key: &str) -> Key {
+    known_key(key).map_or_else(|| Cow::Owned(key.to_owned()), Cow::Borrowed)
+}
+
+fn known_key(key: &str) -> Option<&'static str> {
+    KNOWN_KEYS.iter().copied().find(|known| *known == key)
+}
 
 impl Object {
     pub(crate) fn get(&self, key: &str) -> Option<&Param> {
@@ -44,7 +98,15 @@ impl Object {
     }
 
     /// Ruby's `hash[key] = value`.
-    pub(crate) fn insert(&mut self, key: String, value: Param) {
+    pub(crate) fn insert(&mut self, key: &str, value: Param) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((intern(key), value)),
+        }
+    }
+
+    /// [`Object::insert`] for a key already interned.
+    fn insert_key(&mut self, key: Key, value: Param) {
         match self.0.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.0.push((key, value)),
@@ -58,11 +120,11 @@ impl Object {
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_str())
+        self.0.iter().map(|(k, _)| k.as_ref())
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Param)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     /// The record as JSON text, keys in the order received (what `raw_hash` keeps).
@@ -85,12 +147,15 @@ pub(crate) fn from_body(content_type: Option<&str>, body: &[u8]) -> Result<Objec
     if body.is_empty() || !is_json_content_type(content_type) {
         return Ok(Object::default());
     }
-    let value: Param = serde_json::from_slice(body).map_err(|_| Malformed)?;
+    // Checked as a whole once, so the parser need not check each string on its own; bytes
+    // that are not UTF-8 were a parse error before, and still are.
+    let text = std::str::from_utf8(body).map_err(|_| Malformed)?;
+    let value: Param = serde_json::from_str(text).map_err(|_| Malformed)?;
     let mut params = match value {
         Param::Object(object) => object,
         other => {
             let mut wrapped = Object::default();
-            wrapped.insert("_json".to_owned(), other);
+            wrapped.insert("_json", other);
             wrapped
         }
     };
@@ -191,10 +256,38 @@ impl<'de> Visitor<'de> for ParamVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Param, A::Error> {
         let mut object = Object::default();
-        while let Some((key, value)) = map.next_entry::<String, Param>()? {
-            object.insert(key, value);
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let value = map.next_value::<Param>()?;
+            object.insert_key(key, value);
         }
         Ok(Param::Object(object))
+    }
+}
+
+/// Reads an object key straight into a [`Key`], without an intermediate `String`.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(intern(v))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Key, E> {
+        Ok(known_key(&v).map_or(Cow::Owned(v), Cow::Borrowed))
     }
 }
 

@@ -1,11 +1,18 @@
 //! SQLite persistence: the four ReqCheck tables and the row operations the import code needs.
 //!
-//! The tables mirror ReqCheck's `db/schema.rb` (PostgreSQL) closely: a uuid primary key on
+//! The tables mirror ReqCheck's `db/schema.rb` (PostgreSQL) closely: a random uuid `id` on
 //! `patients`, a unique index and foreign key on `patient_number`, `history_flag NOT NULL
 //! DEFAULT false`, `expiration_date DEFAULT 2999-12-31`, `hd_imfile_updated_at` as text, and
 //! ids that are never reused. Timestamps are UTC text with microseconds, dates `YYYY-MM-DD`,
 //! `updated_patient_numbers` a JSON array of strings (PostgreSQL returned its text array as
 //! strings) and `raw_hash` JSON text.
+//!
+//! One departure, invisible through HTTP and `dump`: `patients.id` is an ordinary column, not
+//! the primary key, so it has no index. Nothing looks a patient up by its uuid (ReqCheck's API
+//! works by `patient_number`; an update goes by SQLite's rowid), and an index on a random key
+//! made every insert touch, journal and write back a page somewhere in it: about a fifth of a
+//! whole import (docs/PERFORMANCE.md). The uuids are still generated as before (122 random
+//! bits, so unique in practice), and a database made with the older schema works unchanged.
 //!
 //! Transactions: ReqCheck has none (reqcheck-api.md, "Transactions"): every record is saved
 //! on its own, so a request that dies half-way with a 500 leaves what it had written. The
@@ -28,7 +35,7 @@
 //! explicit transaction.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
@@ -41,7 +48,7 @@ const APPLICATION_ID: i32 = 0x5271_5263;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS patients (
-    id TEXT PRIMARY KEY NOT NULL DEFAULT (lower(
+    id TEXT NOT NULL DEFAULT (lower(
         hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
         substr(hex(randomblob(2)), 2) || '-' ||
         substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' ||
@@ -276,6 +283,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // No fsync at commit: a killed receiver process loses nothing committed without it; only
     // an OS crash could, which does not matter for a development receiver.
     conn.pragma_update(None, "synchronous", "OFF")?;
+    // Every statement the import code runs stays prepared (a dozen; the default keeps 16).
+    conn.set_prepared_statement_cache_capacity(32);
     Ok(())
 }
 
@@ -341,6 +350,24 @@ pub(crate) struct DoseRow {
     pub(crate) hd_imfile_updated_at: Option<String>,
     pub(crate) comments: Option<String>,
 }
+
+/// The `patients` insert, as a macro so the two statements below share one text.
+macro_rules! insert_patient_sql {
+    () => {
+        "INSERT INTO patients
+             (patient_number, first_name, last_name, dob, email, address, address2, city,
+              state, zip_code, cell_phone, home_phone, race, ethnicity, gender,
+              hd_mpfile_updated_at, family_number, notes, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?19)"
+    };
+}
+
+const INSERT_PATIENT: &str = insert_patient_sql!();
+const INSERT_PATIENT_IF_NEW: &str = concat!(
+    insert_patient_sql!(),
+    " ON CONFLICT (patient_number) DO NOTHING"
+);
 
 /// The connection while the caller holds the store's lock.
 #[derive(Debug)]
@@ -408,14 +435,14 @@ impl Db<'_> {
             .optional()
     }
 
-    /// The patient with this number and its uuid, if any.
+    /// The patient with this number and its rowid (what [`Db::update_patient`] takes), if any.
     pub(crate) fn find_patient(
         &self,
         patient_number: i32,
-    ) -> rusqlite::Result<Option<(String, PatientRow)>> {
+    ) -> rusqlite::Result<Option<(i64, PatientRow)>> {
         self.conn
             .prepare_cached(
-                "SELECT id, patient_number, first_name, last_name, dob, email, address, address2,
+                "SELECT rowid, patient_number, first_name, last_name, dob, email, address, address2,
                         city, state, zip_code, cell_phone, home_phone, race, ethnicity, gender,
                         hd_mpfile_updated_at, family_number, notes
                  FROM patients WHERE patient_number = ?1
@@ -463,41 +490,43 @@ impl Db<'_> {
     }
 
     pub(crate) fn insert_patient(&self, p: &PatientRow) -> rusqlite::Result<()> {
-        let now = db_time(Utc::now());
-        self.conn
-            .prepare_cached(
-                "INSERT INTO patients
-                 (patient_number, first_name, last_name, dob, email, address, address2, city,
-                  state, zip_code, cell_phone, home_phone, race, ethnicity, gender,
-                  hd_mpfile_updated_at, family_number, notes, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19, ?19)",
-            )?
-            .execute(params![
-                p.patient_number,
-                p.first_name,
-                p.last_name,
-                db_date(p.dob),
-                p.email,
-                p.address,
-                p.address2,
-                p.city,
-                p.state,
-                p.zip_code,
-                p.cell_phone,
-                p.home_phone,
-                p.race,
-                p.ethnicity,
-                p.gender,
-                p.hd_mpfile_updated_at.map(db_time),
-                p.family_number,
-                p.notes,
-                now,
-            ])?;
-        Ok(())
+        self.execute_patient_insert(INSERT_PATIENT, p).map(|_| ())
     }
 
-    pub(crate) fn update_patient(&self, id: &str, p: &PatientRow) -> rusqlite::Result<()> {
+    /// Inserts the patient unless one with its number exists, in one statement instead of a
+    /// lookup and then an insert (the unique index checks the number either way). `false`:
+    /// the patient exists and nothing was written.
+    pub(crate) fn insert_patient_if_new(&self, p: &PatientRow) -> rusqlite::Result<bool> {
+        self.execute_patient_insert(INSERT_PATIENT_IF_NEW, p)
+            .map(|rows| rows == 1)
+    }
+
+    fn execute_patient_insert(&self, sql: &str, p: &PatientRow) -> rusqlite::Result<usize> {
+        let now = db_time(Utc::now());
+        self.conn.prepare_cached(sql)?.execute(params![
+            p.patient_number,
+            p.first_name,
+            p.last_name,
+            db_date(p.dob),
+            p.email,
+            p.address,
+            p.address2,
+            p.city,
+            p.state,
+            p.zip_code,
+            p.cell_phone,
+            p.home_phone,
+            p.race,
+            p.ethnicity,
+            p.gender,
+            p.hd_mpfile_updated_at.map(db_time),
+            p.family_number,
+            p.notes,
+            now,
+        ])
+    }
+
+    pub(crate) fn update_patient(&self, rowid: i64, p: &PatientRow) -> rusqlite::Result<()> {
         let now = db_time(Utc::now());
         self.conn
             .prepare_cached(
@@ -506,10 +535,10 @@ impl Db<'_> {
                  address = ?7, address2 = ?8, city = ?9, state = ?10, zip_code = ?11,
                  cell_phone = ?12, home_phone = ?13, race = ?14, ethnicity = ?15, gender = ?16,
                  hd_mpfile_updated_at = ?17, family_number = ?18, notes = ?19, updated_at = ?20
-             WHERE id = ?1",
+             WHERE rowid = ?1",
             )?
             .execute(params![
-                id,
+                rowid,
                 p.patient_number,
                 p.first_name,
                 p.last_name,
@@ -540,41 +569,100 @@ impl Db<'_> {
             .execute([patient_number])
     }
 
-    pub(crate) fn insert_dose(&self, d: &DoseRow) -> rusqlite::Result<i64> {
-        let now = db_time(Utc::now());
-        self.conn
-            .prepare_cached(
-                "INSERT INTO vaccine_doses
-                 (vaccine_code, patient_number, date_administered, hd_description, history_flag,
-                  provider_code, dosage, mvx_code, lot_number, expiration_date, hd_encounter_id,
-                  vfc_code, cvx_code, vfc_description, given_by, injection_site,
-                  hd_imfile_updated_at, comments, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19, ?19)",
-            )?
-            .execute(params![
-                d.vaccine_code,
-                d.patient_number,
-                db_date(d.date_administered),
-                d.hd_description,
-                d.history_flag,
-                d.provider_code,
-                d.dosage,
-                d.mvx_code,
-                d.lot_number,
-                d.expiration_date.map(db_date),
-                d.hd_encounter_id,
-                d.vfc_code,
-                d.cvx_code,
-                d.vfc_description,
-                d.given_by,
-                d.injection_site,
-                d.hd_imfile_updated_at,
-                d.comments,
-                now,
-            ])?;
-        Ok(self.conn.last_insert_rowid())
+    pub(crate) fn insert_dose(&self, d: &DoseRow) -> rusqlite::Result<()> {
+        self.insert_dose_chunk(SINGLE_DOSE, std::slice::from_ref(d))
     }
+
+    /// Inserts `rows` in order, [`DOSE_CHUNKS`] rows per statement where it can: the per-
+    /// statement work (the `AUTOINCREMENT` counter read and written back, cursors opened and
+    /// closed, the statement reset) then happens once per chunk instead of once per dose. Ids
+    /// are assigned in row order, as one insert after another would. On failure, the rows
+    /// before the failing chunk are written and the chunk itself is not (a failed statement
+    /// undoes only itself): `Err` carries how many rows were written.
+    pub(crate) fn insert_doses(&self, rows: &[DoseRow]) -> Result<(), (usize, rusqlite::Error)> {
+        let mut written = 0;
+        for (shape, size) in DOSE_CHUNKS.into_iter().enumerate() {
+            while rows.len() - written >= size {
+                let chunk = &rows[written..written + size];
+                self.insert_dose_chunk(shape, chunk)
+                    .map_err(|e| (written, e))?;
+                written += size;
+            }
+        }
+        Ok(())
+    }
+
+    /// One statement for `rows`, which must number `DOSE_CHUNKS[shape]`.
+    fn insert_dose_chunk(&self, shape: usize, rows: &[DoseRow]) -> rusqlite::Result<()> {
+        let mut stmt = self.conn.prepare_cached(insert_doses_sql(shape))?;
+        for (i, d) in rows.iter().enumerate() {
+            let now = db_time(Utc::now());
+            let at = i * DOSE_PARAMS;
+            let mut bind =
+                |n: usize, value: &dyn rusqlite::ToSql| stmt.raw_bind_parameter(at + n, value);
+            bind(1, &d.vaccine_code)?;
+            bind(2, &d.patient_number)?;
+            bind(3, &db_date(d.date_administered))?;
+            bind(4, &d.hd_description)?;
+            bind(5, &d.history_flag)?;
+            bind(6, &d.provider_code)?;
+            bind(7, &d.dosage)?;
+            bind(8, &d.mvx_code)?;
+            bind(9, &d.lot_number)?;
+            bind(10, &d.expiration_date.map(db_date))?;
+            bind(11, &d.hd_encounter_id)?;
+            bind(12, &d.vfc_code)?;
+            bind(13, &d.cvx_code)?;
+            bind(14, &d.vfc_description)?;
+            bind(15, &d.given_by)?;
+            bind(16, &d.injection_site)?;
+            bind(17, &d.hd_imfile_updated_at)?;
+            bind(18, &d.comments)?;
+            bind(19, &now)?;
+        }
+        stmt.raw_execute().map(|_| ())
+    }
+}
+
+/// Rows per multi-row dose `INSERT`, largest first; 1 takes any remainder. 32 rows are 608
+/// parameters, far below SQLite's limit of 32,766.
+const DOSE_CHUNKS: [usize; 3] = [32, 8, 1];
+
+/// Parameters per dose row: 18 columns, then `now` for both `created_at` and `updated_at`.
+const DOSE_PARAMS: usize = 19;
+
+/// Where 1 is in [`DOSE_CHUNKS`].
+const SINGLE_DOSE: usize = DOSE_CHUNKS.len() - 1;
+
+/// The `INSERT` of `DOSE_CHUNKS[shape]` doses, built once.
+fn insert_doses_sql(shape: usize) -> &'static str {
+    static SQL: OnceLock<[String; DOSE_CHUNKS.len()]> = OnceLock::new();
+    &SQL.get_or_init(|| DOSE_CHUNKS.map(build_insert_doses_sql))[shape]
+}
+
+fn build_insert_doses_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO vaccine_doses
+         (vaccine_code, patient_number, date_administered, hd_description, history_flag,
+          provider_code, dosage, mvx_code, lot_number, expiration_date, hd_encounter_id,
+          vfc_code, cvx_code, vfc_description, given_by, injection_site,
+          hd_imfile_updated_at, comments, created_at, updated_at)
+         VALUES ",
+    );
+    for row in 0..rows {
+        let at = row * DOSE_PARAMS;
+        let params: Vec<String> = (1..=DOSE_PARAMS)
+            .chain([DOSE_PARAMS])
+            .map(|n| format!("?{}", at + n))
+            .collect();
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&params.join(", "));
+        sql.push(')');
+    }
+    sql
 }
 
 fn conversion(column: usize, e: ReceiverError) -> rusqlite::Error {
@@ -763,11 +851,20 @@ mod tests {
             notes: None,
         };
         store.with_db(|db| db.insert_patient(&row)).expect("insert");
-        let (id, back) = store
+        let (_, back) = store
             .with_db(|db| db.find_patient(7))
             .expect("query")
             .expect("found");
         assert_eq!(back, row);
+        let id: String = store
+            .with_db(|db| {
+                db.conn().query_row(
+                    "SELECT id FROM patients WHERE patient_number = 7",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("id");
         let groups: Vec<usize> = id.split('-').map(str::len).collect();
         assert_eq!(groups, [8, 4, 4, 4, 12]);
         assert_eq!(id.as_bytes()[14], b'4');

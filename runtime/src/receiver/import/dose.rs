@@ -106,11 +106,45 @@ pub(crate) fn import_vaccine_doses(db: &Db<'_>, params: &Object) -> Result<Outco
 
     let mut error_ids = Vec::new();
     let mut records = 0;
-    for group in &groups {
+    let mut pending = PendingDoses::default();
+    let result = import_groups(
+        db,
+        data_import_id,
+        &groups,
+        &mut pending,
+        &mut error_ids,
+        &mut records,
+    );
+    // Whatever happened, the doses checked before it are written, as ReqCheck would have
+    // saved them one by one before failing.
+    pending.flush(db, data_import_id, &mut error_ids)?;
+    result?;
+    Ok(Outcome::Imported {
+        data_import_id,
+        records,
+        error_ids,
+    })
+}
+
+/// Every group in turn. Doses of known patients wait in `pending` to be written many per
+/// statement; anything else written meanwhile goes after them (see [`PendingDoses`]).
+fn import_groups<'p>(
+    db: &Db<'_>,
+    data_import_id: i64,
+    groups: &'p [Group<'p>],
+    pending: &mut PendingDoses<'p>,
+    error_ids: &mut Vec<i64>,
+    records: &mut usize,
+) -> Result<(), Aborted> {
+    for group in groups {
+        // destroy_all below must also remove this group's patient's doses still pending.
+        if pending.holds_patient_of(&group.key) {
+            pending.flush(db, data_import_id, error_ids)?;
+        }
         // Lookup, placeholder creation and destroy_all run outside the per-record rescue: a
         // bad number here is a 500, with every earlier group already committed.
         let patient = prepare_group(db, &group.key).map_err(|a| a.in_import(data_import_id))?;
-        for item in &group.items {
+        for &item in &group.items {
             let Param::Object(received) = item else {
                 // `String#symbolize_keys` raises before the rescue.
                 return Err(Aborted::new(
@@ -118,31 +152,124 @@ pub(crate) fn import_vaccine_doses(db: &Db<'_>, params: &Object) -> Result<Outco
                     "a vaccine_dose_data element is a string",
                 ));
             };
-            records += 1;
-            // `import_one` sees the record as the controller does after
-            // `delete('patient_number')` without the copy that takes; only an error needs it.
-            if let Err(message) = import_one(db, received, &group.key, &patient) {
-                let mut record = received.clone();
-                record.remove("patient_number");
-                if group.key != Param::Null {
-                    record.insert("patient_number".to_owned(), group.key.clone());
+            *records += 1;
+            let message = match check_and_build(received, &patient) {
+                Err(message) => Some(message),
+                Ok(row) if patient.not_found => {
+                    // Saved, and then an error row: both in record order.
+                    pending.flush(db, data_import_id, error_ids)?;
+                    Some(match db.insert_dose(&row) {
+                        Ok(()) => not_found(&group.key),
+                        Err(e) => statement_invalid(&e),
+                    })
                 }
-                record_error(
+                Ok(row) => {
+                    pending.push(row, received, &group.key);
+                    None
+                }
+            };
+            if let Some(message) = message {
+                pending.flush(db, data_import_id, error_ids)?;
+                record_dose_error(
                     db,
                     data_import_id,
-                    "Vaccine",
                     &message,
-                    &record,
-                    &mut error_ids,
+                    received,
+                    &group.key,
+                    error_ids,
                 )?;
+            }
+            if pending.is_full() {
+                pending.flush(db, data_import_id, error_ids)?;
             }
         }
     }
-    Ok(Outcome::Imported {
-        data_import_id,
-        records,
-        error_ids,
-    })
+    Ok(())
+}
+
+/// The error row of one dose: the record as the controller saw it after
+/// `delete('patient_number')`, with the group's number put back. `import_one` works on the
+/// record as received; only an error needs this copy.
+fn record_dose_error(
+    db: &Db<'_>,
+    data_import_id: i64,
+    message: &str,
+    received: &Object,
+    key: &Param,
+    error_ids: &mut Vec<i64>,
+) -> Result<(), Aborted> {
+    let mut record = received.clone();
+    record.remove("patient_number");
+    if *key != Param::Null {
+        record.insert("patient_number", key.clone());
+    }
+    record_error(db, data_import_id, "Vaccine", message, &record, error_ids)
+}
+
+/// The dose was saved for a "Not Found" placeholder; this is the error row that goes with it
+/// (hence `partial_failure`).
+fn not_found(key: &Param) -> String {
+    format!(
+        "Patient with patient_number {} could not be found",
+        ruby::to_s(key)
+    )
+}
+
+/// Most doses a [`PendingDoses`] holds before it is written.
+const PENDING_DOSES: usize = 32;
+
+/// Checked doses not yet written, to be inserted many per statement ([`Db::insert_doses`]).
+///
+/// Written before anything whose order shows: before an error row, before a dose saved on
+/// its own, before `destroy_all` of a patient with pending doses, when full and when the
+/// request ends (also on a 500). The rows then land with the ids, and error rows with the
+/// ids, they would have had if each had been inserted when checked.
+#[derive(Default)]
+struct PendingDoses<'p> {
+    rows: Vec<DoseRow>,
+    /// Per row: the record as received and its group's key, for an error row should the
+    /// insert fail.
+    sources: Vec<(&'p Object, &'p Param)>,
+}
+
+impl<'p> PendingDoses<'p> {
+    fn push(&mut self, row: DoseRow, received: &'p Object, key: &'p Param) {
+        self.rows.push(row);
+        self.sources.push((received, key));
+    }
+
+    fn is_full(&self) -> bool {
+        self.rows.len() >= PENDING_DOSES
+    }
+
+    /// Whether a group with this key (same number after `to_i`) has pending doses.
+    fn holds_patient_of(&self, key: &Param) -> bool {
+        let number = ruby::to_i(key).ok().and_then(int4);
+        self.rows
+            .iter()
+            .any(|row| Some(row.patient_number) == number)
+    }
+
+    /// Inserts the pending rows. If a statement fails, the rows from there on are retried one
+    /// by one, so each failing dose gets its own error row, as when inserted alone.
+    fn flush(
+        &mut self,
+        db: &Db<'_>,
+        data_import_id: i64,
+        error_ids: &mut Vec<i64>,
+    ) -> Result<(), Aborted> {
+        if let Err((written, _)) = db.insert_doses(&self.rows) {
+            for (row, (received, key)) in self.rows.iter().zip(&self.sources).skip(written) {
+                if let Err(e) = db.insert_dose(row) {
+                    let message = statement_invalid(&e);
+                    record_dose_error(db, data_import_id, &message, received, key, error_ids)?;
+                }
+            }
+        }
+        self.rows.clear();
+        self.sources.clear();
+        Ok(())
+    }
 }
 
 /// Finds the group's patient and clears its doses, or makes the "Not Found" placeholder.
@@ -176,15 +303,10 @@ fn prepare_group(db: &Db<'_>, key: &Param) -> Result<GroupPatient, Aborted> {
     })
 }
 
-/// One dose: the controller's checks, then `VaccineDose.create_by_patient`. `Err` is the
-/// message the real app would have stored. `record` is the element as received: its
-/// `patient_number`, which the controller deletes first, is skipped here.
-fn import_one(
-    db: &Db<'_>,
-    record: &Object,
-    key: &Param,
-    patient: &GroupPatient,
-) -> Result<(), String> {
+/// One dose: the controller's checks, then the row `VaccineDose.create_by_patient` saves.
+/// `Err` is the message the real app would have stored. `record` is the element as received:
+/// its `patient_number`, which the controller deletes first, is skipped here.
+fn check_and_build(record: &Object, patient: &GroupPatient) -> Result<DoseRow, String> {
     if record.is_nil("hd_imfile_updated_at") {
         return Err(missing_arguments(&["hd_imfile_updated_at"], "VaccineDose"));
     }
@@ -202,18 +324,7 @@ fn import_one(
     if !extraneous.is_empty() {
         return Err(extraneous_arguments(&extraneous, "VaccineDose"));
     }
-
-    let row = build_row(record, patient_number)?;
-    db.insert_dose(&row).map_err(|e| statement_invalid(&e))?;
-
-    if patient.not_found {
-        // The dose is saved anyway; this only adds the error row (hence `partial_failure`).
-        return Err(format!(
-            "Patient with patient_number {} could not be found",
-            ruby::to_s(key)
-        ));
-    }
-    Ok(())
+    build_row(record, patient_number)
 }
 
 /// Assignment with Rails' casts, the `before_save` upcase, then what PostgreSQL would refuse,

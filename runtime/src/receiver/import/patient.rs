@@ -105,26 +105,45 @@ fn import_one(db: &Db<'_>, record: &Object) -> Result<(), String> {
     let lookup = ruby::to_i(raw_number).map_err(|_| "Patient number is not a number".to_owned())?;
     let lookup = int4(lookup).ok_or_else(|| out_of_range("patient_number"))?;
 
-    match db.find_patient(lookup).map_err(|e| statement_invalid(&e))? {
-        None => {
-            let mut draft = Draft::default();
-            draft.assign(record);
-            let row = draft.validate()?;
-            db.insert_patient(&row).map_err(|e| statement_invalid(&e))
-        }
-        Some((id, stored)) => {
-            // A partial update: only the keys sent change; a key sent as null clears it.
-            let mut draft = Draft::from_row(&stored);
-            draft.assign(record);
-            let row = draft.validate()?;
-            // Rails skips the UPDATE (and keeps updated_at) when nothing changed.
-            if row == stored {
-                Ok(())
-            } else {
-                db.update_patient(&id, &row)
-                    .map_err(|e| statement_invalid(&e))
-            }
-        }
+    // Most records name a new patient: insert it straight away. The new-patient row
+    // validates exactly as the update below would (every field it checks is one the record
+    // must carry, so both drafts take it from the record), hence the same error either way.
+    let mut fresh = Draft::default();
+    fresh.assign(record);
+    let row = fresh.validate()?;
+    if db
+        .insert_patient_if_new(&row)
+        .map_err(|e| statement_invalid(&e))?
+    {
+        return Ok(());
+    }
+    update_existing(db, lookup, record, &row)
+}
+
+/// `update_or_create_by_patient_number` for a number the insert found taken. `new_row` is the
+/// record as a new patient, inserted should the patient have gone (it cannot while the
+/// request holds the write lock, but a record is never dropped silently).
+fn update_existing(
+    db: &Db<'_>,
+    lookup: i32,
+    record: &Object,
+    new_row: &PatientRow,
+) -> Result<(), String> {
+    let Some((rowid, stored)) = db.find_patient(lookup).map_err(|e| statement_invalid(&e))? else {
+        return db
+            .insert_patient(new_row)
+            .map_err(|e| statement_invalid(&e));
+    };
+    // A partial update: only the keys sent change; a key sent as null clears it.
+    let mut draft = Draft::from_row(&stored);
+    draft.assign(record);
+    let row = draft.validate()?;
+    // Rails skips the UPDATE (and keeps updated_at) when nothing changed.
+    if row == stored {
+        Ok(())
+    } else {
+        db.update_patient(rowid, &row)
+            .map_err(|e| statement_invalid(&e))
     }
 }
 
