@@ -6,56 +6,42 @@
 //! ([`crate::json_shape`]), the body template writes it out as it is, and the field map is only
 //! built when something reads a field (a template that picks fields, a test, `transform try`).
 
-use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
 /// One record as the module emitted it. Cloning is cheap (shared text).
 #[derive(Clone)]
-pub struct Record {
-    /// The text this record is a span of: the records buffer of the batch it came from,
-    /// shared by every record of that batch (a copy per record was one allocation per row on
-    /// the transform thread), or a text of its own.
-    text: Arc<str>,
+pub struct Record(Arc<Inner>);
+
+struct Inner {
     /// A JSON object, checked when the record was made.
-    span: Range<usize>,
-    fields: OnceLock<Arc<Map<String, Value>>>,
+    json: Box<str>,
+    fields: OnceLock<Map<String, Value>>,
 }
 
 impl Record {
-    /// A record from JSON text the caller has checked to be one object, for tests.
-    #[cfg(test)]
-    pub(crate) fn from_checked_json(json: &str) -> Self {
-        Self::from_checked_span(&Arc::from(json), 0..json.len())
-    }
-
-    /// A record that is `text[span]`, which the caller has checked to be one JSON object
+    /// A record from JSON text the caller has checked to be one object
     /// ([`crate::json_shape::object_keys_into`] answered `true`).
-    pub(crate) fn from_checked_span(text: &Arc<str>, span: Range<usize>) -> Self {
-        debug_assert!(
-            text.get(span.clone()).is_some(),
-            "a record's span is in its text"
-        );
-        Self {
-            text: Arc::clone(text),
-            span,
+    pub(crate) fn from_checked_json(json: &str) -> Self {
+        Self(Arc::new(Inner {
+            json: json.into(),
             fields: OnceLock::new(),
-        }
+        }))
     }
 
     /// The record's JSON text, exactly as the module wrote it.
     pub fn json(&self) -> &str {
-        &self.text[self.span.clone()]
+        &self.0.json
     }
 
     /// The record's fields, parsed on first use.
     pub fn fields(&self) -> &Map<String, Value> {
-        self.fields.get_or_init(|| {
+        self.0.fields.get_or_init(|| {
             // The text was checked to be a JSON object by the same parser when the record was
             // made, so this cannot fail; the message names no value.
-            match serde_json::from_str::<Value>(self.json()) {
-                Ok(Value::Object(map)) => Arc::new(map),
+            match serde_json::from_str::<Value>(&self.0.json) {
+                Ok(Value::Object(map)) => map,
                 _ => unreachable!("a record's text was checked to be a JSON object"),
             }
         })
@@ -65,11 +51,11 @@ impl Record {
 impl From<Map<String, Value>> for Record {
     fn from(fields: Map<String, Value>) -> Self {
         let json = Value::Object(fields.clone()).to_string();
-        Self {
-            span: 0..json.len(),
-            text: Arc::from(json),
-            fields: OnceLock::from(Arc::new(fields)),
-        }
+        let fields = OnceLock::from(fields);
+        Self(Arc::new(Inner {
+            json: json.into(),
+            fields,
+        }))
     }
 }
 
@@ -86,7 +72,7 @@ impl std::ops::Deref for Record {
 /// spacing, escapes): modules in different languages write the same record differently.
 impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
-        self.json() == other.json() || self.fields() == other.fields()
+        self.0.json == other.0.json || self.fields() == other.fields()
     }
 }
 
@@ -147,22 +133,6 @@ mod tests {
         assert_eq!(r.json(), r#"{"b": 1, "a": "x"}"#);
         assert_eq!(r["a"], "x");
         assert_eq!(r.keys().collect::<Vec<_>>(), ["a", "b"]);
-    }
-
-    #[test]
-    fn records_of_one_batch_are_spans_of_its_text() {
-        let text: Arc<str> = Arc::from(r#"{"a":1}{"b":"x"}"#);
-        let first = Record::from_checked_span(&text, 0..7);
-        let second = Record::from_checked_span(&text, 7..16);
-        assert_eq!(
-            (first.json(), second.json()),
-            (r#"{"a":1}"#, r#"{"b":"x"}"#)
-        );
-        assert_eq!(second["b"], "x");
-        // Both share the batch's text rather than holding copies.
-        assert_eq!(Arc::strong_count(&text), 3);
-        drop((first, second));
-        assert_eq!(Arc::strong_count(&text), 1);
     }
 
     #[test]
