@@ -33,53 +33,20 @@ pub(crate) struct Object(Vec<(Key, Param)>);
 /// allocation per key per record (a body of 500 records has some 7,000 keys).
 type Key = Cow<'static, str>;
 
-/// Every key the two import actions look up or whitelist, plus the top-level keys.
-const KNOWN_KEYS: [&str; 36] = [
-    "patient_data",
-    "vaccine_dose_data",
-    "patient_number",
-    "first_name",
-    "last_name",
-    "dob",
-    "email",
-    "address",
-    "address2",
-    "city",
-    "state",
-    "zip_code",
-    "cell_phone",
-    "home_phone",
-    "race",
-    "ethnicity",
-    "gender",
-    "hd_mpfile_updated_at",
-    "family_number",
-    "notes",
-    "vaccine_code",
-    "patient_id",
-    "date_administered",
-    "hd_description",
-    "history_flag",
-    "provider_code",
-    "dosage",
-    "mvx_code",
-    "lot_number",
-    "expiration_date",
-    "hd_encounter_id",
-    "vfc_code",
-    "cvx_code",
-    "vfc_description",
-    "given_by",
-    "injection_site",
-];
-
 /// The shared copy of a known key, else an owned one.
 fn intern(key: &str) -> Key {
     known_key(key).map_or_else(|| Cow::Owned(key.to_owned()), Cow::Borrowed)
 }
 
+/// The body keys and both import actions' whitelists: every key a well-formed request has.
 fn known_key(key: &str) -> Option<&'static str> {
-    KNOWN_KEYS.iter().copied().find(|known| *known == key)
+    const BODY_KEYS: [&str; 2] = ["patient_data", "vaccine_dose_data"];
+    BODY_KEYS
+        .iter()
+        .chain(&super::import::PATIENT_KEYS)
+        .chain(&super::import::DOSE_KEYS)
+        .copied()
+        .find(|known| *known == key)
 }
 
 impl Object {

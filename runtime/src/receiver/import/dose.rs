@@ -16,7 +16,7 @@ use crate::receiver::store::{Db, DoseRow, ImportKind};
 /// `lib/vaccine_dose_validator.rb`'s whitelist as reqcheck-api.md §1.3 gives it
 /// (`patient_number` is removed before the check). `patient_id` is on it but has no column;
 /// `trade_name` has a column but is not on it.
-const ALLOWED: [&str; 18] = [
+pub(crate) const ALLOWED: [&str; 18] = [
     "vaccine_code",
     "patient_id",
     "date_administered",

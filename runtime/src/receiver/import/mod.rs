@@ -11,8 +11,8 @@
 mod dose;
 mod patient;
 
-pub(crate) use dose::import_vaccine_doses;
-pub(crate) use patient::import_patients;
+pub(crate) use dose::{ALLOWED as DOSE_KEYS, import_vaccine_doses};
+pub(crate) use patient::{ALLOWED as PATIENT_KEYS, import_patients};
 
 use super::params::{Object, Param};
 use super::ruby;

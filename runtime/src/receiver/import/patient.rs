@@ -14,7 +14,7 @@ use crate::receiver::ruby;
 use crate::receiver::store::{Db, ImportKind, PatientRow};
 
 /// `lib/patient_validator.rb`'s whitelist.
-const ALLOWED: [&str; 18] = [
+pub(crate) const ALLOWED: [&str; 18] = [
     "patient_number",
     "dob",
     "address",
