@@ -531,8 +531,8 @@ impl Pipeline {
         };
         let JobState { report, selection } = state;
         // Both sides run in this task: the rendering side yields after queueing a request, so
-        // the sending side starts it, and the HTTP connection's own task carries it while the
-        // next one renders. The thread pool gives that task the second core.
+        // the sending side starts it; the HTTP connection's own task, on a runtime worker
+        // thread, then carries it while the next one renders here.
         let (rendering, sending) = tokio::join!(
             render_requests(RenderSide {
                 job: &name,
