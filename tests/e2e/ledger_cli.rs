@@ -258,10 +258,10 @@ async fn doses_of_a_quarantined_patient_are_held_back_whatever_the_dose_module_s
             1,
             "patients",
             "an-earlier-module",
-            &[reqsync::ledger::Rejection {
+            [reqsync::ledger::Rejection {
                 key: "101",
                 group: None,
-                findings: &["address:invalid".to_string()],
+                findings: vec!["address:invalid"],
             }],
             chrono::Utc::now(),
         )

@@ -26,9 +26,12 @@ async fn rejected_patient_and_orphan_dose_never_reach_the_receiver() {
     let report = world.run(RunOptions::default()).await.expect("sync");
     let patients_job = &report.jobs[0];
     assert_eq!(patients_job.counts.rejected, 1);
-    assert_eq!(patients_job.rejected_rows[0].key, "900001");
+    assert_eq!(patients_job.rejected_rows.get(0).unwrap().key, "900001");
     assert!(
-        patients_job.rejected_rows[0]
+        patients_job
+            .rejected_rows
+            .get(0)
+            .unwrap()
             .findings
             .iter()
             .any(|f| f.starts_with("last_name:")),
@@ -89,7 +92,7 @@ async fn invalid_synthetic_rows_are_rejected_with_their_codes_and_valid_ones_all
     let rejected_patients: BTreeSet<String> = patients_job
         .rejected_rows
         .iter()
-        .map(|r| r.key.clone())
+        .map(|r| r.key.to_string())
         .collect();
     assert_eq!(rejected_patients, invalid_patients);
 
@@ -97,7 +100,7 @@ async fn invalid_synthetic_rows_are_rejected_with_their_codes_and_valid_ones_all
     let rejected_doses: HashSet<String> = doses_job
         .rejected_rows
         .iter()
-        .map(|r| r.key.clone())
+        .map(|r| r.key.to_string())
         .collect();
     for row in manifest.iter().filter(|r| r.table == SourceTable::Imfile) {
         let key = row.key.to_string();

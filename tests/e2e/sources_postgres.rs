@@ -165,7 +165,10 @@ async fn synthetic_invalid_rows_from_postgres_are_rejected_exactly_as_the_manife
         .clone();
     let report = world.run(RunOptions::default()).await.expect("sync");
     let keys = |job: &reqsync::pipeline::JobReport| -> BTreeSet<String> {
-        job.rejected_rows.iter().map(|r| r.key.clone()).collect()
+        job.rejected_rows
+            .iter()
+            .map(|r| r.key.to_string())
+            .collect()
     };
     let expected_patients: BTreeSet<String> = manifest
         .iter()

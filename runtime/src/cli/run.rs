@@ -1,5 +1,6 @@
 //! `reqsync run`: one sync now.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -79,10 +80,15 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
 /// Prints a finished run's report; the exit code says whether ReqCheck stored every record.
 pub fn print_report(report: &RunReport, json: bool) -> u8 {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).unwrap_or_default()
-        );
+        // Streamed: a report lists every rejected row, megabytes at a million rows.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
+        if let Err(e) = written {
+            eprintln!("error: cannot print the run report: {e}");
+        }
     } else {
         print!("{report}");
     }

@@ -60,7 +60,7 @@ impl QuarantineEntry {
 pub struct Rejection<'a> {
     pub key: &'a str,
     pub group: Option<&'a str>,
-    pub findings: &'a [String],
+    pub findings: Vec<&'a str>,
 }
 
 /// Which entries to list.
@@ -76,15 +76,16 @@ pub struct QuarantineFilter {
 impl Ledger {
     /// Adds or refreshes the entries of a job's rejected rows. A row rejected again keeps its
     /// first sighting and is re-opened if it had been resolved.
-    pub fn quarantine_rows(
+    pub fn quarantine_rows<'r>(
         &self,
         run: RunId,
         job: &str,
         module_sha256: &str,
-        rows: &[Rejection<'_>],
+        rows: impl IntoIterator<Item = Rejection<'r>>,
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        if rows.is_empty() {
+        let mut rows = rows.into_iter().peekable();
+        if rows.peek().is_none() {
             return Ok(());
         }
         let at = stamp(at);
@@ -103,7 +104,7 @@ impl Ledger {
                 )?;
                 for r in rows {
                     let findings =
-                        serde_json::to_string(r.findings).unwrap_or_else(|_| "[]".into());
+                        serde_json::to_string(&r.findings).unwrap_or_else(|_| "[]".into());
                     stmt.execute(params![
                         job,
                         r.key,

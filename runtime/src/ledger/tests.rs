@@ -236,19 +236,18 @@ fn requests_are_recorded_before_they_leave_and_answered_after() {
 fn quarantine_keeps_first_sighting_counts_repeats_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(dir.path()).unwrap();
-    let findings = vec!["dob:date-in-future".to_string(), "dob:required".to_string()];
     let rows = [Rejection {
         key: "1001",
         group: Some("17"),
-        findings: &findings,
+        findings: vec!["dob:date-in-future", "dob:required"],
     }];
     let t1 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
     let t2 = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
     ledger
-        .quarantine_rows(1, "doses", "sha-a", &rows, t1)
+        .quarantine_rows(1, "doses", "sha-a", rows.clone(), t1)
         .unwrap();
     ledger
-        .quarantine_rows(2, "doses", "sha-b", &rows, t2)
+        .quarantine_rows(2, "doses", "sha-b", rows.clone(), t2)
         .unwrap();
     let e = &ledger.quarantine(&QuarantineFilter::default()).unwrap()[0];
     assert_eq!((e.first_run, e.last_run, e.times_seen), (1, 2, 2));
@@ -277,7 +276,7 @@ fn quarantine_keeps_first_sighting_counts_repeats_and_reopens() {
 
     // Rejected again: open again, first sighting kept.
     ledger
-        .quarantine_rows(4, "doses", "sha-b", &rows, t2)
+        .quarantine_rows(4, "doses", "sha-b", rows.clone(), t2)
         .unwrap();
     let e = &ledger.quarantine(&QuarantineFilter::default()).unwrap()[0];
     assert_eq!(

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+pub use super::rejected::RejectedRows;
 pub use crate::transform::Record;
 use crate::transform::{RowOutcome, Verdict};
 
@@ -27,16 +28,6 @@ pub struct RowCounts {
     pub rejected: u64,
     /// `field:code` → emitted rows carrying that warning.
     pub warnings: BTreeMap<String, u64>,
-}
-
-/// A rejected row: its key and finding tags (keys and codes only; no values).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RejectedRow {
-    pub key: String,
-    /// The row's group (dose jobs: the patient), whose other rows are held back with it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    pub findings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +96,7 @@ pub struct RequestBatcher {
     open: Option<OpenGroup>,
     closed: ClosedGroups,
     pub counts: RowCounts,
-    pub rejected_rows: Vec<RejectedRow>,
+    pub rejected_rows: RejectedRows,
 }
 
 /// Records hold PHI: Debug shows sizes and counts only.
@@ -129,7 +120,7 @@ impl RequestBatcher {
             open: None,
             closed: ClosedGroups::default(),
             counts: RowCounts::default(),
-            rejected_rows: Vec::new(),
+            rejected_rows: RejectedRows::default(),
         }
     }
 
@@ -176,14 +167,11 @@ impl RequestBatcher {
             Verdict::Reject { findings } => {
                 self.counts.rejected += 1;
                 let tags: Vec<String> = findings.iter().map(|f| f.tag()).collect();
-                for t in &tags {
-                    *self.counts.rejected_findings.entry(t.clone()).or_default() += 1;
+                self.rejected_rows
+                    .push(&outcome.key, outcome.group.as_deref(), &tags);
+                for t in tags {
+                    *self.counts.rejected_findings.entry(t).or_default() += 1;
                 }
-                self.rejected_rows.push(RejectedRow {
-                    key: outcome.key,
-                    group: outcome.group,
-                    findings: tags,
-                });
                 if let Some(g) = &mut self.open {
                     g.rejected = true;
                 }

@@ -11,6 +11,7 @@ mod delivery;
 mod prepare;
 pub mod progress;
 mod recorder;
+pub mod rejected;
 pub mod report;
 mod requests;
 
@@ -355,7 +356,7 @@ impl Pipeline {
                     query_sha256: job.query_sha256.clone(),
                     template_sha256: job.template.sha256().to_string(),
                     counts: Default::default(),
-                    rejected_rows: Vec::new(),
+                    rejected_rows: batcher::RejectedRows::default(),
                     requests: Vec::new(),
                     seconds: 0.0,
                     resolved_quarantine: 0,
@@ -578,7 +579,7 @@ struct RenderSide<'a> {
 /// The rendering side's account: the batcher's counts whatever happened, and how it ended.
 struct RenderedRows {
     counts: batcher::RowCounts,
-    rejected_rows: Vec<batcher::RejectedRow>,
+    rejected_rows: batcher::RejectedRows,
     result: Result<(), RunError>,
 }
 

@@ -231,22 +231,13 @@ impl Recorder {
         let mut resolved = 0;
         if self.sends() {
             let now = Utc::now();
-            let rows: Vec<Rejection<'_>> = report
-                .rejected_rows
-                .iter()
-                .map(|r| Rejection {
-                    key: &r.key,
-                    group: r.group.as_deref(),
-                    findings: &r.findings,
-                })
-                .collect();
-            self.ledger.quarantine_rows(
-                self.run,
-                &report.job,
-                &report.module.sha256,
-                &rows,
-                now,
-            )?;
+            let rows = report.rejected_rows.iter().map(|r| Rejection {
+                key: r.key,
+                group: r.group,
+                findings: r.findings.iter().collect(),
+            });
+            self.ledger
+                .quarantine_rows(self.run, &report.job, &report.module.sha256, rows, now)?;
             // A row that passed was sent only if the job got all its requests through; until
             // then its entry stays open (the next run's window re-reads it anyway).
             if report.status.delivered() {
@@ -317,10 +308,12 @@ impl Recorder {
         let dir = std::path::absolute(self.state_dir.join("runs"))?;
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("run-{:06}.json", self.run));
-        let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-        // Write then rename: a reader never sees half a report.
+        // Write then rename: a reader never sees half a report. Streamed rather than built in
+        // memory first: the report lists every rejected row, megabytes at a million rows.
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json)?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut out, report)?;
+        out.into_inner().map_err(|e| e.into_error())?;
         std::fs::rename(&tmp, &path)?;
         Ok(path)
     }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
 
-use super::batcher::{RejectedRow, RowCounts};
+use super::batcher::{RejectedRows, RowCounts};
 use crate::ledger::{RunId, RunKind, RunStatus};
 use crate::reqcheck::window::WindowBasis;
 use crate::reqcheck::{ImportResponse, ImportStatus};
@@ -45,7 +45,7 @@ pub struct JobReport {
     pub template_sha256: String,
     pub counts: RowCounts,
     /// Rejected rows by key, with their finding codes.
-    pub rejected_rows: Vec<RejectedRow>,
+    pub rejected_rows: RejectedRows,
     pub requests: Vec<RequestReport>,
     pub seconds: f64,
     /// Quarantined rows of earlier runs that passed in this one.
