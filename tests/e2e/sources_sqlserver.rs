@@ -419,7 +419,7 @@ async fn every_clinic_column_type_maps_exactly_and_nulls_everywhere() {
             "UNIQUEIDENTIFIER"
         ]
     );
-    let text = |s: &str| Value::Text(s.to_string());
+    let text = |s: &str| Value::Text(s.into());
     let expected = vec![
         Value::Int(255),
         Value::Int(-32768),

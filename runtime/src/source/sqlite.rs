@@ -238,7 +238,7 @@ fn convert(value: rusqlite::Result<ValueRef<'_>>) -> Result<Value, String> {
         ValueRef::Integer(i) => Ok(Value::Int(i)),
         ValueRef::Real(f) => Ok(Value::Float(f)),
         ValueRef::Text(bytes) => std::str::from_utf8(bytes)
-            .map(|s| Value::Text(s.to_string()))
+            .map(|s| Value::Text(s.into()))
             // The position of the bad byte is safe to show; the text is not.
             .map_err(|e| format!("text is not valid UTF-8 (byte {})", e.valid_up_to())),
         ValueRef::Blob(b) => Ok(Value::Bytes(b.to_vec())),

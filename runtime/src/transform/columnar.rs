@@ -481,7 +481,7 @@ fn cannot_read(v: &Value, as_what: &str) -> String {
 fn key_text(v: &Value) -> String {
     match v {
         Value::Int(i) => i.to_string(),
-        Value::Text(s) => s.clone(),
+        Value::Text(s) => s.to_string(),
         Value::Null => "NULL".into(),
         other => format!("<{}>", other.kind()),
     }

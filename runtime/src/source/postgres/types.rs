@@ -27,6 +27,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
+use compact_str::CompactString;
 use tokio_postgres::types::{FromSql, Kind, Type};
 
 use crate::source::Value;
@@ -105,9 +106,9 @@ impl Decoder {
                 let text = numeric_text(raw)?;
                 text.parse::<i64>()
                     .map(Value::Int)
-                    .unwrap_or(Value::Text(text))
+                    .unwrap_or_else(|_| Value::Text(text.into()))
             }
-            Decoder::Numeric => Value::Text(numeric_text(raw)?),
+            Decoder::Numeric => Value::Text(numeric_text(raw)?.into()),
             // Via the shortest decimal that reads back as the same f32, so `real` 0.1 arrives as
             // 0.1 and not as 0.100000001490116.
             Decoder::Float4 => {
@@ -149,7 +150,8 @@ impl Decoder {
                 uuid::Uuid::from_slice(raw)
                     .map_err(|_| "a uuid must be 16 bytes".to_string())?
                     .hyphenated()
-                    .to_string(),
+                    .to_string()
+                    .into(),
             ),
             Decoder::Bytes => Value::Bytes(raw.to_vec()),
         })
@@ -194,9 +196,9 @@ fn fixed<const N: usize>(raw: &[u8]) -> Result<[u8; N], String> {
         .map_err(|_| format!("expected {N} bytes, the server sent {}", raw.len()))
 }
 
-fn utf8(raw: &[u8]) -> Result<String, String> {
+fn utf8(raw: &[u8]) -> Result<CompactString, String> {
     std::str::from_utf8(raw)
-        .map(str::to_owned)
+        .map(CompactString::new)
         // The position of the bad byte is safe to show; the text is not.
         .map_err(|e| format!("text is not valid UTF-8 (byte {})", e.valid_up_to()))
 }
@@ -331,6 +333,16 @@ mod tests {
             Decoder::NumericInteger.decode(&huge, tz).unwrap(),
             Value::Text("100000000000000000000".into())
         );
+    }
+
+    #[test]
+    fn short_text_cells_are_stored_without_a_heap_allocation() {
+        let tz = chrono_tz::UTC;
+        let short = Decoder::Text.decode(b"O'Brien-Smith", tz).unwrap();
+        assert!(matches!(&short, Value::Text(s) if s == "O'Brien-Smith" && !s.is_heap_allocated()));
+        let long = "a clinic note longer than twenty-four bytes";
+        let long_value = Decoder::Text.decode(long.as_bytes(), tz).unwrap();
+        assert!(matches!(&long_value, Value::Text(s) if s == long));
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn to_value(
 ) -> Result<Value, String> {
     Ok(match data {
         ColumnData::F64(Some(x)) if matches!(ty, ColumnType::Money | ColumnType::Money4) => {
-            Value::Text(money_text(*x))
+            Value::Text(money_text(*x).into())
         }
         ColumnData::U8(v) => v.map_or(Value::Null, |x| Value::Int(i64::from(x))),
         ColumnData::I16(v) => v.map_or(Value::Null, |x| Value::Int(i64::from(x))),
@@ -85,22 +85,22 @@ pub fn to_value(
         ColumnData::Bit(v) => v.map_or(Value::Null, Value::Bool),
         ColumnData::String(v) => v
             .as_ref()
-            .map_or(Value::Null, |s| Value::Text(s.to_string())),
+            .map_or(Value::Null, |s| Value::Text(s.as_ref().into())),
         // Upper case, as SQL Server itself prints a uniqueidentifier.
         ColumnData::Guid(v) => v.map_or(Value::Null, |g| {
-            Value::Text(g.hyphenated().to_string().to_uppercase())
+            Value::Text(g.hyphenated().to_string().to_uppercase().into())
         }),
         ColumnData::Numeric(v) => match v {
             None => Value::Null,
             Some(n) if n.scale() == 0 => match i64::try_from(n.value()) {
                 Ok(i) => Value::Int(i),
-                Err(_) => Value::Text(n.value().to_string()),
+                Err(_) => Value::Text(n.value().to_string().into()),
             },
-            Some(n) => Value::Text(decimal_text(n.value(), n.scale())),
+            Some(n) => Value::Text(decimal_text(n.value(), n.scale()).into()),
         },
         ColumnData::Xml(v) => v
             .as_ref()
-            .map_or(Value::Null, |x| Value::Text(x.to_string())),
+            .map_or(Value::Null, |x| Value::Text(x.to_string().into())),
         ColumnData::Binary(v) => match v {
             None => Value::Null,
             Some(_) => return Err("binary values are not supported".into()),
