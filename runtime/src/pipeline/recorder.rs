@@ -311,10 +311,16 @@ impl Recorder {
         // Write then rename: a reader never sees half a report. Streamed rather than built in
         // memory first: the report lists every rejected row, megabytes at a million rows.
         let tmp = path.with_extension("json.tmp");
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        serde_json::to_writer_pretty(&mut out, report)?;
-        out.into_inner().map_err(|e| e.into_error())?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(path)
+        let written = std::fs::File::create(&tmp).and_then(|file| {
+            let mut out = std::io::BufWriter::new(file);
+            serde_json::to_writer_pretty(&mut out, report)?;
+            out.into_inner().map_err(|e| e.into_error())?;
+            std::fs::rename(&tmp, &path)
+        });
+        if written.is_err() {
+            // No half-written report left behind for a reader to find (a full disk, say).
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map(|()| path)
     }
 }
