@@ -39,7 +39,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement, ToSql, params};
 
 use super::error::ReceiverError;
 
@@ -369,6 +369,38 @@ const INSERT_PATIENT_IF_NEW: &str = concat!(
     " ON CONFLICT (patient_number) DO NOTHING"
 );
 
+/// Binds a patient's columns as parameters 1–18 and the time of writing as 19: the order both
+/// the insert and the update use.
+fn bind_patient(stmt: &mut Statement<'_>, p: &PatientRow, now: &str) -> rusqlite::Result<()> {
+    let dob = db_date(p.dob);
+    let source_updated_at = p.hd_mpfile_updated_at.map(db_time);
+    let values: [&dyn ToSql; 19] = [
+        &p.patient_number,
+        &p.first_name,
+        &p.last_name,
+        &dob,
+        &p.email,
+        &p.address,
+        &p.address2,
+        &p.city,
+        &p.state,
+        &p.zip_code,
+        &p.cell_phone,
+        &p.home_phone,
+        &p.race,
+        &p.ethnicity,
+        &p.gender,
+        &source_updated_at,
+        &p.family_number,
+        &p.notes,
+        &now,
+    ];
+    for (i, value) in values.into_iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, value)?;
+    }
+    Ok(())
+}
+
 /// The connection while the caller holds the store's lock.
 #[derive(Debug)]
 pub(crate) struct Db<'c> {
@@ -502,63 +534,23 @@ impl Db<'_> {
     }
 
     fn execute_patient_insert(&self, sql: &str, p: &PatientRow) -> rusqlite::Result<usize> {
-        let now = db_time(Utc::now());
-        self.conn.prepare_cached(sql)?.execute(params![
-            p.patient_number,
-            p.first_name,
-            p.last_name,
-            db_date(p.dob),
-            p.email,
-            p.address,
-            p.address2,
-            p.city,
-            p.state,
-            p.zip_code,
-            p.cell_phone,
-            p.home_phone,
-            p.race,
-            p.ethnicity,
-            p.gender,
-            p.hd_mpfile_updated_at.map(db_time),
-            p.family_number,
-            p.notes,
-            now,
-        ])
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        bind_patient(&mut stmt, p, &db_time(Utc::now()))?;
+        stmt.raw_execute()
     }
 
     pub(crate) fn update_patient(&self, rowid: i64, p: &PatientRow) -> rusqlite::Result<()> {
-        let now = db_time(Utc::now());
-        self.conn
-            .prepare_cached(
-                "UPDATE patients SET
-                 patient_number = ?2, first_name = ?3, last_name = ?4, dob = ?5, email = ?6,
-                 address = ?7, address2 = ?8, city = ?9, state = ?10, zip_code = ?11,
-                 cell_phone = ?12, home_phone = ?13, race = ?14, ethnicity = ?15, gender = ?16,
-                 hd_mpfile_updated_at = ?17, family_number = ?18, notes = ?19, updated_at = ?20
-             WHERE rowid = ?1",
-            )?
-            .execute(params![
-                rowid,
-                p.patient_number,
-                p.first_name,
-                p.last_name,
-                db_date(p.dob),
-                p.email,
-                p.address,
-                p.address2,
-                p.city,
-                p.state,
-                p.zip_code,
-                p.cell_phone,
-                p.home_phone,
-                p.race,
-                p.ethnicity,
-                p.gender,
-                p.hd_mpfile_updated_at.map(db_time),
-                p.family_number,
-                p.notes,
-                now,
-            ])?;
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE patients SET
+                 patient_number = ?1, first_name = ?2, last_name = ?3, dob = ?4, email = ?5,
+                 address = ?6, address2 = ?7, city = ?8, state = ?9, zip_code = ?10,
+                 cell_phone = ?11, home_phone = ?12, race = ?13, ethnicity = ?14, gender = ?15,
+                 hd_mpfile_updated_at = ?16, family_number = ?17, notes = ?18, updated_at = ?19
+             WHERE rowid = ?20",
+        )?;
+        bind_patient(&mut stmt, p, &db_time(Utc::now()))?;
+        stmt.raw_bind_parameter(20, rowid)?;
+        stmt.raw_execute()?;
         Ok(())
     }
 
