@@ -1,11 +1,11 @@
 //! The rejected rows of a job, kept for the run report (keys and finding tags, no values).
 //!
 //! A job keeps every rejected row until the report is written, so this list is the one part
-//! of a run that grows with the source. A `Vec` of rows with a `String` per key, group and
-//! finding cost about 250 bytes a row (allocator overhead included); at a million doses
-//! (about 20,000 rejected rows) that was most of the 6 MiB the peak RSS grew by between a
-//! 100,000-dose and a million-dose sync (docs/PERFORMANCE.md, "Memory"). Packed into one text
-//! buffer and an offset per piece, a row costs its text plus about 30 bytes.
+//! of a run's live memory that grows with the source. A `Vec` of rows with a `String` per key,
+//! group and finding cost about 250 bytes a row (allocator overhead included): 1.77 MB of a
+//! million-dose dry run's 9.65 MB peak heap, with about 20,000 rejected rows (heaptrack;
+//! docs/PERFORMANCE.md, "Session 6"). Packed into one text buffer and an offset per piece, a
+//! row costs its text plus about 30 bytes.
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
