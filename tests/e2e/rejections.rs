@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use reqsync::ledger::Ledger;
 use reqsync::pipeline::RunOptions;
 use reqsync::seed::{InvalidKind, SeedOptions, SourceTable, SyntheticOptions};
 
-use crate::support::{World, doses, patients};
+use crate::support::{World, doses, patients, rejected};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rejected_patient_and_orphan_dose_never_reach_the_receiver() {
@@ -26,17 +27,14 @@ async fn rejected_patient_and_orphan_dose_never_reach_the_receiver() {
     let report = world.run(RunOptions::default()).await.expect("sync");
     let patients_job = &report.jobs[0];
     assert_eq!(patients_job.counts.rejected, 1);
-    assert_eq!(patients_job.rejected_rows.get(0).unwrap().key, "900001");
+    let rejected_patients = rejected(patients_job);
+    assert_eq!(rejected_patients[0].0, "900001");
     assert!(
-        patients_job
-            .rejected_rows
-            .get(0)
-            .unwrap()
-            .findings
+        rejected_patients[0]
+            .1
             .iter()
             .any(|f| f.starts_with("last_name:")),
-        "{:?}",
-        patients_job.rejected_rows
+        "{rejected_patients:?}"
     );
     let doses_job = &report.jobs[1];
     assert_eq!(
@@ -89,18 +87,16 @@ async fn invalid_synthetic_rows_are_rejected_with_their_codes_and_valid_ones_all
         .filter(|r| r.table == SourceTable::Mpfile)
         .map(|r| r.key.to_string())
         .collect();
-    let rejected_patients: BTreeSet<String> = patients_job
-        .rejected_rows
-        .iter()
-        .map(|r| r.key.to_string())
+    let rejected_patients: BTreeSet<String> = rejected(patients_job)
+        .into_iter()
+        .map(|(key, _)| key)
         .collect();
     assert_eq!(rejected_patients, invalid_patients);
 
     // Every invalid dose row is rejected (orphans and doses of invalid patients are held back).
-    let rejected_doses: HashSet<String> = doses_job
-        .rejected_rows
-        .iter()
-        .map(|r| r.key.to_string())
+    let rejected_doses: HashSet<String> = rejected(doses_job)
+        .into_iter()
+        .map(|(key, _)| key)
         .collect();
     for row in manifest.iter().filter(|r| r.table == SourceTable::Imfile) {
         let key = row.key.to_string();
@@ -188,4 +184,70 @@ async fn invalid_synthetic_rows_are_rejected_with_their_codes_and_valid_ones_all
             assert_eq!(got, source_count, "doses of patient {patno}");
         }
     }
+}
+
+/// Rejected rows beyond one chunk wait in a temporary file (memory stays flat however many are
+/// rejected); every one of them must still reach the report, its file and the quarantine.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_rejecting_every_row_keeps_them_all_in_the_report_and_the_quarantine() {
+    let world = World::new(SeedOptions {
+        synthetic: Some(SyntheticOptions::new(4_000, 11)),
+        ..SeedOptions::default()
+    })
+    .await;
+    let clinic = world.clinic();
+    // A blank last name is a finding of the default patients module: every patient is rejected.
+    clinic
+        .execute("UPDATE mpfile SET lname = ''", [])
+        .expect("blank names");
+    let mut patients: Vec<String> = clinic
+        .prepare("SELECT patno FROM mpfile")
+        .unwrap()
+        .query_map([], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|n| n.unwrap().to_string())
+        .collect();
+    patients.sort();
+    assert!(patients.len() > 3_000);
+
+    let report = world.run(RunOptions::default()).await.expect("sync");
+    let job = &report.jobs[0];
+    assert_eq!(job.counts.rejected, patients.len() as u64);
+    assert!(
+        job.rejected_rows.spilled_chunks() > 0,
+        "the rows must cross into the temporary file for this test: {:?}",
+        job.rejected_rows
+    );
+    let rows = rejected(job);
+    assert!(
+        rows.iter()
+            .all(|(_, findings)| findings.iter().any(|f| f.starts_with("last_name:")))
+    );
+    let mut keys: Vec<String> = rows.into_iter().map(|(key, _)| key).collect();
+    keys.sort();
+    assert_eq!(keys, patients, "the report's rejected rows");
+
+    let state_dir = world.config().state_dir;
+    let file: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(state_dir.join("runs/run-000001.json")).expect("report file"),
+    )
+    .expect("report json");
+    let mut in_file: Vec<String> = file["jobs"][0]["rejected_rows"]
+        .as_array()
+        .expect("rejected_rows")
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    in_file.sort();
+    assert_eq!(in_file, patients, "the report file's rejected rows");
+
+    let ledger = Ledger::open_existing(&state_dir).unwrap().expect("ledger");
+    let mut quarantined: Vec<String> = ledger
+        .open_quarantine_keys("patients")
+        .unwrap()
+        .into_iter()
+        .collect();
+    quarantined.sort();
+    assert_eq!(quarantined, patients, "the quarantine");
+    assert!(world.dump().patients.is_empty());
 }

@@ -20,7 +20,7 @@ use reqsync::source::{
     SqliteSource, Value,
 };
 
-use crate::support::{CLINIC_TZ, Engine, PostgresSchema, World, postgres_base};
+use crate::support::{CLINIC_TZ, Engine, PostgresSchema, World, postgres_base, rejected};
 use crate::sync::assert_receiver_equals_corpus;
 
 fn window_start() -> NaiveDateTime {
@@ -165,10 +165,7 @@ async fn synthetic_invalid_rows_from_postgres_are_rejected_exactly_as_the_manife
         .clone();
     let report = world.run(RunOptions::default()).await.expect("sync");
     let keys = |job: &reqsync::pipeline::JobReport| -> BTreeSet<String> {
-        job.rejected_rows
-            .iter()
-            .map(|r| r.key.to_string())
-            .collect()
+        rejected(job).into_iter().map(|(key, _)| key).collect()
     };
     let expected_patients: BTreeSet<String> = manifest
         .iter()

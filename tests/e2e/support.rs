@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqsync::config::Config;
-use reqsync::pipeline::{Delivery, Pipeline, Progress, RunError, RunOptions, RunReport};
+use reqsync::pipeline::{Delivery, JobReport, Pipeline, Progress, RunError, RunOptions, RunReport};
 use reqsync::receiver::{self, Dump, ReceiverConfig, RunningReceiver, Store, TlsFiles};
 use reqsync::reqcheck::client::ClientOptions;
 use reqsync::reqcheck::{Credentials, ReqCheckClient, Secret};
@@ -215,6 +215,21 @@ pub async fn run_on(
 }
 
 /// Patients in the receiver by number.
+/// A job's rejected rows as (key, finding tags), in order, read back the way the report is.
+pub fn rejected(job: &JobReport) -> Vec<(String, Vec<String>)> {
+    let mut rows = Vec::new();
+    job.rejected_rows
+        .try_for_each(|r| {
+            rows.push((
+                r.key.to_string(),
+                r.findings.iter().map(str::to_string).collect(),
+            ));
+            Ok::<_, std::io::Error>(())
+        })
+        .expect("rejected rows read back");
+    rows
+}
+
 pub fn patients(dump: &Dump) -> BTreeMap<i64, Value> {
     dump.patients
         .iter()

@@ -69,6 +69,11 @@ pub enum RunError {
     Abandoned { job: String },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(
+        "job `{job}`: cannot read back the rejected rows kept in a temporary file: {error} \
+         (check the temporary directory, TMPDIR)"
+    )]
+    RejectedRows { job: String, error: std::io::Error },
     #[error(transparent)]
     Busy(#[from] RunLockError),
 }
@@ -111,7 +116,8 @@ impl RunError {
             RunError::Config { .. }
             | RunError::Template { .. }
             | RunError::DryRunOutput(_)
-            | RunError::Ledger(_) => FailureClass::Config,
+            | RunError::Ledger(_)
+            | RunError::RejectedRows { .. } => FailureClass::Config,
             RunError::Source(_) | RunError::Batch { .. } => FailureClass::Source,
             RunError::Transform { .. } => FailureClass::Transform,
             RunError::Delivery(_) => FailureClass::Delivery,

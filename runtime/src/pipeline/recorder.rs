@@ -231,13 +231,27 @@ impl Recorder {
         let mut resolved = 0;
         if self.sends() {
             let now = Utc::now();
-            let rows = report.rejected_rows.iter().map(|r| Rejection {
-                key: r.key,
-                group: r.group,
-                findings: r.findings.iter().collect(),
-            });
-            self.ledger
-                .quarantine_rows(self.run, &report.job, &report.module.sha256, rows, now)?;
+            // A transaction per chunk of rows (a few thousand; most runs have one): the run is
+            // not finished in the ledger until `finish`, so a run stopped between two chunks is
+            // re-run over the same window and quarantines every row again.
+            for chunk in report.rejected_rows.chunks() {
+                let chunk = chunk.map_err(|error| RunError::RejectedRows {
+                    job: report.job.clone(),
+                    error,
+                })?;
+                let rows = chunk.iter().map(|r| Rejection {
+                    key: r.key,
+                    group: r.group,
+                    findings: r.findings.iter().collect(),
+                });
+                self.ledger.quarantine_rows(
+                    self.run,
+                    &report.job,
+                    &report.module.sha256,
+                    rows,
+                    now,
+                )?;
+            }
             // A row that passed was sent only if the job got all its requests through; until
             // then its entry stays open (the next run's window re-reads it anyway).
             if report.status.delivered() {

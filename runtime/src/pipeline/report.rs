@@ -28,7 +28,8 @@ pub struct ModuleReport {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Not `Clone`: its rejected rows may be in a temporary file only this report reads.
+#[derive(Debug, Serialize)]
 pub struct JobReport {
     pub job: String,
     pub endpoint: String,
@@ -92,7 +93,7 @@ pub struct ReportedError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct RunReport {
     /// The run's id in the ledger (`reqsync history`).
     pub run_id: RunId,
@@ -173,14 +174,23 @@ impl std::fmt::Display for RunReport {
                 writeln!(f, "    warning  {tag}: {n}")?;
             }
             const SHOWN: usize = 20;
-            for r in j.rejected_rows.iter().take(SHOWN) {
-                writeln!(f, "    rejected row {}: {}", r.key, r.findings.join(", "))?;
+            // The first chunk holds far more than SHOWN rows; a chunk that cannot be read back
+            // ends the list early, and the line below still gives the count.
+            let mut shown = 0;
+            for chunk in j.rejected_rows.chunks().map_while(Result::ok) {
+                for r in chunk.iter().take(SHOWN - shown) {
+                    writeln!(f, "    rejected row {}: {}", r.key, r.findings.join(", "))?;
+                    shown += 1;
+                }
+                if shown == SHOWN {
+                    break;
+                }
             }
-            if j.rejected_rows.len() > SHOWN {
+            if j.rejected_rows.len() > shown {
                 writeln!(
                     f,
                     "    … and {} more rejected rows",
-                    j.rejected_rows.len() - SHOWN
+                    j.rejected_rows.len() - shown
                 )?;
             }
             if j.resolved_quarantine > 0 {
