@@ -78,6 +78,11 @@ impl Ledger {
             .and_then(|_| conn.pragma_update(None, "journal_mode", "WAL"))
             .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
             .and_then(|_| conn.pragma_update(None, "foreign_keys", "ON"))
+            // 256 KiB instead of SQLite's 2 MiB: a sync writes its requests and quarantined
+            // rows once and reads few of them back, so a page evicted is at most a read from
+            // the operating system's file cache; SQLite's full default cache was the largest
+            // part of a million-dose sync's growth in memory (docs/PERFORMANCE.md, "Session 7").
+            .and_then(|_| conn.pragma_update(None, "cache_size", -256))
             .map_err(|e| sqlite(&path, e))?;
         schema::migrate(&conn, &path)?;
         Ok(Self {
