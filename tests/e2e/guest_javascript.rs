@@ -326,7 +326,7 @@ impl Tally {
                     self.warned += usize::from(!warnings.is_empty());
                 }
                 Verdict::Reject { .. } => {
-                    self.rejected.insert(r.key.clone());
+                    self.rejected.insert(r.key.to_string());
                 }
                 Verdict::Skip { .. } => {}
             }

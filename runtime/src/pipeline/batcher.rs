@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use compact_str::CompactString;
+
 pub use super::rejected::RejectedRows;
 pub use crate::transform::Record;
 use crate::transform::{RowOutcome, Verdict};
@@ -51,14 +53,14 @@ struct ClosedGroups {
 }
 
 impl ClosedGroups {
-    fn insert(&mut self, group: String) {
+    fn insert(&mut self, group: CompactString) {
         match canonical_integer(&group) {
             // Reinterpreting the bits maps every i64 to its own u64.
             Some(n) => {
                 self.numbers.insert(n as u64);
             }
             None => {
-                self.others.insert(group);
+                self.others.insert(group.into_string());
             }
         }
     }
@@ -83,7 +85,7 @@ fn canonical_integer(s: &str) -> Option<i64> {
 }
 
 struct OpenGroup {
-    key: String,
+    key: CompactString,
     records: Vec<Record>,
     rejected: bool,
 }
@@ -129,11 +131,11 @@ impl RequestBatcher {
         self.counts.read += 1;
         let mut ready = Vec::new();
         if let (Some(column), Some(group)) = (&self.group_column, &outcome.group) {
-            let same = self.open.as_ref().is_some_and(|g| &g.key == group);
+            let same = self.open.as_ref().is_some_and(|g| g.key == *group);
             if !same {
                 if self.closed.contains(group) {
                     return Err(BatchError::GroupNotContiguous {
-                        group: group.clone(),
+                        group: group.to_string(),
                         column: column.clone(),
                     });
                 }
@@ -228,8 +230,8 @@ mod tests {
         let mut record = Map::new();
         record.insert("k".into(), Value::from(key));
         RowOutcome {
-            key: key.to_string(),
-            group: group.map(str::to_string),
+            key: key.to_string().into(),
+            group: group.map(Into::into),
             verdict: Verdict::Emit {
                 record: record.into(),
                 warnings: vec![],
@@ -239,8 +241,8 @@ mod tests {
 
     fn reject(key: u32, group: Option<&str>) -> RowOutcome {
         RowOutcome {
-            key: key.to_string(),
-            group: group.map(str::to_string),
+            key: key.to_string().into(),
+            group: group.map(Into::into),
             verdict: Verdict::Reject {
                 findings: vec![Finding {
                     field: "cvx_code".into(),

@@ -684,9 +684,9 @@ struct RowSelection {
 impl RowSelection {
     /// Whether a replay selects the row (every row when this is not a replay).
     fn selects(&self, outcome: &RowOutcome) -> bool {
-        self.replay
-            .as_ref()
-            .is_none_or(|keys| keys.contains(outcome.group.as_ref().unwrap_or(&outcome.key)))
+        self.replay.as_ref().is_none_or(|keys| {
+            keys.contains(outcome.group.as_ref().unwrap_or(&outcome.key).as_str())
+        })
     }
 
     /// A row of a quarantined patient's group is held back (a row rejected in itself stays
@@ -695,7 +695,7 @@ impl RowSelection {
         let held = outcome
             .group
             .as_ref()
-            .is_some_and(|g| self.held_patients.contains(g));
+            .is_some_and(|g| self.held_patients.contains(g.as_str()));
         if held && matches!(outcome.verdict, Verdict::Emit { .. }) {
             outcome.verdict = Verdict::Skip {
                 code: PATIENT_QUARANTINED.into(),
@@ -708,9 +708,9 @@ impl RowSelection {
 
     fn note_pass(&mut self, outcome: &RowOutcome) {
         if matches!(outcome.verdict, Verdict::Emit { .. })
-            && self.quarantined.contains(&outcome.key)
+            && self.quarantined.contains(outcome.key.as_str())
         {
-            self.passed.insert(outcome.key.clone());
+            self.passed.insert(outcome.key.to_string());
         }
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::json_shape::{BodyShape, Shape, body_shape};
 use crate::reqcheck::Target;
 use crate::reqcheck::record_schema::RecordSchema;
-use crate::transform::Record;
+use crate::transform::{Record, RecordInner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -112,10 +112,8 @@ impl BodyTemplate {
                 reason: describe(&e),
             })?;
         let expected = records.len();
-        let records: Vec<minijinja::Value> = records
-            .iter()
-            .map(|r| minijinja::Value::from_object(r.clone()))
-            .collect();
+        let records: Vec<minijinja::Value> =
+            records.iter().map(Record::to_template_value).collect();
         let body = template
             .render(context! { records => records, target => self.target.name })
             .map_err(|e| RenderError::Render {
@@ -205,9 +203,10 @@ fn write_value(
     state: &mut minijinja::State,
     value: &minijinja::Value,
 ) -> Result<(), minijinja::Error> {
-    if let (Some(record), AutoEscape::Json) =
-        (value.downcast_object_ref::<Record>(), state.auto_escape())
-    {
+    if let (Some(record), AutoEscape::Json) = (
+        value.downcast_object_ref::<RecordInner>(),
+        state.auto_escape(),
+    ) {
         return out
             .write_str(record.json())
             .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()));

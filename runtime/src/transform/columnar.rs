@@ -7,6 +7,7 @@
 
 use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
+use compact_str::{CompactString, ToCompactString};
 
 use super::TransformError;
 use super::bindings::wit;
@@ -35,9 +36,9 @@ struct PlannedColumn {
 pub struct ConvertedBatch {
     pub batch: wit::RowBatch,
     /// The key column's value of each row, as text.
-    pub keys: Vec<String>,
+    pub keys: Vec<CompactString>,
     /// The group column's value of each row, as text, when the plan has a group column.
-    pub groups: Option<Vec<String>>,
+    pub groups: Option<Vec<CompactString>>,
     /// Rows whose source values could not be converted, with why; the module sees NULL there
     /// and its verdict is overridden by a reject.
     pub conversion_findings: Vec<Option<Vec<Finding>>>,
@@ -297,7 +298,9 @@ impl BatchPlan {
                     let _ = write!(out, "{t}");
                 }
                 Value::Timestamp(ts) => {
-                    let _ = write!(out, "{}", ts.format_with_items(LOCAL_TIMESTAMP.iter()));
+                    // `write_to`, not `{}`: chrono's Display formats into a String of its own
+                    // first, an allocation per value.
+                    let _ = ts.format_with_items(LOCAL_TIMESTAMP.iter()).write_to(out);
                 }
                 Value::Bytes(_) => return Err(cannot_read(v, "text")),
                 Value::Null => unreachable!("handled above"),
@@ -330,7 +333,7 @@ impl BatchPlan {
                         .ok_or_else(|| cannot_read(v, "timestamp (YYYY-MM-DD HH:MM:SS)"))?,
                     _ => return Err(cannot_read(v, "timestamp")),
                 };
-                let _ = write!(out, "{}", localize(self.clinic_tz, ts));
+                write_localized(self.clinic_tz, ts, out);
             }
             ColumnKind::Integer | ColumnKind::Float | ColumnKind::Boolean => {
                 unreachable!("numeric kinds are not text columns")
@@ -344,6 +347,14 @@ impl BatchPlan {
 /// A time that happens twice (the hour clocks fall back) is read as its first occurrence; a time
 /// that never happens (the hour clocks spring forward) as if the clocks had already moved.
 pub fn localize(tz: Tz, ts: NaiveDateTime) -> String {
+    let mut out = String::new();
+    write_localized(tz, ts, &mut out);
+    out
+}
+
+/// [`localize`], appended to `out`: a column of timestamps is written without a `String` per
+/// value (`to_rfc3339` allocated one for every row of a full sync).
+fn write_localized(tz: Tz, ts: NaiveDateTime, out: &mut String) {
     let dt = match tz.from_local_datetime(&ts) {
         LocalResult::Single(dt) => dt,
         LocalResult::Ambiguous(first, _) => first,
@@ -352,9 +363,12 @@ pub fn localize(tz: Tz, ts: NaiveDateTime) -> String {
             LocalResult::None => tz.from_utc_datetime(&ts),
         },
     };
-    // `%Y-%m-%dT%H:%M:%S%.f%:z`, without parsing the format string for every value (that was
-    // a tenth of a full sync's time).
-    dt.to_rfc3339()
+    // `%Y-%m-%dT%H:%M:%S%.f%:z` (what `to_rfc3339` writes), without parsing a format string
+    // for every value (that was a tenth of a full sync's time), and written straight into
+    // `out`: chrono's Display would format into a String of its own first.
+    const RFC3339: [chrono::format::Item<'static>; 1] =
+        [chrono::format::Item::Fixed(chrono::format::Fixed::RFC3339)];
+    let _ = dt.format_with_items(RFC3339.iter()).write_to(out);
 }
 
 /// `%Y-%m-%dT%H:%M:%S%.f`, parsed once.
@@ -478,12 +492,12 @@ fn cannot_read(v: &Value, as_what: &str) -> String {
     format!("a {} value cannot be read as {as_what}", v.kind())
 }
 
-fn key_text(v: &Value) -> String {
+fn key_text(v: &Value) -> CompactString {
     match v {
-        Value::Int(i) => i.to_string(),
-        Value::Text(s) => s.to_string(),
+        Value::Int(i) => i.to_compact_string(),
+        Value::Text(s) => s.clone(),
         Value::Null => "NULL".into(),
-        other => format!("<{}>", other.kind()),
+        other => compact_str::format_compact!("<{}>", other.kind()),
     }
 }
 

@@ -5,6 +5,7 @@
 //! strings for text-like columns (timestamps already carry their offset), integers (or
 //! booleans) for integer columns, numbers for float columns, or null.
 
+use compact_str::{CompactString, ToCompactString};
 use serde_json::{Map, Value};
 
 use super::bindings::wit;
@@ -104,9 +105,9 @@ pub fn batch_from_json(
     let keys = rows
         .iter()
         .map(|row| match row.get(&info.key_column) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => String::new(),
-            Some(v) => v.to_string(),
+            Some(Value::String(s)) => s.into(),
+            Some(Value::Null) | None => CompactString::default(),
+            Some(v) => v.to_compact_string(),
         })
         .collect();
     Ok(ConvertedBatch {

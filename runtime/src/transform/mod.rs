@@ -27,6 +27,7 @@ pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo, ValueHint};
 pub use instance::TransformInstance;
 pub use live::LiveTransform;
 pub use outcome::{Finding, RowOutcome, Verdict, host_codes};
+pub(crate) use record::Inner as RecordInner;
 pub use record::Record;
 pub use registry::{ModuleRegistry, ModuleSlot, SwapReport};
 

@@ -1,5 +1,6 @@
 //! What a transform answered for each row, in host terms.
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 use super::record::Record;
@@ -55,9 +56,11 @@ impl std::fmt::Debug for Verdict {
 /// verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowOutcome {
-    pub key: String,
+    /// Inline up to 24 bytes (every clinic key): two `String`s a row were an allocation each
+    /// on the transform thread and a free on the rendering side.
+    pub key: CompactString,
     /// The row's value of the job's group column (doses: the patient), when it has one.
-    pub group: Option<String>,
+    pub group: Option<CompactString>,
     pub verdict: Verdict,
 }
 

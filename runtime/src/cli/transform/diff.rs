@@ -297,8 +297,8 @@ fn compare_row(index: usize, o: &RowOutcome, n: &RowOutcome, values: bool) -> Op
     };
     Some(RowChange {
         index,
-        key: o.key.clone(),
-        new_key: (n.key != o.key).then(|| n.key.clone()),
+        key: o.key.to_string(),
+        new_key: (n.key != o.key).then(|| n.key.to_string()),
         old: old_side,
         new: new_side,
         fields,
