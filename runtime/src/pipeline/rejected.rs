@@ -33,35 +33,38 @@ pub const SPILL_AT: usize = 128 << 10;
 pub struct RejectedRows {
     /// The rows not written out yet.
     tail: Chunk,
-    spill: Spill,
+    /// The chunks written out, once one was.
+    spill: Option<SpillFile>,
+    /// Creating or writing the file failed once: every row since stays in memory (the chunks
+    /// written before stay where they are).
+    spill_failed: bool,
     len: usize,
     spill_at: usize,
     /// Where the temporary file goes; `None`: the system's temporary directory.
     spill_dir: Option<PathBuf>,
+    /// Tests: writes after this many chunks fail, as on a full disk.
+    #[cfg(test)]
+    fail_after_chunks: Option<usize>,
 }
 
-/// Where the chunks written out are.
-enum Spill {
-    /// Nothing written out yet.
-    None,
-    /// Each chunk's byte range in the file, in order. A mutex because reading seeks: two
-    /// readers of one list must not move each other's position.
-    File {
-        file: Mutex<File>,
-        chunks: Vec<Range<u64>>,
-    },
-    /// The file could not be created or written: every row since stays in memory.
-    Failed,
+/// The temporary file and each chunk's byte range in it, in order. A mutex because reading
+/// seeks: two readers of one list must not move each other's position.
+struct SpillFile {
+    file: Mutex<File>,
+    chunks: Vec<Range<u64>>,
 }
 
 impl Default for RejectedRows {
     fn default() -> Self {
         Self {
             tail: Chunk::default(),
-            spill: Spill::None,
+            spill: None,
+            spill_failed: false,
             len: 0,
             spill_at: SPILL_AT,
             spill_dir: None,
+            #[cfg(test)]
+            fail_after_chunks: None,
         }
     }
 }
@@ -86,7 +89,7 @@ impl RejectedRows {
     ) {
         self.tail.push(key, group, findings);
         self.len += 1;
-        if self.tail.bytes() >= self.spill_at && !matches!(self.spill, Spill::Failed) {
+        if self.tail.bytes() >= self.spill_at && !self.spill_failed {
             self.spill_tail();
         }
     }
@@ -101,10 +104,7 @@ impl RejectedRows {
 
     /// How many chunks of rows went to the temporary file.
     pub fn spilled_chunks(&self) -> usize {
-        match &self.spill {
-            Spill::File { chunks, .. } => chunks.len(),
-            Spill::None | Spill::Failed => 0,
-        }
+        self.spill.as_ref().map_or(0, |s| s.chunks.len())
     }
 
     /// Bytes of rows held in memory.
@@ -115,13 +115,11 @@ impl RejectedRows {
     /// The rows chunk by chunk, in order: the ones written out are read back one chunk at a
     /// time, the last is borrowed. An error means the temporary file could not be read back.
     pub fn chunks(&self) -> impl Iterator<Item = std::io::Result<Cow<'_, Chunk>>> + '_ {
-        let spilled: &[Range<u64>] = match &self.spill {
-            Spill::File { chunks, .. } => chunks,
-            Spill::None | Spill::Failed => &[],
-        };
+        let spilled = self.spill.as_ref().map(|s| (s, s.chunks.as_slice()));
         spilled
-            .iter()
-            .map(|range| self.read_back(range).map(Cow::Owned))
+            .into_iter()
+            .flat_map(|(file, ranges)| ranges.iter().map(move |r| file.read_back(r)))
+            .map(|chunk| chunk.map(Cow::Owned))
             .chain(std::iter::once(Ok(Cow::Borrowed(&self.tail))))
     }
 
@@ -139,7 +137,7 @@ impl RejectedRows {
     }
 
     /// Appends the tail to the temporary file and empties it; on failure the rows stay where
-    /// they are and no further spill is tried.
+    /// they are, the chunks written before stay readable, and no further spill is tried.
     fn spill_tail(&mut self) {
         match self.write_tail() {
             Ok(()) => self.tail.clear(),
@@ -151,26 +149,31 @@ impl RejectedRows {
                     "cannot write rejected rows to a temporary file; keeping them in memory \
                      (check TMPDIR)"
                 );
-                self.spill = Spill::Failed;
+                self.spill_failed = true;
             }
         }
     }
 
     fn write_tail(&mut self) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(&self.tail)?;
-        if matches!(self.spill, Spill::None) {
-            let file = match &self.spill_dir {
-                Some(dir) => tempfile::tempfile_in(dir)?,
-                None => tempfile::tempfile()?,
-            };
-            self.spill = Spill::File {
-                file: Mutex::new(file),
-                chunks: Vec::new(),
-            };
-        }
-        let Spill::File { file, chunks } = &mut self.spill else {
-            unreachable!("created above; a failed spill is never retried")
+        let spill = match &mut self.spill {
+            Some(spill) => spill,
+            None => {
+                let file = match &self.spill_dir {
+                    Some(dir) => tempfile::tempfile_in(dir)?,
+                    None => tempfile::tempfile()?,
+                };
+                self.spill.insert(SpillFile {
+                    file: Mutex::new(file),
+                    chunks: Vec::new(),
+                })
+            }
         };
+        #[cfg(test)]
+        if self.fail_after_chunks == Some(spill.chunks.len()) {
+            return Err(std::io::Error::other("test: the disk is full"));
+        }
+        let SpillFile { file, chunks } = spill;
         let file = file.get_mut().unwrap_or_else(|p| p.into_inner());
         let start = chunks.last().map_or(0, |r| r.end);
         file.seek(SeekFrom::Start(start))?;
@@ -180,14 +183,13 @@ impl RejectedRows {
         chunks.push(start..start + bytes.len() as u64);
         Ok(())
     }
+}
 
+impl SpillFile {
     fn read_back(&self, range: &Range<u64>) -> std::io::Result<Chunk> {
-        let Spill::File { file, .. } = &self.spill else {
-            unreachable!("ranges exist only with a file")
-        };
         let mut bytes = vec![0; (range.end - range.start) as usize];
         {
-            let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+            let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
             file.seek(SeekFrom::Start(range.start))?;
             file.read_exact(&mut bytes)?;
         }
@@ -563,6 +565,15 @@ mod tests {
         })
         .unwrap();
         assert_eq!(n, 200_000);
+    }
+
+    #[test]
+    fn a_write_failing_after_some_chunks_keeps_those_chunks_and_every_later_row() {
+        let mut rows = RejectedRows::spilling(64, None);
+        rows.fail_after_chunks = Some(3);
+        let pushed = many(&mut rows, 300);
+        assert_eq!(rows.spilled_chunks(), 3, "{rows:?}");
+        assert_eq!(read_all(&rows), pushed);
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Record {
 
     /// The record's JSON text, exactly as the module wrote it.
     pub fn json(&self) -> &str {
-        &self.0.json
+        self.0.json()
     }
 
     /// The record's fields, parsed on first use.
@@ -114,9 +114,7 @@ impl PartialEq<Map<String, Value>> for Record {
 /// Records hold PHI: Debug shows the field names only.
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Record")
-            .field("fields", &self.fields().keys().collect::<Vec<_>>())
-            .finish()
+        self.0.fmt(f)
     }
 }
 
