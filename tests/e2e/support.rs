@@ -214,7 +214,6 @@ pub async fn run_on(
     .await
 }
 
-/// Patients in the receiver by number.
 /// A job's rejected rows as (key, finding tags), in order, read back the way the report is.
 pub fn rejected(job: &JobReport) -> Vec<(String, Vec<String>)> {
     let mut rows = Vec::new();
@@ -230,6 +229,7 @@ pub fn rejected(job: &JobReport) -> Vec<(String, Vec<String>)> {
     rows
 }
 
+/// Patients in the receiver by number.
 pub fn patients(dump: &Dump) -> BTreeMap<i64, Value> {
     dump.patients
         .iter()
