@@ -31,7 +31,7 @@ pub(crate) fn string(value: &Param) -> Option<String> {
         Param::Null => None,
         Param::Bool(true) => Some("t".to_owned()),
         Param::Bool(false) => Some("f".to_owned()),
-        Param::Str(s) => Some(s.clone()),
+        Param::Str(s) => Some(s.as_ref().to_owned()),
         other => Some(ruby::to_s(other)),
     }
 }
@@ -45,7 +45,7 @@ pub(crate) fn boolean(value: &Param) -> Option<bool> {
         Param::Bool(b) => Some(*b),
         Param::Number(n) => Some(n.as_i64() == Some(1)),
         Param::Str(s) => Some(matches!(
-            s.as_str(),
+            s.as_ref(),
             "1" | "t" | "T" | "true" | "TRUE" | "on" | "ON"
         )),
         Param::Array(_) | Param::Object(_) => Some(false),
@@ -339,8 +339,8 @@ fn new_date(year: &str, month: &str, day: &str) -> Option<NaiveDate> {
 mod tests {
     use super::*;
 
-    fn s(v: &str) -> Param {
-        Param::Str(v.to_owned())
+    fn s(v: &str) -> Param<'static> {
+        Param::Str(v.to_owned().into())
     }
 
     fn ymd(y: i32, m: u32, d: u32) -> Option<NaiveDate> {

@@ -98,7 +98,7 @@ pub(crate) fn to_s(value: &Param) -> String {
         Param::Null => String::new(),
         Param::Bool(b) => b.to_string(),
         Param::Number(n) => number_to_s(n),
-        Param::Str(s) => s.clone(),
+        Param::Str(s) => s.as_ref().to_owned(),
         // `Array#to_s`/`Hash#to_s` are `inspect`; JSON text is close enough for these
         // never-valid inputs.
         other => serde_json::to_string(other).unwrap_or_default(),

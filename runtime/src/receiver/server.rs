@@ -1,11 +1,12 @@
 //! The HTTP layer: Rails' order of work for each request, then the three actions.
 //!
-//! Rails handles a request in this order, and so does [`dispatch`]: the JSON body is parsed
+//! Rails handles a request in this order, and so does [`admit_and_act`]: the JSON body is parsed
 //! (400 on malformed JSON, on any path), the route is matched (404 for any other method or
 //! path), HTTP Basic auth is checked (401), and only then does the action run. A fault plan
 //! ([`super::faults`]), if any, steps in between auth and the action.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,7 +19,7 @@ use super::faults::{Counters, DropConnection, FaultAction, Faults};
 use super::heartbeat::heartbeat;
 use super::import::{self, Aborted, Outcome};
 use super::params::{self, Object};
-use super::store::{Db, ImportKind, Store};
+use super::store::{ImportKind, Store};
 use super::{events, respond};
 
 /// ReqCheck sets no size limit. This cap only keeps a runaway client from exhausting memory;
@@ -83,6 +84,35 @@ fn route(method: &Method, path: &str) -> Option<Endpoint> {
     }
 }
 
+/// One request as it arrived, shared between the two halves of a delayed request.
+struct Request {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Request {
+    /// Rails' `ParamsParser`: the params borrow the body's text.
+    fn params(&self) -> Result<Object<'_>, params::Malformed> {
+        let content_type = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        params::from_body(content_type, &self.body)
+    }
+}
+
+/// How far [`admit_and_act`] got.
+enum Step {
+    Answered(Response),
+    /// The fault plan delays the action: wait, then [`act_after_delay`].
+    Delayed {
+        endpoint: Endpoint,
+        wait: Duration,
+    },
+}
+
 async fn dispatch(
     State(state): State<Arc<AppState>>,
     method: Method,
@@ -90,21 +120,47 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let Ok(params) = params::from_body(content_type, &body) else {
+    // Everything after reading the body runs on the blocking pool: the parsed params borrow
+    // the body, so they are made, used and dropped on one thread, and the action holds the
+    // store's lock for the whole request anyway.
+    let request = Arc::new(Request {
+        method,
+        uri,
+        headers,
+        body,
+    });
+    let step = {
+        let (state, request) = (Arc::clone(&state), Arc::clone(&request));
+        on_blocking_pool(move || admit_and_act(&state, &request)).await
+    };
+    match step {
+        Ok(Step::Answered(response)) => response,
+        // The wait is a timer, not a sleeping thread: a test's runtime can shut down while a
+        // request is held.
+        Ok(Step::Delayed { endpoint, wait }) => {
+            tokio::time::sleep(wait).await;
+            on_blocking_pool(move || act_after_delay(&state, &request, endpoint))
+                .await
+                .unwrap_or_else(panicked)
+        }
+        Err(e) => panicked(e),
+    }
+}
+
+/// Rails' order of work (parse, route, auth), the fault plan, then the action.
+fn admit_and_act(state: &AppState, request: &Request) -> Step {
+    let Ok(params) = request.params() else {
         events::request_rejected(StatusCode::BAD_REQUEST.as_u16());
-        return respond::error_page(StatusCode::BAD_REQUEST);
+        return Step::Answered(respond::error_page(StatusCode::BAD_REQUEST));
     };
-    let Some(endpoint) = route(&method, uri.path()) else {
+    let Some(endpoint) = route(&request.method, request.uri.path()) else {
         events::request_rejected(StatusCode::NOT_FOUND.as_u16());
-        return respond::error_page(StatusCode::NOT_FOUND);
+        return Step::Answered(respond::error_page(StatusCode::NOT_FOUND));
     };
-    if !state.credentials.admit(&headers) {
+    if !state.credentials.admit(&request.headers) {
         state.counts.refuse();
         events::auth_rejected(endpoint.name());
-        return respond::unauthorized();
+        return Step::Answered(respond::unauthorized());
     }
     // Counted only past auth: a request the action could never have seen uses up no rule.
     let n = state.counts.admit(endpoint.name());
@@ -113,10 +169,12 @@ async fn dispatch(
         events::fault_injected(endpoint.name(), n, action);
     }
     let response = match fault {
-        None | Some(FaultAction::StoreThen500) => run_action(&state, endpoint, params).await,
+        None => run_action(state, endpoint, &params),
         Some(FaultAction::Delay(wait)) => {
-            tokio::time::sleep(*wait).await;
-            run_action(&state, endpoint, params).await
+            return Step::Delayed {
+                endpoint,
+                wait: *wait,
+            };
         }
         Some(FaultAction::Status {
             status,
@@ -125,38 +183,43 @@ async fn dispatch(
         Some(FaultAction::Reset) => {
             let mut response = Response::default();
             response.extensions_mut().insert(DropConnection);
-            return response;
+            return Step::Answered(response);
+        }
+        // After the action: whatever it stored stays stored, as when ReqCheck fails late.
+        Some(FaultAction::StoreThen500) => {
+            drop(run_action(state, endpoint, &params));
+            respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
         }
     };
-    // After the action: whatever it stored stays stored, as when ReqCheck fails late.
-    let response = if matches!(fault, Some(FaultAction::StoreThen500)) {
-        respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
-    } else {
-        response
+    events::request_done(endpoint.name(), response.status().as_u16());
+    Step::Answered(response)
+}
+
+/// The action of a request [`admit_and_act`] delayed: its body parsed again (it parsed
+/// before, so it does again), no second count or fault.
+fn act_after_delay(state: &AppState, request: &Request, endpoint: Endpoint) -> Response {
+    let Ok(params) = request.params() else {
+        events::request_rejected(StatusCode::BAD_REQUEST.as_u16());
+        return respond::error_page(StatusCode::BAD_REQUEST);
     };
+    let response = run_action(state, endpoint, &params);
     events::request_done(endpoint.name(), response.status().as_u16());
     response
 }
 
-async fn run_action(state: &Arc<AppState>, endpoint: Endpoint, params: Object) -> Response {
+fn run_action(state: &AppState, endpoint: Endpoint, params: &Object<'_>) -> Response {
     match endpoint {
-        Endpoint::Heartbeat => heartbeat_action(state).await,
-        Endpoint::PatientData => {
-            import_action(state, ImportKind::Patient, "patient_data", params).await
-        }
+        Endpoint::Heartbeat => heartbeat_action(state),
+        Endpoint::PatientData => import_action(state, ImportKind::Patient, "patient_data", params),
         Endpoint::VaccineDoseData => {
-            import_action(state, ImportKind::VaccineDose, "vaccine_dose_data", params).await
+            import_action(state, ImportKind::VaccineDose, "vaccine_dose_data", params)
         }
     }
 }
 
-async fn heartbeat_action(state: &Arc<AppState>) -> Response {
-    match blocking(state, heartbeat).await {
-        Ok(Ok(body)) => respond::json(StatusCode::OK, &body),
-        Ok(Err(e)) => {
-            events::internal_error("heartbeat", &e);
-            respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
-        }
+fn heartbeat_action(state: &AppState) -> Response {
+    match state.store.with_db(heartbeat) {
+        Ok(body) => respond::json(StatusCode::OK, &body),
         Err(e) => {
             events::internal_error("heartbeat", &e);
             respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
@@ -164,26 +227,20 @@ async fn heartbeat_action(state: &Arc<AppState>) -> Response {
     }
 }
 
-async fn import_action(
-    state: &Arc<AppState>,
+/// Runs an import in one transaction, holding the store's lock for the whole request
+/// (imports are serialised, as behind a single Rails worker).
+fn import_action(
+    state: &AppState,
     kind: ImportKind,
     key: &'static str,
-    params: Object,
+    params: &Object<'_>,
 ) -> Response {
-    let store = Arc::clone(&state.store);
-    let result = tokio::task::spawn_blocking(move || {
-        let result = store.with_request(|db| match kind {
-            ImportKind::Patient => import::import_patients(db, &params),
-            ImportKind::VaccineDose => import::import_vaccine_doses(db, &params),
-        });
-        // Freeing a parsed body of thousands of records takes a few percent of an import:
-        // done on another thread, while the answer goes out.
-        drop_elsewhere(params);
-        result
-    })
-    .await;
+    let result = state.store.with_request(|db| match kind {
+        ImportKind::Patient => import::import_patients(db, params),
+        ImportKind::VaccineDose => import::import_vaccine_doses(db, params),
+    });
     match result {
-        Ok(Ok(Ok(outcome))) => {
+        Ok(Ok(outcome)) => {
             if let Outcome::Imported {
                 data_import_id,
                 records,
@@ -194,19 +251,15 @@ async fn import_action(
             }
             respond::import_outcome(key, &outcome)
         }
-        Ok(Ok(Err(Aborted {
+        Ok(Err(Aborted {
             data_import_id,
             reason,
             db_error,
-        }))) => {
+        })) => {
             events::import_aborted(kind, data_import_id, reason, db_error.as_ref());
             respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
         }
         // The transaction could not be opened or committed (SQLite's messages carry no values).
-        Ok(Err(e)) => {
-            events::internal_error("import", &e);
-            respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
-        }
         Err(e) => {
             events::internal_error("import", &e);
             respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
@@ -214,20 +267,16 @@ async fn import_action(
     }
 }
 
-/// Drops `value` on the blocking pool instead of the calling thread.
-fn drop_elsewhere<T: Send + 'static>(value: T) {
-    drop(tokio::task::spawn_blocking(move || drop(value)));
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(work).await
 }
 
-/// Runs database work on the blocking pool, holding the store's lock for the whole request
-/// (imports are serialised, as behind a single Rails worker). Imports use
-/// [`Store::with_request`] instead, which also wraps the request in one transaction.
-async fn blocking<T: Send + 'static>(
-    state: &Arc<AppState>,
-    work: impl FnOnce(&Db<'_>) -> T + Send + 'static,
-) -> Result<T, tokio::task::JoinError> {
-    let store = Arc::clone(&state.store);
-    tokio::task::spawn_blocking(move || store.with_db(work)).await
+/// A request whose handling panicked: a 500, as Rails answers an unhandled exception.
+fn panicked(e: tokio::task::JoinError) -> Response {
+    events::internal_error("request", &e);
+    respond::error_page(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::receiver::store::{Db, DoseRow, ImportKind};
 /// `lib/vaccine_dose_validator.rb`'s whitelist as reqcheck-api.md §1.3 gives it
 /// (`patient_number` is removed before the check). `patient_id` is on it but has no column;
 /// `trade_name` has a column but is not on it.
-pub(crate) const ALLOWED: [&str; 18] = [
+const ALLOWED: [&str; 18] = [
     "vaccine_code",
     "patient_id",
     "date_administered",
@@ -46,8 +46,8 @@ fn default_expiration() -> Option<NaiveDate> {
 
 /// Records sharing one raw `patient_number` value.
 struct Group<'p> {
-    key: Param,
-    items: Vec<&'p Param>,
+    key: Param<'p>,
+    items: Vec<&'p Param<'p>>,
 }
 
 /// The patient a group's doses go to.
@@ -229,11 +229,11 @@ struct PendingDoses<'p> {
     rows: Vec<DoseRow>,
     /// Per row: the record as received and its group's key, for an error row should the
     /// insert fail.
-    sources: Vec<(&'p Object, &'p Param)>,
+    sources: Vec<(&'p Object<'p>, &'p Param<'p>)>,
 }
 
 impl<'p> PendingDoses<'p> {
-    fn push(&mut self, row: DoseRow, received: &'p Object, key: &'p Param) {
+    fn push(&mut self, row: DoseRow, received: &'p Object<'p>, key: &'p Param<'p>) {
         self.rows.push(row);
         self.sources.push((received, key));
     }

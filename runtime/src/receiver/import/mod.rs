@@ -11,8 +11,8 @@
 mod dose;
 mod patient;
 
-pub(crate) use dose::{ALLOWED as DOSE_KEYS, import_vaccine_doses};
-pub(crate) use patient::{ALLOWED as PATIENT_KEYS, import_patients};
+pub(crate) use dose::import_vaccine_doses;
+pub(crate) use patient::import_patients;
 
 use super::params::{Object, Param};
 use super::ruby;
@@ -66,7 +66,10 @@ impl Aborted {
 }
 
 /// The top-level array, or why there is none. `Ok(None)` is the 400.
-fn top_level_array<'p>(params: &'p Object, key: &str) -> Result<Option<&'p [Param]>, Aborted> {
+fn top_level_array<'p>(
+    params: &'p Object<'p>,
+    key: &str,
+) -> Result<Option<&'p [Param<'p>]>, Aborted> {
     match params.get(key) {
         None | Some(Param::Null) => Ok(None),
         Some(Param::Array(items)) => Ok(Some(items)),
@@ -115,7 +118,7 @@ fn extraneous_arguments(keys: &[&str], class: &str) -> String {
 }
 
 /// The keys of `record` that are not in `allowed`, in the order they were sent.
-fn extraneous_keys<'r>(record: &'r Object, allowed: &[&str]) -> Vec<&'r str> {
+fn extraneous_keys<'r>(record: &'r Object<'_>, allowed: &[&str]) -> Vec<&'r str> {
     record.keys().filter(|k| !allowed.contains(k)).collect()
 }
 
@@ -193,7 +196,7 @@ mod tests {
 
     #[test]
     fn patient_number_numericality() {
-        let s = |v: &str| Param::Str(v.to_owned());
+        let s = |v: &str| Param::Str(v.to_owned().into());
         use BadPatientNumber::*;
         assert_eq!(validate_patient_number(&s("4")), Ok(()));
         assert_eq!(validate_patient_number(&s(" 4.5 ")), Ok(()));

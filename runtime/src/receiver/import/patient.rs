@@ -14,7 +14,7 @@ use crate::receiver::ruby;
 use crate::receiver::store::{Db, ImportKind, PatientRow};
 
 /// `lib/patient_validator.rb`'s whitelist.
-pub(crate) const ALLOWED: [&str; 18] = [
+const ALLOWED: [&str; 18] = [
     "patient_number",
     "dob",
     "address",
@@ -149,10 +149,10 @@ fn update_existing(
 
 /// A patient's attributes after assignment and before validation.
 #[derive(Debug, Default)]
-struct Draft {
+struct Draft<'a> {
     /// The raw value when assigned in this request (Rails validates the value before its
     /// type cast), else the stored number.
-    patient_number: Option<NumberSource>,
+    patient_number: Option<NumberSource<'a>>,
     first_name: Option<String>,
     last_name: Option<String>,
     dob: Option<NaiveDate>,
@@ -172,12 +172,12 @@ struct Draft {
 }
 
 #[derive(Debug)]
-enum NumberSource {
+enum NumberSource<'a> {
     Stored(i32),
-    Assigned(Param),
+    Assigned(Param<'a>),
 }
 
-impl Draft {
+impl<'a> Draft<'a> {
     fn from_row(row: &PatientRow) -> Self {
         Self {
             patient_number: Some(NumberSource::Stored(row.patient_number)),
@@ -201,7 +201,7 @@ impl Draft {
     }
 
     /// Assigns exactly the keys sent (all whitelisted by now), with Rails' type casts.
-    fn assign(&mut self, record: &Object) {
+    fn assign(&mut self, record: &Object<'a>) {
         for (key, value) in record.iter() {
             let text = || coerce::string(value);
             match key {
