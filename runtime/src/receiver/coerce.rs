@@ -6,6 +6,8 @@
 //! covers the numeric forms Ruby's `Date._parse` accepts after the `american_date` gem's
 //! rewrite; month names and other free-text forms are not read (they come out NULL here).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::America::Chicago;
 
@@ -26,13 +28,14 @@ pub(crate) fn integer(value: &Param) -> Option<i128> {
 }
 
 /// `ActiveRecord::Type::String`: `true`/`false` → "t"/"f", numbers as Ruby prints them.
-pub(crate) fn string(value: &Param) -> Option<String> {
+/// A string is borrowed from the params, not copied.
+pub(crate) fn string<'p>(value: &'p Param<'_>) -> Option<Cow<'p, str>> {
     match value {
         Param::Null => None,
-        Param::Bool(true) => Some("t".to_owned()),
-        Param::Bool(false) => Some("f".to_owned()),
-        Param::Str(s) => Some(s.as_ref().to_owned()),
-        other => Some(ruby::to_s(other)),
+        Param::Bool(true) => Some(Cow::Borrowed("t")),
+        Param::Bool(false) => Some(Cow::Borrowed("f")),
+        Param::Str(s) => Some(Cow::Borrowed(s)),
+        other => Some(Cow::Owned(ruby::to_s(other))),
     }
 }
 

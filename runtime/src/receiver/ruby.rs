@@ -1,5 +1,7 @@
 //! The few Ruby core behaviours the import semantics lean on: `#to_i`, `Kernel#Float`,
-//! `#to_s`, `Symbol#inspect` and `#blank?`. Only what the controller's code paths reach.
+//! `#to_s`, `String#upcase`, `Symbol#inspect` and `#blank?`. Only what the controller's code paths reach.
+
+use std::borrow::Cow;
 
 use super::params::Param;
 
@@ -201,6 +203,15 @@ fn string_inspect(s: &str) -> String {
 }
 
 /// `String#blank?`: empty or only whitespace.
+/// `String#upcase` in Ruby 2.3: ASCII letters only. Copies only when something changes.
+pub(crate) fn upcase_ascii(s: Cow<'_, str>) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(s.to_ascii_uppercase())
+    } else {
+        s
+    }
+}
+
 pub(crate) fn is_blank(s: &str) -> bool {
     s.chars().all(char::is_whitespace)
 }
@@ -213,6 +224,16 @@ fn is_ruby_space(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upcase_is_ascii_only_and_copies_only_when_a_letter_changes() {
+        assert_eq!(upcase_ascii(Cow::Borrowed("flu-é")), "FLU-é");
+        assert!(matches!(
+            upcase_ascii(Cow::Borrowed("MMR")),
+            Cow::Borrowed("MMR")
+        ));
+        assert!(matches!(upcase_ascii(Cow::Borrowed("mmr")), Cow::Owned(_)));
+    }
 
     #[test]
     fn string_to_i_reads_leading_integer() {

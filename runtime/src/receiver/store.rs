@@ -34,6 +34,7 @@
 //! client must already expect from ReqCheck. Heartbeats and dumps only read, outside any
 //! explicit transaction.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -304,51 +305,52 @@ impl ImportKind {
     }
 }
 
-/// One `patients` row, as validated by the import code.
+/// One `patients` row, as validated by the import code. Text borrows the request's params
+/// where it can (a row read back from the database owns its text).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PatientRow {
+pub(crate) struct PatientRow<'a> {
     pub(crate) patient_number: i32,
-    pub(crate) first_name: String,
-    pub(crate) last_name: String,
+    pub(crate) first_name: Cow<'a, str>,
+    pub(crate) last_name: Cow<'a, str>,
     pub(crate) dob: NaiveDate,
-    pub(crate) email: Option<String>,
-    pub(crate) address: Option<String>,
-    pub(crate) address2: Option<String>,
-    pub(crate) city: Option<String>,
-    pub(crate) state: Option<String>,
-    pub(crate) zip_code: Option<String>,
-    pub(crate) cell_phone: Option<String>,
-    pub(crate) home_phone: Option<String>,
-    pub(crate) race: Option<String>,
-    pub(crate) ethnicity: Option<String>,
-    pub(crate) gender: Option<String>,
+    pub(crate) email: Option<Cow<'a, str>>,
+    pub(crate) address: Option<Cow<'a, str>>,
+    pub(crate) address2: Option<Cow<'a, str>>,
+    pub(crate) city: Option<Cow<'a, str>>,
+    pub(crate) state: Option<Cow<'a, str>>,
+    pub(crate) zip_code: Option<Cow<'a, str>>,
+    pub(crate) cell_phone: Option<Cow<'a, str>>,
+    pub(crate) home_phone: Option<Cow<'a, str>>,
+    pub(crate) race: Option<Cow<'a, str>>,
+    pub(crate) ethnicity: Option<Cow<'a, str>>,
+    pub(crate) gender: Option<Cow<'a, str>>,
     pub(crate) hd_mpfile_updated_at: Option<DateTime<Utc>>,
     pub(crate) family_number: Option<i32>,
-    pub(crate) notes: Option<String>,
+    pub(crate) notes: Option<Cow<'a, str>>,
 }
 
 /// One `vaccine_doses` row to insert. `trade_name` and `patients_id` cannot be set through the
 /// API, so they are always NULL.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DoseRow {
+pub(crate) struct DoseRow<'a> {
     pub(crate) patient_number: i32,
-    pub(crate) vaccine_code: Option<String>,
+    pub(crate) vaccine_code: Option<Cow<'a, str>>,
     pub(crate) date_administered: NaiveDate,
-    pub(crate) hd_description: Option<String>,
+    pub(crate) hd_description: Option<Cow<'a, str>>,
     pub(crate) history_flag: bool,
-    pub(crate) provider_code: Option<String>,
-    pub(crate) dosage: Option<String>,
-    pub(crate) mvx_code: Option<String>,
-    pub(crate) lot_number: Option<String>,
+    pub(crate) provider_code: Option<Cow<'a, str>>,
+    pub(crate) dosage: Option<Cow<'a, str>>,
+    pub(crate) mvx_code: Option<Cow<'a, str>>,
+    pub(crate) lot_number: Option<Cow<'a, str>>,
     pub(crate) expiration_date: Option<NaiveDate>,
-    pub(crate) hd_encounter_id: Option<String>,
-    pub(crate) vfc_code: Option<String>,
+    pub(crate) hd_encounter_id: Option<Cow<'a, str>>,
+    pub(crate) vfc_code: Option<Cow<'a, str>>,
     pub(crate) cvx_code: i32,
-    pub(crate) vfc_description: Option<String>,
-    pub(crate) given_by: Option<String>,
-    pub(crate) injection_site: Option<String>,
-    pub(crate) hd_imfile_updated_at: Option<String>,
-    pub(crate) comments: Option<String>,
+    pub(crate) vfc_description: Option<Cow<'a, str>>,
+    pub(crate) given_by: Option<Cow<'a, str>>,
+    pub(crate) injection_site: Option<Cow<'a, str>>,
+    pub(crate) hd_imfile_updated_at: Option<Cow<'a, str>>,
+    pub(crate) comments: Option<Cow<'a, str>>,
 }
 
 /// The `patients` insert, as a macro so the two statements below share one text.
@@ -371,7 +373,7 @@ const INSERT_PATIENT_IF_NEW: &str = concat!(
 
 /// Binds a patient's columns as parameters 1–18 and the time of writing as 19: the order both
 /// the insert and the update use.
-fn bind_patient(stmt: &mut Statement<'_>, p: &PatientRow, now: &str) -> rusqlite::Result<()> {
+fn bind_patient(stmt: &mut Statement<'_>, p: &PatientRow<'_>, now: &str) -> rusqlite::Result<()> {
     let dob = db_date(p.dob);
     let source_updated_at = p.hd_mpfile_updated_at.map(db_time);
     let values: [&dyn ToSql; 19] = [
@@ -471,7 +473,7 @@ impl Db<'_> {
     pub(crate) fn find_patient(
         &self,
         patient_number: i32,
-    ) -> rusqlite::Result<Option<(i64, PatientRow)>> {
+    ) -> rusqlite::Result<Option<(i64, PatientRow<'static>)>> {
         self.conn
             .prepare_cached(
                 "SELECT rowid, patient_number, first_name, last_name, dob, email, address, address2,
@@ -487,27 +489,27 @@ impl Db<'_> {
                     row.get(0)?,
                     PatientRow {
                         patient_number: row.get(1)?,
-                        first_name: row.get(2)?,
-                        last_name: row.get(3)?,
+                        first_name: Cow::Owned(row.get(2)?),
+                        last_name: Cow::Owned(row.get(3)?),
                         dob: parse_db_date(&dob).map_err(|e| conversion(4, e))?,
-                        email: row.get(5)?,
-                        address: row.get(6)?,
-                        address2: row.get(7)?,
-                        city: row.get(8)?,
-                        state: row.get(9)?,
-                        zip_code: row.get(10)?,
-                        cell_phone: row.get(11)?,
-                        home_phone: row.get(12)?,
-                        race: row.get(13)?,
-                        ethnicity: row.get(14)?,
-                        gender: row.get(15)?,
+                        email: owned_text(row, 5)?,
+                        address: owned_text(row, 6)?,
+                        address2: owned_text(row, 7)?,
+                        city: owned_text(row, 8)?,
+                        state: owned_text(row, 9)?,
+                        zip_code: owned_text(row, 10)?,
+                        cell_phone: owned_text(row, 11)?,
+                        home_phone: owned_text(row, 12)?,
+                        race: owned_text(row, 13)?,
+                        ethnicity: owned_text(row, 14)?,
+                        gender: owned_text(row, 15)?,
                         hd_mpfile_updated_at: updated
                             .as_deref()
                             .map(parse_db_time)
                             .transpose()
                             .map_err(|e| conversion(16, e))?,
                         family_number: row.get(17)?,
-                        notes: row.get(18)?,
+                        notes: owned_text(row, 18)?,
                     },
                 ))
             })
@@ -521,25 +523,25 @@ impl Db<'_> {
             .exists([patient_number])
     }
 
-    pub(crate) fn insert_patient(&self, p: &PatientRow) -> rusqlite::Result<()> {
+    pub(crate) fn insert_patient(&self, p: &PatientRow<'_>) -> rusqlite::Result<()> {
         self.execute_patient_insert(INSERT_PATIENT, p).map(|_| ())
     }
 
     /// Inserts the patient unless one with its number exists, in one statement instead of a
     /// lookup and then an insert (the unique index checks the number either way). `false`:
     /// the patient exists and nothing was written.
-    pub(crate) fn insert_patient_if_new(&self, p: &PatientRow) -> rusqlite::Result<bool> {
+    pub(crate) fn insert_patient_if_new(&self, p: &PatientRow<'_>) -> rusqlite::Result<bool> {
         self.execute_patient_insert(INSERT_PATIENT_IF_NEW, p)
             .map(|rows| rows == 1)
     }
 
-    fn execute_patient_insert(&self, sql: &str, p: &PatientRow) -> rusqlite::Result<usize> {
+    fn execute_patient_insert(&self, sql: &str, p: &PatientRow<'_>) -> rusqlite::Result<usize> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         bind_patient(&mut stmt, p, &db_time(Utc::now()))?;
         stmt.raw_execute()
     }
 
-    pub(crate) fn update_patient(&self, rowid: i64, p: &PatientRow) -> rusqlite::Result<()> {
+    pub(crate) fn update_patient(&self, rowid: i64, p: &PatientRow<'_>) -> rusqlite::Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE patients SET
                  patient_number = ?1, first_name = ?2, last_name = ?3, dob = ?4, email = ?5,
@@ -561,7 +563,7 @@ impl Db<'_> {
             .execute([patient_number])
     }
 
-    pub(crate) fn insert_dose(&self, d: &DoseRow) -> rusqlite::Result<()> {
+    pub(crate) fn insert_dose(&self, d: &DoseRow<'_>) -> rusqlite::Result<()> {
         self.insert_dose_chunk(SINGLE_DOSE, std::slice::from_ref(d))
     }
 
@@ -571,7 +573,10 @@ impl Db<'_> {
     /// are assigned in row order, as one insert after another would. On failure, the rows
     /// before the failing chunk are written and the chunk itself is not (a failed statement
     /// undoes only itself): `Err` carries how many rows were written.
-    pub(crate) fn insert_doses(&self, rows: &[DoseRow]) -> Result<(), (usize, rusqlite::Error)> {
+    pub(crate) fn insert_doses(
+        &self,
+        rows: &[DoseRow<'_>],
+    ) -> Result<(), (usize, rusqlite::Error)> {
         let mut written = 0;
         for (shape, size) in DOSE_CHUNKS.into_iter().enumerate() {
             while rows.len() - written >= size {
@@ -585,7 +590,7 @@ impl Db<'_> {
     }
 
     /// One statement for `rows`, which must number `DOSE_CHUNKS[shape]`.
-    fn insert_dose_chunk(&self, shape: usize, rows: &[DoseRow]) -> rusqlite::Result<()> {
+    fn insert_dose_chunk(&self, shape: usize, rows: &[DoseRow<'_>]) -> rusqlite::Result<()> {
         let mut stmt = self.conn.prepare_cached(insert_doses_sql(shape))?;
         for (i, d) in rows.iter().enumerate() {
             let now = db_time(Utc::now());
@@ -655,6 +660,14 @@ fn build_insert_doses_sql(rows: usize) -> String {
         sql.push(')');
     }
     sql
+}
+
+/// A nullable text column, owned.
+fn owned_text(
+    row: &rusqlite::Row<'_>,
+    column: usize,
+) -> rusqlite::Result<Option<Cow<'static, str>>> {
+    Ok(row.get::<_, Option<String>>(column)?.map(Cow::Owned))
 }
 
 fn conversion(column: usize, e: ReceiverError) -> rusqlite::Error {

@@ -226,14 +226,14 @@ const PENDING_DOSES: usize = 32;
 /// ids, they would have had if each had been inserted when checked.
 #[derive(Default)]
 struct PendingDoses<'p> {
-    rows: Vec<DoseRow>,
+    rows: Vec<DoseRow<'p>>,
     /// Per row: the record as received and its group's key, for an error row should the
     /// insert fail.
     sources: Vec<(&'p Object<'p>, &'p Param<'p>)>,
 }
 
 impl<'p> PendingDoses<'p> {
-    fn push(&mut self, row: DoseRow, received: &'p Object<'p>, key: &'p Param<'p>) {
+    fn push(&mut self, row: DoseRow<'p>, received: &'p Object<'p>, key: &'p Param<'p>) {
         self.rows.push(row);
         self.sources.push((received, key));
     }
@@ -306,7 +306,10 @@ fn prepare_group(db: &Db<'_>, key: &Param) -> Result<GroupPatient, Aborted> {
 /// One dose: the controller's checks, then the row `VaccineDose.create_by_patient` saves.
 /// `Err` is the message the real app would have stored. `record` is the element as received:
 /// its `patient_number`, which the controller deletes first, is skipped here.
-fn check_and_build(record: &Object, patient: &GroupPatient) -> Result<DoseRow, String> {
+fn check_and_build<'p>(
+    record: &'p Object<'_>,
+    patient: &GroupPatient,
+) -> Result<DoseRow<'p>, String> {
     if record.is_nil("hd_imfile_updated_at") {
         return Err(missing_arguments(&["hd_imfile_updated_at"], "VaccineDose"));
     }
@@ -329,7 +332,7 @@ fn check_and_build(record: &Object, patient: &GroupPatient) -> Result<DoseRow, S
 
 /// Assignment with Rails' casts, the `before_save` upcase, then what PostgreSQL would refuse,
 /// in the order Rails hits it: int4 overflow while binding, then NOT NULL in column order.
-fn build_row(record: &Object, patient_number: i32) -> Result<DoseRow, String> {
+fn build_row<'p>(record: &'p Object<'_>, patient_number: i32) -> Result<DoseRow<'p>, String> {
     if record.contains("patient_id") {
         return Err("unknown attribute 'patient_id' for VaccineDose.".to_owned());
     }
@@ -358,7 +361,7 @@ fn build_row(record: &Object, patient_number: i32) -> Result<DoseRow, String> {
     Ok(DoseRow {
         patient_number,
         // `before_save { vaccine_code.upcase }`; Ruby 2.3 upcases ASCII only.
-        vaccine_code: text("vaccine_code").map(|c| c.to_ascii_uppercase()),
+        vaccine_code: text("vaccine_code").map(ruby::upcase_ascii),
         date_administered,
         hd_description: text("hd_description"),
         history_flag,

@@ -1,6 +1,8 @@
 //! `POST /patient_data`: `ApiController#import_patient_data` and
 //! `Patient.update_or_create_by_patient_number`.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
@@ -127,7 +129,7 @@ fn update_existing(
     db: &Db<'_>,
     lookup: i32,
     record: &Object,
-    new_row: &PatientRow,
+    new_row: &PatientRow<'_>,
 ) -> Result<(), String> {
     let Some((rowid, stored)) = db.find_patient(lookup).map_err(|e| statement_invalid(&e))? else {
         return db
@@ -153,22 +155,22 @@ struct Draft<'a> {
     /// The raw value when assigned in this request (Rails validates the value before its
     /// type cast), else the stored number.
     patient_number: Option<NumberSource<'a>>,
-    first_name: Option<String>,
-    last_name: Option<String>,
+    first_name: Option<Cow<'a, str>>,
+    last_name: Option<Cow<'a, str>>,
     dob: Option<NaiveDate>,
-    email: Option<String>,
-    address: Option<String>,
-    address2: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    zip_code: Option<String>,
-    cell_phone: Option<String>,
-    home_phone: Option<String>,
-    race: Option<String>,
-    ethnicity: Option<String>,
+    email: Option<Cow<'a, str>>,
+    address: Option<Cow<'a, str>>,
+    address2: Option<Cow<'a, str>>,
+    city: Option<Cow<'a, str>>,
+    state: Option<Cow<'a, str>>,
+    zip_code: Option<Cow<'a, str>>,
+    cell_phone: Option<Cow<'a, str>>,
+    home_phone: Option<Cow<'a, str>>,
+    race: Option<Cow<'a, str>>,
+    ethnicity: Option<Cow<'a, str>>,
     hd_mpfile_updated_at: Option<DateTime<Utc>>,
     family_number: Option<i128>,
-    notes: Option<String>,
+    notes: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug)]
@@ -178,7 +180,7 @@ enum NumberSource<'a> {
 }
 
 impl<'a> Draft<'a> {
-    fn from_row(row: &PatientRow) -> Self {
+    fn from_row(row: &PatientRow<'a>) -> Self {
         Self {
             patient_number: Some(NumberSource::Stored(row.patient_number)),
             first_name: Some(row.first_name.clone()),
@@ -201,7 +203,7 @@ impl<'a> Draft<'a> {
     }
 
     /// Assigns exactly the keys sent (all whitelisted by now), with Rails' type casts.
-    fn assign(&mut self, record: &Object<'a>) {
+    fn assign(&mut self, record: &'a Object<'_>) {
         for (key, value) in record.iter() {
             let text = || coerce::string(value);
             match key {
@@ -233,8 +235,8 @@ impl<'a> Draft<'a> {
     }
 
     /// The model's strict validations, then the int4 casts done while saving.
-    fn validate(self) -> Result<PatientRow, String> {
-        let present = |v: Option<String>, message: &str| match v {
+    fn validate(self) -> Result<PatientRow<'a>, String> {
+        let present = |v: Option<Cow<'a, str>>, message: &str| match v {
             Some(s) if !ruby::is_blank(&s) => Ok(s),
             _ => Err(message.to_owned()),
         };
@@ -299,8 +301,8 @@ pub(crate) fn create_placeholder(db: &Db<'_>, raw_number: &Param) -> Result<i32,
         .ok_or_else(|| Aborted::new(None, "dose import: patient_number out of int4 range"))?;
     let row = PatientRow {
         patient_number: number,
-        first_name: "Not Found".to_owned(),
-        last_name: "Not Found".to_owned(),
+        first_name: Cow::Borrowed("Not Found"),
+        last_name: Cow::Borrowed("Not Found"),
         dob: NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default(),
         email: None,
         address: None,
