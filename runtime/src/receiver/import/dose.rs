@@ -16,26 +16,29 @@ use crate::receiver::store::{Db, DoseRow, ImportKind};
 /// `lib/vaccine_dose_validator.rb`'s whitelist as reqcheck-api.md §1.3 gives it
 /// (`patient_number` is removed before the check). `patient_id` is on it but has no column;
 /// `trade_name` has a column but is not on it.
-const ALLOWED: [&str; 18] = [
-    "vaccine_code",
-    "patient_id",
-    "date_administered",
-    "hd_description",
-    "history_flag",
-    "provider_code",
-    "dosage",
-    "mvx_code",
-    "lot_number",
-    "expiration_date",
-    "hd_encounter_id",
-    "vfc_code",
-    "cvx_code",
-    "vfc_description",
-    "given_by",
-    "injection_site",
-    "hd_imfile_updated_at",
-    "comments",
-];
+fn allowed(key: &str) -> bool {
+    matches!(
+        key,
+        "vaccine_code"
+            | "patient_id"
+            | "date_administered"
+            | "hd_description"
+            | "history_flag"
+            | "provider_code"
+            | "dosage"
+            | "mvx_code"
+            | "lot_number"
+            | "expiration_date"
+            | "hd_encounter_id"
+            | "vfc_code"
+            | "cvx_code"
+            | "vfc_description"
+            | "given_by"
+            | "injection_site"
+            | "hd_imfile_updated_at"
+            | "comments"
+    )
+}
 
 const REQUIRED: [&str; 2] = ["cvx_code", "date_administered"];
 
@@ -320,7 +323,7 @@ fn check_and_build<'p>(
     if !missing.is_empty() {
         return Err(missing_arguments(&missing, "VaccineDose"));
     }
-    let extraneous: Vec<&str> = extraneous_keys(record, &ALLOWED)
+    let extraneous: Vec<&str> = extraneous_keys(record, allowed)
         .into_iter()
         .filter(|k| *k != "patient_number")
         .collect();

@@ -16,26 +16,29 @@ use crate::receiver::ruby;
 use crate::receiver::store::{Db, ImportKind, PatientRow};
 
 /// `lib/patient_validator.rb`'s whitelist.
-const ALLOWED: [&str; 18] = [
-    "patient_number",
-    "dob",
-    "address",
-    "address2",
-    "city",
-    "state",
-    "zip_code",
-    "cell_phone",
-    "home_phone",
-    "race",
-    "ethnicity",
-    "gender",
-    "first_name",
-    "last_name",
-    "email",
-    "hd_mpfile_updated_at",
-    "family_number",
-    "notes",
-];
+fn allowed(key: &str) -> bool {
+    matches!(
+        key,
+        "patient_number"
+            | "dob"
+            | "address"
+            | "address2"
+            | "city"
+            | "state"
+            | "zip_code"
+            | "cell_phone"
+            | "home_phone"
+            | "race"
+            | "ethnicity"
+            | "gender"
+            | "first_name"
+            | "last_name"
+            | "email"
+            | "hd_mpfile_updated_at"
+            | "family_number"
+            | "notes"
+    )
+}
 
 /// Checked (for nil) in this order; the message lists the missing ones in this order.
 const REQUIRED: [&str; 4] = ["patient_number", "dob", "first_name", "last_name"];
@@ -97,7 +100,7 @@ fn import_one(db: &Db<'_>, record: &Object) -> Result<(), String> {
     if !missing.is_empty() {
         return Err(missing_arguments(&missing, "Patient"));
     }
-    let extraneous = extraneous_keys(record, &ALLOWED);
+    let extraneous = extraneous_keys(record, allowed);
     if !extraneous.is_empty() {
         return Err(extraneous_arguments(&extraneous, "Patient"));
     }
