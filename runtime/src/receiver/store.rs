@@ -45,6 +45,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 use rusqlite::{
     CachedStatement, Connection, OpenFlags, OptionalExtension, Statement, ToSql, params,
 };
+use uuid::Uuid;
 
 use super::error::ReceiverError;
 
@@ -363,9 +364,9 @@ macro_rules! insert_patient_sql {
         "INSERT INTO patients
              (patient_number, first_name, last_name, dob, email, address, address2, city,
               state, zip_code, cell_phone, home_phone, race, ethnicity, gender,
-              hd_mpfile_updated_at, family_number, notes, created_at, updated_at)
+              hd_mpfile_updated_at, family_number, notes, created_at, updated_at, id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?19)"
+                 ?18, ?19, ?19, ?20)"
     };
 }
 
@@ -561,6 +562,15 @@ impl Db<'_> {
     fn execute_patient_insert(&self, sql: &str, p: &PatientRow<'_>) -> rusqlite::Result<usize> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         bind_patient(&mut stmt, p, &db_time(Utc::now()))?;
+        // A random (version 4) UUID, as ReqCheck's `uuid_generate_v4()` default: made here
+        // because the column default's SQL expression (`randomblob`, `hex`, `substr`, ...)
+        // cost more than binding all the patient's other columns.
+        let mut id = Uuid::encode_buffer();
+        let id = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .hyphenated()
+            .encode_lower(&mut id);
+        stmt.raw_bind_parameter(20, &*id)?;
         stmt.raw_execute()
     }
 
@@ -900,5 +910,21 @@ mod tests {
         let groups: Vec<usize> = id.split('-').map(str::len).collect();
         assert_eq!(groups, [8, 4, 4, 4, 12]);
         assert_eq!(id.as_bytes()[14], b'4');
+        assert!(b"89ab".contains(&id.as_bytes()[19]), "RFC 4122 variant");
+        assert_eq!(id, id.to_ascii_lowercase());
+        let other = PatientRow {
+            patient_number: 8,
+            ..row
+        };
+        store
+            .with_db(|db| db.insert_patient_if_new(&other))
+            .expect("insert");
+        let ids: i64 = store
+            .with_db(|db| {
+                db.conn()
+                    .query_row("SELECT count(DISTINCT id) FROM patients", [], |r| r.get(0))
+            })
+            .expect("count");
+        assert_eq!(ids, 2, "each patient gets an id of its own");
     }
 }
