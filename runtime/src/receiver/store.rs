@@ -629,8 +629,11 @@ impl Db<'_> {
             Some(stmt) => stmt,
             empty => empty.insert(self.conn.prepare_cached(insert_doses_sql(shape))?),
         };
+        // One statement writes the chunk at one instant, so its rows share one stamp (Rails
+        // stamps each save on its own, microseconds apart). Formatting it per row was 2 % of
+        // an import.
+        let now = db_time(Utc::now());
         for (i, d) in rows.iter().enumerate() {
-            let now = db_time(Utc::now());
             let at = i * DOSE_PARAMS;
             let mut bind =
                 |n: usize, value: &dyn rusqlite::ToSql| stmt.raw_bind_parameter(at + n, value);
