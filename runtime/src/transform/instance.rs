@@ -15,6 +15,7 @@ use super::info::ModuleInfo;
 use super::outcome::{Finding, RowOutcome, Verdict, host_codes};
 use super::record::Record;
 use crate::json_shape::{ObjectKeys, object_keys_into};
+use crate::reqcheck::{Target, targets};
 use crate::source::RowBatch;
 use wasmtime::Store;
 
@@ -23,6 +24,10 @@ pub struct TransformInstance {
     store: Store<HostState>,
     bindings: Transform,
     info: ModuleInfo,
+    /// The module's record type when it accepts every field the module declares: a record
+    /// (whose keys are all declared, or it is refused) then keeps the type's rules as soon as
+    /// its required keys are there, and is marked so for the body check (`Record::fits`).
+    fits_target: Option<&'static Target>,
     module: CompiledModule,
     engine: TransformEngine,
     limits: SandboxLimits,
@@ -115,10 +120,16 @@ impl TransformInstance {
             .call_describe(&mut store)
             .map_err(|e| call_error(module, "describe", e))?
             .into();
+        let fits_target = targets::by_name(&info.target).filter(|target| {
+            info.output_fields
+                .iter()
+                .all(|field| target.fields.contains(&field.name.as_str()))
+        });
         Ok(Self {
             store,
             bindings,
             info,
+            fits_target,
             module: module.clone(),
             engine: engine.clone(),
             limits,
@@ -349,7 +360,12 @@ impl TransformInstance {
                 }
                 if findings.is_empty() {
                     Verdict::Emit {
-                        record: Record::from_checked_json(text),
+                        record: Record::from_checked_json(
+                            text,
+                            self.fits_target.filter(|target| {
+                                target.required.iter().all(|key| keys.has_non_null(key))
+                            }),
+                        ),
                         warnings: e.warnings.into_iter().map(finding).collect(),
                     }
                 } else {
@@ -485,6 +501,29 @@ mod tests {
             })
             .collect();
         (columns, RowBatch { rows })
+    }
+
+    #[test]
+    fn records_keeping_their_record_types_rules_are_marked_for_the_body_check() {
+        use crate::reqcheck::targets::{PATIENT_DATA, VACCINE_DOSE_DATA};
+        let engine = TransformEngine::new(SandboxLimits::default(), None).expect("engine");
+        let module = engine
+            .load(std::path::Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
+            .expect("loads");
+        let mut instance = TransformInstance::new(&engine, &module).expect("instantiates");
+        let (columns, rows) = hostile_rows(&[None, None]);
+        let plan =
+            BatchPlan::new(instance.info(), &columns, chrono_tz::America::Chicago).expect("plan");
+        let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+        let outcomes = instance.process(&plan, &rows, as_of).expect("processes");
+        assert_eq!(outcomes.len(), 2);
+        for outcome in outcomes {
+            let Verdict::Emit { record, .. } = outcome.verdict else {
+                panic!("the hostile guest emits well-behaved rows");
+            };
+            assert!(record.fits(&PATIENT_DATA));
+            assert!(!record.fits(&VACCINE_DOSE_DATA));
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
+use crate::reqcheck::Target;
+
 /// One record as the module emitted it. Cloning is cheap (shared text).
 #[derive(Clone)]
 pub struct Record(Arc<Inner>);
@@ -20,6 +22,10 @@ pub(crate) struct Inner {
     /// A JSON object, checked when the record was made.
     json: Box<str>,
     fields: OnceLock<Map<String, Value>>,
+    /// The ReqCheck record type whose rules the record's keys were found to keep when it was
+    /// made (only keys it accepts, every key it requires not null): a body template that
+    /// writes the record whole need not scan its text again. `None`: not known.
+    fits: Option<&'static Target>,
 }
 
 impl Inner {
@@ -43,11 +49,17 @@ impl Inner {
 impl Record {
     /// A record from JSON text the caller has checked to be one object
     /// ([`crate::json_shape::object_keys_into`] answered `true`).
-    pub(crate) fn from_checked_json(json: &str) -> Self {
+    pub(crate) fn from_checked_json(json: &str, fits: Option<&'static Target>) -> Self {
         Self(Arc::new(Inner {
             json: json.into(),
             fields: OnceLock::new(),
+            fits,
         }))
+    }
+
+    /// Whether the record's keys are known to keep `target`'s rules (see `Inner::fits`).
+    pub(crate) fn fits(&self, target: &Target) -> bool {
+        self.0.fits.is_some_and(|fits| fits.name == target.name)
     }
 
     /// The record's JSON text, exactly as the module wrote it.
@@ -84,6 +96,7 @@ impl From<Map<String, Value>> for Record {
         Self(Arc::new(Inner {
             json: json.into(),
             fields,
+            fits: None,
         }))
     }
 }
@@ -156,7 +169,7 @@ mod tests {
 
     #[test]
     fn a_record_keeps_its_text_and_reads_as_its_fields() {
-        let r = Record::from_checked_json(r#"{"b": 1, "a": "x"}"#);
+        let r = Record::from_checked_json(r#"{"b": 1, "a": "x"}"#, None);
         assert_eq!(r.json(), r#"{"b": 1, "a": "x"}"#);
         assert_eq!(r["a"], "x");
         assert_eq!(r.keys().collect::<Vec<_>>(), ["a", "b"]);
@@ -164,10 +177,10 @@ mod tests {
 
     #[test]
     fn records_are_equal_by_fields_not_spelling() {
-        let a = Record::from_checked_json(r#"{"b":1,"a":"x"}"#);
-        let b = Record::from_checked_json(r#"{ "a": "\u0078", "b": 1 }"#);
+        let a = Record::from_checked_json(r#"{"b":1,"a":"x"}"#, None);
+        let b = Record::from_checked_json(r#"{ "a": "\u0078", "b": 1 }"#, None);
         assert_eq!(a, b);
-        let c = Record::from_checked_json(r#"{"a":"y","b":1}"#);
+        let c = Record::from_checked_json(r#"{"a":"y","b":1}"#, None);
         assert_ne!(a, c);
     }
 

@@ -1,0 +1,245 @@
+//! A quick way to accept a rendered body whose records were written whole.
+//!
+//! The body check parses the whole body, and most of a body is record text that was parsed
+//! once already, when the module emitted it (the record check), and found to keep the
+//! target's rules ([`Record::fits`]). Here every expression output that is exactly the text
+//! of the next record is replaced by a small marker object, and only that skeleton is parsed:
+//! the template's own text, any other expression's output, and the markers.
+//!
+//! Why a skeleton that passes means a body that passes:
+//! - A marker is `{"\u0001":0}`. Its key is U+0001, which JSON text can only spell as the
+//!   escape `\u0001`; the skeleton keeps no body text containing that escape (such a body goes
+//!   to the full check), so every object with that key is a marker, and every marker stands
+//!   for a record known to keep the rules.
+//! - A marker begins with `{"`: in any valid parse it cannot sit inside a string (the quote
+//!   would end the string and the backslash after it would be outside one), so it is a whole
+//!   object at a value position. Putting the record's text back there, another JSON object,
+//!   keeps the body valid and changes nothing outside that value.
+//! - So the body's records array holds exactly the skeleton's elements, each marker standing
+//!   for a record that keeps the rules; the other elements are checked here as the full check
+//!   would.
+//!
+//! It only ever accepts. Anything else (no record written whole, a record written inside a
+//! string, a record not known to keep the rules, the escape in the template's own text, any
+//! element the full check would refuse) goes to the full check, which alone words errors.
+
+use minijinja::{OutputSpan, OutputSpanKind};
+
+use super::{missing_keys, unknown_keys};
+use crate::json_shape::{BodyShape, ObjectKeys, Shape, body_shape};
+use crate::reqcheck::Target;
+use crate::transform::Record;
+
+/// How a marker's key is spelt in JSON text.
+const MARKER_ESCAPE: &str = "\\u0001";
+/// A marker, as written into the skeleton.
+const MARKER: &str = "{\"\\u0001\":0}";
+/// A marker's key once read.
+const MARKER_KEY: &str = "\u{1}";
+
+/// Whether `body`, rendered from `records` with the output `spans` minijinja recorded, is
+/// certainly a body the full check accepts.
+pub(super) fn accepts(
+    body: &str,
+    spans: &[OutputSpan],
+    records: &[Record],
+    target: &Target,
+) -> bool {
+    let Some((skeleton, markers)) = skeleton(body, spans, records, target) else {
+        return false;
+    };
+    let Ok(BodyShape::Records(elements)) = body_shape(&skeleton, target.body_key) else {
+        return false;
+    };
+    if elements.len() != records.len() {
+        return false;
+    }
+    let mut seen = 0;
+    for element in &elements {
+        let Shape::Object(keys) = element else {
+            return false;
+        };
+        if is_marker(keys) {
+            seen += 1;
+        } else if keys.names().any(|k| k.contains(MARKER_KEY))
+            || !unknown_keys(target, keys).is_empty()
+            || !missing_keys(target, keys).is_empty()
+        {
+            return false;
+        }
+    }
+    // Every marker in the array: none sits elsewhere in the body.
+    seen == markers
+}
+
+/// The body with each record written whole replaced by its marker, and how many were; `None`
+/// when there is nothing to gain or the body spells the marker's escape itself.
+fn skeleton(
+    body: &str,
+    spans: &[OutputSpan],
+    records: &[Record],
+    target: &Target,
+) -> Option<(String, usize)> {
+    let mut skeleton = String::with_capacity(64 * spans.len().min(4096));
+    let mut kept = 0;
+    let mut next = 0;
+    for span in spans {
+        if span.kind() != OutputSpanKind::Expression {
+            continue;
+        }
+        let Some(record) = records.get(next) else {
+            break;
+        };
+        let range = span.output_range();
+        if body.get(range.clone()) != Some(record.json()) {
+            continue;
+        }
+        if !record.fits(target) {
+            return None;
+        }
+        keep(&mut skeleton, body.get(kept..range.start)?)?;
+        skeleton.push_str(MARKER);
+        kept = range.end;
+        next += 1;
+    }
+    if next == 0 {
+        return None;
+    }
+    keep(&mut skeleton, body.get(kept..)?)?;
+    Some((skeleton, next))
+}
+
+/// Appends text kept from the body, unless it spells the marker's escape.
+fn keep(skeleton: &mut String, text: &str) -> Option<()> {
+    if text.contains(MARKER_ESCAPE) {
+        return None;
+    }
+    skeleton.push_str(text);
+    Some(())
+}
+
+fn is_marker(keys: &ObjectKeys<'_>) -> bool {
+    matches!(keys.keys.as_slice(), [(key, false)] if key == MARKER_KEY)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::render::{BodyTemplate, NAME};
+    use crate::reqcheck::targets::{PATIENT_DATA, VACCINE_DOSE_DATA};
+
+    fn patient(number: u32) -> String {
+        format!(
+            r#"{{"patient_number":{number},"first_name":"Ann","last_name":"Lee","dob":"2001-02-03","hd_mpfile_updated_at":"2016-09-28T12:00:00-05:00"}}"#
+        )
+    }
+
+    /// Records as the record check makes them: known to keep the patients' rules.
+    fn fitting(n: u32) -> Vec<Record> {
+        (1..=n)
+            .map(|i| Record::from_checked_json(&patient(i), Some(&PATIENT_DATA)))
+            .collect()
+    }
+
+    fn template(source: &str) -> BodyTemplate {
+        BodyTemplate::from_source(Path::new("t.json.j2"), source.to_owned(), &PATIENT_DATA)
+            .expect("the template loads")
+    }
+
+    /// A template that would fail its load-time render: compiled without it.
+    fn unchecked(source: &str) -> BodyTemplate {
+        let mut env = template(DEFAULT).env;
+        env.add_template_owned(NAME, source.to_owned())
+            .expect("compiles");
+        BodyTemplate {
+            env,
+            ..template(DEFAULT)
+        }
+    }
+
+    /// What the skeleton says and what the full check says, for one rendering.
+    fn verdicts(t: &BodyTemplate, records: &[Record]) -> (bool, bool) {
+        let compiled = t.env.get_template(NAME).expect("template");
+        let (body, spans) = t.render_with_spans(&compiled, records).expect("renders");
+        (
+            accepts(&body, &spans, records, t.target),
+            t.check(&body, records.len()).is_ok(),
+        )
+    }
+
+    const DEFAULT: &str = include_str!("../../../templates/patient_data.json.j2");
+
+    #[test]
+    fn the_default_templates_are_accepted_from_their_skeleton() {
+        assert_eq!(verdicts(&template(DEFAULT), &fitting(3)), (true, true));
+        let dose = r#"{"patient_number":1,"cvx_code":18,"date_administered":"2016-07-27","hd_imfile_updated_at":"2025-02-22T18:42:39-06:00"}"#;
+        let doses = vec![Record::from_checked_json(dose, Some(&VACCINE_DOSE_DATA)); 2];
+        let t = BodyTemplate::from_source(
+            Path::new("d.json.j2"),
+            include_str!("../../../templates/vaccine_dose_data.json.j2").to_owned(),
+            &VACCINE_DOSE_DATA,
+        )
+        .expect("loads");
+        assert_eq!(verdicts(&t, &doses), (true, true));
+    }
+
+    #[test]
+    fn a_record_not_known_to_keep_the_rules_goes_to_the_full_check() {
+        let records: Vec<Record> = (1..=2)
+            .map(|i| Record::from_checked_json(&patient(i), None))
+            .collect();
+        assert_eq!(verdicts(&template(DEFAULT), &records), (false, true));
+        // Known to keep another record type's rules is not knowing.
+        let other: Vec<Record> = (1..=2)
+            .map(|i| Record::from_checked_json(&patient(i), Some(&VACCINE_DOSE_DATA)))
+            .collect();
+        assert_eq!(verdicts(&template(DEFAULT), &other), (false, true));
+    }
+
+    #[test]
+    fn records_out_of_order_or_repeated_are_judged_like_the_full_check() {
+        let reversed = template(
+            r#"{"patient_data": [{% for r in records | reverse %}{{ r }}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+        );
+        assert_eq!(verdicts(&reversed, &fitting(3)), (true, true));
+        let first_twice = template(
+            r#"{"patient_data": [{% for r in records %}{{ records[0] }}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+        );
+        assert_eq!(verdicts(&first_twice, &fitting(3)), (true, true));
+    }
+
+    /// Bodies the full check refuses, one way each: the skeleton must never accept them.
+    #[test]
+    fn a_body_the_full_check_refuses_is_never_accepted() {
+        let refused = [
+            // A record wrapped in an object the template writes (an unknown key).
+            r#"{"patient_data": [{% for r in records %}{"wrap": {{ r }}}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+            // A template-made element with every required key and one ReqCheck refuses.
+            r#"{"patient_data": [{{ records[0] }}, {"patient_number": 2, "first_name": "A", "last_name": "B", "dob": "2001-01-01", "hd_mpfile_updated_at": "2016-09-28T12:00:00-05:00", "extra": 1}]}"#,
+            // One record too many.
+            r#"{"patient_data": [{% for r in records %}{{ r }},{% endfor %}{{ records[0] }}]}"#,
+            // The records elsewhere, a template-made element in the array.
+            r#"{"patient_data": [{"patient_number": 1}], "x": [{% for r in records %}{{ r }}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+            // A marker the template spells itself in the array, the record it stands for
+            // written elsewhere.
+            r#"{"patient_data": [{"\u0001":0}, {{ records[1] }}], "x": {{ records[0] }}}"#,
+            // The body key twice: the last one counts.
+            r#"{"patient_data": [{% for r in records %}{{ r }}{% if not loop.last %},{% endif %}{% endfor %}], "patient_data": [{}]}"#,
+        ];
+        for source in refused {
+            let (skeleton_accepts, full_accepts) = verdicts(&unchecked(source), &fitting(2));
+            assert!(!full_accepts, "the full check refuses {source}");
+            assert!(!skeleton_accepts, "the skeleton accepted {source}");
+        }
+    }
+
+    #[test]
+    fn a_record_written_inside_a_string_is_left_to_the_full_check() {
+        let t = unchecked(
+            r#"{"patient_data": [{% for r in records %}{"notes": "{{ r }}"}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+        );
+        assert_eq!(verdicts(&t, &fitting(2)), (false, false));
+    }
+}
