@@ -6,7 +6,8 @@
 //! as the JSON text its module emitted, which the host checked when the row was transformed. The rendered body is parsed before it is
 //! sent: it must be a JSON object whose target key holds exactly the records given, each an
 //! object with only keys ReqCheck accepts and every key it requires, so a template can neither
-//! send invalid JSON nor silently drop or break a record.
+//! send invalid JSON nor silently drop or break a record. Record text written whole is not
+//! parsed a second time when its record is known to keep those rules (`skeleton.rs`).
 //!
 //! A template is also rendered once when it is loaded, for two sample records built from the
 //! record type's schema: a template that cannot produce a valid body for them fails the run
