@@ -28,6 +28,9 @@ pub struct TransformInstance {
     /// (whose keys are all declared, or it is refused) then keeps the type's rules as soon as
     /// its required keys are there, and is marked so for the body check (`Record::fits`).
     fits_target: Option<&'static Target>,
+    /// Whether the module declares required every key the type requires: the record check
+    /// has then found them all before a record is made, and nothing is left to look at.
+    requires_what_target_requires: bool,
     module: CompiledModule,
     engine: TransformEngine,
     limits: SandboxLimits,
@@ -125,11 +128,19 @@ impl TransformInstance {
                 .iter()
                 .all(|field| target.fields.contains(&field.name.as_str()))
         });
+        let requires_what_target_requires = fits_target.is_some_and(|target| {
+            target.required.iter().all(|key| {
+                info.output_fields
+                    .iter()
+                    .any(|field| field.required && field.name == *key)
+            })
+        });
         Ok(Self {
             store,
             bindings,
             info,
             fits_target,
+            requires_what_target_requires,
             module: module.clone(),
             engine: engine.clone(),
             limits,
@@ -363,7 +374,8 @@ impl TransformInstance {
                         record: Record::from_checked_json(
                             text,
                             self.fits_target.filter(|target| {
-                                target.required.iter().all(|key| keys.has_non_null(key))
+                                self.requires_what_target_requires
+                                    || target.required.iter().all(|key| keys.has_non_null(key))
                             }),
                         ),
                         warnings: e.warnings.into_iter().map(finding).collect(),
