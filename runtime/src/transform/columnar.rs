@@ -12,6 +12,7 @@ use compact_str::{CompactString, ToCompactString};
 use super::TransformError;
 use super::bindings::wit;
 use super::info::{ColumnKind, ModuleInfo};
+use super::iso_text;
 use super::outcome::Finding;
 use crate::source::{ColumnInfo, RowBatch, Value};
 
@@ -246,7 +247,7 @@ impl BatchPlan {
                 wit::ColumnValues::Float(out)
             }
             kind => {
-                let mut data = String::new();
+                let mut data = String::with_capacity(text_bytes(kind, col.source_index, rows));
                 let mut offsets = Vec::with_capacity(n + 1);
                 offsets.push(0u32);
                 for (i, row) in rows.rows.iter().enumerate() {
@@ -290,18 +291,9 @@ impl BatchPlan {
                     let _ = write!(out, "{f}");
                 }
                 Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                Value::Date(d) => {
-                    // Display is `%Y-%m-%d` without parsing a format string per value.
-                    let _ = write!(out, "{d}");
-                }
-                Value::Time(t) => {
-                    let _ = write!(out, "{t}");
-                }
-                Value::Timestamp(ts) => {
-                    // `write_to`, not `{}`: chrono's Display formats into a String of its own
-                    // first, an allocation per value.
-                    let _ = ts.format_with_items(LOCAL_TIMESTAMP.iter()).write_to(out);
-                }
+                Value::Date(d) => iso_text::write_date(out, *d),
+                Value::Time(t) => iso_text::write_time(out, *t),
+                Value::Timestamp(ts) => iso_text::write_local_timestamp(out, *ts),
                 Value::Bytes(_) => return Err(cannot_read(v, "text")),
                 Value::Null => unreachable!("handled above"),
             },
@@ -314,7 +306,7 @@ impl BatchPlan {
                     }
                     _ => return Err(cannot_read(v, "date")),
                 };
-                let _ = write!(out, "{d}");
+                iso_text::write_date(out, d);
             }
             ColumnKind::Time => {
                 let t = match v {
@@ -323,7 +315,7 @@ impl BatchPlan {
                         .map_err(|_| cannot_read(v, "time (HH:MM:SS)"))?,
                     _ => return Err(cannot_read(v, "time")),
                 };
-                let _ = write!(out, "{t}");
+                iso_text::write_time(out, t);
             }
             ColumnKind::Timestamp => {
                 let ts = match v {
@@ -363,25 +355,12 @@ fn write_localized(tz: Tz, ts: NaiveDateTime, out: &mut String) {
             LocalResult::None => tz.from_utc_datetime(&ts),
         },
     };
-    // `%Y-%m-%dT%H:%M:%S%.f%:z` (what `to_rfc3339` writes), without parsing a format string
-    // for every value (that was a tenth of a full sync's time), and written straight into
-    // `out`: chrono's Display would format into a String of its own first.
-    const RFC3339: [chrono::format::Item<'static>; 1] =
-        [chrono::format::Item::Fixed(chrono::format::Fixed::RFC3339)];
-    let _ = dt.format_with_items(RFC3339.iter()).write_to(out);
+    iso_text::write_rfc3339(out, &dt);
 }
-
-/// `%Y-%m-%dT%H:%M:%S%.f`, parsed once.
-static LOCAL_TIMESTAMP: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
-    std::sync::LazyLock::new(|| {
-        chrono::format::StrftimeItems::new("%Y-%m-%dT%H:%M:%S%.f")
-            .parse_to_owned()
-            .unwrap_or_default()
-    });
 
 pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
-    if let Some(d) = read_plain_date(s) {
+    if let Some(d) = iso_text::read_plain_date(s) {
         return Some(d);
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
@@ -393,7 +372,7 @@ pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
 
 pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
-    if let Some(ts) = read_plain_timestamp(s) {
+    if let Some(ts) = iso_text::read_plain_timestamp(s) {
         return Some(ts);
     }
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
@@ -404,41 +383,6 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
                 .ok()
                 .map(|d| d.and_time(NaiveTime::MIN))
         })
-}
-
-/// Exactly `YYYY-MM-DD`, a valid date; `None` for anything else, which is left to chrono.
-/// `parse_from_str` interprets its format string again for every value: reading the dates and
-/// timestamps of a batch that way was a tenth of the transform-cost bench's samples
-/// (`cargo bench -p reqsync --bench transform_cost`), and nearly every value is in this form.
-fn read_plain_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let year = i32::try_from(ascii_digits(&b[..4])?).ok()?;
-    NaiveDate::from_ymd_opt(year, ascii_digits(&b[5..7])?, ascii_digits(&b[8..])?)
-}
-
-/// Exactly `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS` (no fraction), a valid date and
-/// time; `None` for anything else, which is left to chrono.
-fn read_plain_timestamp(s: &str) -> Option<NaiveDateTime> {
-    let b = s.as_bytes();
-    if b.len() != 19 || !matches!(b[10], b' ' | b'T') || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, m, sec) = (
-        ascii_digits(&b[11..13])?,
-        ascii_digits(&b[14..16])?,
-        ascii_digits(&b[17..])?,
-    );
-    Some(read_plain_date(&s[..10])?.and_time(NaiveTime::from_hms_opt(h, m, sec)?))
-}
-
-/// The value of a run of ASCII digits (at most four here).
-fn ascii_digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |n, &c| {
-        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-    })
 }
 
 fn to_int(v: &Value) -> Result<Option<i64>, String> {
@@ -485,6 +429,29 @@ fn to_bool(v: &Value) -> Result<Option<i64>, String> {
 /// there is only an affinity, and such a column may well hold text.
 fn is_binary_type(declared: &str) -> bool {
     matches!(declared, "BYTEA")
+}
+
+/// The bytes a text-like column of `rows` will most likely take, so that its buffer is
+/// allocated once: growing it by doubling copied each column's text about twice over.
+fn text_bytes(kind: ColumnKind, source_index: usize, rows: &RowBatch) -> usize {
+    let per_value = match kind {
+        ColumnKind::Date => 10,
+        ColumnKind::Time => 8,
+        // `YYYY-MM-DDTHH:MM:SS+HH:MM`
+        ColumnKind::Timestamp => 25,
+        _ => {
+            return rows
+                .rows
+                .iter()
+                .map(|row| match &row[source_index] {
+                    Value::Text(text) => text.len(),
+                    Value::Null => 0,
+                    _ => 25,
+                })
+                .sum();
+        }
+    };
+    per_value * rows.rows.len()
 }
 
 /// Says what could not be read without quoting the value (it may be PHI).
@@ -641,74 +608,27 @@ mod tests {
     }
 
     #[test]
-    fn fast_date_and_time_spellings_match_the_format_strings() {
-        use std::fmt::Write as _;
+    fn localized_timestamps_are_what_to_rfc3339_writes() {
         let tz: Tz = "America/Chicago".parse().unwrap();
-        let dates = ["1900-01-01", "2016-02-29", "9999-12-31", "0001-01-01"];
-        let times = [
-            "00:00:00",
-            "12:34:56.5",
-            "23:59:59.123456",
-            "01:02:03.000000001",
-        ];
-        for d in dates {
-            let d = NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
-            assert_eq!(d.to_string(), d.format("%Y-%m-%d").to_string());
-            for t in times {
-                let t = NaiveTime::parse_from_str(t, "%H:%M:%S%.f").unwrap();
-                assert_eq!(t.to_string(), t.format("%H:%M:%S%.f").to_string());
-                let ts = d.and_time(t);
-                let mut fast = String::new();
-                let _ = write!(fast, "{}", ts.format_with_items(LOCAL_TIMESTAMP.iter()));
-                assert_eq!(fast, ts.format("%Y-%m-%dT%H:%M:%S%.f").to_string());
+        for d in ["1900-01-01", "2016-02-29", "9999-12-31", "0001-01-01"] {
+            for t in [
+                "00:00:00",
+                "12:34:56.5",
+                "23:59:59.123456",
+                "01:02:03.000000001",
+            ] {
+                let ts = parse_timestamp(&format!("{d} {t}")).unwrap();
                 let local = match tz.from_local_datetime(&ts) {
                     LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => dt,
                     LocalResult::None => continue,
                 };
-                assert_eq!(
-                    localize(tz, ts),
-                    local.format("%Y-%m-%dT%H:%M:%S%.f%:z").to_string()
-                );
+                assert_eq!(localize(tz, ts), local.to_rfc3339());
             }
         }
     }
 
     #[test]
-    fn plain_dates_and_timestamps_read_as_chrono_reads_them_and_the_rest_is_left_to_chrono() {
-        for text in ["2013-11-26", "0000-01-01", "9999-12-31", "2016-02-29"] {
-            assert_eq!(
-                read_plain_date(text),
-                NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
-                "{text}"
-            );
-        }
-        for text in [
-            "2016-09-28 12:00:05",
-            "2016-09-28T23:59:59",
-            "2016-01-01 00:00:00",
-        ] {
-            assert_eq!(
-                read_plain_timestamp(text),
-                NaiveDateTime::parse_from_str(&text.replace('T', " "), "%Y-%m-%d %H:%M:%S").ok(),
-                "{text}"
-            );
-        }
-        for text in [
-            "2013-02-30",
-            "2013-2-3",
-            "11/26/2013",
-            "+2013-11-26",
-            "2013-11-2x",
-        ] {
-            assert_eq!(read_plain_date(text), None, "{text}");
-        }
-        for text in [
-            "2016-09-28 12:00:00.5",
-            "2016-09-28 24:00:00",
-            "2016-09-28 23:59:60",
-        ] {
-            assert_eq!(read_plain_timestamp(text), None, "{text}");
-        }
+    fn what_the_plain_readers_decline_is_read_by_chrono() {
         // What the fast path declines still reads as before.
         assert_eq!(
             parse_timestamp("2016-09-28 12:00:00.250").map(|ts| ts.and_utc().timestamp_millis()),
