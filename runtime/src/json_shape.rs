@@ -119,6 +119,36 @@ pub fn body_shape<'a>(text: &'a str, key: &str) -> Result<BodyShape<'a>, serde_j
     Ok(shape)
 }
 
+/// One element of a body's records array, as [`body_elements`] hands it over.
+#[derive(Debug)]
+pub enum Element<'k, 'a> {
+    /// An object, with its keys.
+    Object(&'k ObjectKeys<'a>),
+    /// A string, with its value.
+    Text(&'k str),
+    /// Any other value.
+    Other,
+}
+
+/// Reads `text` as a request body whose records are under `key`, handing each element of that
+/// array to `each` as it is read: no value per element, one key buffer for all of them.
+/// `Some(n)`: the array had `n` elements. `None`: the body is not an object, lacks the key,
+/// holds something other than an array there, or has the key more than once (then `each` may
+/// have seen the elements of more than one array).
+pub fn body_elements<'a>(
+    text: &'a str,
+    key: &str,
+    mut each: impl FnMut(Element<'_, 'a>),
+) -> Result<Option<usize>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let found = (&mut de).deserialize_any(ElementsBodyVisitor {
+        key,
+        each: &mut each,
+    })?;
+    de.end()?;
+    Ok(found)
+}
+
 /// An object key, borrowed from the text unless it had escapes.
 struct KeySeed;
 
@@ -308,6 +338,136 @@ impl<'de> Visitor<'de> for BodyVisitor<'_> {
     scalars_answer!(BodyShape::NotObject);
 }
 
+/// The body for [`body_elements`]: `Some(n)` when `key` holds an array of `n` elements, once.
+struct ElementsBodyVisitor<'k, F> {
+    key: &'k str,
+    each: &'k mut F,
+}
+
+impl<'de, F: FnMut(Element<'_, 'de>)> Visitor<'de> for ElementsBodyVisitor<'_, F> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        let mut times = 0;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if key == self.key {
+                times += 1;
+                found = map.next_value_seed(ElementsSeed {
+                    each: &mut *self.each,
+                })?;
+            } else {
+                map.next_value_seed(IsNull)?;
+            }
+        }
+        Ok(found.filter(|_| times == 1))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq).map(|()| None)
+    }
+    scalars_answer!(None);
+}
+
+/// The value under the body key: each element of an array handed to `each`; `None` for a
+/// non-array.
+struct ElementsSeed<'k, F> {
+    each: &'k mut F,
+}
+
+impl<'de, F: FnMut(Element<'_, 'de>)> DeserializeSeed<'de> for ElementsSeed<'_, F> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Element<'_, 'de>)> Visitor<'de> for ElementsSeed<'_, F> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut keys = ObjectKeys::default();
+        let mut count = 0;
+        while seq
+            .next_element_seed(ElementSeed {
+                keys: &mut keys,
+                each: &mut *self.each,
+            })?
+            .is_some()
+        {
+            count += 1;
+        }
+        Ok(Some(count))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map).map(|()| None)
+    }
+    scalars_answer!(None);
+}
+
+/// One array element, handed to `each`.
+struct ElementSeed<'k, 'de, F> {
+    keys: &'k mut ObjectKeys<'de>,
+    each: &'k mut F,
+}
+
+impl<'de, F: FnMut(Element<'_, 'de>)> DeserializeSeed<'de> for ElementSeed<'_, 'de, F> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Element<'_, 'de>)> Visitor<'de> for ElementSeed<'_, 'de, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.keys.keys.clear();
+        KeysInto(&mut self.keys.keys).visit_map(map)?;
+        (self.each)(Element::Object(self.keys));
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        drain_seq(seq)?;
+        (self.each)(Element::Other);
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        (self.each)(Element::Text(v));
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        (self.each)(Element::Other);
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        (self.each)(Element::Other);
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        (self.each)(Element::Other);
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        (self.each)(Element::Other);
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        (self.each)(Element::Other);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +552,58 @@ mod tests {
         assert!(!o.has_non_null("a"));
         assert!(o.has_non_null("b"));
         assert!(!o.has_non_null("c"));
+    }
+
+    #[test]
+    fn body_elements_hand_over_what_body_shape_reads() {
+        let key = "k";
+        let bodies = [
+            r#"{"k": [{"a": 1, "b": null}, "s\u0041", 2, [1], {}, null, true, "\u0001"]}"#,
+            r#"{"x": [{"z": 1}], "k": []}"#,
+            r#"[]"#,
+            r#"{"other": []}"#,
+            r#"{"k": {}}"#,
+            r#"{"k": "text"}"#,
+        ];
+        for body in bodies {
+            let mut seen = Vec::new();
+            let count = body_elements(body, key, |element| {
+                seen.push(match element {
+                    Element::Object(keys) => Shape::Object(ObjectKeys {
+                        keys: keys
+                            .keys
+                            .iter()
+                            .map(|(k, n)| (k.clone().into_owned().into(), *n))
+                            .collect(),
+                    }),
+                    Element::Text(text) => {
+                        assert!(text == "sA" || text == "\u{1}", "{text}");
+                        Shape::Other
+                    }
+                    Element::Other => Shape::Other,
+                })
+            })
+            .expect("valid");
+            match body_shape(body, key).expect("valid") {
+                BodyShape::Records(records) => {
+                    assert_eq!(count, Some(records.len()), "{body}");
+                    assert_eq!(seen, records, "{body}");
+                }
+                _ => assert_eq!((count, seen.len()), (None, 0), "{body}"),
+            }
+        }
+        // The body key twice: not one array.
+        assert_eq!(
+            body_elements(r#"{"k": [], "k": []}"#, key, |_| {}).expect("valid"),
+            None
+        );
+        for invalid in [
+            r#"{"k": [1e400]}"#,
+            r#"{"k": ["\ud800"]}"#,
+            r#"{"k": [1,]}"#,
+        ] {
+            assert!(body_elements(invalid, key, |_| {}).is_err(), "{invalid}");
+        }
     }
 
     #[test]

@@ -7,17 +7,19 @@
 //! the template's own text, any other expression's output, and the markers.
 //!
 //! Why a skeleton that passes means a body that passes:
-//! - A marker is `{"\u0001":0}`. Its key is U+0001, which JSON text can only spell as the
-//!   escape `\u0001`; the skeleton keeps no body text containing that escape (such a body goes
-//!   to the full check), so every object with that key is a marker, and every marker stands
-//!   for a record known to keep the rules.
-//! - A marker begins with `{"`: in any valid parse it cannot sit inside a string (the quote
-//!   would end the string and the backslash after it would be outside one), so it is a whole
-//!   object at a value position. Putting the record's text back there, another JSON object,
+//! - A marker is the JSON string `"\u0001"`, whose value is U+0001. JSON text can only spell
+//!   that character as the escape `\u0001` (a raw control character in a string is invalid),
+//!   and the skeleton keeps no body text containing the escape (such a body goes to the full
+//!   check); so a string whose value is exactly U+0001 is a whole marker, read from its own
+//!   opening quote to its own closing quote. A marker that ends up anything else (inside a
+//!   longer string, say, after a backslash the template wrote) is not counted.
+//! - Only markers read as elements of the records array are counted, and every marker
+//!   written must be counted: so each counted marker stands where its record was written, at
+//!   a value position of that array. Putting the record's text back there, a JSON object,
 //!   keeps the body valid and changes nothing outside that value.
 //! - So the body's records array holds exactly the skeleton's elements, each marker standing
-//!   for a record that keeps the rules; the other elements are checked here as the full check
-//!   would.
+//!   for a record known to keep the rules; the other elements are checked here as the full
+//!   check would.
 //!
 //! It only ever accepts. Anything else (no record written whole, a record written inside a
 //! string, a record not known to keep the rules, the escape in the template's own text, any
@@ -26,16 +28,16 @@
 use minijinja::{OutputSpan, OutputSpanKind};
 
 use super::{missing_keys, unknown_keys};
-use crate::json_shape::{BodyShape, ObjectKeys, Shape, body_shape};
+use crate::json_shape::{Element, body_elements};
 use crate::reqcheck::Target;
 use crate::transform::Record;
 
 /// How a marker's key is spelt in JSON text.
 const MARKER_ESCAPE: &str = "\\u0001";
 /// A marker, as written into the skeleton.
-const MARKER: &str = "{\"\\u0001\":0}";
-/// A marker's key once read.
-const MARKER_KEY: &str = "\u{1}";
+const MARKER: &str = "\"\\u0001\"";
+/// A marker's value once read.
+const MARKER_VALUE: &str = "\u{1}";
 
 /// Whether `body`, rendered from `records` with the output `spans` minijinja recorded, is
 /// certainly a body the full check accepts.
@@ -48,28 +50,19 @@ pub(super) fn accepts(
     let Some((skeleton, markers)) = skeleton(body, spans, records, target) else {
         return false;
     };
-    let Ok(BodyShape::Records(elements)) = body_shape(&skeleton, target.body_key) else {
-        return false;
-    };
-    if elements.len() != records.len() {
-        return false;
-    }
-    let mut seen = 0;
-    for element in &elements {
-        let Shape::Object(keys) = element else {
-            return false;
-        };
-        if is_marker(keys) {
-            seen += 1;
-        } else if keys.names().any(|k| k.contains(MARKER_KEY))
-            || !unknown_keys(target, keys).is_empty()
-            || !missing_keys(target, keys).is_empty()
-        {
-            return false;
+    // Parsed element by element: a value per marker cost as much as the rest of the check.
+    let mut counted = 0;
+    let mut fine = true;
+    let elements = body_elements(&skeleton, target.body_key, |element| match element {
+        Element::Text(MARKER_VALUE) => counted += 1,
+        // (A key U+0001, a marker read as a key, is an unknown key like any other.)
+        Element::Object(keys) => {
+            fine &= unknown_keys(target, keys).is_empty() && missing_keys(target, keys).is_empty();
         }
-    }
-    // Every marker in the array: none sits elsewhere in the body.
-    seen == markers
+        Element::Text(_) | Element::Other => fine = false,
+    });
+    // Every marker in the array (none sits elsewhere in the body), and one element per record.
+    fine && elements.is_ok_and(|n| n == Some(records.len())) && counted == markers
 }
 
 /// The body with each record written whole replaced by its marker, and how many were; `None`
@@ -116,10 +109,6 @@ fn keep(skeleton: &mut String, text: &str) -> Option<()> {
     }
     skeleton.push_str(text);
     Some(())
-}
-
-fn is_marker(keys: &ObjectKeys<'_>) -> bool {
-    matches!(keys.keys.as_slice(), [(key, false)] if key == MARKER_KEY)
 }
 
 #[cfg(test)]
@@ -223,8 +212,21 @@ mod tests {
             // The records elsewhere, a template-made element in the array.
             r#"{"patient_data": [{"patient_number": 1}], "x": [{% for r in records %}{{ r }}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
             // A marker the template spells itself in the array, the record it stands for
-            // written elsewhere.
+            // written elsewhere (today's marker, and the object that was the marker before).
+            r#"{"patient_data": ["\u0001", {{ records[1] }}], "x": {{ records[0] }}}"#,
             r#"{"patient_data": [{"\u0001":0}, {{ records[1] }}], "x": {{ records[0] }}}"#,
+            // Records written where a key goes, and after a backslash in a string.
+            r#"{"patient_data": [{% for r in records %}{ {{ r }}: 1}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+            r#"{"patient_data": [{% for r in records %}{"notes": "\{{ r }}"}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+            // A string element the template writes in place of a record.
+            r#"{"patient_data": [{{ records[0] }}, "x"]}"#,
+            // A template-made element lacking a required key.
+            r#"{"patient_data": [{{ records[0] }}, {"patient_number": 2}]}"#,
+            // A record written where a key goes, outside the array, and a template-made
+            // element in its place: the skeleton parses, the body does not.
+            r#"{"patient_data": [{{ records[0] }}, {"patient_number": 2, "first_name": "A", "last_name": "B", "dob": "2001-01-01", "hd_mpfile_updated_at": "2016-09-28T12:00:00-05:00"}], "x": { {{ records[1] }}: 1}}"#,
+            // The same with a string in its place: a string is never a record.
+            r#"{"patient_data": [{{ records[0] }}, "x"], "y": { {{ records[1] }}: 1}}"#,
             // The body key twice: the last one counts.
             r#"{"patient_data": [{% for r in records %}{{ r }}{% if not loop.last %},{% endif %}{% endfor %}], "patient_data": [{}]}"#,
         ];
