@@ -4,8 +4,8 @@
 //! Every date and timestamp of a full sync passes through here on its way into a module's
 //! batch (two to three per dose row). chrono's `parse_from_str` and `format` interpret their
 //! format strings again for every value, and its `Display` writes through `core::fmt` one
-//! character at a time: at a million doses that was about 60 % of the columnar conversion's
-//! instructions. The direct paths take only values whose every part is in the ordinary range
+//! character at a time: in a full sync that was about 60 % of the columnar conversion's
+//! instructions (callgrind, docs/PERFORMANCE.md "Session 9"). The direct paths take only values whose every part is in the ordinary range
 //! (years 0–9999, no leap second, an offset of whole minutes); anything else goes to chrono, so
 //! the text is always exactly what chrono would write or read (tests sweep the edges).
 
