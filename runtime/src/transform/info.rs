@@ -119,9 +119,3 @@ impl From<wit::ModuleInfo> for ModuleInfo {
         }
     }
 }
-
-impl ModuleInfo {
-    pub fn declares_field(&self, name: &str) -> bool {
-        self.output_fields.iter().any(|f| f.name == name)
-    }
-}

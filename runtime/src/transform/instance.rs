@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use super::TransformError;
 use super::bindings::{Transform, TransformPre, WIT_PACKAGE, wit};
 use super::columnar::{BatchPlan, ConvertedBatch};
+use super::declared::DeclaredFields;
 use super::engine::{CompiledModule, HostState, SandboxLimits, TransformEngine};
 use super::info::ModuleInfo;
 use super::outcome::{Finding, RowOutcome, Verdict, host_codes};
@@ -24,6 +25,8 @@ pub struct TransformInstance {
     store: Store<HostState>,
     bindings: Transform,
     info: ModuleInfo,
+    /// `info.output_fields`, ready for checking every emitted record's keys.
+    declared: DeclaredFields,
     /// The module's record type when it accepts every field the module declares: a record
     /// (whose keys are all declared, or it is refused) then keeps the type's rules as soon as
     /// its required keys are there, and is marked so for the body check (`Record::fits`).
@@ -138,6 +141,7 @@ impl TransformInstance {
         Ok(Self {
             store,
             bindings,
+            declared: DeclaredFields::new(&info.output_fields),
             info,
             fits_target,
             requires_what_target_requires,
@@ -294,10 +298,11 @@ impl TransformInstance {
         // peak RSS at a million doses rose from 51 to 57 MiB, so each record keeps its copy.)
         let records = result.records;
         let mut keys = ObjectKeys::default();
+        let mut non_null = Vec::new();
         Ok(result
             .outcomes
             .into_iter()
-            .map(|o| self.interpret(o, &records, &mut keys))
+            .map(|o| self.interpret(o, &records, &mut keys, &mut non_null))
             .collect())
     }
 
@@ -308,6 +313,7 @@ impl TransformInstance {
         outcome: wit::Outcome,
         records: &'r str,
         keys: &mut ObjectKeys<'r>,
+        non_null: &mut Vec<bool>,
     ) -> Verdict {
         match outcome {
             wit::Outcome::Skip(s) => Verdict::Skip {
@@ -347,28 +353,7 @@ impl TransformInstance {
                         );
                     }
                 }
-                let mut findings: Vec<Finding> = Vec::new();
-                for key in keys.names() {
-                    // A key written twice is one finding.
-                    if !self.info.declares_field(key) && !findings.iter().any(|f| f.field == key) {
-                        findings.push(Finding {
-                            field: key.to_owned(),
-                            code: host_codes::UNDECLARED_FIELD.into(),
-                            message: "the module emitted a field it did not declare".into(),
-                        });
-                    }
-                }
-                for f in self.info.output_fields.iter().filter(|f| f.required) {
-                    if !keys.has_non_null(&f.name) {
-                        findings.push(Finding {
-                            field: f.name.clone(),
-                            code: host_codes::REQUIRED_FIELD_MISSING.into(),
-                            message:
-                                "the module emitted a record without a field it declared required"
-                                    .into(),
-                        });
-                    }
-                }
+                let findings = self.declared.findings(keys, non_null);
                 if findings.is_empty() {
                     Verdict::Emit {
                         record: Record::from_checked_json(

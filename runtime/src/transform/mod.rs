@@ -6,6 +6,7 @@
 
 mod bindings;
 mod columnar;
+mod declared;
 mod engine;
 pub mod examples;
 mod info;
