@@ -4,8 +4,9 @@
 //! required field among the record's keys. Looking each key up from the start of the
 //! declaration, and each required field up among the keys, was a quarter of the record check
 //! (callgrind, docs/PERFORMANCE.md "Session 9"). Modules write their fields in the order they
-//! declared them, so a key is tried first against the field after the previous key's — one
-//! compare — and a required field is ticked off when its key is read.
+//! declared them, leaving out optional ones, so a key is looked for from the field after the
+//! previous key's on (a compare or two), and a required field is ticked off when its key is
+//! read.
 
 use crate::json_shape::ObjectKeys;
 
@@ -52,10 +53,14 @@ impl DeclaredFields {
         let mut next = 0;
         for (key, null) in &keys.keys {
             let key = key.as_ref();
-            let index = match self.fields.get(next) {
-                Some(field) if field.name == key => Some(next),
-                _ => self.fields.iter().position(|field| field.name == key),
-            };
+            // From the field after the previous key's to the end, then from the start: a
+            // module that leaves optional fields out still writes the rest in order.
+            let (before, after) = self.fields.split_at(next);
+            let index = after
+                .iter()
+                .position(|field| field.name == key)
+                .map(|i| next + i)
+                .or_else(|| before.iter().position(|field| field.name == key));
             match index {
                 Some(i) => {
                     non_null[self.fields[i].first] = !null;
