@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod config;
 pub mod daemon;
+pub(crate) mod iso_text;
 pub(crate) mod json_shape;
 pub mod ledger;
 pub mod pipeline;

@@ -8,11 +8,14 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+};
 use chrono_tz::America::Chicago;
 
 use super::params::Param;
 use super::ruby;
+use crate::iso_text::{ascii_digits, read_plain_date};
 
 /// `ActiveRecord::Type::Integer`: `true`/`false` → 1/0, blank strings → NULL, other strings
 /// and numbers → `to_i`, arrays and hashes → NULL (`to_i rescue nil`). The int4 range check
@@ -72,17 +75,9 @@ pub(crate) fn date(value: &Param) -> Option<NaiveDate> {
 /// times and American dates: 5 % of an import). Anything else, invalid dates of this form
 /// included, is `None` and goes the general way, so the result never differs from it.
 fn iso_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let year = digits(&b[0..4])?;
-    let date = NaiveDate::from_ymd_opt(
-        i32::try_from(year).ok()?,
-        digits(&b[5..7])?,
-        digits(&b[8..10])?,
-    )?;
-    (year != 0).then_some(date)
+    // Year 0000 is left to the general reader, which reads it its own way (the agreement
+    // test below holds the two readers together).
+    read_plain_date(s).filter(|date| date.year() != 0)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS±HH:MM`, all fields valid: the instant it names. The form reqsync's
@@ -100,23 +95,16 @@ fn iso_datetime_with_offset(s: &str) -> Option<DateTime<Utc>> {
     };
     let date = iso_date(&s[..10])?;
     let time = NaiveTime::from_hms_opt(
-        digits(&b[11..13])?,
-        digits(&b[14..16])?,
-        digits(&b[17..19])?,
+        ascii_digits(&b[11..13])?,
+        ascii_digits(&b[14..16])?,
+        ascii_digits(&b[17..19])?,
     )?;
-    let (offset_hours, offset_minutes) = (digits(&b[20..22])?, digits(&b[23..25])?);
+    let (offset_hours, offset_minutes) = (ascii_digits(&b[20..22])?, ascii_digits(&b[23..25])?);
     if offset_hours > 23 || offset_minutes > 59 {
         return None;
     }
     let offset = sign * i64::from(offset_hours * 3600 + offset_minutes * 60);
     Some(Utc.from_utc_datetime(&(date.and_time(time) - Duration::seconds(offset))))
-}
-
-/// ASCII digits as a number; `None` if any byte is not a digit.
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |n, c| {
-        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-    })
 }
 
 /// A `datetime` column assigned a string under `config.time_zone = 'Central Time (US &

@@ -12,8 +12,8 @@ use compact_str::{CompactString, ToCompactString};
 use super::TransformError;
 use super::bindings::wit;
 use super::info::{ColumnKind, ModuleInfo};
-use super::iso_text;
 use super::outcome::Finding;
+use crate::iso_text;
 use crate::source::{ColumnInfo, RowBatch, Value};
 
 /// Which query column feeds which module column; worked out once per job.

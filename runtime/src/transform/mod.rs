@@ -11,7 +11,6 @@ mod engine;
 pub mod examples;
 mod info;
 mod instance;
-mod iso_text;
 pub mod json_rows;
 mod live;
 mod outcome;

@@ -2,7 +2,8 @@
 //! clinic database nearly always holds, with chrono as the fallback for everything else.
 //!
 //! Every date and timestamp of a full sync passes through here on its way into a module's
-//! batch (two to three per dose row). chrono's `parse_from_str` and `format` interpret their
+//! batch (two to three per dose row), and the development receiver reads ISO dates with the
+//! same reader. chrono's `parse_from_str` and `format` interpret their
 //! format strings again for every value, and its `Display` writes through `core::fmt` one
 //! character at a time: in a full sync that was about 60 % of the columnar conversion's
 //! instructions (callgrind, docs/PERFORMANCE.md "Session 9"). The direct paths take only values whose every part is in the ordinary range
@@ -38,8 +39,8 @@ pub(crate) fn read_plain_timestamp(s: &str) -> Option<NaiveDateTime> {
     Some(read_plain_date(&s[..10])?.and_time(NaiveTime::from_hms_opt(h, m, sec)?))
 }
 
-/// The value of a run of ASCII digits (at most four here).
-fn ascii_digits(b: &[u8]) -> Option<u32> {
+/// The value of a run of ASCII digits (at most four here); `None` if any byte is not a digit.
+pub(crate) fn ascii_digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |n, &c| {
         c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
     })
