@@ -48,33 +48,22 @@ pub(crate) fn ascii_digits(b: &[u8]) -> Option<u32> {
 
 /// Appends `d` as chrono's `Display` writes it: `YYYY-MM-DD` (`%Y-%m-%d`).
 pub(crate) fn write_date(out: &mut String, d: NaiveDate) {
-    let mut text = Text::new();
-    if text.date(d) {
-        text.append_to(out);
-    } else {
-        let _ = write!(out, "{d}");
-    }
+    write_plain_or(out, |text| text.date(d), |out| write!(out, "{d}"));
 }
 
 /// Appends `t` as chrono's `Display` writes it: `HH:MM:SS` and, when there is one, the
 /// fraction in 3, 6 or 9 digits (`%H:%M:%S%.f`).
 pub(crate) fn write_time(out: &mut String, t: NaiveTime) {
-    let mut text = Text::new();
-    if text.time(t) {
-        text.append_to(out);
-    } else {
-        let _ = write!(out, "{t}");
-    }
+    write_plain_or(out, |text| text.time(t), |out| write!(out, "{t}"));
 }
 
 /// Appends `ts` as `%Y-%m-%dT%H:%M:%S%.f`: a local timestamp without an offset.
 pub(crate) fn write_local_timestamp(out: &mut String, ts: NaiveDateTime) {
-    let mut text = Text::new();
-    if text.date(ts.date()) && text.push(b'T') && text.time(ts.time()) {
-        text.append_to(out);
-    } else {
-        let _ = ts.format("%Y-%m-%dT%H:%M:%S%.f").write_to(out);
-    }
+    write_plain_or(
+        out,
+        |text| text.date(ts.date()) && text.push(b'T') && text.time(ts.time()),
+        |out| ts.format("%Y-%m-%dT%H:%M:%S%.f").write_to(out),
+    );
 }
 
 /// Appends `dt` as RFC 3339 with its offset, exactly as `DateTime::to_rfc3339` writes it
@@ -85,15 +74,33 @@ where
 {
     let local = dt.naive_local();
     let offset = dt.offset().fix().local_minus_utc();
+    // Offsets with seconds (local mean time before standard zones) are rounded by chrono.
+    const RFC3339: [chrono::format::Item<'static>; 1] =
+        [chrono::format::Item::Fixed(chrono::format::Fixed::RFC3339)];
+    write_plain_or(
+        out,
+        |text| {
+            text.date(local.date())
+                && text.push(b'T')
+                && text.time(local.time())
+                && text.offset(offset)
+        },
+        |out| dt.format_with_items(RFC3339.iter()).write_to(out),
+    );
+}
+
+/// Appends what `plain` writes into a [`Text`]; when it declines the value, `chrono` writes
+/// the whole value instead (writing into a `String` cannot fail).
+fn write_plain_or(
+    out: &mut String,
+    plain: impl FnOnce(&mut Text) -> bool,
+    chrono: impl FnOnce(&mut String) -> std::fmt::Result,
+) {
     let mut text = Text::new();
-    if text.date(local.date()) && text.push(b'T') && text.time(local.time()) && text.offset(offset)
-    {
+    if plain(&mut text) {
         text.append_to(out);
     } else {
-        // Offsets with seconds (local mean time before standard zones) are rounded by chrono.
-        const RFC3339: [chrono::format::Item<'static>; 1] =
-            [chrono::format::Item::Fixed(chrono::format::Fixed::RFC3339)];
-        let _ = dt.format_with_items(RFC3339.iter()).write_to(out);
+        let _ = chrono(out);
     }
 }
 
