@@ -8,10 +8,6 @@ use crate::rules::Date;
 use crate::types::{ColumnType, Context, Finding, ModuleInfo, Outcome, ValueHint};
 use crate::writer::RecordWriter;
 
-/// Starting size of the output buffer per row. Default-mapping records are 150–400 bytes;
-/// reserving up front saves the copies of repeated doubling on every batch.
-const RECORD_BYTES_HINT: usize = 256;
-
 /// `describe`: the module's [`ModuleInfo`] in WIT form.
 pub fn describe<T: Transform>() -> wit::ModuleInfo {
     to_wit_info(&T::info())
@@ -34,26 +30,26 @@ pub fn transform<T: Transform>(
         .map_err(|error| batch_error(error.code, error.message))?;
 
     let rows = bound.rows();
-    let mut out = RecordWriter::with_capacity(rows.saturating_mul(RECORD_BYTES_HINT));
+    let mut out = RecordWriter::new(info.output_fields, rows);
     let mut outcomes = Vec::with_capacity(rows);
     for index in 0..rows {
         out.begin_row();
         let outcome = T::row(&bound.row(index), &ctx, &mut out);
         outcomes.push(match outcome {
-            Outcome::Emit { warnings } => {
-                let (start, len) = out.finish_row();
-                let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(len)) else {
-                    return Err(batch_error(
-                        "output-too-large",
-                        "the batch's records exceed 4 GiB; use smaller batches".to_owned(),
-                    ));
-                };
-                wit::Outcome::Emit(wit::Emitted {
-                    start,
-                    len,
+            Outcome::Emit { warnings } => match out.finish_row() {
+                Ok((first, count)) => wit::Outcome::Emit(wit::Emitted {
+                    // Entries fit: a batch has at most u32::MAX rows and a record at most
+                    // u16::MAX + 1 fields before the host refuses it.
+                    first: u32::try_from(first).unwrap_or(u32::MAX),
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
                     warnings: warnings.iter().map(to_wit_finding).collect(),
-                })
-            }
+                }),
+                Err(name) => wit::Outcome::Reject(vec![wit::Finding {
+                    field: name,
+                    code: UNDECLARED_FIELD.to_owned(),
+                    message: "the module wrote a field it did not declare".to_owned(),
+                }]),
+            },
             Outcome::Skip { code, message } => {
                 out.discard_row();
                 wit::Outcome::Skip(wit::Skipped {
@@ -67,11 +63,25 @@ pub fn transform<T: Transform>(
             }
         });
     }
+    if u32::try_from(out.text_len()).is_err() {
+        return Err(batch_error(
+            "output-too-large",
+            "the batch's records exceed 4 GiB of text; use smaller batches".to_owned(),
+        ));
+    }
+    let fields = out.finish();
     Ok(wit::BatchResult {
-        records: out.into_string(),
+        text: fields.text,
+        field_indexes: fields.indexes,
+        kinds: fields.kinds,
+        values: fields.values,
         outcomes,
     })
 }
+
+/// The rejection code of a row that wrote a field its module did not declare (the host's
+/// record check uses the same code).
+pub(crate) const UNDECLARED_FIELD: &str = "undeclared-field";
 
 fn batch_error(code: &str, message: String) -> wit::BatchError {
     wit::BatchError {

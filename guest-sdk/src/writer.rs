@@ -1,76 +1,169 @@
-//! Writes emitted records as JSON into the batch's one shared output buffer.
+//! Writes emitted records, typed, into the batch's shared output lists.
 //!
-//! The WIT `batch-result` carries all records of a batch as one string plus (start, len) spans:
-//! one buffer crosses the component boundary instead of one string per record.
+//! The WIT `batch-result` carries the fields of all records of a batch as three parallel lists
+//! (declared field index, value kind, value) plus one text buffer: a handful of buffers cross
+//! the component boundary instead of one string per record, and the host writes each record's
+//! JSON itself, natively, from checked indexes rather than parsing JSON the module wrote.
 
 use crate::rules::Date;
+use crate::types::FieldSpec;
 
-/// Appends the JSON object of the current row to the batch's output buffer.
+/// Value kinds of the WIT `batch-result.kinds` list.
+pub(crate) mod kind {
+    pub const TEXT: u8 = 0;
+    pub const INTEGER: u8 = 1;
+    pub const FLOAT: u8 = 2;
+    pub const BOOLEAN: u8 = 3;
+}
+
+/// Adds the fields of the current row's record to the batch's output.
 ///
-/// Each method adds one key. Keys must be fields the module declared in
-/// [`ModuleInfo::output_fields`](crate::ModuleInfo::output_fields), each at most once (the
-/// `testing` harness checks both). To leave a field out, don't call the
-/// method: ReqCheck treats an explicit `null` as "set to NULL", which is never what a partial
-/// patient update wants.
-#[derive(Debug, Default)]
+/// Each method adds one field. Fields must be ones the module declared in
+/// [`ModuleInfo::output_fields`](crate::ModuleInfo::output_fields), each at most once: a name
+/// that is not declared rejects the row (`undeclared-field`), and the host rejects a row that
+/// writes a field twice (the `testing` harness reports both as contract violations). To leave a
+/// field out, don't call the method: ReqCheck treats an explicit `null` as "set to NULL", which
+/// is never what a partial patient update wants.
+#[derive(Debug)]
 pub struct RecordWriter {
-    buf: String,
-    /// Where the current row's object starts in `buf`.
-    start: usize,
-    /// Whether the current object has a key yet (to place commas).
-    has_fields: bool,
+    fields: &'static [FieldSpec],
+    /// The text values of the batch's records, concatenated.
+    text: String,
+    /// Per field written: declared index, kind, value (see the WIT `batch-result`).
+    indexes: Vec<u16>,
+    kinds: Vec<u8>,
+    values: Vec<u64>,
+    /// Where the current row's entries and text start.
+    row_first: usize,
+    row_text: usize,
+    /// The declared field after the last one written: modules write their fields in the order
+    /// they declared them, so the next one is usually found with one compare.
+    next: usize,
+    /// The first name the current row wrote that is not a declared field.
+    undeclared: Option<String>,
+}
+
+/// What [`RecordWriter::finish`] hands to the WIT result.
+pub(crate) struct WrittenFields {
+    pub text: String,
+    pub indexes: Vec<u16>,
+    pub kinds: Vec<u8>,
+    pub values: Vec<u64>,
 }
 
 impl RecordWriter {
-    pub(crate) fn with_capacity(bytes: usize) -> Self {
+    /// A writer for up to `rows` records of a module declaring `fields`.
+    pub(crate) fn new(fields: &'static [FieldSpec], rows: usize) -> Self {
+        // Default-mapping records carry 8–15 fields and 100–300 bytes of text; reserving up
+        // front saves the copies of repeated doubling on every batch.
+        let entries = rows.saturating_mul(fields.len().min(16));
         Self {
-            buf: String::with_capacity(bytes),
-            start: 0,
-            has_fields: false,
+            fields,
+            text: String::with_capacity(rows.saturating_mul(192)),
+            indexes: Vec::with_capacity(entries),
+            kinds: Vec::with_capacity(entries),
+            values: Vec::with_capacity(entries),
+            row_first: 0,
+            row_text: 0,
+            next: 0,
+            undeclared: None,
         }
     }
 
-    /// Starts the object of a new row.
+    /// Starts the record of a new row.
     pub(crate) fn begin_row(&mut self) {
-        self.start = self.buf.len();
-        self.has_fields = false;
-        self.buf.push('{');
+        self.row_first = self.indexes.len();
+        self.row_text = self.text.len();
+        self.next = 0;
+        self.undeclared = None;
     }
 
-    /// Closes the current object and returns its span `(start, len)` in bytes.
-    pub(crate) fn finish_row(&mut self) -> (usize, usize) {
-        self.buf.push('}');
-        (self.start, self.buf.len() - self.start)
+    /// Ends the current record and returns its entries `(first, count)`, or the first
+    /// undeclared field name it wrote (the row is then discarded).
+    pub(crate) fn finish_row(&mut self) -> Result<(usize, usize), String> {
+        if let Some(name) = self.undeclared.take() {
+            self.discard_row();
+            return Err(name);
+        }
+        Ok((self.row_first, self.indexes.len() - self.row_first))
     }
 
     /// Forgets whatever the current row wrote (it was skipped or rejected).
     pub(crate) fn discard_row(&mut self) {
-        self.buf.truncate(self.start);
-        self.has_fields = false;
+        self.indexes.truncate(self.row_first);
+        self.kinds.truncate(self.row_first);
+        self.values.truncate(self.row_first);
+        self.text.truncate(self.row_text);
     }
 
-    pub(crate) fn into_string(self) -> String {
-        self.buf
+    /// Bytes of text written so far (the host addresses text with 32-bit offsets).
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub(crate) fn finish(self) -> WrittenFields {
+        WrittenFields {
+            text: self.text,
+            indexes: self.indexes,
+            kinds: self.kinds,
+            values: self.values,
+        }
+    }
+
+    /// The declared index of `field`, looked for from the field after the previous one on.
+    #[inline]
+    fn index(&mut self, field: &str) -> Option<u16> {
+        let (before, after) = self.fields.split_at(self.next.min(self.fields.len()));
+        let found = after
+            .iter()
+            .position(|f| f.name == field)
+            .map(|i| self.next + i)
+            .or_else(|| before.iter().position(|f| f.name == field));
+        // A module declaring more than u16::MAX fields cannot name the rest; it is refused
+        // when its declaration is checked (`testing::check_info`), and here the name counts
+        // as undeclared.
+        match found.and_then(|i| u16::try_from(i).ok()) {
+            Some(i) => {
+                self.next = usize::from(i) + 1;
+                Some(i)
+            }
+            None => {
+                if self.undeclared.is_none() {
+                    self.undeclared = Some(field.to_owned());
+                }
+                None
+            }
+        }
     }
 
     #[inline]
-    fn key(&mut self, field: &str) {
-        if self.has_fields {
-            self.buf.push(',');
-        }
-        self.has_fields = true;
-        push_json_string(&mut self.buf, field);
-        self.buf.push(':');
+    fn push(&mut self, index: u16, kind: u8, value: u64) {
+        self.indexes.push(index);
+        self.kinds.push(kind);
+        self.values.push(value);
     }
 
-    /// A JSON string.
+    /// Appends `value` to the text and returns its (start, len) packed as the WIT asks.
+    #[inline]
+    fn text_value(&mut self, value: impl FnOnce(&mut String)) -> u64 {
+        let start = self.text.len();
+        value(&mut self.text);
+        let len = self.text.len() - start;
+        // Offsets beyond 4 GiB are caught for the whole batch (`text_len`); truncating here
+        // only ever happens in a batch that is then refused.
+        ((start as u64) << 32) | (len as u64 & 0xffff_ffff)
+    }
+
+    /// A text field (a JSON string).
     #[inline]
     pub fn str(&mut self, field: &str, value: &str) {
-        self.key(field);
-        push_json_string(&mut self.buf, value);
+        if let Some(index) = self.index(field) {
+            let span = self.text_value(|text| text.push_str(value));
+            self.push(index, kind::TEXT, span);
+        }
     }
 
-    /// A JSON string when `value` is `Some`; nothing otherwise.
+    /// A text field when `value` is `Some`; nothing otherwise.
     #[inline]
     pub fn opt_str(&mut self, field: &str, value: Option<&str>) {
         if let Some(value) = value {
@@ -81,15 +174,17 @@ impl RecordWriter {
     /// A JSON number.
     #[inline]
     pub fn int(&mut self, field: &str, value: i64) {
-        self.key(field);
-        push_i64(&mut self.buf, value);
+        if let Some(index) = self.index(field) {
+            self.push(index, kind::INTEGER, value as u64);
+        }
     }
 
     /// A JSON `true` / `false`.
     #[inline]
     pub fn bool(&mut self, field: &str, value: bool) {
-        self.key(field);
-        self.buf.push_str(if value { "true" } else { "false" });
+        if let Some(index) = self.index(field) {
+            self.push(index, kind::BOOLEAN, u64::from(value));
+        }
     }
 
     /// A JSON number. NaN and infinities have no JSON form: the field is left out and `false`
@@ -98,238 +193,108 @@ impl RecordWriter {
         if !value.is_finite() {
             return false;
         }
-        self.key(field);
-        // Display for f64 never uses exponent notation and round-trips, and always yields a
-        // valid JSON number for finite values.
-        use std::fmt::Write as _;
-        let _ = write!(self.buf, "{value}");
+        if let Some(index) = self.index(field) {
+            self.push(index, kind::FLOAT, value.to_bits());
+        }
         true
     }
 
     /// A date as the JSON string `"YYYY-MM-DD"`.
     #[inline]
     pub fn date(&mut self, field: &str, value: Date) {
-        self.key(field);
-        self.buf.push('"');
-        value.push_iso(&mut self.buf);
-        self.buf.push('"');
-    }
-}
-
-/// Appends `value` as a JSON string literal (RFC 8259): quotes, backslashes and control
-/// characters escaped, everything else (non-ASCII included) copied as UTF-8.
-///
-/// This is the hottest function of a default module (every field of every record goes through
-/// it), and almost no value needs escaping, so clean stretches are found eight bytes at a time
-/// and copied whole.
-#[inline]
-pub(crate) fn push_json_string(out: &mut String, value: &str) {
-    out.reserve(value.len() + 2);
-    out.push('"');
-    let clean = clean_prefix_len(value.as_bytes());
-    if clean == value.len() {
-        out.push_str(value);
-    } else {
-        push_escaped(out, value, clean);
-    }
-    out.push('"');
-}
-
-/// The slow path of [`push_json_string`], from the first byte needing an escape.
-#[cold]
-fn push_escaped(out: &mut String, value: &str, first: usize) {
-    let mut rest = value;
-    let mut clean = first;
-    loop {
-        let (head, tail) = rest.split_at_checked(clean).unwrap_or((rest, ""));
-        out.push_str(head);
-        let Some(&byte) = tail.as_bytes().first() else {
-            break;
-        };
-        push_escape(out, byte);
-        // `byte` is ASCII, so the next character starts right after it.
-        rest = tail.get(1..).unwrap_or_default();
-        clean = clean_prefix_len(rest.as_bytes());
-    }
-}
-
-#[inline]
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
-}
-
-/// Length of the longest prefix of `bytes` without a byte that needs escaping.
-#[inline]
-fn clean_prefix_len(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Classic SWAR "has a zero byte" / "has a byte below n" tests. They can flag extra bytes
-    // only after a truly flagged one, so "this word is clean" is exact.
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let (words, _) = bytes.as_chunks::<8>();
-    let mut clean = 0;
-    for word in words {
-        let x = u64::from_le_bytes(*word);
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let quote = has_zero(x ^ (ONES * u64::from(b'"')));
-        let backslash = has_zero(x ^ (ONES * u64::from(b'\\')));
-        if control | quote | backslash != 0 {
-            break;
+        if let Some(index) = self.index(field) {
+            let span = self.text_value(|text| value.push_iso(text));
+            self.push(index, kind::TEXT, span);
         }
-        clean += 8;
-    }
-    clean
-        + bytes
-            .get(clean..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|&&b| !needs_escape(b))
-            .count()
-}
-
-fn push_escape(out: &mut String, byte: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    match byte {
-        b'"' => out.push_str("\\\""),
-        b'\\' => out.push_str("\\\\"),
-        b'\n' => out.push_str("\\n"),
-        b'\r' => out.push_str("\\r"),
-        b'\t' => out.push_str("\\t"),
-        0x08 => out.push_str("\\b"),
-        0x0c => out.push_str("\\f"),
-        _ => {
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
-    }
-}
-
-/// Appends the decimal form of `value` without going through `core::fmt` (which is slow in
-/// wasm and this runs for every number of every record).
-pub(crate) fn push_i64(out: &mut String, value: i64) {
-    let mut digits = [0u8; 20];
-    let mut n = value.unsigned_abs();
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reserve(21);
-    if value < 0 {
-        out.push('-');
-    }
-    for &digit in &digits[i..] {
-        out.push(char::from(digit));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
-    fn json(value: &str) -> String {
-        let mut out = String::new();
-        push_json_string(&mut out, value);
-        out
+    const FIELDS: &[FieldSpec] = &[
+        FieldSpec::required("patient_number"),
+        FieldSpec::optional("last_name"),
+        FieldSpec::optional("history_flag"),
+        FieldSpec::optional("email"),
+        FieldSpec::optional("score"),
+    ];
+
+    fn text(out: &WrittenFields, entry: usize) -> &str {
+        let value = out.values[entry];
+        let start = (value >> 32) as usize;
+        let len = (value & 0xffff_ffff) as usize;
+        &out.text[start..start + len]
     }
 
     #[test]
-    fn escapes_what_json_requires() {
-        assert_eq!(json(r#"O"Brien\"#), r#""O\"Brien\\""#);
-        assert_eq!(json("a\nb\tc\r\u{8}\u{c}"), r#""a\nb\tc\r\b\f""#);
-        assert_eq!(json("\u{0}\u{1f}"), r#""\u0000\u001f""#);
-        assert_eq!(json("José Nguyễn 😀"), "\"José Nguyễn 😀\"");
-        assert_eq!(json(""), r#""""#);
-        // Escapes at every position of an eight-byte word, and past the last whole word.
-        for at in 0..20 {
-            let mut value = "a".repeat(20);
-            value.replace_range(at..=at, "\"");
-            let mut expected = "a".repeat(20);
-            expected.replace_range(at..=at, "\\\"");
-            assert_eq!(json(&value), format!("\"{expected}\""));
-        }
-    }
-
-    #[test]
-    fn writes_numbers() {
-        for value in [0, 7, -7, 2_147_483_647, i64::MAX, i64::MIN] {
-            let mut out = String::new();
-            push_i64(&mut out, value);
-            assert_eq!(out, value.to_string());
-        }
-    }
-
-    #[test]
-    fn builds_an_object_and_discards_rejected_rows() {
-        let mut writer = RecordWriter::with_capacity(64);
+    fn writes_typed_fields_and_discards_rejected_rows() {
+        let mut writer = RecordWriter::new(FIELDS, 4);
         writer.begin_row();
-        writer.int("patient_number", 4);
-        writer.str("last_name", "O'Brien");
+        writer.int("patient_number", -4);
+        writer.str("last_name", "O'Brien \"Jr\"");
         writer.bool("history_flag", true);
         writer.opt_str("email", None);
-        let (start, len) = writer.finish_row();
+        assert_eq!(writer.finish_row(), Ok((0, 3)));
         writer.begin_row();
         writer.str("last_name", "dropped");
         writer.discard_row();
         writer.begin_row();
-        let (start2, len2) = writer.finish_row();
-        let out = writer.into_string();
-        assert_eq!(
-            &out[start..start + len],
-            r#"{"patient_number":4,"last_name":"O'Brien","history_flag":true}"#
+        writer.date(
+            "last_name",
+            Date::parse("2001-02-03").expect("a calendar date"),
         );
-        assert_eq!(&out[start2..start2 + len2], "{}");
-        assert_eq!(out.len(), len + len2);
+        assert_eq!(writer.finish_row(), Ok((3, 1)));
+        let out = writer.finish();
+        assert_eq!(out.indexes, [0, 1, 2, 1]);
+        assert_eq!(
+            out.kinds,
+            [kind::INTEGER, kind::TEXT, kind::BOOLEAN, kind::TEXT]
+        );
+        assert_eq!(out.values[0] as i64, -4);
+        assert_eq!(text(&out, 1), "O'Brien \"Jr\"");
+        assert_eq!(out.values[2], 1);
+        assert_eq!(text(&out, 3), "2001-02-03");
+        assert_eq!(out.text, "O'Brien \"Jr\"2001-02-03");
+    }
+
+    #[test]
+    fn finds_fields_written_out_of_declaration_order() {
+        let mut writer = RecordWriter::new(FIELDS, 1);
+        writer.begin_row();
+        writer.str("email", "a@example.com");
+        writer.int("patient_number", 1);
+        writer.str("email", "twice");
+        assert_eq!(writer.finish_row(), Ok((0, 3)));
+        assert_eq!(writer.finish().indexes, [3, 0, 3]);
+    }
+
+    #[test]
+    fn an_undeclared_name_discards_the_row_and_is_named() {
+        let mut writer = RecordWriter::new(FIELDS, 2);
+        writer.begin_row();
+        writer.int("patient_number", 1);
+        writer.str("nickname", "x");
+        writer.str("middle", "y");
+        assert_eq!(writer.finish_row(), Err("nickname".to_owned()));
+        writer.begin_row();
+        writer.int("patient_number", 2);
+        assert_eq!(writer.finish_row(), Ok((0, 1)));
+        let out = writer.finish();
+        assert_eq!(out.indexes, [0]);
+        assert!(out.text.is_empty());
     }
 
     #[test]
     fn leaves_out_non_finite_floats() {
-        let mut writer = RecordWriter::with_capacity(16);
+        let mut writer = RecordWriter::new(FIELDS, 1);
         writer.begin_row();
-        assert!(!writer.float("x", f64::NAN));
-        assert!(writer.float("y", 0.5));
-        let (start, len) = writer.finish_row();
-        assert_eq!(&writer.into_string()[start..start + len], r#"{"y":0.5}"#);
-    }
-
-    proptest! {
-        #[test]
-        fn escaped_strings_parse_back_to_themselves(value in any::<String>()) {
-            let parsed: String = serde_json::from_str(&json(&value)).expect("valid JSON string");
-            prop_assert_eq!(parsed, value);
-        }
-
-        #[test]
-        fn escape_heavy_strings_parse_back(value in "[a-z\"\\\\\n\u{0}-\u{1f}é😀]{0,40}") {
-            let parsed: String = serde_json::from_str(&json(&value)).expect("valid JSON string");
-            prop_assert_eq!(parsed, value);
-        }
-
-        #[test]
-        fn numbers_parse_back(value in any::<i64>()) {
-            let mut out = String::new();
-            push_i64(&mut out, value);
-            prop_assert_eq!(out.parse::<i64>().ok(), Some(value));
-        }
-
-        #[test]
-        fn finite_floats_parse_back(value in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
-            let mut writer = RecordWriter::with_capacity(16);
-            writer.begin_row();
-            writer.float("x", value);
-            let (start, len) = writer.finish_row();
-            let out = writer.into_string();
-            let object = &out[start..start + len];
-            prop_assert!(serde_json::from_str::<serde_json::Value>(object).is_ok());
-            // serde_json's default float parser is not exact; std's is.
-            let number = object.trim_start_matches("{\"x\":").trim_end_matches('}');
-            prop_assert_eq!(number.parse::<f64>().ok(), Some(value));
-        }
+        assert!(!writer.float("score", f64::NAN));
+        assert!(!writer.float("score", f64::INFINITY));
+        assert!(writer.float("score", 0.5));
+        assert_eq!(writer.finish_row(), Ok((0, 1)));
+        let out = writer.finish();
+        assert_eq!(f64::from_bits(out.values[0]), 0.5);
     }
 }

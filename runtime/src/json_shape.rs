@@ -87,28 +87,14 @@ pub enum BodyShape<'a> {
 }
 
 /// Reads `text` as one JSON value. Errors are serde_json's, which name a line and column and
-/// never quote the text. (The record check uses [`object_keys_into`]; this is its reference in
-/// tests.)
+/// never quote the text. (The body check reads records with [`body_elements`]; this is its
+/// reference in tests.)
 #[cfg(test)]
 pub fn shape(text: &str) -> Result<Shape<'_>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let shape = ShapeSeed.deserialize(&mut de)?;
     de.end()?;
     Ok(shape)
-}
-
-/// [`shape`] for many records in a row: an object's keys go into `keys` (cleared first), so
-/// that one buffer serves a whole batch of records instead of an allocation each. Answers
-/// whether `text` is an object.
-pub fn object_keys_into<'a>(
-    text: &'a str,
-    keys: &mut ObjectKeys<'a>,
-) -> Result<bool, serde_json::Error> {
-    keys.keys.clear();
-    let mut de = serde_json::Deserializer::from_str(text);
-    let is_object = KeysInto(&mut keys.keys).deserialize(&mut de)?;
-    de.end()?;
-    Ok(is_object)
 }
 
 /// Reads `text` as a request body whose records are under `key`.
@@ -523,25 +509,6 @@ mod tests {
                 "{text}"
             );
         }
-    }
-
-    #[test]
-    fn keys_read_into_a_reused_buffer_match_shape() {
-        let texts = [
-            r#"{"b": 1, "a": null, "c\u0041": {"x": [1]}}"#,
-            r#"[1]"#,
-            r#"{"z": "s"}"#,
-            "7",
-        ];
-        let mut buffer = ObjectKeys::default();
-        for text in texts {
-            let is_object = object_keys_into(text, &mut buffer).expect("valid");
-            match shape(text).expect("valid") {
-                Shape::Object(keys) => assert!(is_object && buffer == keys, "{text}"),
-                Shape::Other => assert!(!is_object, "{text}"),
-            }
-        }
-        assert!(object_keys_into(r#"{"a": 1e400}"#, &mut buffer).is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-// The glue between reqsync's WIT world (guest-sdk/wit/transform.wit, reqsync:transform@2.0.0)
+// The glue between reqsync's WIT world (guest-sdk/wit/transform.wit, reqsync:transform@3.0.0)
 // and a transform's row rules: the JavaScript counterpart of the Rust SDK crate `reqsync-guest`.
 // A module declares its columns and fields, writes one function per row, and calls
 // `describeModule` / `runBatch` from its two exports; this file does the rest.
@@ -6,8 +6,8 @@
 // How componentize-js hands WIT values to JavaScript (and back):
 // - records are plain objects with camelCase keys (`keyColumn`, `asOfDate`);
 // - variants are `{ tag: 'kebab-name', val: payload }`, enums are their case name as a string;
-// - s64 is BigInt, `list<s64>` a BigInt64Array, `list<u32>` a Uint32Array, `list<u8>` a
-//   Uint8Array;
+// - s64 is BigInt, `list<s64>` a BigInt64Array, `list<u64>` a BigUint64Array, `list<u32>` a
+//   Uint32Array, `list<u16>` a Uint16Array, `list<u8>` a Uint8Array;
 // - `result<T, E>`: returning a value is `ok`; throwing an `E`-shaped object (here a
 //   BatchError) is `err`. Any other exception traps, like a panic in a Rust module: the host
 //   then retries the batch row by row and rejects only the failing row (`transform-trap`).
@@ -131,24 +131,24 @@ export function runBatch(info, context, batch, rowFunction) {
   }
   const ctx = Object.freeze({ asOfDate: context.asOfDate });
   const columns = bindColumns(info.inputColumns, batch);
-  const records = [];
+  const fields = new FieldLists(info.outputFields);
   const outcomes = [];
-  // Emitted spans are byte offsets into the UTF-8 encoding of `records`.
-  let offset = 0;
   for (let i = 0; i < batch.rows; i++) {
     const row = {};
     for (const { name, cells } of columns) row[name] = cells === null ? null : cells[i];
     const outcome = rowFunction(row, ctx);
     switch (outcome.kind) {
       case 'emit': {
-        const json = recordJson(outcome.record);
-        const len = utf8Length(json);
-        records.push(json);
+        const entries = fields.add(outcome.record);
+        if (typeof entries === 'string') {
+          const message = 'the module wrote a field it did not declare';
+          outcomes.push({ tag: 'reject', val: [{ field: entries, code: 'undeclared-field', message }] });
+          break;
+        }
         outcomes.push({
           tag: 'emit',
-          val: { start: offset, len, warnings: outcome.warnings.map(toWitFinding) },
+          val: { ...entries, warnings: outcome.warnings.map(toWitFinding) },
         });
-        offset += len;
         break;
       }
       case 'skip':
@@ -161,7 +161,7 @@ export function runBatch(info, context, batch, rowFunction) {
         throw new TypeError('a row function must return emit(…), skip(…) or reject(…)');
     }
   }
-  return { records: records.join(''), outcomes };
+  return { outcomes, ...fields.finish() };
 }
 
 function toWitFinding({ field, code, message }) {
@@ -291,35 +291,87 @@ function utf8Length(text) {
   return bytes;
 }
 
-/**
- * One record as a JSON object, keys in insertion order. Not plain `JSON.stringify`: that throws
- * on BigInt, and converting BigInt to Number would round integers above 2^53. Strings go through
- * `JSON.stringify`, whose escaping (quotes, backslashes, control characters) is exactly the
- * Rust SDK's.
- */
-function recordJson(record) {
-  const members = [];
-  for (const [key, value] of Object.entries(record)) {
-    if (value === undefined || value === null) continue;
-    members.push(`${JSON.stringify(key)}:${jsonValue(value)}`);
-  }
-  return `{${members.join(',')}}`;
-}
+// Value kinds of the WIT `batch-result.kinds` list.
+const TEXT = 0;
+const INTEGER = 1;
+const FLOAT = 2;
+const BOOLEAN = 3;
 
-function jsonValue(value) {
-  switch (typeof value) {
-    case 'bigint':
-      return value.toString();
-    case 'string':
-    case 'boolean':
-      return JSON.stringify(value);
-    case 'number':
-      // NaN and infinities have no JSON form; writing them as null would clear the field.
-      if (!Number.isFinite(value)) throw new TypeError('a record value is not a finite number');
-      return JSON.stringify(value);
-    default:
-      throw new TypeError(
-        `a record value is a ${typeof value}; records hold strings, numbers and booleans`,
-      );
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+
+/**
+ * The typed fields of a batch's emitted records: the WIT `batch-result`'s parallel lists and
+ * its text buffer, with UTF-8 byte offsets. The host writes each record's JSON from them.
+ */
+class FieldLists {
+  constructor(outputFields) {
+    this.indexOf = new Map();
+    outputFields.forEach(({ name }, i) => {
+      if (!this.indexOf.has(name)) this.indexOf.set(name, i);
+    });
+    this.text = [];
+    this.offset = 0; // UTF-8 byte length of the text so far
+    this.indexes = [];
+    this.kinds = [];
+    this.values = [];
+    this.float = new DataView(new ArrayBuffer(8));
+  }
+
+  /**
+   * Appends a record's fields (keys in insertion order; `null` and `undefined` left out) and
+   * returns `{ first, count }`, or the first key that is not a declared field (nothing is
+   * appended then).
+   */
+  add(record) {
+    const fields = Object.entries(record).filter(([, value]) => value !== undefined && value !== null);
+    for (const [key] of fields) if (!this.indexOf.has(key)) return key;
+    const first = this.indexes.length;
+    for (const [key, value] of fields) {
+      this.indexes.push(this.indexOf.get(key));
+      switch (typeof value) {
+        case 'string': {
+          const len = utf8Length(value);
+          this.kinds.push(TEXT);
+          this.values.push((BigInt(this.offset) << 32n) | BigInt(len));
+          this.text.push(value);
+          this.offset += len;
+          break;
+        }
+        case 'bigint':
+          if (value < I64_MIN || value > I64_MAX) {
+            throw new RangeError(`${key}: the integer does not fit 64 bits`);
+          }
+          this.kinds.push(INTEGER);
+          this.values.push(BigInt.asUintN(64, value));
+          break;
+        case 'number':
+          // NaN and infinities have no JSON form; writing them as null would clear the field.
+          if (!Number.isFinite(value)) throw new TypeError(`${key}: not a finite number`);
+          this.float.setFloat64(0, value, true);
+          this.kinds.push(FLOAT);
+          this.values.push(this.float.getBigUint64(0, true));
+          break;
+        case 'boolean':
+          this.kinds.push(BOOLEAN);
+          this.values.push(value ? 1n : 0n);
+          break;
+        default:
+          throw new TypeError(
+            `${key}: a record value is a ${typeof value}; records hold strings, numbers and booleans`,
+          );
+      }
+    }
+    return { first, count: this.indexes.length - first };
+  }
+
+  /** The WIT `batch-result` fields (all but `outcomes`). */
+  finish() {
+    return {
+      text: this.text.join(''),
+      fieldIndexes: Uint16Array.from(this.indexes),
+      kinds: Uint8Array.from(this.kinds),
+      values: BigUint64Array.from(this.values),
+    };
   }
 }

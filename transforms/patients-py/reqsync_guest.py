@@ -4,13 +4,14 @@ Python: the Python counterpart of the Rust SDK crate `reqsync-guest`.
 A module subclasses `Transform`, declares its columns and fields, and writes `row()`: one row in,
 one outcome (`Emit`, `Skip` or `Reject`) out. This file does the rest, as the Rust SDK does:
 checks the batch once (missing, mistyped or malformed columns fail the whole batch with the SDK's
-codes), cuts the columnar batch into per-row values, writes the JSON records into the one output
-buffer with UTF-8 byte offsets, and answers `describe`.
+codes), cuts the columnar batch into per-row values, hands the records over typed (declared field
+index, value kind, value; text values in one buffer with UTF-8 byte offsets), and answers
+`describe`.
 
 Analysts normally never edit this file.
 """
 
-import json
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -303,6 +304,8 @@ class Record:
 
     def put(self, field: str, value) -> None:
         """A string, integer, boolean, finite float or `datetime.date` (sent as `YYYY-MM-DD`)."""
+        if not isinstance(value, (str, int, float, date)):
+            raise TypeError(f"{field}: a {type(value).__name__} cannot be sent")
         if value is None:
             raise TypeError(f"{field}: None is not sent; leave the field out (put_opt)")
         if value == "":
@@ -318,10 +321,61 @@ class Record:
         if value is not None:
             self.put(field, value)
 
-    def to_json(self) -> str:
-        # The same text the Rust writer produces: no spaces, non-ASCII as UTF-8, only quotes,
-        # backslashes and control characters escaped. NaN has no JSON form: it raises.
-        return json.dumps(self._fields, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+# Value kinds of the WIT `batch-result.kinds` list.
+_TEXT, _INTEGER, _FLOAT, _BOOLEAN = 0, 1, 2, 3
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+class _FieldLists:
+    """The typed fields of a batch's emitted records: the WIT `batch-result`'s parallel lists
+    and its text buffer, with UTF-8 byte offsets."""
+
+    __slots__ = ("index_of", "text", "pos", "indexes", "kinds", "values")
+
+    def __init__(self, output_fields: Sequence[Field]):
+        self.index_of: dict = {}
+        for i, field in enumerate(output_fields):
+            self.index_of.setdefault(field.name, i)
+        self.text: list = []
+        self.pos = 0  # UTF-8 byte length of the text so far
+        self.indexes: list = []
+        self.kinds = bytearray()
+        self.values: list = []
+
+    def add(self, record: Record):
+        """Appends a record's fields; returns (first entry, count), or the first field name
+        that is not declared (nothing is appended then)."""
+        for field in record._fields:
+            if field not in self.index_of:
+                return field
+        first = len(self.indexes)
+        for field, value in record._fields.items():
+            self.indexes.append(self.index_of[field])
+            if isinstance(value, str):
+                # `isascii` is O(1) in CPython and true for most values.
+                size = len(value) if value.isascii() else len(value.encode())
+                self.kinds.append(_TEXT)
+                self.values.append((self.pos << 32) | size)
+                self.text.append(value)
+                self.pos += size
+            elif isinstance(value, bool):  # before int: a bool is an int in Python
+                self.kinds.append(_BOOLEAN)
+                self.values.append(int(value))
+            elif isinstance(value, int):
+                if not _I64_MIN <= value <= _I64_MAX:
+                    raise ValueError(f"{field}: the integer does not fit 64 bits")
+                self.kinds.append(_INTEGER)
+                self.values.append(value & 0xFFFF_FFFF_FFFF_FFFF)
+            elif isinstance(value, float):
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise ValueError(f"{field}: NaN and infinities have no JSON form")
+                self.kinds.append(_FLOAT)
+                self.values.append(struct.unpack("<Q", struct.pack("<d", value))[0])
+            else:
+                raise TypeError(f"{field}: a {type(value).__name__} cannot be sent")
+        return (first, len(self.indexes) - first)
 
 
 class Transform(wit_world.WitWorld):
@@ -364,21 +418,21 @@ class Transform(wit_world.WitWorld):
         ctx = Context(as_of)
         columns = _bind(self.input_columns, batch)
 
-        records = []  # the JSON objects of the emitted rows, concatenated at the end
-        offset = 0  # UTF-8 byte position of the next record in the output buffer
+        fields = _FieldLists(self.output_fields)
         outcomes = []
         for index in range(batch.rows):
             out = Record()
             outcome = self.row(Row(columns, index), ctx, out)
             if type(outcome) is Emit:
-                record = out.to_json()
-                # Spans are UTF-8 byte offsets (the host reads the buffer as bytes);
-                # `isascii` is O(1) in CPython and true for most records.
-                size = len(record) if record.isascii() else len(record.encode())
+                entries = fields.add(out)
+                if isinstance(entries, str):
+                    finding = types.Finding(
+                        entries, "undeclared-field", "the module wrote a field it did not declare"
+                    )
+                    outcomes.append(types.Outcome_Reject([finding]))
+                    continue
                 warnings = [finding.to_wit() for finding in outcome.warnings]
-                outcomes.append(types.Outcome_Emit(types.Emitted(offset, size, warnings)))
-                records.append(record)
-                offset += size
+                outcomes.append(types.Outcome_Emit(types.Emitted(*entries, warnings)))
             elif type(outcome) is Reject:
                 findings = [finding.to_wit() for finding in outcome.findings]
                 outcomes.append(types.Outcome_Reject(findings))
@@ -387,7 +441,9 @@ class Transform(wit_world.WitWorld):
                 outcomes.append(types.Outcome_Skip(skipped))
             else:
                 raise TypeError(f"row() returned {type(outcome).__name__}, not an outcome")
-        return types.BatchResult("".join(records), outcomes)
+        return types.BatchResult(
+            "".join(fields.text), fields.indexes, bytes(fields.kinds), fields.values, outcomes
+        )
 
 
 # ---- reading the columnar batch -------------------------------------------------------------

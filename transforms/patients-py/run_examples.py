@@ -5,14 +5,15 @@
 
 FILE defaults to the Rust module's cases (transforms/patients/examples.json), the spec this module
 must pass. The batch is built the way the host builds it (columnar, UTF-8 byte offsets, NULL
-maps) and the records are read back by their byte spans, so what passes here passes in the
-sandbox too; `cargo test -p reqsync --test e2e guest_python` then checks the built component.
+maps) and the records are read back from their typed fields by byte spans, so what passes here
+passes in the sandbox too; `cargo test -p reqsync --test e2e guest_python` then checks the built component.
 Inside the sandbox a Python exception only shows as `transform-trap`: debug here.
 
 Not part of the component (app.py never imports it).
 """
 
 import json
+import struct
 import sys
 import traceback
 from pathlib import Path
@@ -49,13 +50,32 @@ def column(spec: types.ColumnSpec, cells: list) -> types.Column:
     return types.Column(spec.name, values, present)
 
 
-def verdict(outcome, records: bytes):
+def field_value(result, entry: int, text: bytes):
+    """Entry `entry` of the result's typed fields as the JSON value the host writes."""
+    kind, value = result.kinds[entry], result.values[entry]
+    if kind == 0:
+        start, size = value >> 32, value & 0xFFFF_FFFF
+        return text[start : start + size].decode()
+    if kind == 1:
+        return value - (1 << 64) if value >= 1 << 63 else value
+    if kind == 2:
+        return struct.unpack("<d", struct.pack("<Q", value))[0]
+    if kind == 3:
+        return bool(value)
+    raise ValueError(f"entry {entry}: unknown value kind {kind}")
+
+
+def verdict(outcome, result, info, text: bytes):
     """The outcome in the examples' terms: ("emit", record, warnings) / ("reject", findings) /
     ("skip", code)."""
     if isinstance(outcome, types.Outcome_Emit):
-        span = records[outcome.value.start : outcome.value.start + outcome.value.len]
+        entries = range(outcome.value.first, outcome.value.first + outcome.value.count)
+        record = {
+            info.output_fields[result.field_indexes[e]].name: field_value(result, e, text)
+            for e in entries
+        }
         warnings = {f"{w.field}:{w.code}" for w in outcome.value.warnings}
-        return ("emit", json.loads(span.decode()), warnings)
+        return ("emit", record, warnings)
     if isinstance(outcome, types.Outcome_Reject):
         return ("reject", {f"{f.field}:{f.code}" for f in outcome.value})
     return ("skip", outcome.value.code)
@@ -87,10 +107,10 @@ def main() -> int:
     except Exception:
         traceback.print_exc()
         return 1
-    records = result.records.encode()
+    text = result.text.encode()
     failures = 0
     for case, outcome in zip(cases, result.outcomes, strict=True):
-        got, want = verdict(outcome, records), expected(case["expect"])
+        got, want = verdict(outcome, result, info, text), expected(case["expect"])
         if got != want:
             failures += 1
             print(f"FAIL {case['name']}\n   got  {got}\n   want {want}")

@@ -59,6 +59,8 @@ use serde_json::{Map, Value};
 
 use crate::bindings::reqsync::transform::types as wit;
 use crate::types::{ColumnSpec, ColumnType, ModuleInfo};
+use crate::engine::UNDECLARED_FIELD;
+use crate::writer::kind;
 use crate::{Transform, engine};
 
 pub mod strategies;
@@ -373,23 +375,25 @@ fn run_batch_reported<T: Transform>(
         batch.rows as usize,
         "one outcome per row"
     );
-    let mut next_start = 0usize;
+    let fields = Fields::check(&info, &result);
+    let mut next_first = 0usize;
     let outcomes = result
         .outcomes
-        .into_iter()
+        .iter()
+        .cloned()
         .enumerate()
         .map(|(i, outcome)| {
             let said = said(&outcome);
             (
-                check_outcome(&info, &result.records, &mut next_start, i, outcome),
+                check_outcome(&info, &fields, &mut next_first, i, outcome),
                 said,
             )
         })
         .collect();
     assert_eq!(
-        next_start,
-        result.records.len(),
-        "records buffer has bytes no span covers"
+        next_first,
+        fields.len(),
+        "the field lists have entries no emitted record covers"
     );
     Ok(outcomes)
 }
@@ -412,21 +416,22 @@ fn said(outcome: &wit::Outcome) -> Vec<String> {
 /// Checks one outcome against the module's contract and turns it into a [`RowOutcome`].
 fn check_outcome(
     info: &ModuleInfo,
-    records: &str,
-    next_start: &mut usize,
+    fields: &Fields<'_>,
+    next_first: &mut usize,
     i: usize,
     outcome: wit::Outcome,
 ) -> RowOutcome {
     match outcome {
         wit::Outcome::Emit(emitted) => {
-            let start = emitted.start as usize;
-            let end = start + emitted.len as usize;
-            assert_eq!(start, *next_start, "row {i}: records are not contiguous");
-            *next_start = end;
-            let text = records
-                .get(start..end)
-                .unwrap_or_else(|| panic!("row {i}: span outside the records buffer"));
-            let record = check_record(info, i, text);
+            let first = emitted.first as usize;
+            let end = first + emitted.count as usize;
+            assert_eq!(first, *next_first, "row {i}: records are not contiguous");
+            *next_first = end;
+            assert!(
+                end <= fields.len(),
+                "row {i}: entries outside the field lists"
+            );
+            let record = check_record(info, i, fields.entries(first..end));
             RowOutcome::Emit {
                 record,
                 warnings: check_findings(info, i, &emitted.warnings, "warning"),
@@ -449,6 +454,12 @@ fn check_outcome(
         }
         wit::Outcome::Reject(findings) => {
             assert!(!findings.is_empty(), "row {i}: rejected without a finding");
+            if let Some(f) = findings.iter().find(|f| f.code == UNDECLARED_FIELD) {
+                panic!(
+                    "row {i}: wrote `{}`, which is not a declared output field",
+                    f.field
+                );
+            }
             RowOutcome::Reject(check_findings(info, i, &findings, "rejection"))
         }
     }
@@ -488,26 +499,20 @@ pub fn check_info(info: &ModuleInfo) {
     }
 }
 
-/// Parses one emitted record and checks it against the module's declared output fields.
-fn check_record(info: &ModuleInfo, row: usize, text: &str) -> Map<String, Value> {
-    let Entries(entries) = serde_json::from_str(text)
-        .unwrap_or_else(|e| panic!("row {row}: emitted record is not a JSON object ({e}): {text}"));
+/// Checks one emitted record's entries against the module's declared output fields.
+fn check_record(
+    info: &ModuleInfo,
+    row: usize,
+    entries: impl Iterator<Item = (&'static str, Value)>,
+) -> Map<String, Value> {
     let mut record = Map::new();
     for (key, value) in entries {
         assert!(
-            info.output_fields.iter().any(|f| f.name == key),
-            "row {row}: emitted `{key}`, which is not a declared output field"
-        );
-        assert!(
-            !value.is_null(),
-            "row {row}: `{key}` is null (leave the key out instead)"
-        );
-        assert!(
             value.as_str() != Some(""),
-            "row {row}: `{key}` is an empty string (leave the key out instead)"
+            "row {row}: `{key}` is an empty string (leave the field out instead)"
         );
         assert!(
-            record.insert(key.clone(), value).is_none(),
+            record.insert(key.to_owned(), value).is_none(),
             "row {row}: `{key}` written twice"
         );
     }
@@ -519,6 +524,81 @@ fn check_record(info: &ModuleInfo, row: usize, text: &str) -> Map<String, Value>
         );
     }
     record
+}
+
+/// A batch result's field lists, checked as a whole: parallel, every index declared, every
+/// kind known, every text span inside the text and laid end to end.
+struct Fields<'r> {
+    info: &'r ModuleInfo,
+    result: &'r wit::BatchResult,
+}
+
+impl<'r> Fields<'r> {
+    fn check(info: &'r ModuleInfo, result: &'r wit::BatchResult) -> Self {
+        let n = result.field_indexes.len();
+        assert!(
+            result.kinds.len() == n && result.values.len() == n,
+            "the field lists differ in length"
+        );
+        let mut text_end = 0usize;
+        for (entry, (&index, &kind)) in result.field_indexes.iter().zip(&result.kinds).enumerate() {
+            assert!(
+                usize::from(index) < info.output_fields.len(),
+                "entry {entry}: field index {index} is not a declared output field"
+            );
+            if kind == kind::TEXT {
+                let (start, len) = text_span(result.values[entry]);
+                assert_eq!(start, text_end, "entry {entry}: text values are not contiguous");
+                text_end = start + len;
+                assert!(
+                    result.text.get(start..text_end).is_some(),
+                    "entry {entry}: text span outside the text or inside a character"
+                );
+            } else {
+                assert!(
+                    [kind::INTEGER, kind::FLOAT, kind::BOOLEAN].contains(&kind),
+                    "entry {entry}: unknown value kind {kind}"
+                );
+            }
+        }
+        assert_eq!(text_end, result.text.len(), "text no field covers");
+        Self { info, result }
+    }
+
+    fn len(&self) -> usize {
+        self.result.field_indexes.len()
+    }
+
+    /// Entries `range` as (field name, JSON value).
+    fn entries(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (&'static str, Value)> + '_ {
+        range.map(|entry| {
+            let name = self.info.output_fields[usize::from(self.result.field_indexes[entry])].name;
+            let raw = self.result.values[entry];
+            let value = match self.result.kinds[entry] {
+                kind::TEXT => {
+                    let (start, len) = text_span(raw);
+                    Value::from(&self.result.text[start..start + len])
+                }
+                kind::INTEGER => Value::from(raw as i64),
+                kind::BOOLEAN => {
+                    assert!(raw <= 1, "entry {entry}: boolean value {raw}");
+                    Value::from(raw == 1)
+                }
+                _ => Value::from(
+                    serde_json::Number::from_f64(f64::from_bits(raw))
+                        .unwrap_or_else(|| panic!("entry {entry}: a float that is not finite")),
+                ),
+            };
+            (name, value)
+        })
+    }
+}
+
+fn text_span(value: u64) -> (usize, usize) {
+    ((value >> 32) as usize, (value & 0xffff_ffff) as usize)
 }
 
 fn check_findings(
@@ -560,33 +640,6 @@ fn is_kebab(code: &str) -> bool {
         && code
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// A JSON object's entries in order, duplicates kept (serde_json's `Map` would silently keep
-/// only the last of two equal keys).
-struct Entries(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Entries;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Entries, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry::<String, Value>()? {
-                    entries.push(entry);
-                }
-                Ok(Entries(entries))
-            }
-        }
-        deserializer.deserialize_map(Visitor)
-    }
 }
 
 /// A transform's example-cases file (`examples.json`).

@@ -8,4 +8,4 @@ wasmtime::component::bindgen!({
 pub use self::reqsync::transform::types as wit;
 
 /// The WIT package version this host speaks; modules built against another are refused.
-pub const WIT_PACKAGE: &str = "reqsync:transform@2.0.0";
+pub const WIT_PACKAGE: &str = "reqsync:transform@3.0.0";

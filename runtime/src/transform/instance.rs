@@ -10,12 +10,11 @@ use chrono::NaiveDate;
 use super::TransformError;
 use super::bindings::{Transform, TransformPre, WIT_PACKAGE, wit};
 use super::columnar::{BatchPlan, ConvertedBatch};
-use super::declared::DeclaredFields;
+use super::declared::{DeclaredFields, FieldLists, RecordFault, RecordScratch};
 use super::engine::{CompiledModule, HostState, SandboxLimits, TransformEngine};
 use super::info::ModuleInfo;
 use super::outcome::{Finding, RowOutcome, Verdict, host_codes};
 use super::record::Record;
-use crate::json_shape::{ObjectKeys, object_keys_into};
 use crate::reqcheck::{Target, targets};
 use crate::source::RowBatch;
 use wasmtime::Store;
@@ -293,27 +292,40 @@ impl TransformInstance {
                 reason: format!("{} outcomes for {rows} rows", result.outcomes.len()),
             });
         }
-        // One key buffer checks every record of the batch. (Records sharing the batch's text
-        // instead of a copy each were tried: `wasm call` moved within its noise, and a sync's
-        // peak RSS at a million doses rose from 51 to 57 MiB, so each record keeps its copy.)
-        let records = result.records;
-        let mut keys = ObjectKeys::default();
-        let mut non_null = Vec::new();
+        let lists = FieldLists {
+            text: &result.text,
+            indexes: &result.field_indexes,
+            kinds: &result.kinds,
+            values: &result.values,
+        };
+        if !lists.parallel() {
+            return Err(TransformError::BadOutput {
+                module: self.info.name.clone(),
+                reason: format!(
+                    "field lists of different lengths ({} indexes, {} kinds, {} values)",
+                    lists.indexes.len(),
+                    lists.kinds.len(),
+                    lists.values.len()
+                ),
+            });
+        }
+        // One scratch space writes every record of the batch.
+        let mut scratch = RecordScratch::default();
         Ok(result
             .outcomes
             .into_iter()
-            .map(|o| self.interpret(o, &records, &mut keys, &mut non_null))
+            .map(|o| self.interpret(o, &lists, &mut scratch))
             .collect())
     }
 
-    /// Checks an emitted record against what the module declared; a module that breaks its own
-    /// declaration rejects the row rather than sending something unexpected.
-    fn interpret<'r>(
+    /// Checks an emitted record against what the module declared and writes its JSON; a
+    /// module that breaks its own declaration rejects the row rather than sending something
+    /// unexpected.
+    fn interpret(
         &self,
         outcome: wit::Outcome,
-        records: &'r str,
-        keys: &mut ObjectKeys<'r>,
-        non_null: &mut Vec<bool>,
+        lists: &FieldLists<'_>,
+        scratch: &mut RecordScratch,
     ) -> Verdict {
         match outcome {
             wit::Outcome::Skip(s) => Verdict::Skip {
@@ -324,49 +336,29 @@ impl TransformInstance {
                 findings: findings.into_iter().map(finding).collect(),
             },
             wit::Outcome::Emit(e) => {
-                if e.len as usize > self.limits.max_record_bytes {
-                    return module_fault(
-                        host_codes::OUTPUT_TOO_LARGE,
-                        "the emitted record is larger than the sandbox allows",
-                    );
-                }
-                let start = e.start as usize;
-                let end = start.saturating_add(e.len as usize);
-                let Some(text) = records.get(start..end) else {
-                    return module_fault(
-                        host_codes::RECORD_SPAN_INVALID,
-                        "the emitted span is outside the records buffer",
-                    );
-                };
-                match object_keys_into(text, keys) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return module_fault(
-                            host_codes::RECORD_NOT_OBJECT,
-                            "the emitted record is not a JSON object",
-                        );
+                let first = e.first as usize;
+                let entries = first..first.saturating_add(e.count as usize);
+                match self.declared.write_record(
+                    lists,
+                    entries,
+                    self.limits.max_record_bytes,
+                    scratch,
+                ) {
+                    Ok(()) => {
+                        let fits = self.fits_target.filter(|target| {
+                            self.requires_what_target_requires
+                                || target
+                                    .required
+                                    .iter()
+                                    .all(|key| self.declared.wrote(scratch, key))
+                        });
+                        Verdict::Emit {
+                            record: Record::from_checked_json(scratch.json(), fits),
+                            warnings: e.warnings.into_iter().map(finding).collect(),
+                        }
                     }
-                    Err(_) => {
-                        return module_fault(
-                            host_codes::RECORD_INVALID_JSON,
-                            "the emitted record is not valid JSON",
-                        );
-                    }
-                }
-                let findings = self.declared.findings(keys, non_null);
-                if findings.is_empty() {
-                    Verdict::Emit {
-                        record: Record::from_checked_json(
-                            text,
-                            self.fits_target.filter(|target| {
-                                self.requires_what_target_requires
-                                    || target.required.iter().all(|key| keys.has_non_null(key))
-                            }),
-                        ),
-                        warnings: e.warnings.into_iter().map(finding).collect(),
-                    }
-                } else {
-                    Verdict::Reject { findings }
+                    Err(RecordFault::Module { code, message }) => module_fault(code, message),
+                    Err(RecordFault::Findings(findings)) => Verdict::Reject { findings },
                 }
             }
         }

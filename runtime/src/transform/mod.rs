@@ -12,6 +12,7 @@ pub mod examples;
 mod info;
 mod instance;
 pub mod json_rows;
+mod json_string;
 mod live;
 mod outcome;
 pub mod property;

@@ -72,8 +72,10 @@ pub mod host_codes {
     pub const MEMORY_LIMIT: &str = "transform-memory-limit";
     pub const OUTPUT_TOO_LARGE: &str = "transform-output-too-large";
     pub const RECORD_SPAN_INVALID: &str = "record-span-invalid";
-    pub const RECORD_NOT_OBJECT: &str = "record-not-object";
-    pub const RECORD_INVALID_JSON: &str = "record-invalid-json";
+    pub const FIELD_INDEX_INVALID: &str = "field-index-invalid";
+    pub const FIELD_VALUE_INVALID: &str = "field-value-invalid";
+    pub const FIELD_REPEATED: &str = "field-repeated";
+    /// Also what the guest SDK rejects a row with when it writes a name it did not declare.
     pub const UNDECLARED_FIELD: &str = "undeclared-field";
     pub const REQUIRED_FIELD_MISSING: &str = "required-field-missing";
 
@@ -83,8 +85,9 @@ pub mod host_codes {
         MEMORY_LIMIT,
         OUTPUT_TOO_LARGE,
         RECORD_SPAN_INVALID,
-        RECORD_NOT_OBJECT,
-        RECORD_INVALID_JSON,
+        FIELD_INDEX_INVALID,
+        FIELD_VALUE_INVALID,
+        FIELD_REPEATED,
         UNDECLARED_FIELD,
         REQUIRED_FIELD_MISSING,
     ];

@@ -1,10 +1,10 @@
-//! An emitted record: the JSON text the module wrote, carried as text to the request body.
+//! An emitted record: its JSON text, carried as text to the request body.
 //!
-//! The module already writes each record as JSON. Parsing that into a `serde_json::Map` and
-//! serialising it again for the body cost more than the transform did (profiled on a 500k-row
-//! sync), so a record keeps its text: the host checks it once for its keys
-//! ([`crate::json_shape`]), the body template writes it out as it is, and the field map is only
-//! built when something reads a field (a template that picks fields, a test, `transform try`).
+//! The host writes each record's JSON once, from the typed fields the module handed over
+//! (`declared.rs`). Building a `serde_json::Map` per record and serialising it for the body
+//! cost more than the transform did (profiled on a 500k-row sync), so a record keeps its
+//! text: the body template writes it out as it is, and the field map is only built when
+//! something reads a field (a template that picks fields, a test, `transform try`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -19,7 +19,7 @@ pub struct Record(Arc<Inner>);
 /// What a record shares between its clones; also the object a body template sees
 /// ([`Record::to_template_value`]).
 pub(crate) struct Inner {
-    /// A JSON object, checked when the record was made.
+    /// A JSON object, written by the host when the record was made.
     json: Box<str>,
     fields: OnceLock<Map<String, Value>>,
     /// The ReqCheck record type whose rules the record's keys were found to keep when it was
@@ -29,15 +29,15 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// The record's JSON text, exactly as the module wrote it.
+    /// The record's JSON text.
     pub(crate) fn json(&self) -> &str {
         &self.json
     }
 
     fn fields(&self) -> &Map<String, Value> {
         self.fields.get_or_init(|| {
-            // The text was checked to be a JSON object by the same parser when the record was
-            // made, so this cannot fail; the message names no value.
+            // The host wrote the text as a JSON object when the record was made (or serialised
+            // a map, `From<Map>`), so this cannot fail; the message names no value.
             match serde_json::from_str::<Value>(&self.json) {
                 Ok(Value::Object(map)) => map,
                 _ => unreachable!("a record's text was checked to be a JSON object"),
@@ -47,8 +47,8 @@ impl Inner {
 }
 
 impl Record {
-    /// A record from JSON text the caller has checked to be one object
-    /// ([`crate::json_shape::object_keys_into`] answered `true`).
+    /// A record from JSON text known to be one object: the host wrote it from the module's
+    /// checked fields (`declared.rs`).
     pub(crate) fn from_checked_json(json: &str, fits: Option<&'static Target>) -> Self {
         Self(Arc::new(Inner {
             json: json.into(),
@@ -62,7 +62,7 @@ impl Record {
         self.0.fits.is_some_and(|fits| fits.name == target.name)
     }
 
-    /// The record's JSON text, exactly as the module wrote it.
+    /// The record's JSON text.
     pub fn json(&self) -> &str {
         self.0.json()
     }
@@ -111,7 +111,8 @@ impl std::ops::Deref for Record {
 }
 
 /// Two records are equal when their fields are, however the JSON was spelt (key order,
-/// spacing, escapes): modules in different languages write the same record differently.
+/// spacing, escapes): records made from maps and records written from typed fields may differ
+/// in key order.
 impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
         self.0.json == other.0.json || self.fields() == other.fields()
