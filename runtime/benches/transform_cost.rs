@@ -19,7 +19,9 @@
 //! - `wasm call`: `process_converted` on a batch converted beforehand: `wasm` less `convert`;
 //! - `native`: the module's own crate, linked into this bench, run through
 //!   `reqsync_guest::testing::transform_unchecked` (the code the component's export runs) on the
-//!   same batch built beforehand; checked once to give the same outcomes as the module;
+//!   same batch built beforehand, then the host's record writing over the typed fields it hands
+//!   over (`RecordWriterForBenchmarks`: a native runtime writes the same JSON); checked once to
+//!   give the same outcomes as the module;
 //! - `native batch`: building that batch from the source rows (host conversion, then JSON rows,
 //!   then the guest SDK's `batch_from_rows`: a detour only the bench takes, so an upper bound).
 
@@ -31,7 +33,8 @@ use reqsync::config::{Config, JobConfig};
 use reqsync::seed::{SeedOptions, SyntheticOptions, seed_sqlite};
 use reqsync::source::{self, ColumnInfo, Query, RowBatch, SourceUrl};
 use reqsync::transform::{
-    BatchPlan, RowOutcome, TransformEngine, TransformError, TransformInstance, Verdict,
+    BatchPlan, FieldLists, RecordWriterForBenchmarks, RowOutcome, TransformEngine, TransformError,
+    TransformInstance, Verdict,
 };
 use reqsync_guest::Transform;
 use reqsync_guest::testing;
@@ -163,8 +166,15 @@ fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as
         .collect();
 
     let mut tally = Tally::default();
+    let mut emitted = Vec::with_capacity(batches.len());
     for (batch, native) in batches.iter().zip(&native_batches) {
         let outcomes = epoch.process(&plan, batch, as_of).expect("batch");
+        emitted.push(
+            outcomes
+                .iter()
+                .filter(|o| matches!(o.verdict, Verdict::Emit { .. }))
+                .count(),
+        );
         for other in [&mut fuel, &mut unbounded] {
             assert_eq!(
                 other.process(&plan, batch, as_of).expect("batch").len(),
@@ -175,9 +185,11 @@ fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as
         tally.compare(&outcomes, &expected);
     }
 
+    let mut native_writer = RecordWriterForBenchmarks::new(&epoch.info().output_fields);
     let mut t = Timings::default();
     for round in 0..ROUNDS {
-        for ((batch, native), converted) in batches.iter().zip(&native_batches).zip(&converted) {
+        let each = batches.iter().zip(&native_batches).zip(&converted).zip(&emitted);
+        for (((batch, native), converted), &emitted) in each {
             let n = batch.rows.len();
             // Each round starts with another variant: whichever runs first after another batch
             // finds the caches cold, and none should always be that one.
@@ -193,10 +205,10 @@ fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as
                         check(outcomes, n);
                     }
                     3 => {
-                        let result = t
-                            .native
-                            .time(n, || testing::transform_unchecked::<T>(&as_of_text, native));
-                        assert_eq!(result.map(|r| r.outcomes.len()), Ok(n));
+                        let records = t.native.time(n, || {
+                            native_records::<T>(&as_of_text, native, &mut native_writer)
+                        });
+                        assert_eq!(records, emitted);
                     }
                     4 => drop(
                         t.native_batch
@@ -344,6 +356,33 @@ fn plan(
             .expect("group column"),
         None => plan,
     }
+}
+
+/// `native`: the module's native build on a batch, then the host's record writing over the
+/// typed fields it handed over: the work the sandboxed path does, without the sandbox. Answers
+/// the number of records written.
+fn native_records<T: Transform>(
+    as_of: &str,
+    batch: &reqsync_guest::bindings::reqsync::transform::types::RowBatch,
+    writer: &mut RecordWriterForBenchmarks,
+) -> usize {
+    use reqsync_guest::bindings::reqsync::transform::types::Outcome;
+    let result = testing::transform_unchecked::<T>(as_of, batch).expect("native batch");
+    let lists = FieldLists {
+        text: &result.text,
+        indexes: &result.field_indexes,
+        kinds: &result.kinds,
+        values: &result.values,
+    };
+    let records: Vec<Box<str>> = result
+        .outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Emit(e) => Some(writer.write(&lists, e.first, e.count).expect("a record")),
+            _ => None,
+        })
+        .collect();
+    records.len()
 }
 
 /// The guest's own batch of `rows` (a converted batch's `rows_as_json`): what the module

@@ -555,7 +555,7 @@ async fn a_module_built_against_wit_1_0_0_exits_5_asking_for_a_rebuild() {
         &[
             "transforms/vaccine-doses.wasm",
             "built against reqsync:transform@1.0.0",
-            "reqsync:transform@2.0.0",
+            "reqsync:transform@3.0.0",
             "rebuild it with the guest SDK",
         ],
     );

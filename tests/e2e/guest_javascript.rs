@@ -117,7 +117,7 @@ fn javascript_patients_loads_in_the_sandbox_and_describes_itself_like_the_rust_m
     // disabled) and the WIT version.
     let (_, module) = shared();
     assert_eq!(module.wit_package, WIT_PACKAGE);
-    assert_eq!(WIT_PACKAGE, "reqsync:transform@2.0.0");
+    assert_eq!(WIT_PACKAGE, "reqsync:transform@3.0.0");
 
     let js = javascript().info().clone();
     let rs = rust().info().clone();

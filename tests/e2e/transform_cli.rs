@@ -73,7 +73,7 @@ fn inspect_describes_the_module_with_its_hash_and_size() {
     for expected in [
         format!("sha256       {sha}"),
         format!("({} bytes)", bytes.len()),
-        "WIT world    reqsync:transform@2.0.0".to_string(),
+        "WIT world    reqsync:transform@3.0.0".to_string(),
         "record type  patient_data (POST /patient_data)".to_string(),
         "key column   patno".to_string(),
         "input columns (18):".to_string(),
@@ -109,7 +109,7 @@ fn inspect_json_lists_every_declared_column_and_field() {
     let bytes = std::fs::read(DOSES).expect("module");
     assert_eq!(v["name"], "vaccine-doses");
     assert_eq!(v["version"], "1.0.0");
-    assert_eq!(v["wit_package"], "reqsync:transform@2.0.0");
+    assert_eq!(v["wit_package"], "reqsync:transform@3.0.0");
     assert_eq!(v["target"], "vaccine_dose_data");
     assert_eq!(v["key_column"], "im_id");
     assert_eq!(v["sha256"], hex::encode(Sha256::digest(&bytes)));

@@ -46,7 +46,7 @@ struct Declared {
 /// The typed fields of one batch result: parallel lists, one entry per field of every emitted
 /// record (see the WIT `batch-result`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FieldLists<'r> {
+pub struct FieldLists<'r> {
     pub text: &'r str,
     pub indexes: &'r [u16],
     pub kinds: &'r [u8],
@@ -261,6 +261,36 @@ impl DeclaredFields {
             .iter()
             .find(|f| f.name == name)
             .is_some_and(|f| scratch.wrote(f.first))
+    }
+}
+
+/// The host's record writing on its own, for the native side of the `transform_cost`
+/// benchmark: a module's native build hands over the same typed fields, and a native runtime
+/// would have to write the same JSON. Not for production paths: `TransformInstance` owns the
+/// real one, with the sandbox's record limit.
+#[derive(Debug)]
+pub struct RecordWriterForBenchmarks {
+    declared: DeclaredFields,
+    scratch: RecordScratch,
+}
+
+impl RecordWriterForBenchmarks {
+    pub fn new(fields: &[FieldSpec]) -> Self {
+        Self {
+            declared: DeclaredFields::new(fields),
+            scratch: RecordScratch::default(),
+        }
+    }
+
+    /// The JSON of the record at entries `first..first + count`, or `None` when the host
+    /// would refuse it.
+    pub fn write(&mut self, lists: &FieldLists<'_>, first: u32, count: u32) -> Option<Box<str>> {
+        let first = first as usize;
+        let entries = first..first.saturating_add(count as usize);
+        self.declared
+            .write_record(lists, entries, usize::MAX, &mut self.scratch)
+            .ok()
+            .map(|()| self.scratch.json().into())
     }
 }
 

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 pub use bindings::WIT_PACKAGE;
 pub(crate) use columnar::parse_timestamp;
 pub use columnar::{BatchPlan, localize};
+pub use declared::{FieldLists, RecordWriterForBenchmarks};
 pub use engine::{CompiledModule, SandboxLimits, TransformEngine};
 pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo, ValueHint};
 pub use instance::TransformInstance;
