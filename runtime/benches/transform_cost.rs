@@ -188,7 +188,11 @@ fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as
     let mut native_writer = RecordWriterForBenchmarks::new(&epoch.info().output_fields);
     let mut t = Timings::default();
     for round in 0..ROUNDS {
-        let each = batches.iter().zip(&native_batches).zip(&converted).zip(&emitted);
+        let each = batches
+            .iter()
+            .zip(&native_batches)
+            .zip(&converted)
+            .zip(&emitted);
         for (((batch, native), converted), &emitted) in each {
             let n = batch.rows.len();
             // Each round starts with another variant: whichever runs first after another batch

@@ -58,8 +58,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::bindings::reqsync::transform::types as wit;
-use crate::types::{ColumnSpec, ColumnType, ModuleInfo};
 use crate::engine::UNDECLARED_FIELD;
+use crate::types::{ColumnSpec, ColumnType, ModuleInfo};
 use crate::writer::kind;
 use crate::{Transform, engine};
 
@@ -548,7 +548,10 @@ impl<'r> Fields<'r> {
             );
             if kind == kind::TEXT {
                 let (start, len) = text_span(result.values[entry]);
-                assert_eq!(start, text_end, "entry {entry}: text values are not contiguous");
+                assert_eq!(
+                    start, text_end,
+                    "entry {entry}: text values are not contiguous"
+                );
                 text_end = start + len;
                 assert!(
                     result.text.get(start..text_end).is_some(),

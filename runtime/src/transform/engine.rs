@@ -171,7 +171,7 @@ pub struct CompiledModule {
     /// SHA-256 of the `.wasm` file, hex: what runs are recorded against.
     pub sha256: String,
     pub path: PathBuf,
-    /// The WIT package the module was built against, e.g. `reqsync:transform@2.0.0`.
+    /// The WIT package the module was built against, e.g. `reqsync:transform@3.0.0`.
     pub wit_package: String,
 }
 
