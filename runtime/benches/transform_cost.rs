@@ -22,6 +22,8 @@
 //!   same batch built beforehand, then the host's record writing over the typed fields it hands
 //!   over (`RecordWriterForBenchmarks`: a native runtime writes the same JSON); checked once to
 //!   give the same outcomes as the module;
+//! - `native rules`: `transform_unchecked` alone, without writing the records' JSON (the
+//!   strictest comparison: no native runtime could send its typed fields as they are);
 //! - `native batch`: building that batch from the source rows (host conversion, then JSON rows,
 //!   then the guest SDK's `batch_from_rows`: a detour only the bench takes, so an upper bound).
 
@@ -41,7 +43,7 @@ use reqsync_guest::testing;
 
 const ROUNDS: usize = 21;
 /// The variants timed per batch (see the module docs, and `Timings`).
-const VARIANTS: usize = 7;
+const VARIANTS: usize = 8;
 /// Cold compiles are slow (hundreds of milliseconds); a few give a stable median.
 const COMPILES: usize = 5;
 const LOADS: usize = 20;
@@ -219,6 +221,12 @@ fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as
                             .time(n, || native_batch::<T>(plan.convert(batch).rows_as_json())),
                     ),
                     5 => check(t.fuel.time(n, || fuel.process(&plan, batch, as_of)), n),
+                    6 => {
+                        let result = t
+                            .native_rules
+                            .time(n, || testing::transform_unchecked::<T>(&as_of_text, native));
+                        assert_eq!(result.map(|r| r.outcomes.len()), Ok(n));
+                    }
                     _ => check(
                         t.unbounded
                             .time(n, || unbounded.process(&plan, batch, as_of)),
@@ -263,7 +271,17 @@ fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as
         "  wasm call (process_converted)",
         us(call)
     );
-    println!("  {:<34} {:>8.2} µs/row", "native (rule logic)", us(native));
+    println!(
+        "  {:<34} {:>8.2} µs/row",
+        "native (rules + records)",
+        us(native)
+    );
+    let rules = t.native_rules.median();
+    println!(
+        "  {:<34} {:>8.2} µs/row",
+        "  native rules alone (typed)",
+        us(rules)
+    );
     println!(
         "  {:<34} {:>8.2} µs/row",
         "  native batch (built, via JSON)",
@@ -279,6 +297,11 @@ fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as
         "  {:<34} {:>8.2}×",
         "wasm / (convert + native)",
         ratio(wasm, convert + native)
+    );
+    println!(
+        "  {:<34} {:>8.2}×",
+        "wasm / native rules alone",
+        ratio(wasm, rules)
     );
     let (fuel_row, unbounded_row) = (t.fuel.median(), t.unbounded.median());
     println!(
@@ -324,6 +347,7 @@ struct Timings {
     convert: PerRow,
     wasm_call: PerRow,
     native: PerRow,
+    native_rules: PerRow,
     native_batch: PerRow,
     fuel: PerRow,
     unbounded: PerRow,

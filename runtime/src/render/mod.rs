@@ -3,7 +3,8 @@
 //! Templates receive `records` (the emitted records of one request) and `target` (the record
 //! type's name). Every `{{ expression }}` is written as JSON (auto-escape mode JSON), so a
 //! string value can never break the body's syntax; a whole record (`{{ record }}`) is written
-//! as the JSON text its module emitted, which the host checked when the row was transformed. The rendered body is parsed before it is
+//! as its JSON text, which the host wrote from the module's checked fields when the row was
+//! transformed. The rendered body is parsed before it is
 //! sent: it must be a JSON object whose target key holds exactly the records given, each an
 //! object with only keys ReqCheck accepts and every key it requires, so a template can neither
 //! send invalid JSON nor silently drop or break a record. Record text written whole is not
@@ -115,7 +116,7 @@ impl BodyTemplate {
                 reason: describe(&e),
             })?;
         let (body, spans) = self.render_with_spans(&template, records)?;
-        // Most of a body is record text already checked when the records were made: the
+        // Most of a body is record text the host wrote when the records were made: the
         // skeleton check reads the rest and can only accept; the full check decides (and
         // words the error) whenever it does not.
         if !skeleton::accepts(&body, &spans, records, self.target) {
@@ -221,7 +222,7 @@ fn missing_keys(target: &Target, record: &ObjectKeys<'_>) -> Vec<&'static str> {
 }
 
 /// Writes the value of a `{{ expression }}`. A whole record in a JSON template is written as
-/// the JSON text its module emitted — already valid JSON, checked for its keys — instead of
+/// its JSON text — written by the host from checked fields, so valid JSON — instead of
 /// being converted to template values and serialised again, which took most of a sync's
 /// rendering time. Everything else goes through minijinja's JSON escaping.
 fn write_value(
@@ -359,7 +360,7 @@ mod tests {
     fn a_whole_record_is_written_as_the_text_its_module_emitted() {
         let t = template(include_str!("../../../templates/patient_data.json.j2")).unwrap();
         let text = r#"{"patient_number":7,"first_name":"Ann","last_name":"Lee","dob":"2001-02-03","hd_mpfile_updated_at":"2016-09-28T12:00:00-05:00"}"#;
-        let body = t.render(&[Record::from_checked_json(text, None)]).unwrap();
+        let body = t.render(&[Record::from_host_json(text, None)]).unwrap();
         assert!(String::from_utf8(body).unwrap().contains(text));
     }
 

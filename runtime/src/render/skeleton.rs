@@ -1,8 +1,8 @@
 //! A quick way to accept a rendered body whose records were written whole.
 //!
-//! The body check parses the whole body, and most of a body is record text that was parsed
-//! once already, when the module emitted it (the record check), and found to keep the
-//! target's rules ([`Record::fits`]). Here every expression output that is exactly the text
+//! The body check parses the whole body, and most of a body is record text the host wrote
+//! itself, when the module emitted the record (the record check, `transform/declared.rs`),
+//! and found to keep the target's rules ([`Record::fits`]). Here every expression output that is exactly the text
 //! of the next record is replaced by a small marker object, and only that skeleton is parsed:
 //! the template's own text, any other expression's output, and the markers.
 //!
@@ -128,7 +128,7 @@ mod tests {
     /// Records as the record check makes them: known to keep the patients' rules.
     fn fitting(n: u32) -> Vec<Record> {
         (1..=n)
-            .map(|i| Record::from_checked_json(&patient(i), Some(&PATIENT_DATA)))
+            .map(|i| Record::from_host_json(&patient(i), Some(&PATIENT_DATA)))
             .collect()
     }
 
@@ -164,7 +164,7 @@ mod tests {
     fn the_default_templates_are_accepted_from_their_skeleton() {
         assert_eq!(verdicts(&template(DEFAULT), &fitting(3)), (true, true));
         let dose = r#"{"patient_number":1,"cvx_code":18,"date_administered":"2016-07-27","hd_imfile_updated_at":"2025-02-22T18:42:39-06:00"}"#;
-        let doses = vec![Record::from_checked_json(dose, Some(&VACCINE_DOSE_DATA)); 2];
+        let doses = vec![Record::from_host_json(dose, Some(&VACCINE_DOSE_DATA)); 2];
         let t = BodyTemplate::from_source(
             Path::new("d.json.j2"),
             include_str!("../../../templates/vaccine_dose_data.json.j2").to_owned(),
@@ -177,12 +177,12 @@ mod tests {
     #[test]
     fn a_record_not_known_to_keep_the_rules_goes_to_the_full_check() {
         let records: Vec<Record> = (1..=2)
-            .map(|i| Record::from_checked_json(&patient(i), None))
+            .map(|i| Record::from_host_json(&patient(i), None))
             .collect();
         assert_eq!(verdicts(&template(DEFAULT), &records), (false, true));
         // Known to keep another record type's rules is not knowing.
         let other: Vec<Record> = (1..=2)
-            .map(|i| Record::from_checked_json(&patient(i), Some(&VACCINE_DOSE_DATA)))
+            .map(|i| Record::from_host_json(&patient(i), Some(&VACCINE_DOSE_DATA)))
             .collect();
         assert_eq!(verdicts(&template(DEFAULT), &other), (false, true));
     }

@@ -353,7 +353,7 @@ impl TransformInstance {
                                     .all(|key| self.declared.wrote(scratch, key))
                         });
                         Verdict::Emit {
-                            record: Record::from_checked_json(scratch.json(), fits),
+                            record: Record::from_host_json(scratch.json(), fits),
                             warnings: e.warnings.into_iter().map(finding).collect(),
                         }
                     }

@@ -49,7 +49,7 @@ impl Inner {
 impl Record {
     /// A record from JSON text known to be one object: the host wrote it from the module's
     /// checked fields (`declared.rs`).
-    pub(crate) fn from_checked_json(json: &str, fits: Option<&'static Target>) -> Self {
+    pub(crate) fn from_host_json(json: &str, fits: Option<&'static Target>) -> Self {
         Self(Arc::new(Inner {
             json: json.into(),
             fields: OnceLock::new(),
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_record_keeps_its_text_and_reads_as_its_fields() {
-        let r = Record::from_checked_json(r#"{"b": 1, "a": "x"}"#, None);
+        let r = Record::from_host_json(r#"{"b": 1, "a": "x"}"#, None);
         assert_eq!(r.json(), r#"{"b": 1, "a": "x"}"#);
         assert_eq!(r["a"], "x");
         assert_eq!(r.keys().collect::<Vec<_>>(), ["a", "b"]);
@@ -178,10 +178,10 @@ mod tests {
 
     #[test]
     fn records_are_equal_by_fields_not_spelling() {
-        let a = Record::from_checked_json(r#"{"b":1,"a":"x"}"#, None);
-        let b = Record::from_checked_json(r#"{ "a": "\u0078", "b": 1 }"#, None);
+        let a = Record::from_host_json(r#"{"b":1,"a":"x"}"#, None);
+        let b = Record::from_host_json(r#"{ "a": "\u0078", "b": 1 }"#, None);
         assert_eq!(a, b);
-        let c = Record::from_checked_json(r#"{"a":"y","b":1}"#, None);
+        let c = Record::from_host_json(r#"{"a":"y","b":1}"#, None);
         assert_ne!(a, c);
     }
 
