@@ -38,8 +38,8 @@ pub fn transform<T: Transform>(
         outcomes.push(match outcome {
             Outcome::Emit { warnings } => match out.finish_row() {
                 Ok((first, count)) => wit::Outcome::Emit(wit::Emitted {
-                    // Entries fit: a batch has at most u32::MAX rows and a record at most
-                    // u16::MAX + 1 fields before the host refuses it.
+                    // Entry numbers fit: the sandbox's memory cap keeps a batch's field
+                    // lists far below 4 G entries (11 bytes each).
                     first: u32::try_from(first).unwrap_or(u32::MAX),
                     count: u32::try_from(count).unwrap_or(u32::MAX),
                     warnings: warnings.iter().map(to_wit_finding).collect(),
