@@ -63,6 +63,8 @@ fn each_misbehaving_row_is_rejected_alone_and_the_rest_of_the_batch_goes_through
         Some("alloc"),
         Some("panic"),
         Some("huge"),
+        Some("undeclared"),
+        Some("twice"),
         None,
     ]);
     let plan =
@@ -81,6 +83,8 @@ fn each_misbehaving_row_is_rejected_alone_and_the_rest_of_the_batch_goes_through
             vec!["transform-memory-limit".into()],
             vec!["transform-trap".into()],
             vec!["transform-output-too-large".into()],
+            vec!["undeclared-field".into()],
+            vec!["field-repeated".into()],
             vec!["emit".into()],
         ]
     );

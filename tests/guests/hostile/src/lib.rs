@@ -48,6 +48,10 @@ impl Transform for Hostile {
             }
             Some("panic") => panic!("deliberate panic"),
             Some("huge") => out.str("notes", &"x".repeat(2 << 20)),
+            // Breaks its own declaration: a name it never declared (the SDK rejects the row),
+            // and a declared field twice (the host's record check rejects it).
+            Some("undeclared") => out.str("nickname", "x"),
+            Some("twice") => out.str("first_name", "Twice"),
             _ => {}
         }
         out.int("patient_number", row.int(input::patno).unwrap_or(1));
