@@ -515,6 +515,79 @@ mod tests {
         }
     }
 
+    /// What a module that bypasses the guest SDK could hand back: the host refuses lists that
+    /// do not line up as a module fault, and a record pointing outside them on its own row.
+    #[test]
+    fn batch_results_whose_field_lists_do_not_line_up_are_refused() {
+        let engine = TransformEngine::new(SandboxLimits::default(), None).expect("engine");
+        let module = engine
+            .load(std::path::Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
+            .expect("loads");
+        let instance = TransformInstance::new(&engine, &module).expect("instantiates");
+        let emit = |first, count| {
+            wit::Outcome::Emit(wit::Emitted {
+                first,
+                count,
+                warnings: Vec::new(),
+            })
+        };
+        // patient_number, first_name, last_name, dob, hd_mpfile_updated_at: all required.
+        let text = "TestGuest2000-01-012016-09-28T12:00:00-05:00";
+        let spans: [(u64, u64); 4] = [(0, 4), (4, 5), (9, 10), (19, 25)];
+        let result = |indexes: Vec<u16>, outcomes| wit::BatchResult {
+            text: text.into(),
+            // Field 0 an integer (kind 1), the others text (kind 0).
+            kinds: indexes.iter().map(|&i| u8::from(i == 0)).collect(),
+            values: indexes
+                .iter()
+                .map(|&i| match i {
+                    0 => 7,
+                    i => {
+                        let (start, len) = spans[usize::from(i) - 1];
+                        (start << 32) | len
+                    }
+                })
+                .collect(),
+            field_indexes: indexes,
+            outcomes,
+        };
+        let whole = || vec![0, 1, 2, 3, 4];
+
+        let good = instance
+            .interpret_all(result(whole(), vec![emit(0, 5)]), 1)
+            .expect("lists line up");
+        let Verdict::Emit { record, .. } = &good[0] else {
+            panic!("a whole record is emitted: {good:?}");
+        };
+        assert_eq!(
+            record.json(),
+            r#"{"patient_number":7,"first_name":"Test","last_name":"Guest","dob":"2000-01-01","hd_mpfile_updated_at":"2016-09-28T12:00:00-05:00"}"#
+        );
+
+        let mut short = result(whole(), vec![emit(0, 5)]);
+        short.values.pop();
+        let err = instance.interpret_all(short, 1).expect_err("lists differ");
+        assert!(
+            err.to_string().contains("5 indexes, 5 kinds, 4 values"),
+            "{err}"
+        );
+
+        let verdicts = instance
+            .interpret_all(result(whole(), vec![emit(0, 5), emit(3, 5)]), 2)
+            .expect("the batch goes on");
+        assert!(matches!(verdicts[0], Verdict::Emit { .. }));
+        let Verdict::Reject { findings } = &verdicts[1] else {
+            panic!("entries past the lists are refused: {verdicts:?}");
+        };
+        assert_eq!(findings[0].code, host_codes::RECORD_SPAN_INVALID);
+        assert_eq!(findings[0].field, "*");
+
+        let err = instance
+            .interpret_all(result(whole(), vec![emit(0, 5)]), 2)
+            .expect_err("an outcome short");
+        assert!(err.to_string().contains("1 outcomes for 2 rows"), "{err}");
+    }
+
     #[test]
     fn fuel_metering_stops_a_looping_row_with_the_same_rejection_as_a_deadline() {
         // About 20 ms of spinning; the well-behaved rows need a tiny fraction of it.
