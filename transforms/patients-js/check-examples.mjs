@@ -50,7 +50,9 @@ function record({ first, count }) {
     let json;
     switch (result.kinds[e]) {
       case 0:
-        json = text.subarray(Number(value >> 32n), Number((value >> 32n) + (value & 0xffffffffn))).toString('utf8');
+        json = text
+          .subarray(Number(value >> 32n), Number((value >> 32n) + (value & 0xffffffffn)))
+          .toString('utf8');
         break;
       case 1:
         json = Number(BigInt.asIntN(64, value));

@@ -142,7 +142,8 @@ export function runBatch(info, context, batch, rowFunction) {
         const entries = fields.add(outcome.record);
         if (typeof entries === 'string') {
           const message = 'the module wrote a field it did not declare';
-          outcomes.push({ tag: 'reject', val: [{ field: entries, code: 'undeclared-field', message }] });
+          const finding = { field: entries, code: 'undeclared-field', message };
+          outcomes.push({ tag: 'reject', val: [finding] });
           break;
         }
         outcomes.push({
@@ -324,7 +325,9 @@ class FieldLists {
    * appended then).
    */
   add(record) {
-    const fields = Object.entries(record).filter(([, value]) => value !== undefined && value !== null);
+    const fields = Object.entries(record).filter(
+      ([, value]) => value !== undefined && value !== null,
+    );
     for (const [key] of fields) if (!this.indexOf.has(key)) return key;
     const first = this.indexes.length;
     for (const [key, value] of fields) {
@@ -358,7 +361,8 @@ class FieldLists {
           break;
         default:
           throw new TypeError(
-            `${key}: a record value is a ${typeof value}; records hold strings, numbers and booleans`,
+            `${key}: a record value is a ${typeof value}; ` +
+              'records hold strings, numbers and booleans',
           );
       }
     }

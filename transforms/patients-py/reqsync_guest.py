@@ -304,10 +304,10 @@ class Record:
 
     def put(self, field: str, value) -> None:
         """A string, integer, boolean, finite float or `datetime.date` (sent as `YYYY-MM-DD`)."""
-        if not isinstance(value, (str, int, float, date)):
-            raise TypeError(f"{field}: a {type(value).__name__} cannot be sent")
         if value is None:
             raise TypeError(f"{field}: None is not sent; leave the field out (put_opt)")
+        if not isinstance(value, (str, int, float, date)):
+            raise TypeError(f"{field}: a {type(value).__name__} cannot be sent")
         if value == "":
             raise ValueError(f"{field}: an empty string is never sent; leave the field out")
         if field in self._fields:
@@ -320,7 +320,6 @@ class Record:
         """`put`, or nothing when `value` is None."""
         if value is not None:
             self.put(field, value)
-
 
 
 # Value kinds of the WIT `batch-result.kinds` list.

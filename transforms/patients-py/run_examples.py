@@ -6,7 +6,8 @@
 FILE defaults to the Rust module's cases (transforms/patients/examples.json), the spec this module
 must pass. The batch is built the way the host builds it (columnar, UTF-8 byte offsets, NULL
 maps) and the records are read back from their typed fields by byte spans, so what passes here
-passes in the sandbox too; `cargo test -p reqsync --test e2e guest_python` then checks the built component.
+passes in the sandbox too; `cargo test -p reqsync --test e2e guest_python` then checks the built
+component.
 Inside the sandbox a Python exception only shows as `transform-trap`: debug here.
 
 Not part of the component (app.py never imports it).
