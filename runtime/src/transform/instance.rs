@@ -471,6 +471,14 @@ mod tests {
         assert_eq!(classify(&other), RowFault::Trap);
     }
 
+    /// An instance of the hostile test guest (`tests/guests/hostile`) under `engine`.
+    fn hostile_instance(engine: &TransformEngine) -> TransformInstance {
+        let module = engine
+            .load(std::path::Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
+            .expect("loads");
+        TransformInstance::new(engine, &module).expect("instantiates")
+    }
+
     /// Rows for the hostile test guest: `patno`, and `mode` naming how to misbehave.
     fn hostile_rows(modes: &[Option<&str>]) -> (Vec<ColumnInfo>, RowBatch) {
         let columns = ["patno", "mode"]
@@ -496,10 +504,7 @@ mod tests {
     fn records_keeping_their_record_types_rules_are_marked_for_the_body_check() {
         use crate::reqcheck::targets::{PATIENT_DATA, VACCINE_DOSE_DATA};
         let engine = TransformEngine::new(SandboxLimits::default(), None).expect("engine");
-        let module = engine
-            .load(std::path::Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
-            .expect("loads");
-        let mut instance = TransformInstance::new(&engine, &module).expect("instantiates");
+        let mut instance = hostile_instance(&engine);
         let (columns, rows) = hostile_rows(&[None, None]);
         let plan =
             BatchPlan::new(instance.info(), &columns, chrono_tz::America::Chicago).expect("plan");
@@ -520,10 +525,7 @@ mod tests {
     #[test]
     fn batch_results_whose_field_lists_do_not_line_up_are_refused() {
         let engine = TransformEngine::new(SandboxLimits::default(), None).expect("engine");
-        let module = engine
-            .load(std::path::Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
-            .expect("loads");
-        let instance = TransformInstance::new(&engine, &module).expect("instantiates");
+        let instance = hostile_instance(&engine);
         let emit = |first, count| {
             wit::Outcome::Emit(wit::Emitted {
                 first,
@@ -593,10 +595,7 @@ mod tests {
         // About 20 ms of spinning; the well-behaved rows need a tiny fraction of it.
         let engine =
             TransformEngine::with_fuel(SandboxLimits::default(), None, 20_000_000).expect("engine");
-        let module = engine
-            .load(std::path::Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
-            .expect("loads");
-        let mut instance = TransformInstance::new(&engine, &module).expect("instantiates");
+        let mut instance = hostile_instance(&engine);
         let (columns, rows) = hostile_rows(&[None, Some("loop"), None]);
         let plan =
             BatchPlan::new(instance.info(), &columns, chrono_tz::America::Chicago).expect("plan");
