@@ -3,7 +3,10 @@
 //!
 //! serde_json's own escaping looks bytes up one at a time; almost no value needs escaping, so
 //! clean stretches are found eight bytes at a time and copied whole (the function was the
-//! hottest of a default module when modules wrote their JSON themselves, WIT 2.0.0).
+//! hottest of a default module when modules wrote their JSON themselves, WIT 2.0.0). On a
+//! default record's kind of values (names, addresses, dates, timestamps, codes) it takes 6.5 ns
+//! a value against 10.1 for serde_json's string serialiser, byte for byte the same output
+//! (a scratch benchmark, median of 14 passes over 200,000 values; docs/PERFORMANCE.md).
 
 /// Appends `value` as a JSON string literal (RFC 8259): quotes, backslashes and control
 /// characters escaped, everything else (non-ASCII included) copied as UTF-8.
