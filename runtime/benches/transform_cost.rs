@@ -147,7 +147,7 @@ fn median(samples: &[Duration]) -> Duration {
 
 fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as_of: NaiveDate) {
     let (columns, batches) = read_rows(config, job);
-    let rows: usize = batches.iter().map(|b| b.rows.len()).sum();
+    let rows: usize = batches.iter().map(RowBatch::len).sum();
     let as_of_text = as_of.format("%Y-%m-%d").to_string();
 
     let load = |engine: &TransformEngine| engine.load(&job.transform).expect("module loads");
@@ -196,7 +196,7 @@ fn measure<T: Transform>(config: &Config, job: &JobConfig, engines: &Engines, as
             .zip(&converted)
             .zip(&emitted);
         for (((batch, native), converted), &emitted) in each {
-            let n = batch.rows.len();
+            let n = batch.len();
             // Each round starts with another variant: whichever runs first after another batch
             // finds the caches cold, and none should always be that one.
             for variant in (0..VARIANTS).map(|v| (v + round) % VARIANTS) {

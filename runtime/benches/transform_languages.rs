@@ -47,7 +47,7 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let (columns, batches) = read_rows(dir.path().join("clinic.db"));
-    let rows: usize = batches.iter().map(|b| b.rows.len()).sum();
+    let rows: usize = batches.iter().map(RowBatch::len).sum();
     let engine = TransformEngine::new(SandboxLimits::default(), Some(dir.path().join("cache")))
         .expect("engine");
     let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");

@@ -35,9 +35,7 @@ fn columns() -> Vec<ColumnInfo> {
 }
 
 fn batch(first: i64, n: i64) -> RowBatch {
-    RowBatch {
-        rows: (first..first + n).map(|p| vec![Value::Int(p)]).collect(),
-    }
+    RowBatch::from_rows(1, (first..first + n).map(|p| vec![Value::Int(p)]))
 }
 
 /// `(patient number, version)` of every emitted record of a batch.

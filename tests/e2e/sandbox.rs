@@ -37,8 +37,8 @@ fn rows(modes: &[Option<&str>]) -> (Vec<ColumnInfo>, RowBatch) {
                 m.map_or(Value::Null, |m| Value::Text(m.into())),
             ]
         })
-        .collect();
-    (columns, RowBatch { rows })
+        .collect::<Vec<_>>();
+    (columns, RowBatch::from_rows(2, rows))
 }
 
 fn codes(v: &Verdict) -> Vec<String> {

@@ -54,7 +54,7 @@ async fn read_all(
 
 async fn rows(source: &impl Source, sql: &str) -> Vec<Vec<Value>> {
     let (_, batches) = read_all(source, sql, 100).await.expect("query");
-    batches.into_iter().flat_map(|b| b.rows).collect()
+    batches.iter().flat_map(RowBatch::to_rows).collect()
 }
 
 /// A value spelled out, for assertions on test data (`Value`'s `Debug` hides values on purpose).
@@ -348,7 +348,7 @@ async fn a_big_result_streams_with_backpressure_instead_of_being_buffered() {
         .await
         .expect("stream");
     let first = stream.next_batch().await.expect("a batch").expect("rows");
-    assert_eq!(first.rows.len(), 500);
+    assert_eq!(first.len(), 500);
 
     // The pipeline holds one batch and takes no more. With backpressure the server then stays
     // blocked writing to us (`ClientWrite`) for as long as we wait; a reader that buffered the
@@ -384,8 +384,8 @@ async fn a_big_result_streams_with_backpressure_instead_of_being_buffered() {
     let mut next_id = 501;
     while let Some(batch) = stream.next_batch().await {
         let batch = batch.expect("rows");
-        assert!(!batch.rows.is_empty() && batch.rows.len() <= 500);
-        for row in &batch.rows {
+        assert!(!batch.is_empty() && batch.len() <= 500);
+        for row in batch.to_rows() {
             assert_eq!(row[0], Value::Int(next_id));
             next_id += 1;
         }
@@ -466,7 +466,7 @@ async fn every_listed_type_maps_to_its_value_and_nulls_stay_null() {
             "BYTEA"
         ]
     );
-    let rows: Vec<Vec<Value>> = batches.into_iter().flat_map(|b| b.rows).collect();
+    let rows: Vec<Vec<Value>> = batches.iter().flat_map(RowBatch::to_rows).collect();
     let date = NaiveDate::from_ymd_opt(2016, 9, 28).expect("date");
     let expected = vec![
         Value::Int(1),

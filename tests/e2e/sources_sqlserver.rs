@@ -10,7 +10,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use reqsync::pipeline::{RunError, RunOptions};
 use reqsync::receiver::{self, ReceiverConfig, RunningReceiver};
 use reqsync::source::sqlserver::SqlServerUrl;
-use reqsync::source::{ColumnInfo, Query, RowBatch, Source, SourceError, SqlServerSource, Value};
+use reqsync::source::{ColumnInfo, Query, Source, SourceError, SqlServerSource, Value};
 
 use crate::support::{PASSWORD, USER, run_with, testdata};
 use crate::sync::assert_receiver_equals_corpus;
@@ -293,9 +293,9 @@ async fn collect(
     let mut stream = src.stream(&query, start, 3).await?;
     let mut rows = Vec::new();
     while let Some(batch) = stream.next_batch().await {
-        let RowBatch { rows: r } = batch?;
-        assert!(r.len() <= 3, "batches hold at most batch_rows rows");
-        rows.extend(r);
+        let batch = batch?;
+        assert!(batch.len() <= 3, "batches hold at most batch_rows rows");
+        rows.extend(batch.to_rows());
     }
     Ok((stream.columns.clone(), rows))
 }

@@ -502,7 +502,7 @@ impl Pipeline {
                 let mut stream = stream;
                 while let Some(batch) = stream.blocking_next_batch() {
                     let result = batch.map_err(RunError::from).and_then(|rows| {
-                        tracing::debug!(job = %thread_job, rows = rows.rows.len(), "batch read");
+                        tracing::debug!(job = %thread_job, rows = rows.len(), "batch read");
                         let outcomes = live.process(&engine, &rows, as_of).map_err(|error| {
                             RunError::Transform {
                                 job: thread_job.clone(),

@@ -5,6 +5,7 @@
 //! memory flat: the reader blocks when the pipeline is behind, so at most a few batches exist at
 //! any time whatever the size of the table.
 
+pub(crate) mod batch;
 mod placeholders;
 pub mod postgres;
 mod sqlite;
@@ -12,6 +13,7 @@ pub mod sqlserver;
 mod url;
 mod value;
 
+pub use batch::{Cell, ColumnValues, RowBatch, SourceColumn};
 pub use placeholders::{PlaceholderStyle, bind_window_start};
 pub use postgres::{PostgresSource, PostgresUrl};
 pub use sqlite::SqliteSource;
@@ -51,12 +53,6 @@ pub struct ColumnInfo {
     /// The type the engine declares for the column (e.g. `DATE`), upper-cased; empty when the
     /// engine does not know (an expression column in SQLite).
     pub declared_type: String,
-}
-
-/// Rows of one query result, row-major; every row has one value per column.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RowBatch {
-    pub rows: Vec<Vec<Value>>,
 }
 
 /// Errors reading from a source. Messages name the query file, column and row number, never a

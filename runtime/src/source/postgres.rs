@@ -2,8 +2,8 @@
 //!
 //! Each query gets its own session, read-only (`default_transaction_read_only`) and with the
 //! clinic time zone as the session's `TimeZone`. Rows stream: `query_raw` hands rows over as the
-//! server sends them, the reader task converts them into batches and waits on the bounded
-//! channel when the pipeline is behind. While it waits it reads nothing, tokio-postgres stops
+//! server sends them, the reader task decodes each value straight into its column of the batch
+//! (`source::batch`) and waits on the bounded channel when the pipeline is behind. While it waits it reads nothing, tokio-postgres stops
 //! reading the socket, and the server blocks on a full socket buffer (`ClientWrite` in
 //! `pg_stat_activity`): memory stays at a few batches whatever the size of the result.
 //!
@@ -37,8 +37,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use self::types::Decoder;
 use super::{
-    BatchMessage, ColumnInfo, PlaceholderStyle, Query, RowBatch, RowStream, Source, SourceError,
-    Value, bind_window_start, channel,
+    BatchMessage, Cell, ColumnInfo, PlaceholderStyle, Query, RowBatch, RowStream, Source,
+    SourceError, bind_window_start, channel,
 };
 use crate::reqcheck::Secret;
 
@@ -270,7 +270,8 @@ impl Reader {
         tx: &mpsc::Sender<BatchMessage>,
     ) -> Result<(), Stop> {
         let mut rows = pin!(rows);
-        let mut batch = Vec::with_capacity(self.batch_rows);
+        let mut batch = RowBatch::new(self.decoders.len());
+        let mut scratch = String::new();
         let mut row_number = 0u64;
         loop {
             let next = tokio::select! {
@@ -287,50 +288,51 @@ impl Reader {
                 }
             };
             row_number += 1;
-            match self.convert(&row) {
-                Ok(values) => batch.push(values),
-                Err((column, reason)) => {
-                    let error = SourceError::Value {
-                        query: self.query.clone(),
-                        column: self.columns[column].clone(),
-                        reason: format!("row {row_number}: {reason}"),
-                    };
-                    // Ending here drops the session with the rest of the result unread.
-                    tx.send(Err(error)).await.map_err(|_| Stop)?;
-                    return Err(Stop);
-                }
+            if let Err((column, reason)) = self.append(&row, &mut batch, &mut scratch) {
+                let error = SourceError::Value {
+                    query: self.query.clone(),
+                    column: self.columns[column].clone(),
+                    reason: format!("row {row_number}: {reason}"),
+                };
+                // Ending here drops the session with the rest of the result unread.
+                tx.send(Err(error)).await.map_err(|_| Stop)?;
+                return Err(Stop);
             }
             if batch.len() == self.batch_rows {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(self.batch_rows));
+                let full = std::mem::replace(&mut batch, RowBatch::new(self.decoders.len()));
                 // Waiting here is the backpressure: no row is read until the pipeline takes it.
-                tx.send(Ok(RowBatch { rows: full }))
-                    .await
-                    .map_err(|_| Stop)?;
+                tx.send(Ok(full)).await.map_err(|_| Stop)?;
             }
         }
         if !batch.is_empty() {
-            tx.send(Ok(RowBatch { rows: batch }))
-                .await
-                .map_err(|_| Stop)?;
+            tx.send(Ok(batch)).await.map_err(|_| Stop)?;
         }
         Ok(())
     }
 
-    /// One row's values, or the index of the column that failed and why.
-    fn convert(&self, row: &tokio_postgres::Row) -> Result<Vec<Value>, (usize, String)> {
-        let mut values = Vec::with_capacity(self.decoders.len());
+    /// Decodes one row into `batch`'s columns, or says which column failed and why (the batch
+    /// is then abandoned with the rest of the result).
+    fn append(
+        &self,
+        row: &tokio_postgres::Row,
+        batch: &mut RowBatch,
+        scratch: &mut String,
+    ) -> Result<(), (usize, String)> {
         for (i, decoder) in self.decoders.iter().enumerate() {
             let raw: Raw<'_> = row.try_get(i).map_err(|e| (i, e.to_string()))?;
-            let value = match raw.0 {
-                None => Value::Null,
+            let cell = match raw.0 {
+                None => Cell::Null,
                 Some(bytes) if bytes.len() > super::MAX_VALUE_BYTES => {
                     return Err((i, super::too_large(bytes.len())));
                 }
-                Some(bytes) => decoder.decode(bytes, self.clinic_tz).map_err(|r| (i, r))?,
+                Some(bytes) => decoder
+                    .decode(bytes, self.clinic_tz, scratch)
+                    .map_err(|r| (i, r))?,
             };
-            values.push(value);
+            batch.push(i, cell);
         }
-        Ok(values)
+        batch.finish_row();
+        Ok(())
     }
 }
 

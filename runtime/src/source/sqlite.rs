@@ -7,7 +7,7 @@ use rusqlite::{OpenFlags, types::ValueRef};
 use tokio::sync::oneshot;
 
 use super::{
-    ColumnInfo, PlaceholderStyle, Query, RowBatch, RowStream, Source, SourceError, Value,
+    Cell, ColumnInfo, PlaceholderStyle, Query, RowBatch, RowStream, Source, SourceError,
     bind_window_start, channel,
 };
 
@@ -160,9 +160,7 @@ fn read_query(
     if columns_tx.send(Ok(columns.clone())).is_err() {
         return;
     }
-    let mut batch = RowBatch {
-        rows: Vec::with_capacity(batch_rows),
-    };
+    let mut batch = RowBatch::new(columns.len());
     let mut row_number = 0u64;
     loop {
         let row = match rows.next() {
@@ -174,10 +172,9 @@ fn read_query(
             }
         };
         row_number += 1;
-        let mut values = Vec::with_capacity(columns.len());
         for (i, col) in columns.iter().enumerate() {
             match convert(row.get_ref(i)) {
-                Ok(v) => values.push(v),
+                Ok(cell) => batch.push(i, cell),
                 Err(reason) => {
                     let _ = tx.blocking_send(Err(SourceError::Value {
                         query: query.name.clone(),
@@ -188,20 +185,15 @@ fn read_query(
                 }
             }
         }
-        batch.rows.push(values);
-        if batch.rows.len() == batch_rows {
-            let full = std::mem::replace(
-                &mut batch,
-                RowBatch {
-                    rows: Vec::with_capacity(batch_rows),
-                },
-            );
+        batch.finish_row();
+        if batch.len() == batch_rows {
+            let full = std::mem::replace(&mut batch, RowBatch::new(columns.len()));
             if tx.blocking_send(Ok(full)).is_err() {
                 return; // the consumer stopped listening: the run was abandoned
             }
         }
     }
-    if !batch.rows.is_empty() {
+    if !batch.is_empty() {
         let _ = tx.blocking_send(Ok(batch));
     }
 }
@@ -226,7 +218,7 @@ fn describe_query_error(e: &rusqlite::Error) -> String {
     }
 }
 
-fn convert(value: rusqlite::Result<ValueRef<'_>>) -> Result<Value, String> {
+fn convert(value: rusqlite::Result<ValueRef<'_>>) -> Result<Cell<'_>, String> {
     let value = value.map_err(|e| e.to_string())?;
     if let ValueRef::Text(bytes) | ValueRef::Blob(bytes) = value
         && bytes.len() > super::MAX_VALUE_BYTES
@@ -234,20 +226,21 @@ fn convert(value: rusqlite::Result<ValueRef<'_>>) -> Result<Value, String> {
         return Err(super::too_large(bytes.len()));
     }
     match value {
-        ValueRef::Null => Ok(Value::Null),
-        ValueRef::Integer(i) => Ok(Value::Int(i)),
-        ValueRef::Real(f) => Ok(Value::Float(f)),
+        ValueRef::Null => Ok(Cell::Null),
+        ValueRef::Integer(i) => Ok(Cell::Int(i)),
+        ValueRef::Real(f) => Ok(Cell::Float(f)),
         ValueRef::Text(bytes) => std::str::from_utf8(bytes)
-            .map(|s| Value::Text(s.into()))
+            .map(Cell::Text)
             // The position of the bad byte is safe to show; the text is not.
             .map_err(|e| format!("text is not valid UTF-8 (byte {})", e.valid_up_to())),
-        ValueRef::Blob(b) => Ok(Value::Bytes(b.to_vec())),
+        ValueRef::Blob(b) => Ok(Cell::Bytes(b)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Value;
     use chrono::NaiveDate;
 
     fn db_with(sql: &str) -> (tempfile::TempDir, PathBuf) {
@@ -299,7 +292,7 @@ mod tests {
         assert_eq!(cols[0].name, "id");
         let ids: Vec<_> = batches
             .iter()
-            .flat_map(|b| b.rows.iter())
+            .flat_map(|b| b.to_rows())
             .map(|r| r[0].clone())
             .collect();
         assert_eq!(ids, vec![Value::Int(2), Value::Int(3)]);
@@ -313,7 +306,7 @@ mod tests {
         );
         let src = SqliteSource::open(&path).unwrap();
         let (_, batches) = collect(&src, "SELECT id FROM t", 10).await.unwrap();
-        let sizes: Vec<_> = batches.iter().map(|b| b.rows.len()).collect();
+        let sizes: Vec<_> = batches.iter().map(RowBatch::len).collect();
         assert_eq!(sizes, vec![10, 10, 5]);
     }
 

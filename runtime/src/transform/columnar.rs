@@ -14,7 +14,7 @@ use super::bindings::wit;
 use super::info::{ColumnKind, ModuleInfo};
 use super::outcome::Finding;
 use crate::iso_text;
-use crate::source::{ColumnInfo, RowBatch, Value};
+use crate::source::{Cell, ColumnInfo, ColumnValues, RowBatch, SourceColumn};
 
 /// Which query column feeds which module column; worked out once per job.
 #[derive(Debug, Clone)]
@@ -158,20 +158,18 @@ impl BatchPlan {
 
     /// Converts one batch of rows.
     pub fn convert(&self, rows: &RowBatch) -> ConvertedBatch {
-        let n = rows.rows.len();
+        let n = rows.len();
         let mut findings: Vec<Option<Vec<Finding>>> = vec![None; n];
-        let keys = rows
-            .rows
-            .iter()
-            .map(|r| key_text(&r[self.key_index]))
-            .collect();
-        let groups = self
-            .group_index
-            .map(|g| rows.rows.iter().map(|r| key_text(&r[g])).collect());
+        let key_texts = |index: usize| {
+            let column = rows.column(index);
+            (0..n).map(|i| key_text(column.cell(i))).collect()
+        };
+        let keys = key_texts(self.key_index);
+        let groups = self.group_index.map(key_texts);
         let columns = self
             .columns
             .iter()
-            .map(|col| self.convert_column(col, rows, &mut findings))
+            .map(|col| self.convert_column(col, rows.column(col.source_index), &mut findings))
             .collect();
         ConvertedBatch {
             batch: wit::RowBatch {
@@ -187,10 +185,32 @@ impl BatchPlan {
     fn convert_column(
         &self,
         col: &PlannedColumn,
-        rows: &RowBatch,
+        source: &SourceColumn,
         findings: &mut [Option<Vec<Finding>>],
     ) -> wit::Column {
-        let n = rows.rows.len();
+        // A column the source read in the type the module declares is copied whole: text and
+        // integers are most of a clinic query, and their buffers already have the WIT layout.
+        let copied = match (col.kind, source.values()) {
+            (ColumnKind::Text, ColumnValues::Text { data, offsets }) => {
+                Some(wit::ColumnValues::Text(wit::TextValues {
+                    data: data.clone(),
+                    offsets: offsets.clone(),
+                }))
+            }
+            (ColumnKind::Integer, ColumnValues::Int(values)) => {
+                Some(wit::ColumnValues::Integer(values.clone()))
+            }
+            _ => None,
+        };
+        if let Some(values) = copied {
+            return wit::Column {
+                name: col.name.clone(),
+                values,
+                present: source.present().to_vec(),
+            };
+        }
+
+        let n = source.len();
         let mut present = vec![1u8; n];
         let mut any_null = false;
         let mut fail = |i: usize, present: &mut Vec<u8>, reason: String| {
@@ -204,8 +224,8 @@ impl BatchPlan {
         let values = match col.kind {
             ColumnKind::Integer | ColumnKind::Boolean => {
                 let mut out = Vec::with_capacity(n);
-                for (i, row) in rows.rows.iter().enumerate() {
-                    let v = &row[col.source_index];
+                for i in 0..n {
+                    let v = source.cell(i);
                     let converted = if col.kind == ColumnKind::Boolean {
                         to_bool(v)
                     } else {
@@ -229,8 +249,8 @@ impl BatchPlan {
             }
             ColumnKind::Float => {
                 let mut out = Vec::with_capacity(n);
-                for (i, row) in rows.rows.iter().enumerate() {
-                    match to_float(&row[col.source_index]) {
+                for i in 0..n {
+                    match to_float(source.cell(i)) {
                         Ok(Some(x)) => out.push(x),
                         Ok(None) => {
                             any_null = true;
@@ -247,11 +267,11 @@ impl BatchPlan {
                 wit::ColumnValues::Float(out)
             }
             kind => {
-                let mut data = String::with_capacity(text_bytes(kind, col.source_index, rows));
+                let mut data = String::with_capacity(text_bytes(kind, source));
                 let mut offsets = Vec::with_capacity(n + 1);
                 offsets.push(0u32);
-                for (i, row) in rows.rows.iter().enumerate() {
-                    match self.to_text(kind, &row[col.source_index], &mut data) {
+                for i in 0..n {
+                    match self.to_text(kind, source.cell(i), &mut data) {
                         Ok(true) => {}
                         Ok(false) => {
                             any_null = true;
@@ -276,32 +296,32 @@ impl BatchPlan {
     }
 
     /// Appends the text form of `v` for a text-like column; `Ok(false)` for NULL.
-    fn to_text(&self, kind: ColumnKind, v: &Value, out: &mut String) -> Result<bool, String> {
+    fn to_text(&self, kind: ColumnKind, v: Cell<'_>, out: &mut String) -> Result<bool, String> {
         use std::fmt::Write;
-        if matches!(v, Value::Null) {
+        if v == Cell::Null {
             return Ok(false);
         }
         match kind {
             ColumnKind::Text => match v {
-                Value::Text(s) => out.push_str(s),
-                Value::Int(i) => {
+                Cell::Text(s) => out.push_str(s),
+                Cell::Int(i) => {
                     let _ = write!(out, "{i}");
                 }
-                Value::Float(f) => {
+                Cell::Float(f) => {
                     let _ = write!(out, "{f}");
                 }
-                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                Value::Date(d) => iso_text::write_date(out, *d),
-                Value::Time(t) => iso_text::write_time(out, *t),
-                Value::Timestamp(ts) => iso_text::write_local_timestamp(out, *ts),
-                Value::Bytes(_) => return Err(cannot_read(v, "text")),
-                Value::Null => unreachable!("handled above"),
+                Cell::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+                Cell::Date(d) => iso_text::write_date(out, d),
+                Cell::Time(t) => iso_text::write_time(out, t),
+                Cell::Timestamp(ts) => iso_text::write_local_timestamp(out, ts),
+                Cell::Bytes(_) => return Err(cannot_read(v, "text")),
+                Cell::Null => unreachable!("handled above"),
             },
             ColumnKind::Date => {
                 let d = match v {
-                    Value::Date(d) => *d,
-                    Value::Timestamp(ts) if ts.time() == NaiveTime::MIN => ts.date(),
-                    Value::Text(s) => {
+                    Cell::Date(d) => d,
+                    Cell::Timestamp(ts) if ts.time() == NaiveTime::MIN => ts.date(),
+                    Cell::Text(s) => {
                         parse_date(s).ok_or_else(|| cannot_read(v, "date (YYYY-MM-DD)"))?
                     }
                     _ => return Err(cannot_read(v, "date")),
@@ -310,8 +330,8 @@ impl BatchPlan {
             }
             ColumnKind::Time => {
                 let t = match v {
-                    Value::Time(t) => *t,
-                    Value::Text(s) => NaiveTime::parse_from_str(s.trim(), "%H:%M:%S%.f")
+                    Cell::Time(t) => t,
+                    Cell::Text(s) => NaiveTime::parse_from_str(s.trim(), "%H:%M:%S%.f")
                         .map_err(|_| cannot_read(v, "time (HH:MM:SS)"))?,
                     _ => return Err(cannot_read(v, "time")),
                 };
@@ -319,9 +339,9 @@ impl BatchPlan {
             }
             ColumnKind::Timestamp => {
                 let ts = match v {
-                    Value::Timestamp(ts) => *ts,
-                    Value::Date(d) => d.and_time(NaiveTime::MIN),
-                    Value::Text(s) => parse_timestamp(s)
+                    Cell::Timestamp(ts) => ts,
+                    Cell::Date(d) => d.and_time(NaiveTime::MIN),
+                    Cell::Text(s) => parse_timestamp(s)
                         .ok_or_else(|| cannot_read(v, "timestamp (YYYY-MM-DD HH:MM:SS)"))?,
                     _ => return Err(cannot_read(v, "timestamp")),
                 };
@@ -385,13 +405,13 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
         })
 }
 
-fn to_int(v: &Value) -> Result<Option<i64>, String> {
+fn to_int(v: Cell<'_>) -> Result<Option<i64>, String> {
     match v {
-        Value::Null => Ok(None),
-        Value::Int(i) => Ok(Some(*i)),
-        Value::Bool(b) => Ok(Some(i64::from(*b))),
-        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(*f as i64)),
-        Value::Text(s) => s
+        Cell::Null => Ok(None),
+        Cell::Int(i) => Ok(Some(i)),
+        Cell::Bool(b) => Ok(Some(i64::from(b))),
+        Cell::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        Cell::Text(s) => s
             .trim()
             .parse()
             .map(Some)
@@ -400,12 +420,12 @@ fn to_int(v: &Value) -> Result<Option<i64>, String> {
     }
 }
 
-fn to_float(v: &Value) -> Result<Option<f64>, String> {
+fn to_float(v: Cell<'_>) -> Result<Option<f64>, String> {
     match v {
-        Value::Null => Ok(None),
-        Value::Float(f) => Ok(Some(*f)),
-        Value::Int(i) => Ok(Some(*i as f64)),
-        Value::Text(s) => s
+        Cell::Null => Ok(None),
+        Cell::Float(f) => Ok(Some(f)),
+        Cell::Int(i) => Ok(Some(i as f64)),
+        Cell::Text(s) => s
             .trim()
             .parse()
             .map(Some)
@@ -414,12 +434,12 @@ fn to_float(v: &Value) -> Result<Option<f64>, String> {
     }
 }
 
-fn to_bool(v: &Value) -> Result<Option<i64>, String> {
+fn to_bool(v: Cell<'_>) -> Result<Option<i64>, String> {
     match v {
-        Value::Null => Ok(None),
-        Value::Bool(b) => Ok(Some(i64::from(*b))),
-        Value::Int(0) => Ok(Some(0)),
-        Value::Int(1) => Ok(Some(1)),
+        Cell::Null => Ok(None),
+        Cell::Bool(b) => Ok(Some(i64::from(b))),
+        Cell::Int(0) => Ok(Some(0)),
+        Cell::Int(1) => Ok(Some(1)),
         _ => Err(cannot_read(v, "boolean")),
     }
 }
@@ -431,39 +451,32 @@ fn is_binary_type(declared: &str) -> bool {
     matches!(declared, "BYTEA")
 }
 
-/// The bytes a text-like column of `rows` will most likely take, so that its buffer is
+/// The bytes a text-like column of `source` will most likely take, so that its buffer is
 /// allocated once: growing it by doubling copied each column's text about twice over.
-fn text_bytes(kind: ColumnKind, source_index: usize, rows: &RowBatch) -> usize {
+fn text_bytes(kind: ColumnKind, source: &SourceColumn) -> usize {
     let per_value = match kind {
         ColumnKind::Date => 10,
         ColumnKind::Time => 8,
         // `YYYY-MM-DDTHH:MM:SS+HH:MM`
         ColumnKind::Timestamp => 25,
-        _ => {
-            return rows
-                .rows
-                .iter()
-                .map(|row| match &row[source_index] {
-                    Value::Text(text) => text.len(),
-                    Value::Null => 0,
-                    _ => 25,
-                })
-                .sum();
-        }
+        _ => match source.values() {
+            ColumnValues::Text { data, .. } => return data.len(),
+            _ => 25,
+        },
     };
-    per_value * rows.rows.len()
+    per_value * source.len()
 }
 
 /// Says what could not be read without quoting the value (it may be PHI).
-fn cannot_read(v: &Value, as_what: &str) -> String {
+fn cannot_read(v: Cell<'_>, as_what: &str) -> String {
     format!("a {} value cannot be read as {as_what}", v.kind())
 }
 
-fn key_text(v: &Value) -> CompactString {
+fn key_text(v: Cell<'_>) -> CompactString {
     match v {
-        Value::Int(i) => i.to_compact_string(),
-        Value::Text(s) => s.clone(),
-        Value::Null => "NULL".into(),
+        Cell::Int(i) => i.to_compact_string(),
+        Cell::Text(s) => s.into(),
+        Cell::Null => "NULL".into(),
         other => compact_str::format_compact!("<{}>", other.kind()),
     }
 }
@@ -471,6 +484,7 @@ fn key_text(v: &Value) -> CompactString {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Value;
 
     #[test]
     fn clinic_timestamps_get_the_offset_in_force_at_that_time() {
@@ -575,8 +589,9 @@ mod tests {
                 declared_type: String::new(),
             })
             .collect();
-        let rows = RowBatch {
-            rows: vec![
+        let rows = RowBatch::from_rows(
+            4,
+            vec![
                 vec![
                     Value::Int(1),
                     Value::Text("Doe".into()),
@@ -590,7 +605,7 @@ mod tests {
                     Value::Null,
                 ],
             ],
-        };
+        );
         let tz: Tz = "America/Chicago".parse().unwrap();
         let converted = BatchPlan::new(&info, &columns, tz).unwrap().convert(&rows);
         let json = converted.rows_as_json();
@@ -644,9 +659,105 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Columns the source read in the declared type are copied whole (`convert_column`'s
+        /// fast path); everything else is converted value by value. Both must give the module
+        /// the same batch, keys and findings.
+        #[test]
+        fn typed_source_columns_convert_as_their_values_one_by_one_do(
+            rows in crate::source::batch::testing::rows(
+                KINDS.iter().map(|(_, kind)| first_value(*kind)).collect()
+            )
+        ) {
+            let tz: Tz = "America/Chicago".parse().unwrap();
+            let info = ModuleInfo {
+                name: "t".into(),
+                version: "1".into(),
+                target: "patient_data".into(),
+                key_column: KINDS[0].0.into(),
+                input_columns: KINDS
+                    .iter()
+                    .map(|(name, kind)| super::super::ColumnSpec {
+                        name: (*name).into(),
+                        kind: *kind,
+                        required: false,
+                        nullable: true,
+                        hints: Vec::new(),
+                    })
+                    .collect(),
+                output_fields: Vec::new(),
+            };
+            let columns: Vec<ColumnInfo> = KINDS
+                .iter()
+                .map(|(name, _)| ColumnInfo {
+                    name: (*name).into(),
+                    declared_type: String::new(),
+                })
+                .collect();
+            let plan = BatchPlan::new(&info, &columns, tz)
+                .unwrap()
+                .with_group_column("c_text", &columns)
+                .unwrap();
+            let typed = plan.convert(&RowBatch::from_rows(KINDS.len(), rows.clone()));
+            let one_by_one = plan.convert(&crate::source::batch::testing::mixed_from_rows(
+                KINDS.len(),
+                &rows,
+            ));
+            proptest::prop_assert_eq!(
+                format!("{:?}", typed.batch),
+                format!("{:?}", one_by_one.batch)
+            );
+            proptest::prop_assert_eq!(typed.keys, one_by_one.keys);
+            proptest::prop_assert_eq!(typed.groups, one_by_one.groups);
+            proptest::prop_assert_eq!(typed.conversion_findings, one_by_one.conversion_findings);
+        }
+    }
+
+    /// One query column per module column kind, named after it.
+    const KINDS: [(&str, ColumnKind); 7] = [
+        ("c_integer", ColumnKind::Integer),
+        ("c_text", ColumnKind::Text),
+        ("c_float", ColumnKind::Float),
+        ("c_boolean", ColumnKind::Boolean),
+        ("c_date", ColumnKind::Date),
+        ("c_time", ColumnKind::Time),
+        ("c_timestamp", ColumnKind::Timestamp),
+    ];
+
+    /// A column's first value: mostly of the kind the module declares, sometimes anything.
+    fn first_value(kind: ColumnKind) -> proptest::strategy::BoxedStrategy<Value> {
+        use proptest::prelude::*;
+        let matching = match kind {
+            ColumnKind::Integer => any::<i64>().prop_map(Value::Int).boxed(),
+            ColumnKind::Text => "[a-zA-Z' -]{0,20}"
+                .prop_map(|s| Value::Text(s.into()))
+                .boxed(),
+            ColumnKind::Float => any::<i32>()
+                .prop_map(|f| Value::Float(f64::from(f) / 8.0))
+                .boxed(),
+            ColumnKind::Boolean => any::<bool>().prop_map(Value::Bool).boxed(),
+            ColumnKind::Date => (0i32..80_000)
+                .prop_map(|d| {
+                    Value::Date(NaiveDate::from_num_days_from_ce_opt(700_000 + d).unwrap())
+                })
+                .boxed(),
+            ColumnKind::Time => (0u32..86_400)
+                .prop_map(|s| {
+                    Value::Time(NaiveTime::from_num_seconds_from_midnight_opt(s, 0).unwrap())
+                })
+                .boxed(),
+            ColumnKind::Timestamp => (0i64..4_000_000_000)
+                .prop_map(|s| {
+                    Value::Timestamp(chrono::DateTime::from_timestamp(s, 0).unwrap().naive_utc())
+                })
+                .boxed(),
+        };
+        prop_oneof![3 => matching, 1 => crate::source::batch::testing::value()].boxed()
+    }
+
     #[test]
     fn conversion_failure_message_does_not_quote_the_value() {
-        let msg = to_int(&Value::Text("Jane".into())).unwrap_err();
+        let msg = to_int(Cell::Text("Jane")).unwrap_err();
         assert!(!msg.contains("Jane"), "{msg}");
         assert!(msg.contains("text") && msg.contains("integer"), "{msg}");
     }

@@ -488,16 +488,13 @@ mod tests {
                 declared_type: String::new(),
             })
             .collect();
-        let rows = (1..)
-            .zip(modes)
-            .map(|(patno, mode)| {
-                vec![
-                    Value::Int(patno),
-                    mode.map_or(Value::Null, |m| Value::Text(m.into())),
-                ]
-            })
-            .collect();
-        (columns, RowBatch { rows })
+        let rows = (1..).zip(modes).map(|(patno, mode)| {
+            vec![
+                Value::Int(patno),
+                mode.map_or(Value::Null, |m| Value::Text(m.into())),
+            ]
+        });
+        (columns, RowBatch::from_rows(2, rows))
     }
 
     #[test]

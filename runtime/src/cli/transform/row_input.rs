@@ -200,7 +200,7 @@ impl Rows {
     pub fn len(&self) -> usize {
         match self {
             Rows::Given { rows, .. } => rows.len(),
-            Rows::Source(s) => s.batches.iter().map(|b| b.rows.len()).sum(),
+            Rows::Source(s) => s.batches.iter().map(RowBatch::len).sum(),
         }
     }
 
@@ -574,9 +574,9 @@ async fn read_source(
         };
         let mut batch = batch.or_exit(exit::SOURCE, &format!("job `{}`", job.name))?;
         if let Some(l) = limit {
-            batch.rows.truncate(l - read);
+            batch.truncate(l - read);
         }
-        read += batch.rows.len();
+        read += batch.len();
         batches.push(batch);
     }
     drop(stream);

@@ -1,6 +1,6 @@
-//! PostgreSQL column types onto [`Value`]s, decoded from the binary wire format.
+//! PostgreSQL column types onto [`Cell`]s, decoded from the binary wire format.
 //!
-//! | PostgreSQL | `Value` |
+//! | PostgreSQL | `Cell` |
 //! | --- | --- |
 //! | `smallint`, `integer`, `bigint`, `oid` | `Int` |
 //! | `numeric(p, 0)` | `Int` when it fits 64 bits, else `Text` |
@@ -15,7 +15,7 @@
 //! | `uuid` | `Text`, lower-case hyphenated |
 //! | `bytea` | `Bytes` |
 //!
-//! A `timestamptz` is an instant; `Value::Timestamp` is clinic wall-clock time, so the instant is
+//! A `timestamptz` is an instant; `Cell::Timestamp` is clinic wall-clock time, so the instant is
 //! converted to the clinic time zone. In the hour clocks fall back, two instants share one
 //! wall-clock time and the transform host reads it as the first occurrence: a `timestamptz` in
 //! the second such hour reaches the transform an hour early. Nothing else is lost.
@@ -27,10 +27,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
-use compact_str::CompactString;
 use tokio_postgres::types::{FromSql, Kind, Type};
 
-use crate::source::Value;
+use crate::source::Cell;
 
 /// How one result column is decoded; chosen once per query from the column's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,37 +94,47 @@ impl Decoder {
         })
     }
 
-    /// Decodes one non-NULL value. Errors describe the problem, never the value.
-    pub(super) fn decode(self, raw: &[u8], clinic_tz: Tz) -> Result<Value, String> {
+    /// Decodes one non-NULL value into a [`Cell`] borrowing `raw`, or `scratch` for text the
+    /// wire does not hold as such (`numeric`, `uuid`). Errors describe the problem, never the
+    /// value.
+    pub(super) fn decode<'a>(
+        self,
+        raw: &'a [u8],
+        clinic_tz: Tz,
+        scratch: &'a mut String,
+    ) -> Result<Cell<'a>, String> {
         Ok(match self {
-            Decoder::Int2 => Value::Int(i64::from(i16::from_be_bytes(fixed(raw)?))),
-            Decoder::Int4 => Value::Int(i64::from(i32::from_be_bytes(fixed(raw)?))),
-            Decoder::Int8 => Value::Int(i64::from_be_bytes(fixed(raw)?)),
-            Decoder::Oid => Value::Int(i64::from(u32::from_be_bytes(fixed(raw)?))),
+            Decoder::Int2 => Cell::Int(i64::from(i16::from_be_bytes(fixed(raw)?))),
+            Decoder::Int4 => Cell::Int(i64::from(i32::from_be_bytes(fixed(raw)?))),
+            Decoder::Int8 => Cell::Int(i64::from_be_bytes(fixed(raw)?)),
+            Decoder::Oid => Cell::Int(i64::from(u32::from_be_bytes(fixed(raw)?))),
             Decoder::NumericInteger => {
-                let text = numeric_text(raw)?;
-                text.parse::<i64>()
-                    .map(Value::Int)
-                    .unwrap_or_else(|_| Value::Text(text.into()))
+                *scratch = numeric_text(raw)?;
+                match scratch.parse::<i64>() {
+                    Ok(i) => Cell::Int(i),
+                    Err(_) => Cell::Text(scratch),
+                }
             }
-            Decoder::Numeric => Value::Text(numeric_text(raw)?.into()),
+            Decoder::Numeric => {
+                *scratch = numeric_text(raw)?;
+                Cell::Text(scratch)
+            }
             // Via the shortest decimal that reads back as the same f32, so `real` 0.1 arrives as
             // 0.1 and not as 0.100000001490116.
             Decoder::Float4 => {
                 let f = f32::from_be_bytes(fixed(raw)?);
-                Value::Float(f.to_string().parse().unwrap_or(f64::from(f)))
+                Cell::Float(f.to_string().parse().unwrap_or(f64::from(f)))
             }
-            Decoder::Float8 => Value::Float(f64::from_be_bytes(fixed(raw)?)),
-            Decoder::Text => Value::Text(utf8(raw)?),
-            Decoder::Char => Value::Text(utf8(raw)?),
+            Decoder::Float8 => Cell::Float(f64::from_be_bytes(fixed(raw)?)),
+            Decoder::Text | Decoder::Char => Cell::Text(utf8(raw)?),
             Decoder::Jsonb => match raw.split_first() {
-                Some((1, text)) => Value::Text(utf8(text)?),
+                Some((1, text)) => Cell::Text(utf8(text)?),
                 _ => return Err("unsupported jsonb format version".into()),
             },
             Decoder::Bool => {
-                Value::Bool(bool::from_sql(&Type::BOOL, raw).map_err(|e| e.to_string())?)
+                Cell::Bool(bool::from_sql(&Type::BOOL, raw).map_err(|e| e.to_string())?)
             }
-            Decoder::Date => Value::Date(date(i32::from_be_bytes(fixed(raw)?))?),
+            Decoder::Date => Cell::Date(date(i32::from_be_bytes(fixed(raw)?))?),
             Decoder::Time => {
                 let micros = i64::from_be_bytes(fixed(raw)?);
                 // PostgreSQL allows 24:00:00, which no clock library does.
@@ -133,7 +142,7 @@ impl Decoder {
                     return Err("a time of 24:00:00 cannot be read as a time of day".into());
                 }
                 let (secs, micros) = (micros / 1_000_000, micros % 1_000_000);
-                Value::Time(
+                Cell::Time(
                     NaiveTime::from_num_seconds_from_midnight_opt(
                         secs as u32,
                         (micros * 1_000) as u32,
@@ -141,19 +150,22 @@ impl Decoder {
                     .ok_or("the time is out of range")?,
                 )
             }
-            Decoder::Timestamp => Value::Timestamp(timestamp(i64::from_be_bytes(fixed(raw)?))?),
+            Decoder::Timestamp => Cell::Timestamp(timestamp(i64::from_be_bytes(fixed(raw)?))?),
             Decoder::TimestampTz => {
                 let utc = timestamp(i64::from_be_bytes(fixed(raw)?))?;
-                Value::Timestamp(utc_to_clinic(utc, clinic_tz))
+                Cell::Timestamp(utc_to_clinic(utc, clinic_tz))
             }
-            Decoder::Uuid => Value::Text(
-                uuid::Uuid::from_slice(raw)
-                    .map_err(|_| "a uuid must be 16 bytes".to_string())?
-                    .hyphenated()
-                    .to_string()
-                    .into(),
-            ),
-            Decoder::Bytes => Value::Bytes(raw.to_vec()),
+            Decoder::Uuid => {
+                let uuid = uuid::Uuid::from_slice(raw)
+                    .map_err(|_| "a uuid must be 16 bytes".to_string())?;
+                scratch.clear();
+                scratch.push_str(
+                    uuid.hyphenated()
+                        .encode_lower(&mut uuid::Uuid::encode_buffer()),
+                );
+                Cell::Text(scratch)
+            }
+            Decoder::Bytes => Cell::Bytes(raw),
         })
     }
 }
@@ -196,9 +208,8 @@ fn fixed<const N: usize>(raw: &[u8]) -> Result<[u8; N], String> {
         .map_err(|_| format!("expected {N} bytes, the server sent {}", raw.len()))
 }
 
-fn utf8(raw: &[u8]) -> Result<CompactString, String> {
+fn utf8(raw: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(raw)
-        .map(CompactString::new)
         // The position of the bad byte is safe to show; the text is not.
         .map_err(|e| format!("text is not valid UTF-8 (byte {})", e.valid_up_to()))
 }
@@ -269,6 +280,14 @@ pub(super) fn numeric_text(raw: &[u8]) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Value;
+
+    /// `decoder`'s value for `raw`, owned.
+    fn decode(decoder: Decoder, raw: &[u8], tz: Tz) -> Result<Value, String> {
+        decoder
+            .decode(raw, tz, &mut String::new())
+            .map(Cell::to_value)
+    }
 
     fn numeric(ndigits: i16, weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
         let mut raw = Vec::new();
@@ -325,24 +344,14 @@ mod tests {
         // 92233720368547758 fits 64 bits; 10^20 does not and stays exact as text.
         let fits = numeric(5, 4, 0, 0, &[9, 2233, 7203, 6854, 7758]);
         assert_eq!(
-            Decoder::NumericInteger.decode(&fits, tz).unwrap(),
+            decode(Decoder::NumericInteger, &fits, tz).unwrap(),
             Value::Int(92_233_720_368_547_758)
         );
         let huge = numeric(1, 5, 0, 0, &[1]);
         assert_eq!(
-            Decoder::NumericInteger.decode(&huge, tz).unwrap(),
+            decode(Decoder::NumericInteger, &huge, tz).unwrap(),
             Value::Text("100000000000000000000".into())
         );
-    }
-
-    #[test]
-    fn short_text_cells_are_stored_without_a_heap_allocation() {
-        let tz = chrono_tz::UTC;
-        let short = Decoder::Text.decode(b"O'Brien-Smith", tz).unwrap();
-        assert!(matches!(&short, Value::Text(s) if s == "O'Brien-Smith" && !s.is_heap_allocated()));
-        let long = "a clinic note longer than twenty-four bytes";
-        let long_value = Decoder::Text.decode(long.as_bytes(), tz).unwrap();
-        assert!(matches!(&long_value, Value::Text(s) if s == long));
     }
 
     #[test]
@@ -354,39 +363,30 @@ mod tests {
     #[test]
     fn infinities_and_24_00_are_errors_without_values() {
         let tz = chrono_tz::UTC;
-        let e = Decoder::Date
-            .decode(&i32::MAX.to_be_bytes(), tz)
-            .unwrap_err();
+        let e = decode(Decoder::Date, &i32::MAX.to_be_bytes(), tz).unwrap_err();
         assert!(e.contains("infinite"), "{e}");
-        let e = Decoder::Timestamp
-            .decode(&i64::MIN.to_be_bytes(), tz)
-            .unwrap_err();
+        let e = decode(Decoder::Timestamp, &i64::MIN.to_be_bytes(), tz).unwrap_err();
         assert!(e.contains("infinite"), "{e}");
-        let e = Decoder::Time
-            .decode(&86_400_000_000i64.to_be_bytes(), tz)
-            .unwrap_err();
+        let e = decode(Decoder::Time, &86_400_000_000i64.to_be_bytes(), tz).unwrap_err();
         assert!(e.contains("24:00:00"), "{e}");
     }
 
     #[test]
     fn timestamptz_becomes_clinic_wall_clock_time() {
         let tz: Tz = "America/Chicago".parse().unwrap();
-        let decode = |utc: &str| {
+        let wall_clock = |utc: &str| {
             let utc = NaiveDateTime::parse_from_str(utc, "%Y-%m-%d %H:%M:%S").unwrap();
             let micros = (utc - epoch()).num_microseconds().unwrap();
-            match Decoder::TimestampTz
-                .decode(&micros.to_be_bytes(), tz)
-                .unwrap()
-            {
+            match decode(Decoder::TimestampTz, &micros.to_be_bytes(), tz).unwrap() {
                 Value::Timestamp(t) => t.to_string(),
                 other => panic!("{other:?}"),
             }
         };
         // Noon in Kansas City (CDT, -05:00); 09:30 in winter (CST, -06:00).
-        assert_eq!(decode("2016-09-28 17:00:00"), "2016-09-28 12:00:00");
-        assert_eq!(decode("2016-01-15 15:30:00"), "2016-01-15 09:30:00");
+        assert_eq!(wall_clock("2016-09-28 17:00:00"), "2016-09-28 12:00:00");
+        assert_eq!(wall_clock("2016-01-15 15:30:00"), "2016-01-15 09:30:00");
         // Both 01:30s of the night clocks fall back show 01:30 (documented above).
-        assert_eq!(decode("2016-11-06 06:30:00"), "2016-11-06 01:30:00");
-        assert_eq!(decode("2016-11-06 07:30:00"), "2016-11-06 01:30:00");
+        assert_eq!(wall_clock("2016-11-06 06:30:00"), "2016-11-06 01:30:00");
+        assert_eq!(wall_clock("2016-11-06 07:30:00"), "2016-11-06 01:30:00");
     }
 }

@@ -396,9 +396,7 @@ async fn read_query(
         return;
     }
 
-    let mut batch = RowBatch {
-        rows: Vec::with_capacity(batch_rows),
-    };
+    let mut batch = RowBatch::new(columns.len());
     let mut row_number = 0u64;
     let mut result_sets = 0u32;
     loop {
@@ -431,8 +429,7 @@ async fn read_query(
             QueryItem::Row(row) => row,
         };
         row_number += 1;
-        let mut values = Vec::with_capacity(columns.len());
-        for ((name, ty), (_, data)) in columns.iter().zip(row.cells()) {
+        for (i, ((name, ty), (_, data))) in columns.iter().zip(row.cells()).enumerate() {
             let value = types::to_value(*ty, data, source.clinic_tz).and_then(|v| match &v {
                 Value::Text(t) if t.len() > super::MAX_VALUE_BYTES => {
                     Err(super::too_large(t.len()))
@@ -440,7 +437,7 @@ async fn read_query(
                 _ => Ok(v),
             });
             match value {
-                Ok(v) => values.push(v),
+                Ok(v) => batch.push(i, v.as_cell()),
                 Err(reason) => {
                     let _ = tx
                         .send(Err(SourceError::Value {
@@ -453,24 +450,17 @@ async fn read_query(
                 }
             }
         }
-        if values.len() != columns.len() {
-            values.resize(columns.len(), Value::Null);
-        }
-        batch.rows.push(values);
-        if batch.rows.len() == batch_rows {
-            let full = std::mem::replace(
-                &mut batch,
-                RowBatch {
-                    rows: Vec::with_capacity(batch_rows),
-                },
-            );
+        // A row with fewer cells than columns gets NULL for the rest.
+        batch.finish_row();
+        if batch.len() == batch_rows {
+            let full = std::mem::replace(&mut batch, RowBatch::new(columns.len()));
             // Waits while the pipeline is behind: this is the backpressure.
             if tx.send(Ok(full)).await.is_err() {
                 return; // the consumer stopped listening: the run was abandoned
             }
         }
     }
-    if !batch.rows.is_empty() {
+    if !batch.is_empty() {
         let _ = tx.send(Ok(batch)).await;
     }
 }
