@@ -90,7 +90,7 @@ impl std::fmt::Debug for Cell<'_> {
 }
 
 /// Rows of one query result, column by column; every column holds one value per row.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RowBatch {
     rows: usize,
     columns: Vec<SourceColumn>,
@@ -102,6 +102,31 @@ impl RowBatch {
         Self {
             rows: 0,
             columns: vec![SourceColumn::default(); width],
+        }
+    }
+
+    /// An empty batch for the rows that follow this one: each column makes room for as many
+    /// values (and as much text) as it holds here when it takes its type, so a reader's
+    /// columns grow once per batch rather than by doubling (which copied each column's
+    /// buffers about twice over).
+    pub fn empty_like(&self) -> Self {
+        Self {
+            rows: 0,
+            columns: self
+                .columns
+                .iter()
+                .map(|c| SourceColumn {
+                    capacity: Capacity {
+                        values: c.len,
+                        // An eighth more: the next batch's text is seldom exactly as long.
+                        text_bytes: match &c.values {
+                            ColumnValues::Text { data, .. } => data.len() + data.len() / 8,
+                            _ => 0,
+                        },
+                    },
+                    ..SourceColumn::default()
+                })
+                .collect(),
         }
     }
 
@@ -189,13 +214,22 @@ impl RowBatch {
 }
 
 /// One column of a [`RowBatch`].
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct SourceColumn {
     len: usize,
+    /// Room to make when the column takes its type (see [`RowBatch::empty_like`]).
+    capacity: Capacity,
     values: ColumnValues,
     /// One byte per row, 0 where the value is NULL; empty while no value is NULL (most columns
     /// of most batches), which is also how the WIT world says "no NULLs".
     present: Vec<u8>,
+}
+
+/// How much room a column makes for its values when it takes its type.
+#[derive(Debug, Clone, Copy, Default)]
+struct Capacity {
+    values: usize,
+    text_bytes: usize,
 }
 
 /// A column's values, in the type of its first non-NULL value.
@@ -279,9 +313,61 @@ impl SourceColumn {
         }
     }
 
+    /// Appends `cell`. Inlined into each reader's loop: a value of the column's type or a NULL
+    /// (nearly every value) takes the short path; a column's first value and a value of
+    /// another type take [`push_other`](Self::push_other).
+    #[inline]
     fn push(&mut self, cell: Cell<'_>) {
+        let pushed = match (&mut self.values, cell) {
+            (ColumnValues::Text { data, offsets }, Cell::Text(s)) => {
+                // Offsets are 32-bit, as the WIT world's are; a batch of more than 4 GiB of
+                // one column's text keeps its values one by one instead.
+                match u32::try_from(data.len() + s.len()) {
+                    Ok(end) => {
+                        data.push_str(s);
+                        offsets.push(end);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            (ColumnValues::Int(v), Cell::Int(x)) => {
+                v.push(x);
+                true
+            }
+            (ColumnValues::Date(v), Cell::Date(x)) => {
+                v.push(x);
+                true
+            }
+            (ColumnValues::Timestamp(v), Cell::Timestamp(x)) => {
+                v.push(x);
+                true
+            }
+            (ColumnValues::Mixed(_) | ColumnValues::Nulls, _) => false,
+            (values, cell) => values.push(cell),
+        };
+        if !pushed {
+            return self.push_other(cell);
+        }
+        if matches!(cell, Cell::Null) {
+            if self.present.is_empty() {
+                self.present.resize(self.len, 1);
+            }
+            self.present.push(0);
+        } else if !self.present.is_empty() {
+            self.present.push(1);
+        }
+        self.len += 1;
+    }
+
+    /// [`push`](Self::push) for the column's first value, a value of another type, or any value
+    /// of a column of NULLs or of mixed types.
+    #[cold]
+    #[inline(never)]
+    fn push_other(&mut self, cell: Cell<'_>) {
         let row = self.len;
-        if cell == Cell::Null {
+        let null = matches!(cell, Cell::Null);
+        if null {
             if self.present.is_empty() {
                 self.present.resize(row, 1);
             }
@@ -289,8 +375,8 @@ impl SourceColumn {
         } else if !self.present.is_empty() {
             self.present.push(1);
         }
-        if matches!(self.values, ColumnValues::Nulls) && cell != Cell::Null {
-            self.values = ColumnValues::typed_for(cell, row);
+        if matches!(self.values, ColumnValues::Nulls) && !null {
+            self.values = ColumnValues::typed_for(cell, row, self.capacity);
         }
         if !self.values.push(cell) {
             self.values = ColumnValues::Mixed((0..row).map(|r| self.cell(r).to_value()).collect());
@@ -337,21 +423,30 @@ impl ColumnValues {
         }
     }
 
-    /// Values of `cell`'s type, with a placeholder for each of the `rows` NULLs before it.
-    fn typed_for(cell: Cell<'_>, rows: usize) -> Self {
+    /// Values of `cell`'s type, with a placeholder for each of the `rows` NULLs before it,
+    /// room for `capacity` values in all.
+    fn typed_for(cell: Cell<'_>, rows: usize, capacity: Capacity) -> Self {
+        fn filled<T: Clone>(value: T, rows: usize, capacity: usize) -> Vec<T> {
+            let mut v = Vec::with_capacity(capacity.max(rows + 1));
+            v.resize(rows, value);
+            v
+        }
+        let n = capacity.values;
         match cell {
             Cell::Null => ColumnValues::Nulls,
-            Cell::Int(_) => ColumnValues::Int(vec![0; rows]),
-            Cell::Float(_) => ColumnValues::Float(vec![0.0; rows]),
+            Cell::Int(_) => ColumnValues::Int(filled(0, rows, n)),
+            Cell::Float(_) => ColumnValues::Float(filled(0.0, rows, n)),
             Cell::Text(_) => ColumnValues::Text {
-                data: String::new(),
-                offsets: vec![0; rows + 1],
+                data: String::with_capacity(capacity.text_bytes),
+                offsets: filled(0, rows + 1, n + 1),
             },
-            Cell::Bool(_) => ColumnValues::Bool(vec![false; rows]),
-            Cell::Date(_) => ColumnValues::Date(vec![NaiveDate::default(); rows]),
-            Cell::Time(_) => ColumnValues::Time(vec![NaiveTime::MIN; rows]),
-            Cell::Timestamp(_) => ColumnValues::Timestamp(vec![NaiveDateTime::default(); rows]),
-            Cell::Bytes(_) => ColumnValues::Mixed(vec![Value::Null; rows]),
+            Cell::Bool(_) => ColumnValues::Bool(filled(false, rows, n)),
+            Cell::Date(_) => ColumnValues::Date(filled(NaiveDate::default(), rows, n)),
+            Cell::Time(_) => ColumnValues::Time(filled(NaiveTime::MIN, rows, n)),
+            Cell::Timestamp(_) => {
+                ColumnValues::Timestamp(filled(NaiveDateTime::default(), rows, n))
+            }
+            Cell::Bytes(_) => ColumnValues::Mixed(filled(Value::Null, rows, n)),
         }
     }
 
@@ -491,6 +586,38 @@ mod tests {
             prop_assert_eq!(batch.len(), kept.len());
             prop_assert_eq!(batch.to_rows(), kept);
         }
+
+        #[test]
+        fn a_batch_made_like_another_takes_any_rows(
+            rows in three_columns(),
+            others in three_columns(),
+        ) {
+            let mut next = RowBatch::from_rows(3, rows).empty_like();
+            for row in &others {
+                for (column, value) in row.iter().enumerate() {
+                    next.push(column, value.as_cell());
+                }
+                next.finish_row();
+            }
+            prop_assert_eq!(next.to_rows(), others);
+        }
+    }
+
+    #[test]
+    fn a_batch_made_like_another_makes_room_for_as_many_values() {
+        let rows = (0..100).map(|i| vec![Value::Int(i), Value::Text("Doe".into())]);
+        let mut next = RowBatch::from_rows(2, rows).empty_like();
+        next.push(0, Cell::Int(1));
+        next.push(1, Cell::Text("Roe"));
+        next.finish_row();
+        let ColumnValues::Int(ints) = next.column(0).values() else {
+            panic!("an integer column")
+        };
+        assert!(ints.capacity() >= 100, "{}", ints.capacity());
+        let ColumnValues::Text { data, offsets } = next.column(1).values() else {
+            panic!("a text column")
+        };
+        assert!(data.capacity() >= 300 && offsets.capacity() >= 101);
     }
 
     #[test]

@@ -299,7 +299,8 @@ impl Reader {
                 return Err(Stop);
             }
             if batch.len() == self.batch_rows {
-                let full = std::mem::replace(&mut batch, RowBatch::new(self.decoders.len()));
+                let next = batch.empty_like();
+                let full = std::mem::replace(&mut batch, next);
                 // Waiting here is the backpressure: no row is read until the pipeline takes it.
                 tx.send(Ok(full)).await.map_err(|_| Stop)?;
             }

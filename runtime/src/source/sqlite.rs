@@ -187,7 +187,8 @@ fn read_query(
         }
         batch.finish_row();
         if batch.len() == batch_rows {
-            let full = std::mem::replace(&mut batch, RowBatch::new(columns.len()));
+            let next = batch.empty_like();
+            let full = std::mem::replace(&mut batch, next);
             if tx.blocking_send(Ok(full)).is_err() {
                 return; // the consumer stopped listening: the run was abandoned
             }

@@ -453,7 +453,8 @@ async fn read_query(
         // A row with fewer cells than columns gets NULL for the rest.
         batch.finish_row();
         if batch.len() == batch_rows {
-            let full = std::mem::replace(&mut batch, RowBatch::new(columns.len()));
+            let next = batch.empty_like();
+            let full = std::mem::replace(&mut batch, next);
             // Waits while the pipeline is behind: this is the backpressure.
             if tx.send(Ok(full)).await.is_err() {
                 return; // the consumer stopped listening: the run was abandoned
