@@ -349,7 +349,13 @@ impl SourceColumn {
         if !pushed {
             return self.push_other(cell);
         }
-        if matches!(cell, Cell::Null) {
+        self.mark_present(!matches!(cell, Cell::Null));
+    }
+
+    /// Records whether the value just pushed is NULL, and counts it.
+    #[inline]
+    fn mark_present(&mut self, present: bool) {
+        if !present {
             if self.present.is_empty() {
                 self.present.resize(self.len, 1);
             }
@@ -367,14 +373,6 @@ impl SourceColumn {
     fn push_other(&mut self, cell: Cell<'_>) {
         let row = self.len;
         let null = matches!(cell, Cell::Null);
-        if null {
-            if self.present.is_empty() {
-                self.present.resize(row, 1);
-            }
-            self.present.push(0);
-        } else if !self.present.is_empty() {
-            self.present.push(1);
-        }
         if matches!(self.values, ColumnValues::Nulls) && !null {
             self.values = ColumnValues::typed_for(cell, row, self.capacity);
         }
@@ -382,7 +380,7 @@ impl SourceColumn {
             self.values = ColumnValues::Mixed((0..row).map(|r| self.cell(r).to_value()).collect());
             self.values.push(cell);
         }
-        self.len += 1;
+        self.mark_present(!null);
     }
 
     fn truncate(&mut self, rows: usize) {
