@@ -5,7 +5,7 @@
 //! Values are converted here to the type each module column declares, so every module sees
 //! dates, times and timestamps in one ISO form whatever the source engine.
 
-use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use chrono_tz::Tz;
 use compact_str::{CompactString, ToCompactString};
 
@@ -267,7 +267,7 @@ impl BatchPlan {
                 wit::ColumnValues::Float(out)
             }
             kind => {
-                let mut data = String::with_capacity(text_bytes(kind, source));
+                let mut data = Vec::with_capacity(text_bytes(kind, source));
                 let mut offsets = Vec::with_capacity(n + 1);
                 offsets.push(0u32);
                 for i in 0..n {
@@ -284,7 +284,10 @@ impl BatchPlan {
                     }
                     offsets.push(data.len() as u32);
                 }
-                wit::ColumnValues::Text(wit::TextValues { data, offsets })
+                wit::ColumnValues::Text(wit::TextValues {
+                    data: column_text(data),
+                    offsets,
+                })
             }
         };
         wit::Column {
@@ -295,22 +298,23 @@ impl BatchPlan {
         }
     }
 
-    /// Appends the text form of `v` for a text-like column; `Ok(false)` for NULL.
-    fn to_text(&self, kind: ColumnKind, v: Cell<'_>, out: &mut String) -> Result<bool, String> {
-        use std::fmt::Write;
+    /// Appends the text form of `v` for a text-like column; `Ok(false)` for NULL. Appends
+    /// only whole `str`s and ASCII, so the column stays UTF-8 (see [`column_text`]).
+    fn to_text(&self, kind: ColumnKind, v: Cell<'_>, out: &mut Vec<u8>) -> Result<bool, String> {
+        use std::io::Write;
         if v == Cell::Null {
             return Ok(false);
         }
         match kind {
             ColumnKind::Text => match v {
-                Cell::Text(s) => out.push_str(s),
+                Cell::Text(s) => out.extend_from_slice(s.as_bytes()),
                 Cell::Int(i) => {
                     let _ = write!(out, "{i}");
                 }
                 Cell::Float(f) => {
                     let _ = write!(out, "{f}");
                 }
-                Cell::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+                Cell::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
                 Cell::Date(d) => iso_text::write_date(out, d),
                 Cell::Time(t) => iso_text::write_time(out, t),
                 Cell::Timestamp(ts) => iso_text::write_local_timestamp(out, ts),
@@ -318,6 +322,14 @@ impl BatchPlan {
                 Cell::Null => unreachable!("handled above"),
             },
             ColumnKind::Date => {
+                // A date already in the one form the module gets is copied as it is: writing
+                // back what `read_plain_date` read gives the same ten characters.
+                if let Cell::Text(s) = v
+                    && iso_text::read_plain_date(s).is_some()
+                {
+                    out.extend_from_slice(s.as_bytes());
+                    return Ok(true);
+                }
                 let d = match v {
                     Cell::Date(d) => d,
                     Cell::Timestamp(ts) if ts.time() == NaiveTime::MIN => ts.date(),
@@ -359,14 +371,31 @@ impl BatchPlan {
 /// A time that happens twice (the hour clocks fall back) is read as its first occurrence; a time
 /// that never happens (the hour clocks spring forward) as if the clocks had already moved.
 pub fn localize(tz: Tz, ts: NaiveDateTime) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_localized(tz, ts, &mut out);
-    out
+    column_text(out)
+}
+
+/// A text column's bytes as the `String` the WIT world takes. Every writer appends whole
+/// `str`s or ASCII, so this never fails; validating the column once costs far less than
+/// validating each date or timestamp as it is written (see `iso_text`).
+fn column_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| {
+        debug_assert!(false, "a text column was not UTF-8");
+        String::from_utf8_lossy(e.as_bytes()).into_owned()
+    })
 }
 
 /// [`localize`], appended to `out`: a column of timestamps is written without a `String` per
 /// value (`to_rfc3339` allocated one for every row of a full sync).
-fn write_localized(tz: Tz, ts: NaiveDateTime, out: &mut String) {
+fn write_localized(tz: Tz, ts: NaiveDateTime, out: &mut Vec<u8>) {
+    // Nearly every time: one offset in force (or the first of two), written with `ts` as it is.
+    if let LocalResult::Single(offset) | LocalResult::Ambiguous(offset, _) =
+        tz.offset_from_local_datetime(&ts)
+        && iso_text::write_plain_with_offset(out, ts, offset.fix().local_minus_utc())
+    {
+        return;
+    }
     let dt = match tz.from_local_datetime(&ts) {
         LocalResult::Single(dt) => dt,
         LocalResult::Ambiguous(first, _) => first,
@@ -753,6 +782,68 @@ mod tests {
                 .boxed(),
         };
         prop_oneof![3 => matching, 1 => crate::source::batch::testing::value()].boxed()
+    }
+
+    #[test]
+    fn text_dates_copied_as_they_are_read_as_the_same_dates_written() {
+        let info = ModuleInfo {
+            name: "t".into(),
+            version: "1".into(),
+            target: "patient_data".into(),
+            key_column: "d".into(),
+            input_columns: vec![super::super::ColumnSpec {
+                name: "d".into(),
+                kind: ColumnKind::Date,
+                required: true,
+                nullable: true,
+                hints: Vec::new(),
+            }],
+            output_fields: Vec::new(),
+        };
+        let columns = [ColumnInfo {
+            name: "d".into(),
+            declared_type: "DATE".into(),
+        }];
+        let plan = BatchPlan::new(&info, &columns, chrono_tz::UTC).unwrap();
+        let first = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap();
+        let mut dates: Vec<NaiveDate> = (0..731)
+            .map(|i| first + chrono::Duration::days(i))
+            .collect();
+        dates.extend(
+            [
+                (0, 1, 1),
+                (999, 12, 31),
+                (1900, 2, 28),
+                (2000, 2, 29),
+                (9999, 12, 31),
+            ]
+            .map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap()),
+        );
+        let as_text = |rows: Vec<Vec<Value>>| {
+            let converted = plan.convert(&RowBatch::from_rows(1, rows));
+            assert!(converted.conversion_findings.iter().all(Option::is_none));
+            format!("{:?}", converted.batch)
+        };
+        let typed = as_text(dates.iter().map(|d| vec![Value::Date(*d)]).collect());
+        let text = as_text(
+            dates
+                .iter()
+                .map(|d| vec![Value::Text(d.format("%Y-%m-%d").to_string().into())])
+                .collect(),
+        );
+        assert_eq!(text, typed);
+        // Text not in the plain form is read and written again, as before.
+        let padded = as_text(vec![vec![Value::Text(" 2013-11-26 ".into())]]);
+        let date = as_text(vec![vec![Value::Date(
+            NaiveDate::from_ymd_opt(2013, 11, 26).unwrap(),
+        )]]);
+        assert_eq!(padded, date);
+        // A plain-looking text that is no date is refused, not copied.
+        let impossible = plan.convert(&RowBatch::from_rows(
+            1,
+            vec![vec![Value::Text("2015-02-30".into())]],
+        ));
+        assert!(impossible.conversion_findings[0].is_some());
     }
 
     #[test]
