@@ -3,9 +3,10 @@
 //! Each query gets its own session, read-only (`default_transaction_read_only`) and with the
 //! clinic time zone as the session's `TimeZone`. Rows stream: `query_raw` hands rows over as the
 //! server sends them, the reader task decodes each value straight into its column of the batch
-//! (`source::batch`) and waits on the bounded channel when the pipeline is behind. While it waits it reads nothing, tokio-postgres stops
-//! reading the socket, and the server blocks on a full socket buffer (`ClientWrite` in
-//! `pg_stat_activity`): memory stays at a few batches whatever the size of the result.
+//! (`source::batch`) and waits on the bounded channel when the pipeline is behind. While it
+//! waits it reads nothing, tokio-postgres stops reading the socket, and the server blocks on a
+//! full socket buffer (`ClientWrite` in `pg_stat_activity`): memory stays at a few batches
+//! whatever the size of the result.
 //!
 //! The window start is bound with the type the server infers for `$1` from the query, so the
 //! same query file works whether `updated_at` is `timestamp` (clinic local time, like every
