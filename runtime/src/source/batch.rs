@@ -318,6 +318,8 @@ impl SourceColumn {
     /// another type take [`push_other`](Self::push_other).
     #[inline]
     fn push(&mut self, cell: Cell<'_>) {
+        // The common types' arms repeat `ColumnValues::push`'s on purpose: calling it (even
+        // marked inline) for every value cost 35 M more instructions in the 10k dry run.
         let pushed = match (&mut self.values, cell) {
             (ColumnValues::Text { data, offsets }, Cell::Text(s)) => {
                 // Offsets are 32-bit, as the WIT world's are; a batch of more than 4 GiB of

@@ -25,17 +25,7 @@ pub enum Value {
 impl Value {
     /// The kind of value, for messages that must not show the value itself.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Value::Null => "NULL",
-            Value::Int(_) => "integer",
-            Value::Float(_) => "float",
-            Value::Text(_) => "text",
-            Value::Bool(_) => "boolean",
-            Value::Date(_) => "date",
-            Value::Time(_) => "time",
-            Value::Timestamp(_) => "timestamp",
-            Value::Bytes(_) => "binary",
-        }
+        self.as_cell().kind()
     }
 }
 
