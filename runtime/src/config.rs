@@ -96,6 +96,8 @@ struct RawReqCheck {
     retry_max_time: Option<String>,
     /// Allow plain `http://` to a host other than loopback (default false).
     allow_insecure_http: Option<bool>,
+    /// Dose requests sent before the previous one's answer (default 2; 1 = one at a time).
+    requests_in_flight: Option<usize>,
 }
 
 /// `[source]`
@@ -199,6 +201,12 @@ pub struct DaemonConfig {
     pub listen: SocketAddr,
 }
 
+/// Two requests in flight keep ReqCheck busy while the answer to one travels back and the next
+/// leaves (docs/PERFORMANCE.md, session 12); more would only queue at ReqCheck.
+const DEFAULT_REQUESTS_IN_FLIGHT: usize = 2;
+/// Each request in flight may be in doubt after a crash, and holds a body in memory.
+const MAX_REQUESTS_IN_FLIGHT: usize = 8;
+
 #[derive(Debug, Clone)]
 pub struct ReqCheckConfig {
     pub url: String,
@@ -209,6 +217,10 @@ pub struct ReqCheckConfig {
     pub retry: RetryPolicy,
     /// Plain `http://` to a non-loopback host is refused unless this is set.
     pub allow_insecure_http: bool,
+    /// How many requests of a grouped job (doses) may await ReqCheck's answer at once. An
+    /// ungrouped job (patients) always sends one at a time: only a grouped job's requests are
+    /// known to share no key, so only they may be stored in either order.
+    pub requests_in_flight: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +310,13 @@ impl Config {
         if let Some(t) = &r.retry_max_time {
             retry.max_elapsed =
                 parse_duration(t).map_err(|e| invalid("reqcheck.retry_max_time", e))?;
+        }
+        let requests_in_flight = r.requests_in_flight.unwrap_or(DEFAULT_REQUESTS_IN_FLIGHT);
+        if !(1..=MAX_REQUESTS_IN_FLIGHT).contains(&requests_in_flight) {
+            return Err(invalid(
+                "reqcheck.requests_in_flight",
+                format!("must be between 1 (one request at a time) and {MAX_REQUESTS_IN_FLIGHT}"),
+            ));
         }
 
         let s = raw.sync;
@@ -442,6 +461,7 @@ impl Config {
                 ca_file: r.ca_file.map(|p| rel(&p)),
                 retry,
                 allow_insecure_http: r.allow_insecure_http.unwrap_or(false),
+                requests_in_flight,
             },
             source_url: raw.source.url,
             clinic_tz,
@@ -628,6 +648,21 @@ template = "templates/patient_data.json.j2"
         .unwrap_err()
         .to_string();
         assert!(e.contains("batch_size"), "{e}");
+    }
+
+    #[test]
+    fn requests_in_flight_defaults_to_two_and_is_bounded() {
+        assert_eq!(parse(MINIMAL).unwrap().reqcheck.requests_in_flight, 2);
+        let with = |n: &str| {
+            parse(&MINIMAL.replace("[source]", &format!("requests_in_flight = {n}\n[source]")))
+        };
+        assert_eq!(with("1").unwrap().reqcheck.requests_in_flight, 1);
+        assert_eq!(with("8").unwrap().reqcheck.requests_in_flight, 8);
+        for bad in ["0", "9"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("reqcheck.requests_in_flight"), "{e}");
+            assert!(e.contains("between 1"), "{e}");
+        }
     }
 
     #[test]

@@ -58,6 +58,8 @@ url = "{reqcheck_url}"
 # username_env = "REQCHECK_USERNAME"
 # password_env = "REQCHECK_PASSWORD"
 # timeout = "2m"
+# Dose requests awaiting ReqCheck's answer at once; patients always go one at a time.
+# requests_in_flight = 2
 
 [source]
 url = "{source}"

@@ -15,6 +15,7 @@ mod guest_python;
 mod hot_swap;
 mod incremental;
 mod ledger_cli;
+mod overlap;
 mod phi;
 mod phi_sweep;
 mod recovery;

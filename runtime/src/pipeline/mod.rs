@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
+use futures::future::MaybeDone;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +38,7 @@ use crate::ledger::{LedgerError, RunKind, RunLockError, RunStatus};
 use crate::render::{BodyTemplate, RenderError};
 use crate::reqcheck::ClientError;
 use crate::reqcheck::window::{WindowBasis, window_start};
-use crate::source::{AnySource, Query, SourceError};
+use crate::source::{AnySource, Query, RowStream, SourceError};
 use crate::transform::{
     LiveTransform, ModuleRegistry, Record, RowOutcome, TransformEngine, TransformError, Verdict,
 };
@@ -384,8 +385,16 @@ impl Pipeline {
         let cancel = options.cancel.as_ref();
         // Patients that passed in this replay: their doses are replayed with them.
         let mut replayed_patients: HashSet<String> = HashSet::new();
-        for (job, mut state) in planned {
+        let mut planned = planned.into_iter().peekable();
+        let start_query = |job: &PreparedJob, state: &JobState| {
+            Box::pin(futures::future::maybe_done(
+                self.open_stream(job, state.report.window_start),
+            ))
+        };
+        let mut started = planned.peek().map(|(job, state)| start_query(job, state));
+        while let Some((job, mut state)) = planned.next() {
             check_cancel(cancel, &state.report.job)?;
+            let began = Instant::now();
             let grouped = job.target.group_field.is_some();
             if grouped {
                 // Read after the patient jobs ran: a patient ReqCheck does not have must not get
@@ -395,10 +404,35 @@ impl Pipeline {
                     selection.extend(replayed_patients.iter().cloned());
                 }
             }
-            let began = Instant::now();
-            let result = self
-                .run_job(job, as_of, progress, cancel, recorder, &mut state)
-                .await;
+            // This job's query, started while the previous job ran (or now, for the first).
+            let mut query = started.take().unwrap_or_else(|| start_query(&job, &state));
+            query.as_mut().await;
+            let stream = query.as_mut().take_output().unwrap_or_else(|| {
+                Err(SourceError::Reader(
+                    "the query's rows were taken twice".into(),
+                ))
+            });
+            // The next job's query starts now, while this job sends: the database sorts it (a
+            // dose query's ORDER BY patno over a million rows took 0.7 s, during which the
+            // pipeline and ReqCheck had nothing to do) and its first batches wait in the
+            // reader's bounded queue. Only reading starts early: its rows are transformed,
+            // held back and sent in that job's turn, after this one is finished and recorded.
+            let mut next = planned.peek().map(|(job, state)| start_query(job, state));
+            let run = self.run_job(job, stream, as_of, progress, cancel, recorder, &mut state);
+            let result = match next.as_mut() {
+                None => run.await,
+                Some(next) => {
+                    tokio::pin!(run);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            result = &mut run => break result,
+                            () = next.as_mut(), if matches!(next.as_ref().get_ref(), MaybeDone::Future(_)) => {}
+                        }
+                    }
+                }
+            };
+            started = next;
             let JobState {
                 report: mut job_report,
                 selection: RowSelection { passed, .. },
@@ -439,11 +473,32 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Reads, transforms and sends one job; fills `state` as it goes, so a failure still
-    /// leaves an account of what was sent.
+    /// Starts `job`'s query over its window (see [`crate::source::Source::stream`]).
+    fn open_stream<'a>(
+        &'a self,
+        job: &PreparedJob,
+        window_start: NaiveDateTime,
+    ) -> impl Future<Output = Result<RowStream, SourceError>> + Send + use<'a> {
+        let query = Query {
+            name: job.config.query.display().to_string(),
+            sql: job.query_sql.clone(),
+        };
+        async move {
+            tracing::debug!(query = %query.name, "query started");
+            self.source
+                .stream(&query, window_start, self.config.transform_batch_rows)
+                .await
+        }
+    }
+
+    /// Reads (`stream`, the job's query as [`Self::open_stream`] started it), transforms and
+    /// sends one job; fills `state` as it goes, so a failure still leaves an account of what
+    /// was sent.
+    #[allow(clippy::too_many_arguments)]
     async fn run_job(
         &self,
         job: PreparedJob,
+        stream: Result<RowStream, SourceError>,
         as_of: NaiveDate,
         progress: &Progress,
         cancel: Option<&CancellationToken>,
@@ -456,23 +511,11 @@ impl Pipeline {
             slot,
             target,
             template,
-            query_sql,
             endpoint,
             ..
         } = job;
         let name = config.name.clone();
-        let query = Query {
-            name: config.query.display().to_string(),
-            sql: query_sql,
-        };
-        let stream = self
-            .source
-            .stream(
-                &query,
-                state.report.window_start,
-                self.config.transform_batch_rows,
-            )
-            .await?;
+        let stream = stream?;
         let transform_err = |error| RunError::Transform {
             job: name.clone(),
             error,
@@ -535,6 +578,10 @@ impl Pipeline {
             endpoint: &endpoint,
             cancel,
             records_sent: &records_sent,
+            in_flight: match (&self.delivery, target.group_field) {
+                (Delivery::ReqCheck(_), Some(_)) => self.config.reqcheck.requests_in_flight,
+                _ => 1,
+            },
         };
         let JobState { report, selection } = state;
         // Both sides run in this task: the rendering side yields after queueing a request, so

@@ -13,6 +13,9 @@ use crate::reqcheck::{ImportResponse, ImportStatus};
 /// One request of a job.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestReport {
+    /// The request's place in its job, from 1, as in the ledger: with several requests in
+    /// flight, one that failed leaves a gap before those answered after it.
+    pub seq: usize,
     pub records: usize,
     pub bytes: usize,
     /// SHA-256 of the body sent: what the audit trail and the ledger name it by.
