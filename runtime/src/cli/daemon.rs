@@ -105,7 +105,7 @@ async fn watch_signals(shutdown: CancellationToken) {
         tracing::error!(error = %e, "cannot listen for shutdown signals");
         return;
     }
-    tracing::info!("shutdown requested: finishing the request in flight");
+    tracing::info!("shutdown requested: finishing the requests in flight");
     shutdown.cancel();
     if signal().await.is_ok() {
         tracing::warn!("second shutdown signal: exiting without waiting for the run");

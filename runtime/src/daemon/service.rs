@@ -8,7 +8,7 @@
 //! - **A tick of a job that is running (or already waiting) is skipped**, counted and logged,
 //!   never queued: a sync that takes longer than its interval must not pile up a backlog.
 //! - **A tick of another job waits** for the running run to end, then starts at once.
-//! - **Shutdown** cancels the run's token: the pipeline finishes the request in flight and stops
+//! - **Shutdown** cancels the run's token: the pipeline finishes the requests in flight and stops
 //!   at the next batch boundary. What was sent stays sent (ReqCheck imports per request).
 
 use std::collections::{BTreeMap, BTreeSet};

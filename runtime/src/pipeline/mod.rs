@@ -138,7 +138,7 @@ pub struct RunOptions {
     /// The date age rules compare against (default: today in the clinic's time zone).
     pub as_of: Option<NaiveDate>,
     /// Checked between requests (the daemon cancels it on shutdown): a cancelled run finishes
-    /// the request in flight and stops with [`RunError::Abandoned`]. A request is ReqCheck's
+    /// the requests in flight and stops with [`RunError::Abandoned`]. A request is ReqCheck's
     /// unit of import, and a patient's doses never span two, so nothing is left half-sent.
     pub cancel: Option<CancellationToken>,
     /// `reqsync quarantine replay`: per job, the keys to send (the group keys for a grouped

@@ -632,9 +632,9 @@ impl Db<'_> {
         // One statement writes the chunk at one instant, so its rows share one stamp (Rails
         // stamps each save on its own, microseconds apart). Formatting it per row was 2 % of
         // an import.
-        let now = db_time(Utc::now());
+        stmt.raw_bind_parameter(NOW_PARAM, db_time(Utc::now()))?;
         for (i, d) in rows.iter().enumerate() {
-            let at = i * DOSE_PARAMS;
+            let at = NOW_PARAM + i * DOSE_PARAMS;
             let mut bind =
                 |n: usize, value: &dyn rusqlite::ToSql| stmt.raw_bind_parameter(at + n, value);
             bind(1, &d.vaccine_code)?;
@@ -655,18 +655,21 @@ impl Db<'_> {
             bind(16, &d.injection_site)?;
             bind(17, &d.hd_imfile_updated_at)?;
             bind(18, &d.comments)?;
-            bind(19, &now)?;
         }
         stmt.raw_execute().map(|_| ())
     }
 }
 
-/// Rows per multi-row dose `INSERT`, largest first; 1 takes any remainder. 32 rows are 608
+/// Rows per multi-row dose `INSERT`, largest first; 1 takes any remainder. 32 rows are 577
 /// parameters, far below SQLite's limit of 32,766.
 const DOSE_CHUNKS: [usize; 3] = [32, 8, 1];
 
-/// Parameters per dose row: 18 columns, then `now` for both `created_at` and `updated_at`.
-const DOSE_PARAMS: usize = 19;
+/// `now`, the `created_at` and `updated_at` of every row of a statement: bound once per
+/// statement rather than once per row (SQLite copies each bound text).
+const NOW_PARAM: usize = 1;
+
+/// Parameters per dose row, after [`NOW_PARAM`]: its 18 columns.
+const DOSE_PARAMS: usize = 18;
 
 /// Where 1 is in [`DOSE_CHUNKS`].
 const SINGLE_DOSE: usize = DOSE_CHUNKS.len() - 1;
@@ -687,10 +690,11 @@ fn build_insert_doses_sql(rows: usize) -> String {
          VALUES ",
     );
     for row in 0..rows {
-        let at = row * DOSE_PARAMS;
+        let at = NOW_PARAM + row * DOSE_PARAMS;
         let params: Vec<String> = (1..=DOSE_PARAMS)
-            .chain([DOSE_PARAMS])
-            .map(|n| format!("?{}", at + n))
+            .map(|n| at + n)
+            .chain([NOW_PARAM, NOW_PARAM])
+            .map(|n| format!("?{n}"))
             .collect();
         if row > 0 {
             sql.push_str(", ");

@@ -399,6 +399,18 @@ async fn dose_import_replaces_each_included_patients_whole_history() {
     );
     assert_eq!(dump.data_imports[1].kind, "VaccineDoseDataImport");
     assert_eq!(dump.data_imports[1].updated_patient_numbers, ["4", "5"]);
+    // Every dose is stamped with its import's time, created and updated alike (one `now` bound
+    // per multi-row INSERT).
+    for d in &dump.vaccine_doses {
+        let created = field(d, "created_at").as_str().expect("created_at");
+        let at = chrono::DateTime::parse_from_rfc3339(created).expect("a timestamp");
+        let age = chrono::Utc::now().signed_duration_since(at);
+        assert!(
+            age >= chrono::Duration::zero() && age < chrono::Duration::minutes(5),
+            "{created}"
+        );
+        assert_eq!(field(d, "updated_at"), field(d, "created_at"));
+    }
     h.stop().await;
 }
 
