@@ -96,7 +96,7 @@ struct RawReqCheck {
     retry_max_time: Option<String>,
     /// Allow plain `http://` to a host other than loopback (default false).
     allow_insecure_http: Option<bool>,
-    /// Dose requests sent before the previous one's answer (default 2; 1 = one at a time).
+    /// Requests sent before the previous one's answer (default 2; 1 = one at a time).
     requests_in_flight: Option<usize>,
 }
 
@@ -202,7 +202,7 @@ pub struct DaemonConfig {
 }
 
 /// Two requests in flight keep ReqCheck busy while the answer to one travels back and the next
-/// leaves (docs/PERFORMANCE.md, session 12); more would only queue at ReqCheck.
+/// leaves; three measured within the noise of two (docs/PERFORMANCE.md, session 12).
 const DEFAULT_REQUESTS_IN_FLIGHT: usize = 2;
 /// Each request in flight may be in doubt after a crash, and holds a body in memory.
 const MAX_REQUESTS_IN_FLIGHT: usize = 8;
@@ -217,9 +217,9 @@ pub struct ReqCheckConfig {
     pub retry: RetryPolicy,
     /// Plain `http://` to a non-loopback host is refused unless this is set.
     pub allow_insecure_http: bool,
-    /// How many requests of a grouped job (doses) may await ReqCheck's answer at once. An
-    /// ungrouped job (patients) always sends one at a time: only a grouped job's requests are
-    /// known to share no key, so only they may be stored in either order.
+    /// How many requests of a job may await ReqCheck's answer at once. ReqCheck may store
+    /// those in either order, so a request sharing a key with an earlier one waits for every
+    /// earlier answer (see `pipeline::batcher::Request::repeats_a_key`).
     pub requests_in_flight: usize,
 }
 

@@ -58,7 +58,7 @@ url = "{reqcheck_url}"
 # username_env = "REQCHECK_USERNAME"
 # password_env = "REQCHECK_PASSWORD"
 # timeout = "2m"
-# Dose requests awaiting ReqCheck's answer at once; patients always go one at a time.
+# Requests awaiting ReqCheck's answer at once (1 = one at a time).
 # requests_in_flight = 2
 
 [source]

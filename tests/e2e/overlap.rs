@@ -1,8 +1,9 @@
 //! What a run does at the same time. The dose query starts while the patients are sent. With
-//! `[reqcheck] requests_in_flight`, dose requests overlap, patient requests never do, and a
-//! failure among requests in flight leaves every answer recorded and nothing lost: read from the
-//! run ledger, which stamps each request as it leaves and as its answer arrives. The receiver
-//! holds requests for a while (`delay`) so that what may overlap certainly does.
+//! `[reqcheck] requests_in_flight`, requests overlap, except a patient request that repeats a
+//! patient of an earlier one, and a failure among requests in flight leaves every answer
+//! recorded and nothing lost: read from the run ledger, which stamps each request as it leaves
+//! and as its answer arrives. The receiver holds requests for a while (`delay`) so that what
+//! may overlap certainly does.
 
 use std::process::Command;
 use std::time::Duration;
@@ -65,31 +66,59 @@ fn overlaps(a: &RequestRecord, b: &RequestRecord) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn dose_requests_overlap_two_at_a_time_while_patient_requests_go_one_at_a_time() {
+async fn requests_overlap_two_at_a_time() {
     let world = World::with_faults(kcmo(), &["*:1..=delay=150ms"]).await;
     run(&world, 2).await.expect("the run succeeds");
     assert_receiver_equals_corpus(&world.dump(), "kcmo");
 
     let ledger_run = last_run(&world);
-    let patients = requests(&ledger_run, "patients");
-    let doses = requests(&ledger_run, "vaccine-doses");
-    assert!(
-        patients.len() >= 3 && doses.len() >= 6,
-        "{} / {}",
-        patients.len(),
-        doses.len()
-    );
-    for pair in patients.windows(2) {
-        assert!(!overlaps(&pair[0], &pair[1]), "patients overlap: {pair:?}");
+    for job in ["patients", "vaccine-doses"] {
+        let sent = requests(&ledger_run, job);
+        assert!(sent.len() >= 3, "{job}: {sent:?}");
+        let overlapping = sent.windows(2).filter(|p| overlaps(&p[0], &p[1])).count();
+        assert!(overlapping > 0, "no {job} requests overlapped: {sent:?}");
+        // Never a third: request n + 2 waits for request n's answer.
+        for triple in sent.windows(3) {
+            assert!(
+                !overlaps(&triple[0], &triple[2]),
+                "three in flight: {triple:?}"
+            );
+        }
     }
-    let overlapping = doses.windows(2).filter(|p| overlaps(&p[0], &p[1])).count();
-    assert!(overlapping > 0, "no dose requests overlapped: {doses:?}");
-    // Never a third: request n + 2 waits for request n's answer.
-    for triple in doses.windows(3) {
-        assert!(
-            !overlaps(&triple[0], &triple[2]),
-            "three in flight: {triple:?}"
-        );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_patient_request_repeating_an_earlier_patient_waits_for_every_earlier_answer() {
+    let world = World::with_faults(kcmo(), &["patient_data:1..=delay=150ms"]).await;
+    // Every patient twice: rows 1-21, then 1-21 again. In requests of 10, the third request
+    // and every later one hold a patient an earlier request held: ReqCheck must get them in
+    // the source's order, so none may overtake an earlier request.
+    let query = world.path("queries/patients.sql");
+    let sql = std::fs::read_to_string(&query).expect("query");
+    std::fs::write(
+        &query,
+        format!("SELECT * FROM (\n{sql}\n) UNION ALL SELECT * FROM (\n{sql}\n)\n"),
+    )
+    .expect("write query");
+    run(&world, 2).await.expect("the run succeeds");
+    assert_receiver_equals_corpus(&world.dump(), "kcmo");
+
+    let ledger_run = last_run(&world);
+    let sent = requests(&ledger_run, "patients");
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    assert!(
+        overlaps(&sent[0], &sent[1]),
+        "the first two share no patient: {sent:?}"
+    );
+    for (i, later) in sent.iter().enumerate().skip(2) {
+        for earlier in &sent[..i] {
+            assert!(
+                !overlaps(earlier, later),
+                "request {} overtook {}: {sent:?}",
+                later.seq,
+                earlier.seq
+            );
+        }
     }
 }
 

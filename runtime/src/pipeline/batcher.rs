@@ -6,6 +6,13 @@
 //! `batch_size`. If any row of a group is rejected, the whole group is held back: sending the
 //! rest would delete the rejected dose from ReqCheck's copy of the patient's history, while
 //! holding back keeps ReqCheck's last complete history until the row is fixed at the source.
+//!
+//! Requests may be stored by ReqCheck in either order when several are in flight, which is
+//! safe only for requests that share no patient. A grouped job's requests never do (a group is
+//! closed for good once its rows are behind); in an ungrouped job a row key may come again
+//! (a query returning one patient twice), so the batcher marks a request holding a key that an
+//! earlier request held ([`Request::repeats_a_key`]), and the sender waits for every earlier
+//! answer before sending it.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -53,15 +60,12 @@ struct ClosedGroups {
 }
 
 impl ClosedGroups {
-    fn insert(&mut self, group: CompactString) {
+    /// Whether `group` was not there yet.
+    fn insert(&mut self, group: CompactString) -> bool {
         match canonical_integer(&group) {
             // Reinterpreting the bits maps every i64 to its own u64.
-            Some(n) => {
-                self.numbers.insert(n as u64);
-            }
-            None => {
-                self.others.insert(group.into_string());
-            }
+            Some(n) => self.numbers.insert(n as u64),
+            None => self.others.insert(group.into_string()),
         }
     }
 
@@ -84,6 +88,15 @@ fn canonical_integer(s: &str) -> Option<i64> {
     canonical.then(|| s.parse().ok()).flatten()
 }
 
+/// One request's records, in order.
+#[derive(Debug)]
+pub struct Request {
+    pub records: Vec<Record>,
+    /// Holds the key of a row that an earlier request of the job held (ungrouped jobs only):
+    /// it must not overtake any earlier request.
+    pub repeats_a_key: bool,
+}
+
 struct OpenGroup {
     key: CompactString,
     records: Vec<Record>,
@@ -95,8 +108,13 @@ pub struct RequestBatcher {
     batch_size: usize,
     group_column: Option<String>,
     pending: Vec<Record>,
+    /// Whether `pending` holds a key seen before (see [`Request::repeats_a_key`]).
+    pending_repeats: bool,
     open: Option<OpenGroup>,
     closed: ClosedGroups,
+    /// Ungrouped jobs: the keys of the records handed out or pending (a bitmap for integer
+    /// keys, as for `closed`).
+    emitted_keys: ClosedGroups,
     pub counts: RowCounts,
     pub rejected_rows: RejectedRows,
 }
@@ -119,15 +137,17 @@ impl RequestBatcher {
             batch_size: batch_size.max(1),
             group_column,
             pending: Vec::new(),
+            pending_repeats: false,
             open: None,
             closed: ClosedGroups::default(),
+            emitted_keys: ClosedGroups::default(),
             counts: RowCounts::default(),
             rejected_rows: RejectedRows::default(),
         }
     }
 
     /// Takes one row's outcome; returns the requests that became complete.
-    pub fn push(&mut self, outcome: RowOutcome) -> Result<Vec<Vec<Record>>, BatchError> {
+    pub fn push(&mut self, outcome: RowOutcome) -> Result<Vec<Request>, BatchError> {
         self.counts.read += 1;
         let mut ready = Vec::new();
         if let (Some(column), Some(group)) = (&self.group_column, &outcome.group) {
@@ -156,9 +176,14 @@ impl RequestBatcher {
                 match &mut self.open {
                     Some(g) => g.records.push(record),
                     None => {
+                        if self.group_column.is_none()
+                            && !self.emitted_keys.insert(outcome.key.clone())
+                        {
+                            self.pending_repeats = true;
+                        }
                         self.pending.push(record);
                         if self.pending.len() >= self.batch_size {
-                            ready.push(std::mem::take(&mut self.pending));
+                            ready.push(self.take_pending());
                         }
                     }
                 }
@@ -183,16 +208,23 @@ impl RequestBatcher {
     }
 
     /// Ends the input; returns the last requests (the counts stay for the report).
-    pub fn flush(&mut self) -> Vec<Vec<Record>> {
+    pub fn flush(&mut self) -> Vec<Request> {
         let mut ready = Vec::new();
         self.close_group(&mut ready);
         if !self.pending.is_empty() {
-            ready.push(std::mem::take(&mut self.pending));
+            ready.push(self.take_pending());
         }
         ready
     }
 
-    fn close_group(&mut self, ready: &mut Vec<Vec<Record>>) {
+    fn take_pending(&mut self) -> Request {
+        Request {
+            records: std::mem::take(&mut self.pending),
+            repeats_a_key: std::mem::take(&mut self.pending_repeats),
+        }
+    }
+
+    fn close_group(&mut self, ready: &mut Vec<Request>) {
         let Some(group) = self.open.take() else {
             return;
         };
@@ -211,11 +243,11 @@ impl RequestBatcher {
             return;
         }
         if !self.pending.is_empty() && self.pending.len() + group.records.len() > self.batch_size {
-            ready.push(std::mem::take(&mut self.pending));
+            ready.push(self.take_pending());
         }
         self.pending.extend(group.records);
         if self.pending.len() >= self.batch_size {
-            ready.push(std::mem::take(&mut self.pending));
+            ready.push(self.take_pending());
         }
     }
 }
@@ -253,10 +285,15 @@ mod tests {
         }
     }
 
-    fn keys(requests: &[Vec<Record>]) -> Vec<Vec<u64>> {
+    fn keys(requests: &[Request]) -> Vec<Vec<u64>> {
         requests
             .iter()
-            .map(|r| r.iter().map(|rec| rec["k"].as_u64().unwrap()).collect())
+            .map(|r| {
+                r.records
+                    .iter()
+                    .map(|rec| rec["k"].as_u64().unwrap())
+                    .collect()
+            })
             .collect()
     }
 
@@ -264,7 +301,7 @@ mod tests {
         batch: usize,
         grouped: bool,
         outcomes: Vec<RowOutcome>,
-    ) -> Result<(Vec<Vec<Record>>, RowCounts), BatchError> {
+    ) -> Result<(Vec<Request>, RowCounts), BatchError> {
         let mut b = RequestBatcher::new(batch, grouped.then(|| "patno".to_string()));
         let mut all = vec![];
         for o in outcomes {
@@ -359,6 +396,19 @@ mod tests {
             run(10, true, rows),
             Err(BatchError::GroupNotContiguous { .. })
         ));
+    }
+
+    #[test]
+    fn an_ungrouped_request_repeating_an_earlier_key_is_marked() {
+        // Keys 1 2 | 3 1 | 4 5 | 2: the second and fourth requests repeat a key.
+        let rows = [1, 2, 3, 1, 4, 5, 2].map(|k| emit(k, None)).to_vec();
+        let (reqs, _) = run(2, false, rows).unwrap();
+        let marks: Vec<bool> = reqs.iter().map(|r| r.repeats_a_key).collect();
+        assert_eq!(marks, [false, true, false, true]);
+        // Grouped requests never share a group, and are never marked.
+        let rows = vec![emit(1, Some("A")), emit(1, Some("B")), emit(1, Some("C"))];
+        let (reqs, _) = run(1, true, rows).unwrap();
+        assert!(reqs.iter().all(|r| !r.repeats_a_key));
     }
 
     #[test]

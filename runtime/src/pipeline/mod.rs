@@ -40,7 +40,7 @@ use crate::reqcheck::ClientError;
 use crate::reqcheck::window::{WindowBasis, window_start};
 use crate::source::{AnySource, Query, RowStream, SourceError};
 use crate::transform::{
-    LiveTransform, ModuleRegistry, Record, RowOutcome, TransformEngine, TransformError, Verdict,
+    LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, TransformError, Verdict,
 };
 use batcher::{BatchError, RequestBatcher};
 use recorder::Recorder;
@@ -578,9 +578,9 @@ impl Pipeline {
             endpoint: &endpoint,
             cancel,
             records_sent: &records_sent,
-            in_flight: match (&self.delivery, target.group_field) {
-                (Delivery::ReqCheck(_), Some(_)) => self.config.reqcheck.requests_in_flight,
-                _ => 1,
+            in_flight: match &self.delivery {
+                Delivery::ReqCheck(_) => self.config.reqcheck.requests_in_flight,
+                Delivery::DryRun { .. } => 1,
             },
         };
         let JobState { report, selection } = state;
@@ -680,8 +680,8 @@ impl RenderSide<'_> {
                         job: self.job.to_string(),
                         error,
                     })?;
-                for records in ready {
-                    self.queue_request(&records).await?;
+                for request in ready {
+                    self.queue_request(request).await?;
                 }
             }
             self.bar.set(
@@ -689,14 +689,14 @@ impl RenderSide<'_> {
                 self.records_sent.load(Ordering::Relaxed),
             );
         }
-        for records in self.batcher.flush() {
-            self.queue_request(&records).await?;
+        for request in self.batcher.flush() {
+            self.queue_request(request).await?;
         }
         Ok(())
     }
 
-    async fn queue_request(&mut self, records: &[Record]) -> Result<(), Stop> {
-        let request = requests::render(self.job, self.template, records)?;
+    async fn queue_request(&mut self, request: batcher::Request) -> Result<(), Stop> {
+        let request = requests::render(self.job, self.template, &request)?;
         self.queue
             .send(request)
             .await

@@ -4,10 +4,11 @@
 //! ReqCheck's contract still holds: requests leave in the order they were rendered, each
 //! recorded in the ledger as `sending` right before it leaves, so after a crash at most
 //! [`Sender::in_flight`] requests are in an unknown state (the next run re-sends them with the
-//! rest of the window). A job sends more than one at a time only when its requests share no
-//! key (a grouped job: each patient's doses are in exactly one request), since ReqCheck may
-//! then store them in either order; patients go one at a time. Rendering runs at most
-//! [`RENDERED_AHEAD`] requests ahead of those in flight.
+//! rest of the window). ReqCheck may store requests in flight in either order, so only
+//! requests that share no patient overlap: a grouped job's never do (each patient's doses are
+//! in exactly one request), and a request the batcher marks as repeating an earlier key waits
+//! until every earlier one is answered. Rendering runs at most [`RENDERED_AHEAD`] requests
+//! ahead of those in flight.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,11 +18,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::batcher::Request;
 use super::recorder::Recorder;
 use super::report::RequestReport;
 use super::{Delivery, RunError, check_cancel};
 use crate::render::BodyTemplate;
-use crate::transform::Record;
 
 /// Requests rendered and waiting while one is in flight. One is enough to hide rendering
 /// behind the round trip; more would only hold more bodies in memory.
@@ -30,6 +31,8 @@ pub(super) const RENDERED_AHEAD: usize = 1;
 /// A request body ready to send.
 pub(super) struct RenderedRequest {
     records: usize,
+    /// Must not overtake an earlier request (see [`super::batcher::Request::repeats_a_key`]).
+    after_earlier: bool,
     body: Vec<u8>,
     /// Hashed here, on the rendering side: between one answer and the next request the
     /// receiver waits, and hashing a 150 KB body there was most of that wait (about 100 µs a
@@ -41,8 +44,9 @@ pub(super) struct RenderedRequest {
 pub(super) fn render(
     job: &str,
     template: &BodyTemplate,
-    records: &[Record],
+    request: &Request,
 ) -> Result<RenderedRequest, RunError> {
+    let records = &request.records;
     let body = template
         .render(records)
         .map_err(|error| RunError::Template {
@@ -52,6 +56,7 @@ pub(super) fn render(
     let body_sha256 = hex::encode(Sha256::digest(&body));
     Ok(RenderedRequest {
         records: records.len(),
+        after_earlier: request.repeats_a_key,
         body,
         body_sha256,
     })
@@ -93,7 +98,16 @@ impl Sender<'_> {
         let mut sent = requests.len();
         let mut rendering = true;
         let mut failure = None;
+        // A request that must not overtake the ones in flight, until they are answered.
+        let mut held: Option<RenderedRequest> = None;
         loop {
+            if flying.is_empty()
+                && let Some(request) = held.take()
+                && failure.is_none()
+            {
+                sent += 1;
+                flying.push_back(self.send(request, sent));
+            }
             tokio::select! {
                 // Answers first: each frees a place for the next request.
                 biased;
@@ -108,9 +122,15 @@ impl Sender<'_> {
                     }
                 },
                 request = queue.recv(),
-                    if rendering && failure.is_none() && flying.len() < self.in_flight.max(1) =>
+                    if rendering
+                        && held.is_none()
+                        && failure.is_none()
+                        && flying.len() < self.in_flight.max(1) =>
                 {
                     match (request, check_cancel(self.cancel, self.job)) {
+                        (Some(request), Ok(())) if request.after_earlier && !flying.is_empty() => {
+                            held = Some(request);
+                        }
                         (Some(request), Ok(())) => {
                             sent += 1;
                             flying.push_back(self.send(request, sent));
@@ -133,6 +153,7 @@ impl Sender<'_> {
             records,
             body,
             body_sha256,
+            after_earlier: _,
         } = request;
         let (job, endpoint) = (self.job, self.endpoint);
         let bytes = body.len();
