@@ -6,9 +6,10 @@
 //! may overlap certainly does.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use reqsync::config::Config;
 use reqsync::ledger::{Ledger, RequestRecord, RunRecord};
@@ -198,6 +199,34 @@ async fn a_dose_request_failing_beside_another_in_flight_leaves_no_answer_unreco
         .await
         .expect("the second run succeeds");
     assert_receiver_equals_corpus(&world.dump(), "kcmo");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_run_waits_for_the_requests_in_flight_and_sends_no_more() {
+    let world = World::with_faults(kcmo(), &["vaccine_dose_data:1..=delay=200ms"]).await;
+    let config = config(&world, 2);
+    let client = client_for(&config, PASSWORD).expect("client");
+    let cancel = CancellationToken::new();
+    let options = RunOptions {
+        cancel: Some(cancel.clone()),
+        ..RunOptions::default()
+    };
+    let run = tokio::spawn(run_through(config, client, options));
+    // Cancel once ReqCheck holds two dose requests.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while world.receiver.requests().vaccine_dose_data < 2 {
+        assert!(Instant::now() < deadline, "the dose requests never arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    let error = run.await.expect("run task").expect_err("abandoned");
+    assert_eq!(error.class(), FailureClass::Abandoned, "{error}");
+
+    let ledger_run = last_run(&world);
+    let doses = requests(&ledger_run, "vaccine-doses");
+    let statuses: Vec<&str> = doses.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(statuses, ["success", "success"], "{doses:?}");
+    assert_eq!(world.receiver.requests().vaccine_dose_data, 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -98,15 +98,24 @@ impl Sender<'_> {
         let mut sent = requests.len();
         let mut rendering = true;
         let mut failure = None;
-        // A request that must not overtake the ones in flight, until they are answered.
-        let mut held: Option<RenderedRequest> = None;
+        // The request taken from the queue, until it may leave.
+        let mut next: Option<RenderedRequest> = None;
         loop {
-            if flying.is_empty()
-                && let Some(request) = held.take()
-                && failure.is_none()
+            // At once, or, for a request that must not overtake an earlier one, once every
+            // earlier one is answered.
+            if failure.is_none()
+                && let Some(request) = next.take_if(|r| !r.after_earlier || flying.is_empty())
             {
-                sent += 1;
-                flying.push_back(self.send(request, sent));
+                match check_cancel(self.cancel, self.job) {
+                    Ok(()) => {
+                        sent += 1;
+                        flying.push_back(self.send(request, sent));
+                    }
+                    Err(e) => {
+                        queue.close();
+                        failure = Some(e);
+                    }
+                }
             }
             tokio::select! {
                 // Answers first: each frees a place for the next request.
@@ -123,23 +132,13 @@ impl Sender<'_> {
                 },
                 request = queue.recv(),
                     if rendering
-                        && held.is_none()
+                        && next.is_none()
                         && failure.is_none()
                         && flying.len() < self.in_flight.max(1) =>
                 {
-                    match (request, check_cancel(self.cancel, self.job)) {
-                        (Some(request), Ok(())) if request.after_earlier && !flying.is_empty() => {
-                            held = Some(request);
-                        }
-                        (Some(request), Ok(())) => {
-                            sent += 1;
-                            flying.push_back(self.send(request, sent));
-                        }
-                        (Some(_), Err(e)) => {
-                            queue.close();
-                            failure = Some(e);
-                        }
-                        (None, _) => rendering = false,
+                    match request {
+                        Some(request) => next = Some(request),
+                        None => rendering = false,
                     }
                 }
                 else => break,
