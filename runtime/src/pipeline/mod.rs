@@ -16,6 +16,7 @@ pub mod report;
 mod requests;
 
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -419,19 +420,7 @@ impl Pipeline {
             // held back and sent in that job's turn, after this one is finished and recorded.
             let mut next = planned.peek().map(|(job, state)| start_query(job, state));
             let run = self.run_job(job, stream, as_of, progress, cancel, recorder, &mut state);
-            let result = match next.as_mut() {
-                None => run.await,
-                Some(next) => {
-                    tokio::pin!(run);
-                    loop {
-                        tokio::select! {
-                            biased;
-                            result = &mut run => break result,
-                            () = next.as_mut(), if matches!(next.as_ref().get_ref(), MaybeDone::Future(_)) => {}
-                        }
-                    }
-                }
-            };
+            let result = while_driving(run, next.as_mut()).await;
             started = next;
             let JobState {
                 report: mut job_report,
@@ -614,6 +603,25 @@ impl Pipeline {
         sending.and(result)?;
         bar.finish(report.counts.read, report.records_sent());
         Ok(())
+    }
+}
+
+/// Runs `main` to its end, driving `beside` (the next job's query starting) meanwhile; what
+/// `beside` has not done by then waits for its own turn.
+async fn while_driving<T, F: Future>(
+    main: impl Future<Output = T>,
+    beside: Option<&mut Pin<Box<MaybeDone<F>>>>,
+) -> T {
+    let Some(beside) = beside else {
+        return main.await;
+    };
+    tokio::pin!(main);
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut main => return result,
+            () = beside.as_mut(), if matches!(beside.as_ref().get_ref(), MaybeDone::Future(_)) => {}
+        }
     }
 }
 
