@@ -24,8 +24,8 @@ use super::report::RequestReport;
 use super::{Delivery, RunError, check_cancel};
 use crate::render::BodyTemplate;
 
-/// Requests rendered and waiting while one is in flight. One is enough to hide rendering
-/// behind the round trip; more would only hold more bodies in memory.
+/// Requests rendered and waiting while those in flight await their answers. One is enough to
+/// hide rendering behind the round trip; more would only hold more bodies in memory.
 pub(super) const RENDERED_AHEAD: usize = 1;
 
 /// A request body ready to send.
