@@ -21,7 +21,10 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::exit::INTERNAL);
         }
     };
-    match runtime.block_on(cli::dispatch(args)) {
+    let outcome = runtime.block_on(cli::dispatch(args));
+    // The last audit entries may still be on their way to disk (`audit::flush`).
+    reqsync::audit::flush();
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // `{:#}` prints the context chain on one line: what failed, then why.

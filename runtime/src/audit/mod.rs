@@ -18,6 +18,7 @@
 
 pub mod chain;
 mod layer;
+mod syncer;
 mod verify;
 mod writer;
 
@@ -102,6 +103,15 @@ pub fn open(path: &Path) -> Result<(), AuditError> {
     let writer = AuditWriter::open(path)?;
     *SINK.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(writer));
     Ok(())
+}
+
+/// Waits until every entry appended to the current file so far is on disk. Entries are
+/// written at once and flushed (`fdatasync`) right after on a thread of their own; a command
+/// calls this before it exits, since the process ending does not wait for that thread.
+pub fn flush() {
+    if let Some(writer) = current() {
+        writer.flush();
+    }
 }
 
 /// Stops recording: later audit events are dropped.

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::AuditError;
 use super::chain::{self, Link};
+use super::syncer::{FileIdentity, Syncer};
 
 /// The fields the writer adds to every entry; an event field of the same name is recorded as
 /// `field_<name>` so it cannot forge them.
@@ -28,6 +29,8 @@ const MAX_LINE: u64 = 1 << 20;
 #[derive(Debug)]
 pub struct AuditWriter {
     path: PathBuf,
+    /// Flushes appended lines to disk off the appending thread.
+    syncer: Syncer,
 }
 
 impl AuditWriter {
@@ -40,6 +43,7 @@ impl AuditWriter {
         let existed = path.exists();
         let writer = AuditWriter {
             path: path.to_path_buf(),
+            syncer: Syncer::start(path),
         };
         let file = writer.open_file()?;
         let _lock = Locked::new(&file, path)?;
@@ -73,7 +77,7 @@ impl AuditWriter {
         entry.insert("pid".into(), Value::from(std::process::id()));
 
         let file = self.open_file()?;
-        let _lock = Locked::new(&file, &self.path)?;
+        let lock = Locked::new(&file, &self.path)?;
         let last = tail(&file, &self.path)?;
         let seq = last.seq + 1;
         entry.insert("seq".into(), Value::from(seq));
@@ -83,20 +87,26 @@ impl AuditWriter {
         entry.insert("ts".into(), Value::from(ts));
         let (mut line, hash) = chain::seal(&entry, &last.hash);
         line.push('\n');
-        let len = file
+        let meta = file
             .metadata()
-            .map_err(|e| AuditError::io(&self.path, "read the size of", e))?
-            .len();
-        if let Err(e) = (&file)
-            .write_all(line.as_bytes())
-            .and_then(|()| file.sync_data())
-        {
+            .map_err(|e| AuditError::io(&self.path, "read the size of", e))?;
+        let len = meta.len();
+        if let Err(e) = (&file).write_all(line.as_bytes()) {
             // A partly written line would make every later append refuse the file: cut it off
             // while the lock still guarantees that nobody appended after it.
             let _ = file.set_len(len).and_then(|()| file.sync_data());
             return Err(AuditError::io(&self.path, "append to", e));
         }
+        drop(lock);
+        // Written: every reader, and the next append, sees the line now. The flush to disk
+        // follows on the syncer's thread; `flush` waits for it.
+        self.syncer.request(file, FileIdentity::of(&meta));
         Ok(Link { seq, hash })
+    }
+
+    /// Waits until every entry appended so far is flushed to disk (`fdatasync`).
+    pub fn flush(&self) {
+        self.syncer.flush();
     }
 
     fn open_file(&self) -> Result<File, AuditError> {

@@ -109,6 +109,7 @@ async fn watch_signals(shutdown: CancellationToken) {
     shutdown.cancel();
     if signal().await.is_ok() {
         tracing::warn!("second shutdown signal: exiting without waiting for the run");
+        reqsync::audit::flush();
         std::process::exit(130);
     }
 }
