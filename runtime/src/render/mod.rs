@@ -115,25 +115,24 @@ impl BodyTemplate {
                 path: self.path.clone(),
                 reason: describe(&e),
             })?;
-        let (body, spans) = self.render_with_spans(&template, records)?;
+        let body = self.render_body(&template, records)?;
         // Most of a body is record text the host wrote when the records were made: the
         // skeleton check reads the rest and can only accept; the full check decides (and
         // words the error) whenever it does not.
-        if !skeleton::accepts(&body, &spans, records, self.target) {
+        if !skeleton::accepts(&body, records, self.target) {
             self.check(&body, records.len())?;
         }
         Ok(body.into_bytes())
     }
 
-    /// The body, and where each part of it came from (which output is an expression's).
-    fn render_with_spans(
+    fn render_body(
         &self,
         template: &minijinja::Template<'_, '_>,
         records: &[Record],
-    ) -> Result<(String, Vec<minijinja::OutputSpan>), RenderError> {
+    ) -> Result<String, RenderError> {
         let values: Vec<minijinja::Value> = records.iter().map(Record::to_template_value).collect();
         template
-            .render_with_spans(context! { records => values, target => self.target.name })
+            .render(context! { records => values, target => self.target.name })
             .map_err(|e| RenderError::Render {
                 path: self.path.clone(),
                 reason: describe(&e),
@@ -224,21 +223,52 @@ fn missing_keys(target: &Target, record: &ObjectKeys<'_>) -> Vec<&'static str> {
 /// Writes the value of a `{{ expression }}`. A whole record in a JSON template is written as
 /// its JSON text — written by the host from checked fields, so valid JSON — instead of
 /// being converted to template values and serialised again, which took most of a sync's
-/// rendering time. Everything else goes through minijinja's JSON escaping.
+/// rendering time; a list of whole records (`{{ records }}`) as a JSON array of those texts,
+/// which spares the template a loop iteration per record (about 2,700 instructions each,
+/// more than writing the record). Everything else goes through minijinja's JSON escaping.
 fn write_value(
     out: &mut minijinja::Output,
     state: &mut minijinja::State,
     value: &minijinja::Value,
 ) -> Result<(), minijinja::Error> {
-    if let (Some(record), AutoEscape::Json) = (
-        value.downcast_object_ref::<RecordInner>(),
-        state.auto_escape(),
-    ) {
-        return out
-            .write_str(record.json())
-            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()));
+    if matches!(state.auto_escape(), AutoEscape::Json) {
+        let written = if let Some(record) = value.downcast_object_ref::<RecordInner>() {
+            Some(out.write_str(record.json()))
+        } else {
+            value
+                .downcast_object_ref::<Vec<minijinja::Value>>()
+                .and_then(|items| write_records(out, items))
+        };
+        if let Some(written) = written {
+            return written.map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+            });
+        }
     }
     minijinja::escape_formatter(out, state, value)
+}
+
+/// Writes `items` as a JSON array of record texts, or nothing (`None`) unless every item is a
+/// whole record.
+fn write_records(
+    out: &mut minijinja::Output,
+    items: &[minijinja::Value],
+) -> Option<std::fmt::Result> {
+    let records: Vec<&RecordInner> = items
+        .iter()
+        .map(|item| item.downcast_object_ref::<RecordInner>())
+        .collect::<Option<_>>()?;
+    let written = (|| {
+        out.write_str("[")?;
+        for (i, record) in records.iter().enumerate() {
+            if i > 0 {
+                out.write_str(",")?;
+            }
+            out.write_str(record.json())?;
+        }
+        out.write_str("]")
+    })();
+    Some(written)
 }
 
 impl RenderError {
@@ -362,6 +392,62 @@ mod tests {
         let text = r#"{"patient_number":7,"first_name":"Ann","last_name":"Lee","dob":"2001-02-03","hd_mpfile_updated_at":"2016-09-28T12:00:00-05:00"}"#;
         let body = t.render(&[Record::from_host_json(text, None)]).unwrap();
         assert!(String::from_utf8(body).unwrap().contains(text));
+    }
+
+    /// The loop the default templates used before `{{ records }}`.
+    const LOOP: &str = r#"{"patient_data": [{% for record in records %}{{ record }}{% if not loop.last %},{% endif %}{% endfor %}]}"#;
+
+    fn patients(n: u32) -> Vec<Record> {
+        (1..=n)
+            .map(|i| {
+                Record::from_host_json(
+                    &format!(
+                        r#"{{"patient_number":{i},"first_name":"Ann","last_name":"Lee \"Jr\"","dob":"2001-02-03","hd_mpfile_updated_at":"2016-09-28T12:00:00-05:00"}}"#
+                    ),
+                    Some(&PATIENT_DATA),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn whole_records_as_one_array_read_the_same_as_the_loop_over_them() {
+        let records = patients(3);
+        let array = template(include_str!("../../../templates/patient_data.json.j2")).unwrap();
+        let looped = template(LOOP).unwrap();
+        let body = String::from_utf8(array.render(&records).unwrap()).unwrap();
+        let expected = format!(
+            r#"{{"patient_data": [{}]}}"#,
+            records
+                .iter()
+                .map(Record::json)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(body, expected, "each record's own text, comma-separated");
+        let parsed = |b: Vec<u8>| serde_json::from_slice::<Value>(&b).unwrap();
+        assert_eq!(
+            parsed(body.into_bytes()),
+            parsed(looped.render(&records).unwrap())
+        );
+        // Accepted from its skeleton: the full check is not needed for whole records.
+        let compiled = array.env.get_template(NAME).unwrap();
+        let body = array.render_body(&compiled, &records).unwrap();
+        assert!(skeleton::accepts(&body, &records, array.target));
+    }
+
+    #[test]
+    fn a_list_holding_more_than_records_is_written_by_minijinja_and_checked_whole() {
+        let t = template(r#"{"patient_data": {{ records + [1] }}}"#);
+        // The load-time render already finds the number that is not a record.
+        let e = t.unwrap_err();
+        assert!(matches!(e, RenderError::Shape { .. }), "{e}");
+        assert!(e.to_string().contains("holds 3 records but 2"), "{e}");
+        let t = template(r#"{"patient_data": {{ records[:1] + records[1:] }}}"#).unwrap();
+        let records = patients(2);
+        let body = t.render(&records).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["patient_data"].as_array().map(Vec::len), Some(2));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! The body check parses the whole body, and most of a body is record text the host wrote
 //! itself, when the module emitted the record (the record check, `transform/declared.rs`),
-//! and found to keep the target's rules ([`Record::fits`]). Here every expression output that is exactly the text
-//! of the next record is replaced by a small marker object, and only that skeleton is parsed:
-//! the template's own text, any other expression's output, and the markers.
+//! and found to keep the target's rules ([`Record::fits`]). Here the text of each record,
+//! found in the body in the order of the records, is replaced by a small marker, and only
+//! that skeleton is parsed: the template's own text, any other expression's output, and the
+//! markers.
 //!
 //! Why a skeleton that passes means a body that passes:
 //! - A marker is the JSON string `"\u0001"`, whose value is U+0001. JSON text can only spell
@@ -14,9 +15,12 @@
 //!   opening quote to its own closing quote. A marker that ends up anything else (inside a
 //!   longer string, say, after a backslash the template wrote) is not counted.
 //! - Only markers read as elements of the records array are counted, and every marker
-//!   written must be counted: so each counted marker stands where its record was written, at
-//!   a value position of that array. Putting the record's text back there, a JSON object,
-//!   keeps the body valid and changes nothing outside that value.
+//!   written must be counted: so each counted marker stands at a value position of that
+//!   array, exactly where the body holds the text of a record known to keep the rules.
+//!   Putting that text back there, a JSON object, keeps the body valid and changes nothing
+//!   outside that value. Where the text came from does not matter (an expression writing one
+//!   record, `{{ records }}` writing all of them, or the template spelling the same bytes):
+//!   the bytes are what is sent.
 //! - So the body's records array holds exactly the skeleton's elements, each marker standing
 //!   for a record known to keep the rules; the other elements are checked here as the full
 //!   check would.
@@ -24,8 +28,6 @@
 //! It only ever accepts. Anything else (no record written whole, a record written inside a
 //! string, a record not known to keep the rules, the escape in the template's own text, any
 //! element the full check would refuse) goes to the full check, which alone words errors.
-
-use minijinja::{OutputSpan, OutputSpanKind};
 
 use super::{missing_keys, unknown_keys};
 use crate::json_shape::{Element, body_elements};
@@ -39,15 +41,9 @@ const MARKER: &str = "\"\\u0001\"";
 /// A marker's value once read.
 const MARKER_VALUE: &str = "\u{1}";
 
-/// Whether `body`, rendered from `records` with the output `spans` minijinja recorded, is
-/// certainly a body the full check accepts.
-pub(super) fn accepts(
-    body: &str,
-    spans: &[OutputSpan],
-    records: &[Record],
-    target: &Target,
-) -> bool {
-    let Some((skeleton, markers)) = skeleton(body, spans, records, target) else {
+/// Whether `body`, rendered from `records`, is certainly a body the full check accepts.
+pub(super) fn accepts(body: &str, records: &[Record], target: &Target) -> bool {
+    let Some((skeleton, markers)) = skeleton(body, records, target) else {
         return false;
     };
     // Parsed element by element: a value per marker cost as much as the rest of the check.
@@ -65,41 +61,52 @@ pub(super) fn accepts(
     fine && elements.is_ok_and(|n| n == Some(records.len())) && counted == markers
 }
 
-/// The body with each record written whole replaced by its marker, and how many were; `None`
+/// The body with the text of each record replaced by its marker, and how many were; `None`
 /// when there is nothing to gain or the body spells the marker's escape itself.
-fn skeleton(
-    body: &str,
-    spans: &[OutputSpan],
-    records: &[Record],
-    target: &Target,
-) -> Option<(String, usize)> {
-    let mut skeleton = String::with_capacity(64 * spans.len().min(4096));
+///
+/// Records are looked for in their order, each after the last one found; the first one not
+/// found ends the search (the rest of the body is kept as it is and checked like any other
+/// element), so the body is scanned once at most.
+fn skeleton(body: &str, records: &[Record], target: &Target) -> Option<(String, usize)> {
+    let mut skeleton = String::with_capacity(64 * records.len().min(4096) + 64);
     let mut kept = 0;
-    let mut next = 0;
-    for span in spans {
-        if span.kind() != OutputSpanKind::Expression {
-            continue;
-        }
-        let Some(record) = records.get(next) else {
+    let mut found = 0;
+    for record in records {
+        let text = record.json();
+        let Some(start) = find(body.as_bytes(), kept, text.as_bytes()) else {
             break;
         };
-        let range = span.output_range();
-        if body.get(range.clone()) != Some(record.json()) {
-            continue;
-        }
         if !record.fits(target) {
             return None;
         }
-        keep(&mut skeleton, body.get(kept..range.start)?)?;
+        // `text` is whole UTF-8 starting with `{`, so `start` and its end are char boundaries.
+        keep(&mut skeleton, body.get(kept..start)?)?;
         skeleton.push_str(MARKER);
-        kept = range.end;
-        next += 1;
+        kept = start + text.len();
+        found += 1;
     }
-    if next == 0 {
+    if found == 0 {
         return None;
     }
     keep(&mut skeleton, body.get(kept..)?)?;
-    Some((skeleton, next))
+    Some((skeleton, found))
+}
+
+/// Where `text` next occurs in `body` at or after `from`. Candidates are the places its
+/// first byte (a record's `{`) occurs: where records are written whole that is the first
+/// one, a few bytes on, so this costs one `memchr` and one compare. (A general substring
+/// search prepares each needle first, which cost more than the whole check.)
+fn find(body: &[u8], from: usize, text: &[u8]) -> Option<usize> {
+    let first = *text.first()?;
+    let mut at = from;
+    while let Some(i) = memchr::memchr(first, body.get(at..)?) {
+        let start = at + i;
+        if body[start..].starts_with(text) {
+            return Some(start);
+        }
+        at = start + 1;
+    }
+    None
 }
 
 /// Appends text kept from the body, unless it spells the marker's escape.
@@ -151,9 +158,9 @@ mod tests {
     /// What the skeleton says and what the full check says, for one rendering.
     fn verdicts(t: &BodyTemplate, records: &[Record]) -> (bool, bool) {
         let compiled = t.env.get_template(NAME).expect("template");
-        let (body, spans) = t.render_with_spans(&compiled, records).expect("renders");
+        let body = t.render_body(&compiled, records).expect("renders");
         (
-            accepts(&body, &spans, records, t.target),
+            accepts(&body, records, t.target),
             t.check(&body, records.len()).is_ok(),
         )
     }
