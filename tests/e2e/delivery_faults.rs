@@ -7,11 +7,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqsync::config::Config;
-use reqsync::pipeline::{RunError, RunOptions, RunReport};
+use reqsync::ledger::Ledger;
+use reqsync::pipeline::{FailureClass, RunError, RunOptions, RunReport};
 use reqsync::receiver::RequestCounts;
 use reqsync::reqcheck::client::ClientOptions;
 use reqsync::reqcheck::{ClientError, Credentials, ReqCheckClient, RetryPolicy, Secret};
 use reqsync::seed::SeedOptions;
+use tokio_util::sync::CancellationToken;
 
 use crate::support::{PASSWORD, USER, World, client_for, run_through};
 use crate::sync::assert_receiver_equals_corpus;
@@ -451,4 +453,60 @@ async fn the_receiver_binary_logs_its_fault_plan_and_applies_it() {
         matches!(error, ClientError::Rejected { status: 400, .. }),
         "{error}"
     );
+}
+
+/// A service shutting down while a request waits to be retried stops at once, instead of
+/// waiting out the backoff (here a `Retry-After` of five minutes), and the request it gave up
+/// on is recorded as failed, so the next run sends it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_run_stops_waiting_to_retry_and_records_the_request_failed() {
+    let world = World::with_faults(kcmo(), &["patient_data:1=503+retry-after=300"]).await;
+    let config = config(&world);
+    let client = client(&config, PASSWORD);
+    let cancel = CancellationToken::new();
+    let options = RunOptions {
+        cancel: Some(cancel.clone()),
+        ..RunOptions::default()
+    };
+    let run = tokio::spawn(run_through(config.clone(), client, options));
+    // Once the 503 is sent, the client is waiting for its Retry-After.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while world.receiver.requests().patient_data == 0 {
+        assert!(Instant::now() < deadline, "no patient request arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cancel.cancel();
+    let error = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run stops without waiting out the Retry-After")
+        .expect("join")
+        .expect_err("the run is abandoned");
+    assert_eq!(error.class(), FailureClass::Abandoned, "{error}");
+
+    let ledger = Ledger::open(&config.state_dir).expect("ledger");
+    let run = ledger
+        .recent_runs(1, true)
+        .expect("runs")
+        .into_iter()
+        .next()
+        .expect("a run");
+    let patients = &run
+        .jobs
+        .iter()
+        .find(|j| j.job == "patients")
+        .expect("patients job")
+        .requests;
+    assert!(
+        patients.iter().any(|r| r.status == "failed"),
+        "{patients:?}"
+    );
+    assert!(
+        patients
+            .iter()
+            .all(|r| r.status != "sending" && r.answered_at.is_some()),
+        "a request was left in doubt: {patients:?}"
+    );
+    // Patients first: no dose went out after the patients job stopped.
+    assert_eq!(world.receiver.requests().vaccine_dose_data, 0);
 }

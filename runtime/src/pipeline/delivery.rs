@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use tokio_util::sync::CancellationToken;
+
 use super::RunError;
 use crate::reqcheck::{ImportResponse, ReqCheckClient};
 
@@ -31,9 +33,14 @@ impl Delivery {
         endpoint: &str,
         body: Vec<u8>,
         index: usize,
+        cancel: Option<&CancellationToken>,
     ) -> Result<Option<ImportResponse>, RunError> {
         match self {
-            Delivery::ReqCheck(client) => Ok(Some(client.import(endpoint, body).await?)),
+            Delivery::ReqCheck(client) => Ok(Some(
+                client
+                    .import_unless_cancelled(endpoint, body, cancel)
+                    .await?,
+            )),
             Delivery::DryRun {
                 output: DryRunOutput::Stdout,
                 ..

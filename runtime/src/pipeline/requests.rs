@@ -23,6 +23,7 @@ use super::recorder::Recorder;
 use super::report::RequestReport;
 use super::{Delivery, RunError, check_cancel};
 use crate::render::BodyTemplate;
+use crate::reqcheck::ClientError;
 
 /// Requests rendered and waiting while those in flight await their answers. One is enough to
 /// hide rendering behind the round trip; more would only hold more bodies in memory.
@@ -159,7 +160,10 @@ impl Sender<'_> {
         self.recorder
             .sending(job, seq, endpoint, records, bytes, &body_sha256)?;
         tracing::debug!(job, endpoint, seq, records, bytes, "sending request");
-        let result = self.delivery.deliver(job, endpoint, body, seq - 1).await;
+        let result = self
+            .delivery
+            .deliver(job, endpoint, body, seq - 1, self.cancel)
+            .await;
         let answer = match &result {
             Ok(Some(r)) => Some(Ok(r)),
             Err(RunError::Delivery(e)) => Some(Err(e)),
@@ -169,7 +173,14 @@ impl Sender<'_> {
             self.recorder
                 .answered(job, seq, endpoint, records, bytes, &body_sha256, answer)?;
         }
-        let response = result?;
+        // Recorded above as failed (the window holds it for the next run); the run itself
+        // stops because it was asked to, not because ReqCheck failed.
+        let response = result.map_err(|e| match e {
+            RunError::Delivery(ClientError::RetryCancelled { .. }) => RunError::Abandoned {
+                job: job.to_string(),
+            },
+            other => other,
+        })?;
         if let Some(r) = &response {
             tracing::info!(
                 job,

@@ -17,6 +17,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::Credentials;
 use super::retry::{Decision, FailureKind, RetryPolicy, StopReason, parse_retry_after};
@@ -103,13 +104,23 @@ pub enum ClientError {
         next_wait: Option<Duration>,
         last: Box<ClientError>,
     },
+    /// The run was cancelled (a service shutting down) while waiting to try again; `last` is
+    /// the last attempt's error.
+    #[error("stopped retrying after {attempts} attempt{}, since shutdown was requested: {last}",
+        if *.attempts == 1 { "" } else { "s" })]
+    RetryCancelled {
+        attempts: u32,
+        last: Box<ClientError>,
+    },
 }
 
 impl ClientError {
     /// The error of the last attempt: the error itself, or what [`ClientError::GaveUp`] wraps.
     pub fn last_cause(&self) -> &ClientError {
         match self {
-            ClientError::GaveUp { last, .. } => last.last_cause(),
+            ClientError::GaveUp { last, .. } | ClientError::RetryCancelled { last, .. } => {
+                last.last_cause()
+            }
             other => other,
         }
     }
@@ -251,7 +262,7 @@ impl ReqCheckClient {
     pub async fn heartbeat(&self) -> Result<Heartbeat, ClientError> {
         let endpoint = "/heartbeat";
         let response = self
-            .post_with_retries(endpoint, Bytes::new(), StatusCode::OK)
+            .post_with_retries(endpoint, Bytes::new(), StatusCode::OK, None)
             .await?;
         let body: HeartbeatBody = response
             .json()
@@ -281,9 +292,22 @@ impl ReqCheckClient {
         endpoint: &str,
         body: Vec<u8>,
     ) -> Result<ImportResponse, ClientError> {
+        self.import_unless_cancelled(endpoint, body, None).await
+    }
+
+    /// [`import`](Self::import), but a wait before a retry ends as soon as `cancel` is
+    /// cancelled ([`ClientError::RetryCancelled`]): a service shutting down stops within
+    /// moments instead of waiting out a backoff of up to `max_delay` (or a `Retry-After`). An
+    /// attempt already sent is never abandoned; its answer decides as usual.
+    pub async fn import_unless_cancelled(
+        &self,
+        endpoint: &str,
+        body: Vec<u8>,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<ImportResponse, ClientError> {
         // `Bytes` takes over the buffer without copying; each attempt sends a cheap clone.
         let response = self
-            .post_with_retries(endpoint, Bytes::from(body), StatusCode::CREATED)
+            .post_with_retries(endpoint, Bytes::from(body), StatusCode::CREATED, cancel)
             .await?;
         let body: ImportBody = response
             .json()
@@ -323,6 +347,7 @@ impl ReqCheckClient {
         endpoint: &str,
         body: Bytes,
         success: StatusCode,
+        cancel: Option<&CancellationToken>,
     ) -> Result<reqwest::Response, ClientError> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
@@ -358,7 +383,22 @@ impl ReqCheckClient {
                         retry_after = from_retry_after,
                         "ReqCheck request failed; trying again"
                     );
-                    tokio::time::sleep(delay).await;
+                    let cancelled = match cancel {
+                        Some(token) => tokio::select! {
+                            () = tokio::time::sleep(delay) => false,
+                            () = token.cancelled() => true,
+                        },
+                        None => {
+                            tokio::time::sleep(delay).await;
+                            false
+                        }
+                    };
+                    if cancelled {
+                        return Err(ClientError::RetryCancelled {
+                            attempts: attempt,
+                            last: Box::new(failed.error),
+                        });
+                    }
                     continue;
                 }
                 Decision::Stop(StopReason::NotTransient) => return Err(failed.error),
