@@ -285,3 +285,28 @@ async fn transform_list_shows_each_jobs_module_version_and_hash() {
         sha("transforms/vaccine-doses.wasm").as_str()
     );
 }
+
+/// `reqsync demo`, the README's first command, end to end: both syncs, the receiver's summary,
+/// and an audit trail of both runs whose chain is intact.
+#[test]
+fn the_demo_syncs_twice_and_leaves_an_intact_audit_trail() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_reqsync"))
+        .args(["demo", "--synthetic", "20", "--dir"])
+        .arg(&demo)
+        .env_remove("REQSYNC_LOG")
+        .output()
+        .expect("run reqsync demo");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("run 2 complete"), "{stdout}");
+    assert!(stdout.contains("chain intact"), "{stdout}");
+    let entries = reqsync::audit::read_entries(&demo.join(".reqsync/audit.jsonl"))
+        .expect("an intact audit trail");
+    let finished = entries
+        .iter()
+        .filter(|e| e["event"] == "run_finished")
+        .count();
+    assert_eq!(finished, 2, "{entries:?}");
+}

@@ -79,6 +79,9 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .or_exit(exit::CONFIG, "cannot write the demo project")?;
     let config = Config::load(&dir.join("reqsync.toml"))
         .or_exit(exit::CONFIG, "cannot load the demo config")?;
+    // The syncs are audited as `reqsync run` audits them.
+    reqsync::audit::open(&config.audit_file).map_err(|e| Failure::new(exit::CONFIG, e))?;
+    let audit_file = config.audit_file.clone();
     let credentials = Credentials {
         username: "demo".into(),
         password: Secret::new(password),
@@ -117,6 +120,21 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .and_then(|s| s.dump())
         .or_exit(exit::INTERNAL, "cannot read the receiver database")?;
     print!("{}", dump.summary());
+    reqsync::audit::flush();
+    match reqsync::audit::verify_file(&audit_file) {
+        Ok(reqsync::audit::Verdict::Intact(summary)) => println!(
+            "audit trail {}: {} entries, chain intact (`reqsync audit verify` checks it)",
+            audit_file.display(),
+            summary.entries
+        ),
+        Ok(reqsync::audit::Verdict::Broken { at, .. }) => {
+            return Err(Failure::new(
+                exit::AUDIT_BROKEN,
+                anyhow::anyhow!("the demo's audit trail is broken at {at}"),
+            ));
+        }
+        Err(e) => return Err(Failure::new(exit::AUDIT_BROKEN, e)),
+    }
     println!(
         "\nproject folder: {} (see `reqsync receiver dump --db {} --json` for the records)",
         dir.display(),
