@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqsync::config::Config;
-use reqsync::ledger::Ledger;
 use reqsync::pipeline::{FailureClass, RunError, RunOptions, RunReport};
 use reqsync::receiver::RequestCounts;
 use reqsync::reqcheck::client::ClientOptions;
@@ -15,7 +14,9 @@ use reqsync::reqcheck::{ClientError, Credentials, ReqCheckClient, RetryPolicy, S
 use reqsync::seed::SeedOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{PASSWORD, USER, World, client_for, run_through};
+use crate::support::{
+    PASSWORD, USER, World, client_for, last_run, requests as ledger_requests, run_through,
+};
 use crate::sync::assert_receiver_equals_corpus;
 
 fn kcmo() -> SeedOptions {
@@ -468,7 +469,7 @@ async fn a_cancelled_run_stops_waiting_to_retry_and_records_the_request_failed()
         cancel: Some(cancel.clone()),
         ..RunOptions::default()
     };
-    let run = tokio::spawn(run_through(config.clone(), client, options));
+    let run = tokio::spawn(run_through(config, client, options));
     // Once the 503 is sent, the client is waiting for its Retry-After.
     let deadline = Instant::now() + Duration::from_secs(120);
     while world.receiver.requests().patient_data == 0 {
@@ -484,19 +485,8 @@ async fn a_cancelled_run_stops_waiting_to_retry_and_records_the_request_failed()
         .expect_err("the run is abandoned");
     assert_eq!(error.class(), FailureClass::Abandoned, "{error}");
 
-    let ledger = Ledger::open(&config.state_dir).expect("ledger");
-    let run = ledger
-        .recent_runs(1, true)
-        .expect("runs")
-        .into_iter()
-        .next()
-        .expect("a run");
-    let patients = &run
-        .jobs
-        .iter()
-        .find(|j| j.job == "patients")
-        .expect("patients job")
-        .requests;
+    let run = last_run(&world);
+    let patients = ledger_requests(&run, "patients");
     assert!(
         patients.iter().any(|r| r.status == "failed"),
         "{patients:?}"

@@ -12,11 +12,11 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use reqsync::config::Config;
-use reqsync::ledger::{Ledger, RequestRecord, RunRecord};
+use reqsync::ledger::RequestRecord;
 use reqsync::pipeline::{FailureClass, RunOptions};
 use reqsync::seed::SeedOptions;
 
-use crate::support::{PASSWORD, USER, World, client_for, run_through};
+use crate::support::{PASSWORD, USER, World, client_for, last_run, requests, run_through};
 use crate::sync::assert_receiver_equals_corpus;
 
 fn kcmo() -> SeedOptions {
@@ -46,20 +46,6 @@ async fn run(world: &World, in_flight: usize) -> Result<(), reqsync::pipeline::R
 }
 
 /// The last run in the ledger, with its requests.
-fn last_run(world: &World) -> RunRecord {
-    let ledger = Ledger::open(&world.config().state_dir).expect("ledger");
-    let runs = ledger.recent_runs(1, true).expect("runs");
-    runs.into_iter().next().expect("a run")
-}
-
-fn requests<'a>(run: &'a RunRecord, job: &str) -> &'a [RequestRecord] {
-    &run.jobs
-        .iter()
-        .find(|j| j.job == job)
-        .unwrap_or_else(|| panic!("job {job} in the ledger"))
-        .requests
-}
-
 /// Whether request `b` left before request `a`'s answer arrived.
 fn overlaps(a: &RequestRecord, b: &RequestRecord) -> bool {
     let answered = a.answered_at.as_deref().expect("answered");

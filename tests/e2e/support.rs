@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqsync::config::Config;
+use reqsync::ledger::{Ledger, RequestRecord, RunRecord};
 use reqsync::pipeline::{Delivery, JobReport, Pipeline, Progress, RunError, RunOptions, RunReport};
 use reqsync::receiver::{self, Dump, ReceiverConfig, RunningReceiver, Store, TlsFiles};
 use reqsync::reqcheck::client::ClientOptions;
@@ -442,4 +443,20 @@ pub async fn run_through(
     }
     .run(&options, &Progress::hidden())
     .await
+}
+
+/// The newest run in the world's run ledger, with its requests.
+pub fn last_run(world: &World) -> RunRecord {
+    let ledger = Ledger::open(&world.config().state_dir).expect("ledger");
+    let runs = ledger.recent_runs(1, true).expect("runs");
+    runs.into_iter().next().expect("a run")
+}
+
+/// The requests the ledger holds for `job` in `run`.
+pub fn requests<'a>(run: &'a RunRecord, job: &str) -> &'a [RequestRecord] {
+    &run.jobs
+        .iter()
+        .find(|j| j.job == job)
+        .unwrap_or_else(|| panic!("job {job} in the ledger"))
+        .requests
 }
