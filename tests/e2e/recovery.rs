@@ -125,9 +125,13 @@ async fn a_run_failing_after_some_requests_does_not_make_the_next_run_skip_the_r
         vec![RunStatus::Complete, RunStatus::Failed, RunStatus::Complete]
     );
     let failed = &runs[1].jobs[0].requests;
-    assert_eq!(
-        failed.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
-        vec!["success", "success", "failed"]
+    let statuses: Vec<&str> = failed.iter().map(|r| r.status.as_str()).collect();
+    // Requests go two at a time (`requests_in_flight`): the fourth may already be on its way
+    // when the third fails, and then fails too; nothing is sent after a failure.
+    assert!(
+        statuses == ["success", "success", "failed"]
+            || statuses == ["success", "success", "failed", "failed"],
+        "{statuses:?}"
     );
 }
 
