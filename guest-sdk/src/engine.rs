@@ -6,7 +6,7 @@ use crate::bindings::reqsync::transform::types as wit;
 use crate::row::BoundBatch;
 use crate::rules::Date;
 use crate::types::{ColumnType, Context, Finding, ModuleInfo, Outcome, ValueHint};
-use crate::writer::RecordWriter;
+use crate::writer::{RecordWriter, RowFault};
 
 /// `describe`: the module's [`ModuleInfo`] in WIT form.
 pub fn describe<T: Transform>() -> wit::ModuleInfo {
@@ -44,11 +44,21 @@ pub fn transform<T: Transform>(
                     count: u32::try_from(count).unwrap_or(u32::MAX),
                     warnings: warnings.iter().map(to_wit_finding).collect(),
                 }),
-                Err(name) => wit::Outcome::Reject(vec![wit::Finding {
+                Err(RowFault::Undeclared(name)) => wit::Outcome::Reject(vec![wit::Finding {
                     field: name,
                     code: UNDECLARED_FIELD.to_owned(),
                     message: "the module wrote a field it did not declare".to_owned(),
                 }]),
+                Err(RowFault::Unstorable(fields)) => wit::Outcome::Reject(
+                    fields
+                        .into_iter()
+                        .map(|field| wit::Finding {
+                            field: field.to_owned(),
+                            code: CONTROL_CHARACTER.to_owned(),
+                            message: CONTROL_CHARACTER_MESSAGE.to_owned(),
+                        })
+                        .collect(),
+                ),
             },
             Outcome::Skip { code, message } => {
                 out.discard_row();
@@ -82,6 +92,12 @@ pub fn transform<T: Transform>(
 /// The rejection code of a row that wrote a field its module did not declare (the host's
 /// record check uses the same code).
 pub(crate) const UNDECLARED_FIELD: &str = "undeclared-field";
+
+/// The rejection code of a row with a text value ReqCheck cannot store (NUL, other control
+/// characters but tab and line breaks); the host checks the same and uses the same code.
+pub(crate) const CONTROL_CHARACTER: &str = "control-character";
+pub(crate) const CONTROL_CHARACTER_MESSAGE: &str = "the text holds a NUL or another control character (other than tab and line breaks), \
+     which ReqCheck cannot store";
 
 fn batch_error(code: &str, message: String) -> wit::BatchError {
     wit::BatchError {

@@ -41,6 +41,18 @@ pub struct RecordWriter {
     next: usize,
     /// The first name the current row wrote that is not a declared field.
     undeclared: Option<String>,
+    /// Declared fields of the current row whose text holds a control character ReqCheck
+    /// cannot store (see [`is_unstorable`]).
+    unstorable: Vec<u16>,
+}
+
+/// Why the current row's record cannot be emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RowFault {
+    /// The first name it wrote that is not a declared field.
+    Undeclared(String),
+    /// The fields whose text holds NUL or another control character, in the order written.
+    Unstorable(Vec<&'static str>),
 }
 
 /// What [`RecordWriter::finish`] hands to the WIT result.
@@ -67,6 +79,7 @@ impl RecordWriter {
             row_text: 0,
             next: 0,
             undeclared: None,
+            unstorable: Vec::new(),
         }
     }
 
@@ -76,14 +89,25 @@ impl RecordWriter {
         self.row_text = self.text.len();
         self.next = 0;
         self.undeclared = None;
+        self.unstorable.clear();
     }
 
-    /// Ends the current record and returns its entries `(first, count)`, or the first
-    /// undeclared field name it wrote (the row is then discarded).
-    pub(crate) fn finish_row(&mut self) -> Result<(usize, usize), String> {
+    /// Ends the current record and returns its entries `(first, count)`, or why it cannot be
+    /// emitted (the row is then discarded).
+    pub(crate) fn finish_row(&mut self) -> Result<(usize, usize), RowFault> {
         if let Some(name) = self.undeclared.take() {
             self.discard_row();
-            return Err(name);
+            return Err(RowFault::Undeclared(name));
+        }
+        if !self.unstorable.is_empty() {
+            let fields = self.fields;
+            let names = self
+                .unstorable
+                .drain(..)
+                .filter_map(|i| fields.get(usize::from(i)).map(|f| f.name))
+                .collect();
+            self.discard_row();
+            return Err(RowFault::Unstorable(names));
         }
         Ok((self.row_first, self.indexes.len() - self.row_first))
     }
@@ -158,6 +182,9 @@ impl RecordWriter {
     #[inline]
     pub fn str(&mut self, field: &str, value: &str) {
         if let Some(index) = self.index(field) {
+            if is_unstorable(value) && !self.unstorable.contains(&index) {
+                self.unstorable.push(index);
+            }
             let span = self.text_value(|text| text.push_str(value));
             self.push(index, kind::TEXT, span);
         }
@@ -207,6 +234,27 @@ impl RecordWriter {
             self.push(index, kind::TEXT, span);
         }
     }
+}
+
+/// Whether `text` holds a control character other than tab, line feed and carriage return.
+/// ReqCheck keeps text in PostgreSQL, which cannot store NUL at all, and the other C0 controls
+/// are never clinic data: a row carrying one is rejected (`control-character`), not sent.
+/// Eight bytes at a time: nearly every value has no byte below 0x20.
+#[inline]
+pub(crate) fn is_unstorable(text: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let bytes = text.as_bytes();
+    let (words, tail) = bytes.as_chunks::<8>();
+    // A byte below 0x20 sets its high bit in `x - 0x20…` where `x` had it clear.
+    let any_low = words.iter().any(|w| {
+        let x = u64::from_le_bytes(*w);
+        x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0
+    }) || tail.iter().any(|&b| b < 0x20);
+    any_low
+        && bytes
+            .iter()
+            .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
 }
 
 #[cfg(test)]
@@ -277,13 +325,46 @@ mod tests {
         writer.int("patient_number", 1);
         writer.str("nickname", "x");
         writer.str("middle", "y");
-        assert_eq!(writer.finish_row(), Err("nickname".to_owned()));
+        assert_eq!(
+            writer.finish_row(),
+            Err(RowFault::Undeclared("nickname".to_owned()))
+        );
         writer.begin_row();
         writer.int("patient_number", 2);
         assert_eq!(writer.finish_row(), Ok((0, 1)));
         let out = writer.finish();
         assert_eq!(out.indexes, [0]);
         assert!(out.text.is_empty());
+    }
+
+    #[test]
+    fn a_control_character_discards_the_row_and_names_its_fields() {
+        let mut writer = RecordWriter::new(FIELDS, 2);
+        writer.begin_row();
+        writer.int("patient_number", 1);
+        writer.str("last_name", "Do\u{0}e");
+        writer.str("email", "a\u{1b}@example.com");
+        assert_eq!(
+            writer.finish_row(),
+            Err(RowFault::Unstorable(vec!["last_name", "email"]))
+        );
+        writer.begin_row();
+        writer.str("last_name", "Line one\r\nline two\tend");
+        assert_eq!(writer.finish_row(), Ok((0, 1)));
+        assert_eq!(writer.finish().text, "Line one\r\nline two\tend");
+    }
+
+    #[test]
+    fn unstorable_text_is_found_at_every_position() {
+        assert!(!is_unstorable(""));
+        assert!(!is_unstorable("José Nguyễn, 12 Main St\t\r\n"));
+        for at in 0..20 {
+            let mut value = "a".repeat(20);
+            value.replace_range(at..=at, "\u{0}");
+            assert!(is_unstorable(&value), "{at}");
+            value.replace_range(at..=at, "\n");
+            assert!(!is_unstorable(&value), "{at}");
+        }
     }
 
     #[test]

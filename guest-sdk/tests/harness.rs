@@ -86,11 +86,13 @@ fn maps_rows_and_discards_what_rejected_rows_wrote() {
     let outcomes = testing::run_rows::<Toy>(
         "2026-01-01",
         &[
-            json!({"id": 1, "name": "O\"Brien\\ \u{1} José", "nickname": "Jo", "active": true}),
+            json!({"id": 1, "name": "O\"Brien\\ \t José", "nickname": "Jo", "active": true}),
             json!({"id": 2, "name": "Later", "seen_on": "2026-01-02"}),
             json!({"id": 0, "name": "Zero"}),
             json!({"id": 3, "name": "Ann", "score": -1.5}),
             json!({"name": "No id"}),
+            // ReqCheck's PostgreSQL cannot store NUL: the SDK rejects the row.
+            json!({"id": 4, "name": "Nul\u{0}"}),
         ],
     )
     .expect("batch runs");
@@ -98,7 +100,7 @@ fn maps_rows_and_discards_what_rejected_rows_wrote() {
         outcomes,
         vec![
             RowOutcome::Emit {
-                record: json!({"patient_number": 1, "first_name": "O\"Brien\\ \u{1} José", "family_number": 1})
+                record: json!({"patient_number": 1, "first_name": "O\"Brien\\ \t José", "family_number": 1})
                     .as_object()
                     .cloned()
                     .expect("object"),
@@ -117,6 +119,7 @@ fn maps_rows_and_discards_what_rejected_rows_wrote() {
                 warnings: vec!["first_name:negative-score".to_owned()],
             },
             RowOutcome::Reject(vec!["patient_number:missing".to_owned()]),
+            RowOutcome::Reject(vec!["first_name:control-character".to_owned()]),
         ]
     );
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use reqsync::source::ColumnInfo;
 use reqsync::transform::registry::examples_beside;
 use reqsync::transform::{
-    ModuleRegistry, ModuleSlot, SandboxLimits, TransformEngine, TransformInstance,
+    ModuleCache, ModuleRegistry, ModuleSlot, SandboxLimits, TransformEngine, TransformInstance,
 };
 
 const ROUNDS: u32 = 15;
@@ -41,8 +41,14 @@ fn main() {
     )
     .expect("examples");
 
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(dir.path().join("cache")))
-        .expect("engine");
+    let engine = TransformEngine::new(
+        SandboxLimits::default(),
+        Some(
+            ModuleCache::open(&dir.path().join("cache"), &dir.path().join("cache.key"))
+                .expect("module cache"),
+        ),
+    )
+    .expect("engine");
     let registry = ModuleRegistry::new(engine);
     let slot = registry.slot(&module).expect("module loads");
     slot.note_query_columns(&declared_columns(&registry, &slot));

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use reqsync::transform::examples::ExampleFile;
 use reqsync::transform::property::{DEFAULT_FRESH_EVERY, TestOptions, test_module};
-use reqsync::transform::{SandboxLimits, TransformEngine};
+use reqsync::transform::{ModuleCache, SandboxLimits, TransformEngine};
 
 const CASES: u32 = 20_000;
 const RUNS: u64 = 5;
@@ -32,8 +32,14 @@ fn main() {
         ),
     ];
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(dir.path().join("cache")))
-        .expect("engine");
+    let engine = TransformEngine::new(
+        SandboxLimits::default(),
+        Some(
+            ModuleCache::open(&dir.path().join("cache"), &dir.path().join("cache.key"))
+                .expect("module cache"),
+        ),
+    )
+    .expect("engine");
 
     println!("transform test, {CASES} generated cases per run, {RUNS} runs per module");
     println!(

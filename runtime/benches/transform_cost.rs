@@ -110,7 +110,7 @@ struct Engines {
 
 impl Engines {
     fn new(config: &Config) -> Self {
-        let cache = || Some(config.cache_dir.clone());
+        let cache = || Some(config.module_cache().expect("module cache"));
         let limits = || config.sandbox.clone();
         Self {
             epoch: TransformEngine::new(limits(), cache()).expect("engine"),

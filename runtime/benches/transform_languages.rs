@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use reqsync::seed::{SeedOptions, SyntheticOptions, seed_sqlite};
 use reqsync::source::{self, Query, RowBatch, SourceUrl};
-use reqsync::transform::{BatchPlan, SandboxLimits, TransformEngine, TransformInstance};
+use reqsync::transform::{
+    BatchPlan, ModuleCache, SandboxLimits, TransformEngine, TransformInstance,
+};
 
 const CLINIC_TZ: chrono_tz::Tz = chrono_tz::America::Chicago;
 const ROUNDS: usize = 15;
@@ -48,8 +50,14 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (columns, batches) = read_rows(dir.path().join("clinic.db"));
     let rows: usize = batches.iter().map(RowBatch::len).sum();
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(dir.path().join("cache")))
-        .expect("engine");
+    let engine = TransformEngine::new(
+        SandboxLimits::default(),
+        Some(
+            ModuleCache::open(&dir.path().join("cache"), &dir.path().join("cache.key"))
+                .expect("module cache"),
+        ),
+    )
+    .expect("engine");
     let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
 
     println!("patients transform, {rows} rows in batches of 500, {ROUNDS} rounds after a warm-up");

@@ -14,7 +14,7 @@ use crate::daemon::Schedule;
 use crate::reqcheck::RetryPolicy;
 use crate::reqcheck::credentials::CredentialsSource;
 use crate::reqcheck::targets::{self, Target};
-use crate::transform::SandboxLimits;
+use crate::transform::{CacheError, ModuleCache, SandboxLimits};
 
 /// Default look-back subtracted from ReqCheck's last import time: late-committed source rows
 /// carry an `updated_at` before it.
@@ -244,7 +244,55 @@ impl Config {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        Self::parse(path, &text)
+        let config = Self::parse(path, &text)?;
+        config.check_secret_files()?;
+        Ok(config)
+    }
+
+    /// The files this config reads a secret from: ReqCheck's username and password files and
+    /// the source URL's `password_file`.
+    pub fn secret_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = [&self.reqcheck.username, &self.reqcheck.password]
+            .into_iter()
+            .filter_map(|source| match source {
+                CredentialsSource::File(path) => Some(path.clone()),
+                CredentialsSource::Env(_) => None,
+            })
+            .collect();
+        if let Ok(url) = crate::source::SourceUrl::parse(&self.source_url, Some(self.base_dir())) {
+            files.extend(url.password_file().map(Path::to_path_buf));
+        }
+        files
+    }
+
+    /// Refuses a job whose query, template or module is one of the [secret
+    /// files](Self::secret_files): a query "failing" on a password file would quote its first
+    /// word in an error that the ledger and the run report keep.
+    pub fn check_secret_files(&self) -> Result<(), ConfigError> {
+        let secrets = self.secret_files();
+        for job in &self.jobs {
+            for (key, input) in [
+                ("query", &job.query),
+                ("template", &job.template),
+                ("transform", &job.transform),
+            ] {
+                if secrets
+                    .iter()
+                    .any(|secret| crate::input_file::same_file(input, secret))
+                {
+                    return Err(ConfigError::Invalid {
+                        path: self.path.clone(),
+                        key: format!("jobs.{}.{key}", job.name),
+                        reason: format!(
+                            "{} is a file this config reads a password or user name from; point \
+                             `{key}` at the job's own file",
+                            input.display()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
@@ -481,6 +529,17 @@ impl Config {
     /// The folder the config file lives in (relative source URLs resolve against it).
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The key that tags this project's compiled-module cache entries: in the state folder,
+    /// not the cache folder, so that writing the cache is not enough to forge an entry.
+    pub fn module_cache_key(&self) -> PathBuf {
+        self.state_dir.join("module-cache.key")
+    }
+
+    /// The project's compiled-module cache (`[sync] cache_dir`), checked and keyed.
+    pub fn module_cache(&self) -> Result<ModuleCache, CacheError> {
+        ModuleCache::open(&self.cache_dir, &self.module_cache_key())
     }
 }
 

@@ -9,14 +9,17 @@
 pub mod audit;
 pub mod config;
 pub mod daemon;
+pub mod input_file;
 pub(crate) mod iso_text;
 pub(crate) mod json_shape;
 pub mod ledger;
 pub mod pipeline;
+pub mod private_fs;
 pub mod project;
 pub mod receiver;
 pub mod render;
 pub mod reqcheck;
+pub mod secret_file;
 pub mod seed;
 pub mod source;
 pub mod transform;

@@ -46,8 +46,11 @@ fn pipeline(world: &World) -> Pipeline {
     let config = world.config();
     let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).expect("source url");
     let source = source::open(&url, config.clinic_tz).expect("source");
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))
-        .expect("engine");
+    let engine = TransformEngine::new(
+        SandboxLimits::default(),
+        Some(config.module_cache().expect("module cache")),
+    )
+    .expect("engine");
     let credentials = Credentials {
         username: USER.into(),
         password: Secret::new(PASSWORD),

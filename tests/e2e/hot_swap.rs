@@ -223,8 +223,11 @@ async fn a_service_run_uses_the_version_swapped_in_since_the_last_run() {
     })
     .await;
     let config = world.config();
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))
-        .expect("engine");
+    let engine = TransformEngine::new(
+        SandboxLimits::default(),
+        Some(config.module_cache().expect("module cache")),
+    )
+    .expect("engine");
     let registry = ModuleRegistry::new(engine.clone());
     for job in &config.jobs {
         registry.slot(&job.transform).expect("slot");

@@ -40,7 +40,11 @@ fn seed_cli(double: &TdsDouble, args: &[&str]) -> Output {
 /// The library entry point against the double, without TLS.
 async fn seed_lib(double: &TdsDouble, options: &SeedOptions) -> reqsync::seed::SeedReport {
     let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(dir.path().join("sql-password"), SQL_PASSWORD).expect("password file");
+    reqsync::private_fs::write_atomically(
+        &dir.path().join("sql-password"),
+        SQL_PASSWORD.as_bytes(),
+    )
+    .expect("password file");
     let url = SqlServerUrl::parse(
         &format!(
             "sqlserver://{SQL_USER}@127.0.0.1:{}/clinic?encrypt=false&password_file=sql-password",

@@ -58,8 +58,11 @@ pub(crate) struct SqlWorld {
 impl SqlWorld {
     pub(crate) async fn new(source_url: impl FnOnce(&std::path::Path) -> String) -> SqlWorld {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("sql-password"), format!("{SQL_PASSWORD}\n"))
-            .expect("password file");
+        reqsync::private_fs::write_atomically(
+            &dir.path().join("sql-password"),
+            format!("{SQL_PASSWORD}\n").as_bytes(),
+        )
+        .expect("password file");
         let receiver = receiver::start(ReceiverConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             db_path: dir.path().join("receiver.db"),
@@ -73,13 +76,14 @@ impl SqlWorld {
         let url = source_url(dir.path());
         reqsync::project::write_project(dir.path(), &url, &receiver.base_url(), false)
             .expect("project");
+        crate::support::share_cache_key(&dir.path().join(".reqsync").join("state"));
         SqlWorld { dir, receiver }
     }
 
     pub(crate) fn config(&self) -> reqsync::config::Config {
         let mut config =
             reqsync::config::Config::load(&self.dir.path().join("reqsync.toml")).expect("config");
-        config.cache_dir = crate::support::module_cache();
+        config.cache_dir = crate::support::module_cache_dir();
         config
     }
 
@@ -204,7 +208,8 @@ async fn a_connection_broken_mid_result_fails_the_run_and_sends_nothing_of_that_
 async fn wrong_password_is_a_login_failure_naming_the_login_not_the_password() {
     let double = double(Arc::new(ClinicTables::kcmo()), None).await;
     let world = SqlWorld::new(|dir| {
-        std::fs::write(dir.join("wrong-password"), "not-it").expect("file");
+        reqsync::private_fs::write_atomically(&dir.join("wrong-password"), b"not-it")
+            .expect("file");
         format!(
             "sqlserver://{SQL_USER}@127.0.0.1:{}/clinic?password_file=wrong-password&encrypt=false",
             double.port()
@@ -263,7 +268,8 @@ fn source(url: &str) -> SqlServerSource {
     // read as empty by another (the password is read when the source opens).
     let tmp = tempfile::tempdir().expect("dir");
     let dir = tmp.path().to_path_buf();
-    std::fs::write(dir.join("sql-password"), SQL_PASSWORD).expect("password file");
+    reqsync::private_fs::write_atomically(&dir.join("sql-password"), SQL_PASSWORD.as_bytes())
+        .expect("password file");
     let url = if url.contains("password_file") {
         url.to_string()
     } else {

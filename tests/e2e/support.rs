@@ -13,7 +13,7 @@ use reqsync::reqcheck::client::ClientOptions;
 use reqsync::reqcheck::{Credentials, ReqCheckClient, Secret};
 use reqsync::seed::{SeedOptions, SeedReport, seed_postgres, seed_sqlite};
 use reqsync::source::{self, PostgresSource, PostgresUrl, SourceUrl};
-use reqsync::transform::{SandboxLimits, TransformEngine};
+use reqsync::transform::{ModuleCache, SandboxLimits, TransformEngine};
 use serde_json::Value;
 
 pub const USER: &str = "e2e";
@@ -90,6 +90,7 @@ impl World {
         .expect("receiver starts");
         reqsync::project::write_project(dir.path(), &source_url, &receiver.base_url(), false)
             .expect("project");
+        share_cache_key(&dir.path().join(".reqsync").join("state"));
         World {
             dir,
             receiver,
@@ -120,7 +121,7 @@ impl World {
     pub fn config(&self) -> Config {
         let mut config = Config::load(&self.path("reqsync.toml")).expect("config");
         // Compiled modules are shared by every test of the run: compiling is the slow part.
-        config.cache_dir = module_cache();
+        config.cache_dir = module_cache_dir();
         config
     }
 
@@ -131,7 +132,7 @@ impl World {
             "look_back = \"1d\"",
             &format!(
                 "look_back = \"1d\"\ncache_dir = \"{}\"",
-                module_cache().display()
+                module_cache_dir().display()
             ),
         );
     }
@@ -169,9 +170,34 @@ pub fn reqsync(world: &World, args: &[&str]) -> std::process::Output {
         .expect("run reqsync")
 }
 
-/// The compiled-module cache every test of the run shares: compiling is the slow part.
-pub fn module_cache() -> PathBuf {
+/// The compiled-module cache folder every test of the run shares: compiling is the slow part.
+pub fn module_cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache")
+}
+
+/// `XDG_STATE_HOME` for spawned `reqsync transform` commands: where they find the shared
+/// cache's key ([`module_cache_key`]).
+pub fn xdg_state_home() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("xdg-state")
+}
+
+/// The key the shared cache's entries are tagged with (made by the first test that asks).
+pub fn module_cache_key() -> PathBuf {
+    xdg_state_home().join("reqsync").join("module-cache.key")
+}
+
+/// The shared cache, opened with its key.
+pub fn module_cache() -> ModuleCache {
+    ModuleCache::open(&module_cache_dir(), &module_cache_key()).expect("shared module cache")
+}
+
+/// Gives a project with state folder `state_dir` the shared cache's key, so that its runs use
+/// (and add to) the entries the other tests compiled instead of compiling every module again.
+pub fn share_cache_key(state_dir: &Path) {
+    drop(module_cache());
+    reqsync::private_fs::create_dir_all(state_dir).expect("state folder");
+    // `copy` keeps the key's owner-only permissions.
+    std::fs::copy(module_cache_key(), state_dir.join("module-cache.key")).expect("cache key");
 }
 
 /// The receiver's test TLS material: a throwaway CA and a localhost certificate it signed.
@@ -180,8 +206,11 @@ pub fn testdata() -> PathBuf {
 }
 
 pub async fn run_with(config: Config, options: RunOptions) -> Result<RunReport, RunError> {
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))
-        .expect("engine");
+    let engine = TransformEngine::new(
+        SandboxLimits::default(),
+        Some(config.module_cache().expect("module cache")),
+    )
+    .expect("engine");
     run_on(config, engine, None, options).await
 }
 
@@ -432,8 +461,11 @@ pub async fn run_through(
 ) -> Result<RunReport, RunError> {
     let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).expect("source url");
     let source = source::open(&url, config.clinic_tz).expect("source");
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))
-        .expect("engine");
+    let engine = TransformEngine::new(
+        SandboxLimits::default(),
+        Some(config.module_cache().expect("module cache")),
+    )
+    .expect("engine");
     Pipeline {
         config,
         source,

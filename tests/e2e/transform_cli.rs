@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::support::World;
-use crate::support::module_cache;
+use crate::support::{module_cache_dir, xdg_state_home};
 
 const PATIENTS: &str = env!("REQSYNC_PATIENTS_WASM");
 const DOSES: &str = env!("REQSYNC_VACCINE_DOSES_WASM");
@@ -20,12 +20,12 @@ const AS_OF: &str = "2026-01-01";
 
 /// `reqsync transform ARGS… --cache-dir <shared>` in `dir`.
 fn transform(dir: &Path, args: &[&str]) -> Output {
-    let cache = module_cache();
     Command::new(env!("CARGO_BIN_EXE_reqsync"))
         .arg("transform")
         .args(args)
         .arg("--cache-dir")
-        .arg(&cache)
+        .arg(module_cache_dir())
+        .env("XDG_STATE_HOME", xdg_state_home())
         .current_dir(dir)
         .env_remove("REQSYNC_LOG")
         .output()
@@ -418,7 +418,7 @@ async fn kcmo() -> World {
         "look_back = \"1d\"",
         &format!(
             "look_back = \"1d\"\ncache_dir = \"{}\"",
-            module_cache().display()
+            module_cache_dir().display()
         ),
     );
     world

@@ -1,7 +1,7 @@
 //! `reqsync transform test`: the default modules pass; a module with a defect is caught by the
 //! property that guards against it, with a minimal row and a seed that reproduces the run.
 
-use crate::support::module_cache;
+use crate::support::{module_cache_dir, xdg_state_home};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -20,7 +20,8 @@ fn transform_test(module: &Path, extra: &[&str]) -> Output {
         .args(["transform", "test"])
         .arg(module)
         .arg("--cache-dir")
-        .arg(module_cache())
+        .arg(module_cache_dir())
+        .env("XDG_STATE_HOME", xdg_state_home())
         .args(extra)
         .output()
         .expect("reqsync runs")

@@ -146,6 +146,15 @@ export function runBatch(info, context, batch, rowFunction) {
           outcomes.push({ tag: 'reject', val: [finding] });
           break;
         }
+        if (Array.isArray(entries)) {
+          const findings = entries.map((field) => ({
+            field,
+            code: 'control-character',
+            message: CONTROL_CHARACTER_MESSAGE,
+          }));
+          outcomes.push({ tag: 'reject', val: findings });
+          break;
+        }
         outcomes.push({
           tag: 'emit',
           val: { ...entries, warnings: outcome.warnings.map(toWitFinding) },
@@ -305,6 +314,14 @@ const I64_MAX = 2n ** 63n - 1n;
  * The typed fields of a batch's emitted records: the WIT `batch-result`'s parallel lists and
  * its text buffer, with UTF-8 byte offsets. The host writes each record's JSON from them.
  */
+// NUL and the other C0 controls but tab, line feed and carriage return: ReqCheck keeps text in
+// PostgreSQL, which cannot store NUL, and the rest is never clinic data. A record holding one is
+// rejected (`control-character`), as the Rust SDK and the host do.
+const UNSTORABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+const CONTROL_CHARACTER_MESSAGE =
+  'the text holds a NUL or another control character (other than tab and line breaks), ' +
+  'which ReqCheck cannot store';
+
 class FieldLists {
   constructor(outputFields) {
     this.indexOf = new Map();
@@ -321,14 +338,18 @@ class FieldLists {
 
   /**
    * Appends a record's fields (keys in insertion order; `null` and `undefined` left out) and
-   * returns `{ first, count }`, or the first key that is not a declared field (nothing is
-   * appended then).
+   * returns `{ first, count }`, or the first key that is not a declared field, or the array of
+   * keys whose text ReqCheck cannot store (nothing is appended then).
    */
   add(record) {
     const fields = Object.entries(record).filter(
       ([, value]) => value !== undefined && value !== null,
     );
     for (const [key] of fields) if (!this.indexOf.has(key)) return key;
+    const unstorable = fields
+      .filter(([, value]) => typeof value === 'string' && UNSTORABLE.test(value))
+      .map(([key]) => key);
+    if (unstorable.length > 0) return unstorable;
     const first = this.indexes.length;
     for (const [key, value] of fields) {
       this.indexes.push(this.indexOf.get(key));

@@ -11,6 +11,7 @@ index, value kind, value; text values in one buffer with UTF-8 byte offsets), an
 Analysts normally never edit this file.
 """
 
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -324,6 +325,15 @@ class Record:
 
 # Value kinds of the WIT `batch-result.kinds` list.
 _TEXT, _INTEGER, _FLOAT, _BOOLEAN = 0, 1, 2, 3
+
+# NUL and the other C0 controls but tab, line feed and carriage return: ReqCheck keeps text in
+# PostgreSQL, which cannot store NUL, and the rest is never clinic data. A record holding one is
+# rejected (`control-character`), as the Rust SDK and the host do.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_CHARACTER_MESSAGE = (
+    "the text holds a NUL or another control character (other than tab and line breaks), "
+    "which ReqCheck cannot store"
+)
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
@@ -345,10 +355,18 @@ class _FieldLists:
 
     def add(self, record: Record):
         """Appends a record's fields; returns (first entry, count), or the first field name
-        that is not declared (nothing is appended then)."""
+        that is not declared, or the list of fields whose text ReqCheck cannot store (nothing
+        is appended then)."""
         for field in record._fields:
             if field not in self.index_of:
                 return field
+        unstorable = [
+            field
+            for field, value in record._fields.items()
+            if type(value) is str and _UNSTORABLE.search(value)
+        ]
+        if unstorable:
+            return unstorable
         first = len(self.indexes)
         for field, value in record._fields.items():
             self.indexes.append(self.index_of[field])
@@ -429,6 +447,13 @@ class Transform(wit_world.WitWorld):
                         entries, "undeclared-field", "the module wrote a field it did not declare"
                     )
                     outcomes.append(types.Outcome_Reject([finding]))
+                    continue
+                if isinstance(entries, list):
+                    findings = [
+                        types.Finding(field, "control-character", _CONTROL_CHARACTER_MESSAGE)
+                        for field in entries
+                    ]
+                    outcomes.append(types.Outcome_Reject(findings))
                     continue
                 warnings = [finding.to_wit() for finding in outcome.warnings]
                 outcomes.append(types.Outcome_Emit(types.Emitted(*entries, warnings)))

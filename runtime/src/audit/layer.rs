@@ -78,9 +78,40 @@ impl<S: Subscriber> Layer<S> for AuditLayer {
         let Some(writer) = writer else { return };
         let mut fields = Fields::default();
         event.record(&mut fields);
-        if let Err(e) = writer.append(event.metadata().level().as_str(), fields.0) {
+        let appended = writer.append(event.metadata().level().as_str(), fields.0);
+        LAST_APPEND_FAILED.set(appended.is_err());
+        if let Err(e) = appended {
             complain(&e);
         }
+    }
+}
+
+std::thread_local! {
+    /// Whether the last audit entry this thread emitted could not be written. A layer runs on
+    /// the emitting thread, inside the `tracing` macro, so the flag is set by the time the macro
+    /// returns; [`require`] reads it.
+    static LAST_APPEND_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The audit trail could not record an entry that must be on disk before the run goes on.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot write the audit trail (the error is logged above; a full disk?), so nothing more is \
+     sent: every request must be audited before it leaves. Free space or fix the trail's \
+     folder and run again; the next run re-sends this window"
+)]
+pub struct Unrecorded;
+
+/// Emits an audit event with `emit` and fails if the trail could not record it. Most events are
+/// best effort (a half-sent run goes on and complains); this is for the one before a request
+/// leaves, so that ReqCheck never holds an import the trail does not know was sent.
+pub fn require(emit: impl FnOnce()) -> Result<(), Unrecorded> {
+    LAST_APPEND_FAILED.set(false);
+    emit();
+    if LAST_APPEND_FAILED.replace(false) {
+        Err(Unrecorded)
+    } else {
+        Ok(())
     }
 }
 

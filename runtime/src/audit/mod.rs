@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 pub use chain::{GENESIS, Link};
-pub use layer::{AuditFilter, AuditLayer, layer, subscriber};
+pub use layer::{AuditFilter, AuditLayer, Unrecorded, layer, require, subscriber};
 pub use verify::{
     Broken, EntryInfo, Problem, Summary, Verdict, read_entries, verify_bytes, verify_file,
 };

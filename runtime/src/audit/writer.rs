@@ -1,7 +1,7 @@
 //! Appending entries: one line each, under an exclusive lock on the file.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -38,7 +38,7 @@ impl AuditWriter {
     /// entry, so a run learns about an unusable trail before it sends anything.
     pub fn open(path: &Path) -> Result<Self, AuditError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| AuditError::open(path, e))?;
+            crate::private_fs::create_dir_all(dir).map_err(|e| AuditError::open(path, e))?;
         }
         let existed = path.exists();
         let writer = AuditWriter {
@@ -110,17 +110,8 @@ impl AuditWriter {
     }
 
     fn open_file(&self) -> Result<File, AuditError> {
-        let mut options = OpenOptions::new();
-        options.read(true).append(true).create(true);
-        #[cfg(unix)]
-        {
-            // The trail names users and hosts: readable by its owner only.
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        options
-            .open(&self.path)
-            .map_err(|e| AuditError::open(&self.path, e))
+        // The trail names users and hosts: readable by its owner only.
+        crate::private_fs::open_append(&self.path).map_err(|e| AuditError::open(&self.path, e))
     }
 }
 

@@ -31,7 +31,8 @@ pub struct DemoArgs {
 
 pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     let dir = &args.dir;
-    std::fs::create_dir_all(dir).or_exit(exit::CONFIG, "cannot create the demo folder")?;
+    reqsync::private_fs::create_dir_all(dir)
+        .or_exit(exit::CONFIG, "cannot create the demo folder")?;
     let clinic = dir.join("clinic.db");
     let received = dir.join("receiver.db");
     for f in [&clinic, &received] {

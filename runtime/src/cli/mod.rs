@@ -112,6 +112,9 @@ impl ConfigArgs {
         }
         if let Some(url) = &self.source {
             config.source_url = url.clone();
+            config
+                .check_secret_files()
+                .or_exit(exit::CONFIG, "cannot load the configuration")?;
         }
         Ok(config)
     }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use reqsync::config::Config;
 use reqsync::ledger::RunStatus;
-use reqsync::pipeline::{Delivery, DryRunOutput, Pipeline, Progress, RunOptions, RunReport};
+use reqsync::pipeline::{
+    Delivery, DryRunDir, DryRunOutput, Pipeline, Progress, RunOptions, RunReport,
+};
 use reqsync::reqcheck::client::ClientOptions;
 use reqsync::reqcheck::{Credentials, ReqCheckClient};
 use reqsync::source::{self, SourceUrl};
@@ -25,9 +27,14 @@ pub struct RunArgs {
     /// --out DIR. Without --full it still asks ReqCheck's heartbeat for the window.
     #[arg(long)]
     pub dry_run: bool,
-    /// With --dry-run: write one file per request into this folder.
+    /// With --dry-run: write one file per request into this folder (created owner-only; it
+    /// must be empty).
     #[arg(long, requires = "dry_run")]
     pub out: Option<PathBuf>,
+    /// With --out: delete the bodies an earlier dry run left in the folder first (only files
+    /// named `NNNN-<job>.json`; a folder holding anything else is refused).
+    #[arg(long, requires = "out")]
+    pub replace_out: bool,
     /// Ignore ReqCheck's last import and send everything the queries select from the start.
     /// A periodic full sync is how corrections that the watermark cannot see reach ReqCheck.
     #[arg(long)]
@@ -49,7 +56,10 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     let delivery = if args.dry_run {
         let output = match &args.out {
-            Some(dir) => DryRunOutput::Dir(dir.clone()),
+            Some(dir) => DryRunOutput::Dir(
+                DryRunDir::prepare(dir, args.replace_out)
+                    .or_exit(exit::CONFIG, "cannot use the --out folder")?,
+            ),
             None => DryRunOutput::Stdout,
         };
         let client = if args.full {
@@ -132,7 +142,10 @@ pub fn pipeline(config: Config, delivery: Delivery) -> Result<Pipeline, Failure>
         .or_exit(exit::CONFIG, "invalid source URL")?;
     let source =
         source::open(&url, config.clinic_tz).or_exit(exit::SOURCE, "cannot open the source")?;
-    let engine = TransformEngine::new(config.sandbox.clone(), Some(config.cache_dir.clone()))
+    let cache = config
+        .module_cache()
+        .or_exit(exit::CONFIG, "cannot use the module cache")?;
+    let engine = TransformEngine::new(config.sandbox.clone(), Some(cache))
         .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
     Ok(Pipeline {
         config,

@@ -4,7 +4,7 @@
 //! be "the last run" to the ledger and could interleave dose requests for one patient. The lock
 //! is an OS file lock, so a process killed with `kill -9` releases it with its file handles.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -33,14 +33,8 @@ impl RunLock {
             path: path.clone(),
             reason: e.to_string(),
         };
-        std::fs::create_dir_all(state_dir).map_err(io)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        crate::private_fs::create_dir_all(state_dir).map_err(io)?;
+        let mut file = crate::private_fs::open_read_write(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -46,6 +46,14 @@ pub enum LedgerError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "run ledger {} is damaged: {reason}. Nothing was done. Keep it for inspection and move \
+         it aside (e.g. rename it to ledger.db.damaged); the next run starts a new ledger. A new \
+         ledger does not know which earlier runs completed, so run `reqsync run --full` once \
+         (re-sending is safe: patients are upserted, a patient's doses replaced)",
+        path.display()
+    )]
+    Damaged { path: PathBuf, reason: String },
     #[error("run ledger {}: no run {id}", path.display())]
     NoSuchRun { path: PathBuf, id: RunId },
 }
@@ -66,12 +74,24 @@ pub fn ledger_path(state_dir: &Path) -> PathBuf {
 impl Ledger {
     /// Opens (creating if needed) the ledger in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Self, LedgerError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| LedgerError::StateDir {
+        crate::private_fs::create_dir_all(state_dir).map_err(|e| LedgerError::StateDir {
             path: state_dir.to_path_buf(),
             reason: e.to_string(),
         })?;
         let path = ledger_path(state_dir);
-        let conn = Connection::open(&path).map_err(|e| sqlite(&path, e))?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) => check_existing(&path, &meta)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path)?,
+            Err(e) => {
+                return Err(LedgerError::StateDir {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        // NOFOLLOW: a link planted in place of the ledger is refused, not written through.
+        let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| sqlite(&path, e))?;
         // WAL: readers (`reqsync history`) never block the run writing; NORMAL sync is durable
         // across a killed process (only a power loss can lose the last transaction).
         conn.busy_timeout(Duration::from_secs(30))
@@ -83,7 +103,7 @@ impl Ledger {
             // the operating system's file cache; SQLite's full default cache was the largest
             // part of a million-dose sync's growth in memory (docs/PERFORMANCE.md, "Session 7").
             .and_then(|_| conn.pragma_update(None, "cache_size", -256))
-            .map_err(|e| sqlite(&path, e))?;
+            .map_err(|e| opening(&path, e))?;
         schema::migrate(&conn, &path)?;
         Ok(Self {
             path,
@@ -112,6 +132,69 @@ impl Ledger {
         // transaction rollback keeps the file consistent, so carrying on is safe.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn).map_err(|e| sqlite(&self.path, e))
+    }
+}
+
+/// A new ledger is built beside its final name and linked into place only once its schema is
+/// written, so an empty `ledger.db` is never one reqsync left: a crash mid-creation leaves a
+/// stray temporary file, not a ledger that looks new.
+fn create(path: &Path) -> Result<(), LedgerError> {
+    let tmp = path.with_file_name(format!(".ledger.db.{}.new", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let built = crate::private_fs::create_new(&tmp)
+        .map_err(|e| LedgerError::StateDir {
+            path: tmp.clone(),
+            reason: e.to_string(),
+        })
+        .and_then(|_| {
+            let conn = Connection::open(&tmp).map_err(|e| sqlite(path, e))?;
+            schema::migrate(&conn, path)
+        });
+    let linked = built.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        // Another process created it meanwhile: theirs is as good.
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(LedgerError::StateDir {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+        _ => Ok(()),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked
+}
+
+/// Refuses a ledger that cannot be one (empty, not a file), and says once when others can read
+/// it (patient numbers are identifiers).
+fn check_existing(path: &Path, meta: &std::fs::Metadata) -> Result<(), LedgerError> {
+    let damaged = |reason: &str| LedgerError::Damaged {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if !meta.is_file() {
+        return Err(damaged("it is not a regular file (a link or a folder)"));
+    }
+    if meta.len() == 0 {
+        return Err(damaged("the file is empty"));
+    }
+    if crate::private_fs::readable_by_others(meta) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = %crate::private_fs::mode_text(meta),
+            "the run ledger is readable by other users; it holds patient numbers (chmod 600 it)"
+        );
+    }
+    Ok(())
+}
+
+/// An error opening the ledger: a file that is not SQLite, or a corrupt one, is a damaged
+/// ledger with the way out; anything else as it is.
+fn opening(path: &Path, e: rusqlite::Error) -> LedgerError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e.sqlite_error_code() {
+        Some(NotADatabase | DatabaseCorrupt) => LedgerError::Damaged {
+            path: path.to_path_buf(),
+            reason: "SQLite cannot read it".into(),
+        },
+        _ => sqlite(path, e),
     }
 }
 

@@ -1,18 +1,18 @@
 //! Where rendered bodies go: ReqCheck, or files / stdout for a dry run.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
 use super::RunError;
+use super::dry_run_dir::DryRunDir;
 use crate::reqcheck::{ImportResponse, ReqCheckClient};
 
 #[derive(Debug, Clone)]
 pub enum DryRunOutput {
     Stdout,
     /// One file per request: `NNNN-<job>.json`.
-    Dir(PathBuf),
+    Dir(DryRunDir),
 }
 
 #[derive(Debug)]
@@ -56,11 +56,8 @@ impl Delivery {
                 output: DryRunOutput::Dir(dir),
                 ..
             } => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| RunError::DryRunOutput(format!("{}: {e}", dir.display())))?;
-                let path = dir.join(format!("{:04}-{job}.json", index + 1));
-                std::fs::write(&path, body)
-                    .map_err(|e| RunError::DryRunOutput(format!("{}: {e}", path.display())))?;
+                dir.write(index, job, &body)
+                    .map_err(|e| RunError::DryRunOutput(e.to_string()))?;
                 Ok(None)
             }
         }

@@ -8,6 +8,7 @@
 pub mod batcher;
 mod check;
 mod delivery;
+mod dry_run_dir;
 mod prepare;
 pub mod progress;
 mod recorder;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use check::JobCheck;
 pub use delivery::{Delivery, DryRunOutput};
+pub use dry_run_dir::{DryRunDir, DryRunDirError};
 pub use prepare::PreparedJob;
 pub use progress::Progress;
 pub use recorder::AUDIT;
@@ -38,7 +40,7 @@ use crate::ledger::window::job_window;
 use crate::ledger::{LedgerError, RunKind, RunLockError, RunStatus};
 use crate::render::{BodyTemplate, RenderError};
 use crate::reqcheck::ClientError;
-use crate::reqcheck::window::{WindowBasis, window_start};
+use crate::reqcheck::window::{HeartbeatAhead, WindowBasis, check_heartbeat, window_start};
 use crate::source::{AnySource, Query, RowStream, SourceError};
 use crate::transform::{
     LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, TransformError, Verdict,
@@ -61,6 +63,8 @@ pub enum RunError {
     Template { job: String, error: RenderError },
     #[error(transparent)]
     Delivery(#[from] ClientError),
+    #[error(transparent)]
+    HeartbeatAhead(#[from] HeartbeatAhead),
     #[error("job `{job}`: {error}")]
     Batch { job: String, error: BatchError },
     #[error("dry-run output: {0}")]
@@ -78,6 +82,8 @@ pub enum RunError {
     RejectedRows { job: String, error: std::io::Error },
     #[error(transparent)]
     Busy(#[from] RunLockError),
+    #[error(transparent)]
+    Unaudited(#[from] crate::audit::Unrecorded),
 }
 
 /// Exit-code classes (see the README).
@@ -119,10 +125,11 @@ impl RunError {
             | RunError::Template { .. }
             | RunError::DryRunOutput(_)
             | RunError::Ledger(_)
-            | RunError::RejectedRows { .. } => FailureClass::Config,
+            | RunError::RejectedRows { .. }
+            | RunError::Unaudited(_) => FailureClass::Config,
             RunError::Source(_) | RunError::Batch { .. } => FailureClass::Source,
             RunError::Transform { .. } => FailureClass::Transform,
-            RunError::Delivery(_) => FailureClass::Delivery,
+            RunError::Delivery(_) | RunError::HeartbeatAhead(_) => FailureClass::Delivery,
             RunError::Abandoned { .. } => FailureClass::Abandoned,
             RunError::Busy(_) => FailureClass::Busy,
         }
@@ -308,6 +315,7 @@ impl Pipeline {
             (Delivery::DryRun { client: None, .. }, false) => None,
         };
         report.heartbeat = recorder.heartbeat(heartbeat.as_ref())?;
+        check_heartbeat(heartbeat, report.started_at)?;
         let (start, basis) = window_start(
             heartbeat,
             cfg.look_back,

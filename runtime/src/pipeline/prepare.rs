@@ -34,12 +34,14 @@ pub async fn prepare(
         job: name.clone(),
         reason,
     };
-    let query_sql = std::fs::read_to_string(&job.query).map_err(|e| {
-        config_err(format!(
-            "cannot read query file {}: {e}",
-            job.query.display()
-        ))
-    })?;
+    let query_sql = crate::input_file::read_to_string(&job.query, crate::input_file::QUERY)
+        .map_err(|e| {
+            config_err(format!(
+                "cannot read query file {}: {}",
+                job.query.display(),
+                e.reason()
+            ))
+        })?;
     let query_sha256 = hex::encode(Sha256::digest(query_sql.as_bytes()));
 
     // In a service the registry holds the active version (loaded once, then swapped);

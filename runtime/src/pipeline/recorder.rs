@@ -146,6 +146,22 @@ impl Recorder {
                 bytes,
                 body_sha256,
             )?;
+            // On disk before the request leaves: a trail that cannot be written (a full disk)
+            // stops the run here rather than leave an import at ReqCheck it never recorded.
+            crate::audit::require(|| {
+                tracing::info!(
+                    target: AUDIT,
+                    event = "request_sending",
+                    run_id = self.run,
+                    job,
+                    seq,
+                    url = %self.reqcheck_url,
+                    endpoint,
+                    records,
+                    bytes,
+                    body_sha256,
+                );
+            })?;
         }
         Ok(())
     }
@@ -320,21 +336,16 @@ impl Recorder {
     fn write_report(&self, report: &RunReport) -> std::io::Result<PathBuf> {
         // Absolute: the ledger and the audit trail name the file for readers anywhere.
         let dir = std::path::absolute(self.state_dir.join("runs"))?;
-        std::fs::create_dir_all(&dir)?;
+        crate::private_fs::create_dir_all(&dir)?;
         let path = dir.join(format!("run-{:06}.json", self.run));
-        // Write then rename: a reader never sees half a report. Streamed rather than built in
-        // memory first: the report lists every rejected row, megabytes at a million rows.
-        let tmp = path.with_extension("json.tmp");
-        let written = std::fs::File::create(&tmp).and_then(|file| {
-            let mut out = std::io::BufWriter::new(file);
-            serde_json::to_writer_pretty(&mut out, report)?;
-            out.into_inner().map_err(|e| e.into_error())?;
-            std::fs::rename(&tmp, &path)
-        });
-        if written.is_err() {
-            // No half-written report left behind for a reader to find (a full disk, say).
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map(|()| path)
+        // Created, never overwritten: a report names one run for good, and an existing file
+        // here means the ledger and the reports disagree (which the error makes visible).
+        // Streamed rather than built in memory first: the report lists every rejected row,
+        // megabytes at a million rows.
+        crate::private_fs::write_new(&path, |out| {
+            serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other)
+        })
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(path)
     }
 }

@@ -35,6 +35,10 @@ pub enum ReceiverError {
         source: rusqlite::Error,
     },
 
+    /// The database file could not be created (a missing folder, a link in its place).
+    #[error("could not create the receiver database {path}: {reason}")]
+    CreateDb { path: PathBuf, reason: String },
+
     /// `Store::open_read_only` was given a path with no file.
     #[error("the receiver database {path} does not exist")]
     DbMissing { path: PathBuf },

@@ -150,7 +150,13 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(open_err)?;
+        // It holds every patient a test sends: owner-only from the start, never through a link.
+        crate::private_fs::precreate_sqlite(&path).map_err(|e| ReceiverError::CreateDb {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;
         configure(&conn).map_err(open_err)?;
         let app_id: i32 = conn
             .pragma_query_value(None, "application_id", |row| row.get(0))

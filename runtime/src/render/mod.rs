@@ -55,10 +55,13 @@ impl BodyTemplate {
     /// Reads and compiles the template file (read anew at every run, so edits apply to the
     /// next run without a restart).
     pub fn load(path: &Path, target: &'static Target) -> Result<Self, RenderError> {
-        let source = std::fs::read_to_string(path).map_err(|e| RenderError::Read {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let source =
+            crate::input_file::read_to_string(path, crate::input_file::TEMPLATE).map_err(|e| {
+                RenderError::Read {
+                    path: path.to_path_buf(),
+                    reason: e.reason(),
+                }
+            })?;
         Self::from_source(path, source, target)
     }
 

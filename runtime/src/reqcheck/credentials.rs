@@ -50,7 +50,8 @@ pub enum CredentialsError {
         "the {what} for ReqCheck is not set: export {var} (or set `{what}_file` in [reqcheck])"
     )]
     EnvMissing { what: &'static str, var: String },
-    #[error("cannot read the {what} for ReqCheck from {}: {reason}", path.display())]
+    /// `reason` names the file.
+    #[error("the {what} for ReqCheck: {reason}")]
     File {
         what: &'static str,
         path: PathBuf,
@@ -69,7 +70,7 @@ impl CredentialsSource {
                     var: var.clone(),
                 })?
             }
-            CredentialsSource::File(path) => std::fs::read_to_string(path)
+            CredentialsSource::File(path) => crate::secret_file::read(path)
                 .map_err(|e| CredentialsError::File {
                     what,
                     path: path.clone(),
@@ -116,7 +117,7 @@ mod tests {
     fn password_file_loses_its_trailing_newline_only() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pw");
-        std::fs::write(&p, " s3cret \n").unwrap();
+        crate::private_fs::write_atomically(&p, b" s3cret \n").unwrap();
         let c = Credentials::load(
             &CredentialsSource::File(p.clone()),
             &CredentialsSource::File(p),

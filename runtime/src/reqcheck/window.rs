@@ -1,7 +1,44 @@
 //! The extraction window: which source rows a run reads.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
+
+/// How far ReqCheck's clock may run ahead of this machine's before its heartbeat is refused:
+/// servers kept by NTP agree within seconds, and five minutes is Kerberos's long-standing
+/// default tolerance for the same question.
+pub const HEARTBEAT_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// ReqCheck says it received an import after this run started. A window from that would start
+/// in the future, select nothing, and (once the run counted as complete) make every later run
+/// skip what was never sent: so the run stops before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "ReqCheck's heartbeat says its last import arrived at {heartbeat}, later than this run \
+     started ({run_started}, allowing {} minutes of clock difference). A window from it would \
+     skip every row changed since. Nothing was sent and the run does not count as complete. \
+     Check ReqCheck's clock and time zone (and this machine's); once its heartbeat is sane the \
+     next run sends everything it would have skipped",
+    HEARTBEAT_CLOCK_SKEW.num_minutes()
+)]
+pub struct HeartbeatAhead {
+    pub heartbeat: String,
+    pub run_started: String,
+}
+
+/// Refuses a heartbeat later than `run_started` plus [`HEARTBEAT_CLOCK_SKEW`]. An old one is
+/// harmless (it only widens the window) and passes.
+pub fn check_heartbeat(
+    heartbeat: Option<DateTime<FixedOffset>>,
+    run_started: DateTime<Utc>,
+) -> Result<(), HeartbeatAhead> {
+    match heartbeat {
+        Some(at) if at.to_utc() > run_started + HEARTBEAT_CLOCK_SKEW => Err(HeartbeatAhead {
+            heartbeat: at.to_rfc3339(),
+            run_started: run_started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }),
+        _ => Ok(()),
+    }
+}
 
 /// The start used for a full extract: before any clinic record, and inside the range of every
 /// engine's date types (SQL Server's `smalldatetime` starts at 1900-01-01).
@@ -94,6 +131,33 @@ mod tests {
             window_start(None, chrono::Duration::days(1), None, false, tz()).1,
             WindowBasis::Full
         );
+    }
+
+    #[test]
+    fn a_heartbeat_ahead_of_the_run_is_refused_within_the_clock_allowance() {
+        let started = DateTime::parse_from_rfc3339("2026-12-07T08:00:00Z")
+            .unwrap()
+            .to_utc();
+        let at = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap());
+        assert!(check_heartbeat(at("9999-12-31T23:59:59Z"), started).is_err());
+        assert!(check_heartbeat(at("2026-12-07T02:06:00-06:00"), started).is_err());
+        // Within the allowance, in another offset: the same instant counts.
+        assert!(check_heartbeat(at("2026-12-07T02:04:59-06:00"), started).is_ok());
+        assert!(check_heartbeat(None, started).is_ok());
+        assert!(check_heartbeat(at("0001-01-01T00:00:00Z"), started).is_ok());
+    }
+
+    #[test]
+    fn very_old_heartbeats_only_widen_the_window() {
+        for old in ["0000-01-01T00:00:00Z", "1899-12-31T23:59:59-05:00"] {
+            let hb = DateTime::parse_from_rfc3339(old).unwrap();
+            let (start, basis) =
+                window_start(Some(hb), chrono::Duration::days(1), None, false, tz());
+            assert_eq!(
+                (start, basis),
+                (full_extract_start(), WindowBasis::Heartbeat)
+            );
+        }
     }
 
     #[test]

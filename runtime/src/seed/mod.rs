@@ -70,6 +70,15 @@ pub enum SeedError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database file could not be created owner-only (a missing folder, a link in its
+    /// place).
+    #[error("cannot create the seed database {path}: {reason}")]
+    Create {
+        /// The database file.
+        path: PathBuf,
+        /// The operating system's error.
+        reason: String,
+    },
     /// An embedded data file did not parse (a build problem, not a user error).
     #[error(transparent)]
     Corpus(#[from] CorpusError),
@@ -201,6 +210,11 @@ pub fn seed_sqlite(path: &Path, opts: &SeedOptions) -> Result<SeedReport, SeedEr
     if let Some(synthetic) = &opts.synthetic {
         synthetic.validate().map_err(SyntheticError::Options)?;
     }
+    // Test patients stand in for real ones: owner-only, like a clinic database should be.
+    crate::private_fs::precreate_sqlite(path).map_err(|e| SeedError::Create {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     let mut conn = Connection::open(path).map_err(db_error)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db_error)?;

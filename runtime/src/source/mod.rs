@@ -113,6 +113,28 @@ impl std::fmt::Display for ConnectFailure {
     }
 }
 
+/// A database's message about a query's SQL text with every quoted fragment of that text left
+/// out (`near "…": syntax error`). When the "query" file is not SQL at all (a password file, an
+/// export named by mistake), the fragment is that file's content, and the message is kept in
+/// the run ledger and the run report; the line number the caller adds says where to look.
+pub(crate) fn without_quoted_text(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '\'']) {
+        let quote = &rest[open..open + 1];
+        out.push_str(&rest[..open]);
+        out.push_str(quote);
+        out.push('…');
+        out.push_str(quote);
+        match rest[open + 1..].find(quote) {
+            Some(close) => rest = &rest[open + 1 + close + 1..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A query to run: its SQL and a name for messages (the query file).
 #[derive(Debug, Clone)]
 pub struct Query {
@@ -191,4 +213,26 @@ type BatchMessage = Result<RowBatch, SourceError>;
 
 fn channel() -> (mpsc::Sender<BatchMessage>, mpsc::Receiver<BatchMessage>) {
     mpsc::channel(CHANNEL_DEPTH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_quoted_text;
+
+    #[test]
+    fn quoted_fragments_of_the_sql_are_left_out() {
+        assert_eq!(
+            without_quoted_text(r#"near "hunter2": syntax error"#),
+            r#"near "…": syntax error"#
+        );
+        assert_eq!(
+            without_quoted_text(r#"unrecognized token: "'Jane""#),
+            r#"unrecognized token: "…""#
+        );
+        assert_eq!(
+            without_quoted_text("Unclosed quotation mark after the character string 'Jane"),
+            "Unclosed quotation mark after the character string '…'"
+        );
+        assert_eq!(without_quoted_text("no such table: t"), "no such table: t");
+    }
 }

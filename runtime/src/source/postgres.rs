@@ -427,8 +427,8 @@ fn read_password(url: &PostgresUrl) -> Result<Option<Secret>, SourceError> {
                 "the password variable {var} (password_env) is not set in this environment"
             ))
         })?,
-        PasswordSource::File(path) => std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read password_file {}: {e}", path.display())))?
+        PasswordSource::File(path) => crate::secret_file::read(path)
+            .map_err(|e| fail(format!("password_file: {e}")))?
             .lines()
             .next()
             .unwrap_or("")
@@ -510,7 +510,7 @@ mod tests {
     fn the_password_file_gives_its_first_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pw");
-        std::fs::write(&path, "s3cret\n").unwrap();
+        crate::private_fs::write_atomically(&path, b"s3cret\n").unwrap();
         let url = PostgresUrl::parse(
             &format!("postgres://u@db/x?password_file={}", path.display()),
             None,
@@ -518,7 +518,7 @@ mod tests {
         .unwrap();
         let pw = read_password(&url).unwrap().unwrap();
         assert_eq!(pw.expose(), "s3cret");
-        std::fs::write(&path, "\n").unwrap();
+        crate::private_fs::write_atomically(&path, b"\n").unwrap();
         let e = read_password(&url).unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
     }

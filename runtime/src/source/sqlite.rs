@@ -200,7 +200,8 @@ fn read_query(
 }
 
 /// SQLite's message and where in the query file it points, without the SQL text that
-/// rusqlite's own message repeats (a query may hold literals; the file is at hand anyway).
+/// rusqlite's own message repeats or quotes (a query may hold literals, and a file named as the
+/// query by mistake may hold a secret; the file is at hand anyway).
 fn describe_query_error(e: &rusqlite::Error) -> String {
     match e {
         rusqlite::Error::SqlInputError {
@@ -210,9 +211,10 @@ fn describe_query_error(e: &rusqlite::Error) -> String {
             let before = usize::try_from(*offset)
                 .ok()
                 .and_then(|o| sql.get(..o.min(sql.len())));
+            let msg = super::without_quoted_text(msg);
             match before {
                 Some(before) => format!("{msg} (line {})", before.matches('\n').count() + 1),
-                None => msg.clone(),
+                None => msg,
             }
         }
         other => other.to_string(),

@@ -53,6 +53,23 @@ impl SourceUrl {
     }
 }
 
+impl SourceUrl {
+    /// The file the source's password is read from (`password_file=`), if any.
+    pub fn password_file(&self) -> Option<&std::path::Path> {
+        match self {
+            SourceUrl::Sqlite(_) => None,
+            SourceUrl::Postgres(url) => match &url.password {
+                super::postgres::PasswordSource::File(path) => Some(path),
+                _ => None,
+            },
+            SourceUrl::SqlServer(url) => match &url.password {
+                crate::reqcheck::CredentialsSource::File(path) => Some(path),
+                crate::reqcheck::CredentialsSource::Env(_) => None,
+            },
+        }
+    }
+}
+
 /// Decodes `%XX` escapes in a URL part (names with `@`, `/`, `?`, `&` or spaces), refusing a
 /// `%` that is not followed by two hex digits and bytes that are not UTF-8 rather than guessing.
 pub(crate) fn percent_decode(s: &str) -> Result<String, String> {

@@ -120,7 +120,7 @@ impl DeclaredFields {
             .iter()
             .map(|f| {
                 let mut key = String::with_capacity(f.name.len() + 3);
-                push_json_string(&mut key, &f.name);
+                let _ = push_json_string(&mut key, &f.name);
                 key.push(':');
                 Declared {
                     name: f.name.clone(),
@@ -162,6 +162,7 @@ impl DeclaredFields {
         scratch.json.push('{');
         let mut required = 0;
         let mut repeated: Vec<Finding> = Vec::new();
+        let mut unstorable: Vec<Finding> = Vec::new();
         for entry in entries {
             let Some(field) = self.fields.get(usize::from(lists.indexes[entry])) else {
                 return Err(fault(
@@ -201,7 +202,15 @@ impl DeclaredFields {
                     if json.len().saturating_add(len) > max_bytes {
                         return Err(too_large());
                     }
-                    push_json_string(json, text);
+                    if push_json_string(json, text) {
+                        unstorable.push(Finding {
+                            field: field.name.clone(),
+                            code: host_codes::CONTROL_CHARACTER.into(),
+                            message: "the text holds a NUL or another control character (other \
+                                      than tab and line breaks), which ReqCheck cannot store"
+                                .into(),
+                        });
+                    }
                 }
                 kind::INTEGER => json.push_str(itoa::Buffer::new().format(value as i64)),
                 kind::FLOAT => {
@@ -237,6 +246,7 @@ impl DeclaredFields {
         if scratch.json.len() > max_bytes {
             return Err(too_large());
         }
+        repeated.append(&mut unstorable);
         if required < self.required_names || !repeated.is_empty() {
             let missing = self
                 .fields
@@ -604,6 +614,29 @@ mod tests {
                     TypedValue::Boolean(b) => Value::from(*b),
                 };
                 expected.insert(names[usize::from(i)].to_owned(), json);
+            }
+            // Text ReqCheck cannot store (NUL, other control characters) rejects the record,
+            // naming each such field in the order written.
+            let unstorable: Vec<&str> = order[..written]
+                .iter()
+                .filter(|&&i| matches!(&values[usize::from(i)], TypedValue::Text(s)
+                    if s.bytes().any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))))
+                .map(|&i| names[usize::from(i)])
+                .collect();
+            if !unstorable.is_empty() {
+                let Err(RecordFault::Findings(findings)) = entries.write(&fields) else {
+                    panic!("a control character must reject the record");
+                };
+                let named: Vec<(&str, &str)> = findings
+                    .iter()
+                    .map(|f| (f.field.as_str(), f.code.as_str()))
+                    .collect();
+                let expected: Vec<(&str, &str)> = unstorable
+                    .iter()
+                    .map(|&n| (n, host_codes::CONTROL_CHARACTER))
+                    .collect();
+                prop_assert_eq!(named, expected);
+                return Ok(());
             }
             let text = entries.write(&fields).expect("valid fields");
             let parsed: Map<String, Value> = serde_json::from_str(&text).expect("valid JSON");

@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::TransformError;
 use super::bindings::WIT_PACKAGE;
+use super::module_cache::ModuleCache;
 
 /// How often the epoch advances. Deadlines are whole ticks, so this is their resolution.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -192,7 +193,7 @@ pub struct TransformEngine {
     linker: Arc<Linker<HostState>>,
     limits: SandboxLimits,
     interruption: Interruption,
-    cache_dir: Option<PathBuf>,
+    cache: Option<ModuleCache>,
 }
 
 impl std::fmt::Debug for TransformEngine {
@@ -200,18 +201,18 @@ impl std::fmt::Debug for TransformEngine {
         f.debug_struct("TransformEngine")
             .field("limits", &self.limits)
             .field("interruption", &self.interruption)
-            .field("cache_dir", &self.cache_dir)
+            .field("cache", &self.cache)
             .finish()
     }
 }
 
 impl TransformEngine {
-    /// Builds the engine. `cache_dir` holds precompiled modules (created if missing); `None`
-    /// compiles every module on load. Calls are stopped at their wall-clock deadline by epoch
+    /// Builds the engine. `cache` holds precompiled modules; `None` compiles every module on
+    /// load. Calls are stopped at their wall-clock deadline by epoch
     /// interruption: 6–9 % per row against none at all, where fuel metering costs another
     /// 7–14 % (docs/PERFORMANCE.md, "Transform cost").
-    pub fn new(limits: SandboxLimits, cache_dir: Option<PathBuf>) -> Result<Self, TransformError> {
-        Self::build(limits, cache_dir, Interruption::Epoch)
+    pub fn new(limits: SandboxLimits, cache: Option<ModuleCache>) -> Result<Self, TransformError> {
+        Self::build(limits, cache, Interruption::Epoch)
     }
 
     /// Like [`TransformEngine::new`], but a call is stopped after about `units_per_call` wasm
@@ -219,10 +220,10 @@ impl TransformEngine {
     /// same `transform-timeout` rejection. Instantiation and `describe` get the same budget.
     pub fn with_fuel(
         limits: SandboxLimits,
-        cache_dir: Option<PathBuf>,
+        cache: Option<ModuleCache>,
         units_per_call: u64,
     ) -> Result<Self, TransformError> {
-        Self::build(limits, cache_dir, Interruption::Fuel { units_per_call })
+        Self::build(limits, cache, Interruption::Fuel { units_per_call })
     }
 
     /// An engine whose calls are never interrupted: **unsafe for production**, a module that
@@ -230,14 +231,14 @@ impl TransformEngine {
     #[doc(hidden)]
     pub fn without_interruption_for_benchmarks(
         limits: SandboxLimits,
-        cache_dir: Option<PathBuf>,
+        cache: Option<ModuleCache>,
     ) -> Result<Self, TransformError> {
-        Self::build(limits, cache_dir, Interruption::Unbounded)
+        Self::build(limits, cache, Interruption::Unbounded)
     }
 
     fn build(
         limits: SandboxLimits,
-        cache_dir: Option<PathBuf>,
+        cache: Option<ModuleCache>,
         interruption: Interruption,
     ) -> Result<Self, TransformError> {
         let mut config = Config::new();
@@ -255,7 +256,7 @@ impl TransformEngine {
             linker: Arc::new(linker),
             limits,
             interruption,
-            cache_dir,
+            cache,
         })
     }
 
@@ -324,13 +325,15 @@ impl TransformEngine {
 
     /// Loads a module file, through the cache when there is one.
     pub fn load(&self, path: &Path) -> Result<CompiledModule, TransformError> {
-        let bytes = std::fs::read(path).map_err(|e| TransformError::Read {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
+        let bytes = crate::input_file::read(path, crate::input_file::MODULE).map_err(|e| {
+            TransformError::Read {
+                path: path.to_path_buf(),
+                reason: e.reason(),
+            }
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let component = match &self.cache_dir {
-            Some(dir) => self.load_cached(dir, path, &bytes, &sha256)?,
+        let component = match &self.cache {
+            Some(cache) => self.load_cached(cache, path, &bytes, &sha256)?,
             None => self.compile(path, &bytes)?,
         };
         self.check_imports(path, &component)?;
@@ -403,35 +406,30 @@ impl TransformEngine {
 
     fn load_cached(
         &self,
-        dir: &Path,
+        cache: &ModuleCache,
         path: &Path,
         bytes: &[u8],
         sha256: &str,
     ) -> Result<Component, TransformError> {
-        let cached = dir.join(format!("{sha256}-{}.cwasm", self.engine_fingerprint()));
-        if cached.is_file() {
-            // SAFETY: `deserialize_file` trusts its input to be wasmtime's own output. The
-            // cache folder only ever receives files this function wrote (atomically, named by
-            // the module's content hash and this engine's build and configuration), so a file
-            // found there was produced by a compatible engine from exactly these bytes.
+        let fingerprint = self.engine_fingerprint();
+        if let Some(artifact) = cache.lookup(sha256, &fingerprint) {
+            // SAFETY: `deserialize` trusts its input to be wasmtime's own output. `lookup` only
+            // returns code whose HMAC, keyed by a secret outside the cache folder, binds it to
+            // exactly this module file's SHA-256 and this engine's build and configuration:
+            // this process (or another run with the same key) compiled it from these bytes.
             #[allow(unsafe_code)]
-            let loaded = unsafe { Component::deserialize_file(&self.engine, &cached) };
+            let loaded = unsafe { Component::deserialize(&self.engine, &artifact) };
             match loaded {
                 Ok(c) => return Ok(c),
                 Err(e) => {
-                    tracing::warn!(cache = %cached.display(), error = %e, "discarding unreadable cached module");
-                    let _ = std::fs::remove_file(&cached);
+                    tracing::warn!(module = %path.display(), error = %format!("{e:#}"), "cannot load a verified compiled-module cache entry; compiling the module again");
                 }
             }
         }
         // Validate by compiling before anything is written to the cache.
         let component = self.compile(path, bytes)?;
         match component.serialize() {
-            Ok(artifact) => {
-                if let Err(e) = write_atomically(dir, &cached, &artifact) {
-                    tracing::warn!(cache = %dir.display(), error = %e, "cannot write the module cache; continuing without it");
-                }
-            }
+            Ok(artifact) => cache.store(sha256, &fingerprint, &artifact),
             Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled module"),
         }
         Ok(component)
@@ -479,21 +477,6 @@ fn spawn_epoch_ticker(engine: &Engine) {
                 }
             }
         });
-}
-
-fn write_atomically(dir: &Path, dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp-{}", std::process::id(), rand_suffix()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, dest)
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -71,10 +71,13 @@ pub enum ExampleError {
 
 impl ExampleFile {
     pub fn load(path: &Path) -> Result<Self, ExampleError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ExampleError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            crate::input_file::read_to_string(path, crate::input_file::EXAMPLES).map_err(|e| {
+                ExampleError::Read {
+                    path: path.display().to_string(),
+                    reason: e.reason(),
+                }
+            })?;
         serde_json::from_str(&text).map_err(|e| ExampleError::Read {
             path: path.display().to_string(),
             reason: e.to_string(),

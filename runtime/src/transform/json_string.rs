@@ -10,35 +10,45 @@
 
 /// Appends `value` as a JSON string literal (RFC 8259): quotes, backslashes and control
 /// characters escaped, everything else (non-ASCII included) copied as UTF-8.
+///
+/// Returns whether `value` holds a control character other than tab, line feed and carriage
+/// return (NUL above all, which ReqCheck's PostgreSQL cannot store in a text column). Only the
+/// escaping path, which such a character always takes, looks: clean values pay nothing.
 #[inline]
-pub(crate) fn push_json_string(out: &mut String, value: &str) {
+pub(crate) fn push_json_string(out: &mut String, value: &str) -> bool {
     out.reserve(value.len() + 2);
     out.push('"');
     let clean = clean_prefix_len(value.as_bytes());
-    if clean == value.len() {
+    let unstorable = if clean == value.len() {
         out.push_str(value);
+        false
     } else {
-        push_escaped(out, value, clean);
-    }
+        push_escaped(out, value, clean)
+    };
     out.push('"');
+    unstorable
 }
 
-/// The slow path of [`push_json_string`], from the first byte needing an escape.
+/// The slow path of [`push_json_string`], from the first byte needing an escape; returns
+/// whether one of the escaped bytes is a control character other than tab, LF and CR.
 #[cold]
-fn push_escaped(out: &mut String, value: &str, first: usize) {
+fn push_escaped(out: &mut String, value: &str, first: usize) -> bool {
     let mut rest = value;
     let mut clean = first;
+    let mut unstorable = false;
     loop {
         let (head, tail) = rest.split_at_checked(clean).unwrap_or((rest, ""));
         out.push_str(head);
         let Some(&byte) = tail.as_bytes().first() else {
             break;
         };
+        unstorable |= byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r');
         push_escape(out, byte);
         // `byte` is ASCII, so the next character starts right after it.
         rest = tail.get(1..).unwrap_or_default();
         clean = clean_prefix_len(rest.as_bytes());
     }
+    unstorable
 }
 
 #[inline]
@@ -102,6 +112,20 @@ mod tests {
         let mut out = String::new();
         push_json_string(&mut out, value);
         out
+    }
+
+    fn unstorable(value: &str) -> bool {
+        push_json_string(&mut String::new(), value)
+    }
+
+    #[test]
+    fn control_characters_other_than_tab_and_line_breaks_are_reported() {
+        assert!(!unstorable("Jane"));
+        assert!(!unstorable("line one\r\nline two\tend \"quoted\" \\"));
+        assert!(unstorable("Jane\u{0}"));
+        assert!(unstorable("\u{1b}[31mred"));
+        assert!(unstorable("a\\b\u{7}"));
+        assert!(!unstorable("\u{7f}é"));
     }
 
     #[test]

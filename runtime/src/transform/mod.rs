@@ -1,6 +1,6 @@
 //! The sandboxed WebAssembly transform host.
 //!
-//! [`engine`] owns the wasmtime policy and the module cache; [`TransformInstance`] runs batches
+//! [`engine`] owns the wasmtime policy and, through [`module_cache`], the compiled-module cache; [`TransformInstance`] runs batches
 //! through one module; [`BatchPlan`] turns source rows into the module's columnar input; and
 //! [`examples`] checks a module against the example cases shipped beside it.
 
@@ -14,6 +14,7 @@ mod instance;
 pub mod json_rows;
 mod json_string;
 mod live;
+mod module_cache;
 mod outcome;
 pub mod property;
 mod record;
@@ -29,6 +30,7 @@ pub use engine::{CompiledModule, SandboxLimits, TransformEngine};
 pub use info::{ColumnKind, ColumnSpec, FieldSpec, ModuleInfo, ValueHint};
 pub use instance::TransformInstance;
 pub use live::LiveTransform;
+pub use module_cache::{CacheError, ModuleCache};
 pub use outcome::{Finding, RowOutcome, Verdict, host_codes};
 pub(crate) use record::Inner as RecordInner;
 pub use record::Record;

@@ -78,6 +78,9 @@ pub mod host_codes {
     /// Also what the guest SDK rejects a row with when it writes a name it did not declare.
     pub const UNDECLARED_FIELD: &str = "undeclared-field";
     pub const REQUIRED_FIELD_MISSING: &str = "required-field-missing";
+    /// A text value with NUL or another control character (tab and line breaks aside): ReqCheck
+    /// stores text in PostgreSQL, which refuses NUL, and the rest is never clinic data.
+    pub const CONTROL_CHARACTER: &str = "control-character";
 
     pub const ALL: &[&str] = &[
         TRAP,
@@ -90,5 +93,6 @@ pub mod host_codes {
         FIELD_REPEATED,
         UNDECLARED_FIELD,
         REQUIRED_FIELD_MISSING,
+        CONTROL_CHARACTER,
     ];
 }

@@ -32,7 +32,10 @@ struct Listed {
 pub fn run(args: ListArgs) -> Result<u8, Failure> {
     let config =
         Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(config.cache_dir.clone()))
+    let cache = config
+        .module_cache()
+        .or_exit(exit::CONFIG, "cannot use the module cache")?;
+    let engine = TransformEngine::new(SandboxLimits::default(), Some(cache))
         .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
     let mut listed = Vec::new();
     for job in &config.jobs {

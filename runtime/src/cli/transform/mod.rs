@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use reqsync::transform::{CompiledModule, SandboxLimits, TransformEngine, TransformInstance};
+use reqsync::transform::{
+    CompiledModule, ModuleCache, SandboxLimits, TransformEngine, TransformInstance,
+};
 
 use super::exit::{self, Failure, OrExit};
 
@@ -53,7 +55,9 @@ pub fn run(args: TransformArgs) -> Result<u8, Failure> {
 #[derive(Debug, Args)]
 pub struct CacheArgs {
     /// Folder of precompiled modules [default: $XDG_CACHE_HOME/reqsync/modules, else
-    /// ~/.cache/reqsync/modules].
+    /// ~/.cache/reqsync/modules; on Windows %LOCALAPPDATA%\reqsync\modules]. Its entries are
+    /// tagged with a key kept in your own state folder ($XDG_STATE_HOME/reqsync, else
+    /// ~/.local/state/reqsync; %LOCALAPPDATA%\reqsync on Windows).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Compile the module on every start instead of caching it.
@@ -66,20 +70,39 @@ impl CacheArgs {
         if self.no_cache {
             return None;
         }
-        self.cache_dir.clone().or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .map(|base| base.join("reqsync").join("modules"))
-        })
+        self.cache_dir
+            .clone()
+            .or_else(|| user_folder("XDG_CACHE_HOME", ".cache").map(|d| d.join("modules")))
+    }
+
+    /// The cache the flags name, checked and keyed; `None` with `--no-cache` or when no folder
+    /// for it is known (no home folder).
+    pub fn module_cache(&self) -> Result<Option<ModuleCache>, Failure> {
+        let (Some(dir), Some(state)) = (self.dir(), user_folder("XDG_STATE_HOME", ".local/state"))
+        else {
+            return Ok(None);
+        };
+        ModuleCache::open(&dir, &state.join("module-cache.key"))
+            .map(Some)
+            .or_exit(exit::CONFIG, "cannot use the module cache")
     }
 
     /// An engine with the default sandbox limits (a job's config may set others).
     pub fn engine(&self) -> Result<TransformEngine, Failure> {
-        TransformEngine::new(SandboxLimits::default(), self.dir())
+        TransformEngine::new(SandboxLimits::default(), self.module_cache()?)
             .or_exit(exit::INTERNAL, "cannot start the transform engine")
     }
+}
+
+/// `reqsync`'s folder under the user's XDG folder `xdg_var` (else `~/<home_default>`), or under
+/// `%LOCALAPPDATA%` on Windows.
+fn user_folder(xdg_var: &str, home_default: &str) -> Option<PathBuf> {
+    let base = std::env::var_os(xdg_var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_default)))
+        .or_else(|| std::env::var_os("LOCALAPPDATA").map(PathBuf::from))?;
+    Some(base.join("reqsync"))
 }
 
 /// Loads a module file and instantiates it once (which runs its `describe`).

@@ -142,12 +142,16 @@ pub fn engine(cache: &CacheArgs, job: Option<&JobContext>) -> Result<TransformEn
     let Some(ctx) = job else {
         return cache.engine();
     };
-    let dir = if cache.no_cache || cache.cache_dir.is_some() {
-        cache.dir()
+    let module_cache = if cache.no_cache || cache.cache_dir.is_some() {
+        cache.module_cache()?
     } else {
-        Some(ctx.config.cache_dir.clone())
+        Some(
+            ctx.config
+                .module_cache()
+                .or_exit(exit::CONFIG, "cannot use the module cache")?,
+        )
     };
-    TransformEngine::new(ctx.job.sandbox.clone(), dir)
+    TransformEngine::new(ctx.job.sandbox.clone(), module_cache)
         .or_exit(exit::INTERNAL, "cannot start the transform engine")
 }
 
@@ -549,7 +553,7 @@ async fn read_source(
         .or_exit(exit::CONFIG, "invalid source URL")?;
     let source =
         source::open(&url, config.clinic_tz).or_exit(exit::SOURCE, "cannot open the source")?;
-    let sql = std::fs::read_to_string(&job.query).or_exit(
+    let sql = reqsync::input_file::read_to_string(&job.query, reqsync::input_file::QUERY).or_exit(
         exit::CONFIG,
         &format!(
             "job `{}`: cannot read query file {}",

@@ -52,7 +52,7 @@ pub fn run(args: TestArgs) -> Result<u8, Failure> {
         call_deadline: Duration::from_millis(args.deadline_ms.max(1)),
         ..SandboxLimits::default()
     };
-    let engine = TransformEngine::new(limits, args.cache.dir())
+    let engine = TransformEngine::new(limits, args.cache.module_cache()?)
         .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
     let context = "cannot load the module".to_owned();
     let module = engine

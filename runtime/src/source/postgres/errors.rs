@@ -26,9 +26,16 @@ const QUOTABLE_CLASSES: [&str; 13] = [
 pub(super) fn server_message(db: &DbError, place: &str) -> String {
     let code = db.code().code();
     if QUOTABLE_CLASSES.iter().any(|class| code.starts_with(class)) {
+        // A syntax error quotes a fragment of the SQL text (`at or near "…"`): left out, since
+        // a file named as the query by mistake may hold a secret; `place` gives the line.
+        let message = if db.code() == &SqlState::SYNTAX_ERROR {
+            crate::source::without_quoted_text(db.message())
+        } else {
+            db.message().to_string()
+        };
         match db.hint() {
-            Some(hint) => format!("{}{place} (hint: {hint}) [SQLSTATE {code}]", db.message()),
-            None => format!("{}{place} [SQLSTATE {code}]", db.message()),
+            Some(hint) => format!("{message}{place} (hint: {hint}) [SQLSTATE {code}]"),
+            None => format!("{message}{place} [SQLSTATE {code}]"),
         }
     } else {
         format!(

@@ -42,6 +42,10 @@ const MESSAGE_SAFE: &[u32] = &[
     11529, // sp_describe_first_result_set: cannot deduce
 ];
 
+/// Of those, the ones quoting a fragment of the SQL text itself (not an object name): shown
+/// without it, since a file named as the query by mistake may hold a secret.
+const QUOTES_SQL_TEXT: &[u32] = &[102, 105, 156, 170, 1018];
+
 /// Why connecting failed, as a kind and a sentence ending in what to check.
 pub fn connect_reason(
     url: &SqlServerUrl,
@@ -248,7 +252,10 @@ pub fn write_reason(err: &tiberius::error::Error, query_timeout: Duration) -> St
 }
 
 fn server_message(code: u32, class: u8, line: u32, message: &str) -> String {
-    if MESSAGE_SAFE.contains(&code) {
+    if QUOTES_SQL_TEXT.contains(&code) {
+        let message = crate::source::without_quoted_text(message);
+        format!("SQL Server error {code} at line {line}: {message}")
+    } else if MESSAGE_SAFE.contains(&code) {
         format!("SQL Server error {code} at line {line}: {message}")
     } else {
         format!(
@@ -279,7 +286,11 @@ mod tests {
     #[test]
     fn messages_that_may_quote_values_are_withheld() {
         let safe = server_message(102, 15, 3, "Incorrect syntax near 'FORM'.");
-        assert!(safe.contains("Incorrect syntax near 'FORM'"), "{safe}");
+        assert!(safe.contains("Incorrect syntax near '…'"), "{safe}");
+        assert!(
+            safe.contains("at line 3") && !safe.contains("FORM"),
+            "{safe}"
+        );
         let unsafe_ = server_message(
             245,
             16,

@@ -71,13 +71,8 @@ impl SqlServerSource {
                     "no password: export {var}, or set `password_file=PATH` in the URL"
                 ))
             })?,
-            CredentialsSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| {
-                    open_err(format!(
-                        "cannot read the password file {}: {e}",
-                        path.display()
-                    ))
-                })?
+            CredentialsSource::File(path) => crate::secret_file::read(path)
+                .map_err(|e| open_err(format!("password_file: {e}")))?
                 // A trailing newline is how editors and `echo` write files, not part of the secret.
                 .trim_end_matches(['\r', '\n'])
                 .to_string(),
