@@ -21,6 +21,8 @@ mod phi_sweep;
 mod recovery;
 mod rejections;
 mod sandbox;
+mod security_files;
+mod security_inputs;
 mod seed_sqlserver;
 mod sources_postgres;
 mod sources_sqlserver;
