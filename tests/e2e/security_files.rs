@@ -98,7 +98,14 @@ async fn a_link_planted_at_a_dry_run_body_is_never_written_through() {
 
     for args in [
         &["run", "--dry-run", "--full", "--out", "bodies"][..],
-        &["run", "--dry-run", "--full", "--out", "bodies", "--replace-out"][..],
+        &[
+            "run",
+            "--dry-run",
+            "--full",
+            "--out",
+            "bodies",
+            "--replace-out",
+        ][..],
     ] {
         let out = reqsync(&world, args);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
@@ -122,7 +129,9 @@ async fn an_earlier_dry_runs_bodies_are_never_mixed_with_new_ones() {
     world.edit_config("batch_size = 500", "batch_size = 2");
     let first = reqsync(&world, &["run", "--dry-run", "--full", "--out", "bodies"]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
-    let written = std::fs::read_dir(world.path("bodies")).expect("dir").count();
+    let written = std::fs::read_dir(world.path("bodies"))
+        .expect("dir")
+        .count();
     assert!(written > 2, "{written}");
 
     world.edit_config("batch_size = 2", "batch_size = 500");
@@ -134,14 +143,23 @@ async fn an_earlier_dry_runs_bodies_are_never_mixed_with_new_ones() {
         stderr(&again)
     );
     assert_eq!(
-        std::fs::read_dir(world.path("bodies")).expect("dir").count(),
+        std::fs::read_dir(world.path("bodies"))
+            .expect("dir")
+            .count(),
         written,
         "nothing written or removed"
     );
 
     let replaced = reqsync(
         &world,
-        &["run", "--dry-run", "--full", "--out", "bodies", "--replace-out"],
+        &[
+            "run",
+            "--dry-run",
+            "--full",
+            "--out",
+            "bodies",
+            "--replace-out",
+        ],
     );
     assert_eq!(replaced.status.code(), Some(0), "{}", stderr(&replaced));
     let mut names: Vec<String> = std::fs::read_dir(world.path("bodies"))
@@ -152,7 +170,10 @@ async fn an_earlier_dry_runs_bodies_are_never_mixed_with_new_ones() {
     // One patients request (batch_size 500 now) plus the dose job's requests, and nothing left
     // of the first run's numbered patient bodies.
     assert_eq!(names[0], "0001-patients.json");
-    assert!(!names.contains(&"0002-patients.json".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"0002-patients.json".to_string()),
+        "{names:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -216,7 +237,10 @@ fn cache_entry(world: &World, module: &str) -> PathBuf {
     let entries: Vec<PathBuf> = std::fs::read_dir(world.path(".reqsync/cache"))
         .expect("cache")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&sha)))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&sha))
+        })
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries.into_iter().next().expect("entry")

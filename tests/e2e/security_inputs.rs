@@ -58,18 +58,18 @@ async fn a_device_or_a_huge_file_named_as_query_template_or_module_is_refused_un
     let world = world().await;
     std::fs::write(world.path("huge.sql"), "-- x\n".repeat(300_000)).expect("huge query");
     for (from, to, expected) in [
-        (
-            "queries/patients.sql",
-            "/dev/zero",
-            "not a regular file",
-        ),
+        ("queries/patients.sql", "/dev/zero", "not a regular file"),
         ("queries/patients.sql", "huge.sql", "larger than 1 MiB"),
         (
             "templates/patient_data.json.j2",
             "/dev/zero",
             "not a regular file",
         ),
-        ("transforms/patients.wasm", "/dev/zero", "not a regular file"),
+        (
+            "transforms/patients.wasm",
+            "/dev/zero",
+            "not a regular file",
+        ),
     ] {
         world.edit_config(&format!("\"{from}\""), &format!("\"{to}\""));
         let out = reqsync(&world, &["check"]);
@@ -109,7 +109,10 @@ async fn a_query_file_that_is_not_sql_is_never_quoted_in_stored_errors() {
     let out = reqsync(&world, &["run", "-vv"]);
     assert_ne!(out.status.code(), Some(0));
     let all = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
-    assert!(all.contains("syntax error") && all.contains("line 1"), "{all}");
+    assert!(
+        all.contains("syntax error") && all.contains("line 1"),
+        "{all}"
+    );
     for word in ["Zebulon", "Quixote"] {
         assert!(!all.contains(word), "{word} in the output: {all}");
         assert!(!stored_text(&world).contains(word), "{word} stored");
@@ -209,10 +212,8 @@ async fn a_nul_in_a_text_value_rejects_the_row_instead_of_reaching_reqcheck() {
         .expect("patients job");
     let rejected = crate::support::rejected(patients);
     assert!(
-        rejected
-            .iter()
-            .any(|(key, codes)| key == &patno.to_string()
-                && codes.iter().any(|c| c == "notes:control-character")),
+        rejected.iter().any(|(key, codes)| key == &patno.to_string()
+            && codes.iter().any(|c| c == "notes:control-character")),
         "{rejected:?}"
     );
     assert!(
@@ -241,5 +242,8 @@ async fn an_audit_trail_that_cannot_be_written_stops_requests_before_they_leave(
         "{}",
         stderr(&out)
     );
-    assert!(world.dump().data_imports.is_empty(), "nothing reached ReqCheck");
+    assert!(
+        world.dump().data_imports.is_empty(),
+        "nothing reached ReqCheck"
+    );
 }

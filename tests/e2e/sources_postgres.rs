@@ -747,7 +747,7 @@ async fn an_untrusted_certificate_is_a_tls_failure_and_no_verify_is_explicit() {
 async fn a_wrong_password_is_login_failed_and_never_shown() {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("pg-password");
-    std::fs::write(&file, "not-the-password-4711\n").expect("write");
+    reqsync::private_fs::write_atomically(&file, b"not-the-password-4711\n").expect("write");
     let mut url = postgres_base();
     url.password = PasswordSource::File(file);
     let source = PostgresSource::open(&url, CLINIC_TZ).expect("open");

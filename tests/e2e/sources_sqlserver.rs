@@ -499,7 +499,7 @@ async fn a_binary_column_is_an_error_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_syntax_error_shows_the_server_message_and_the_query_file() {
+async fn a_syntax_error_shows_the_server_message_and_the_query_file_without_the_sql_it_quotes() {
     let handler = Fixed(
         Reply::Error {
             number: 102,
@@ -518,7 +518,10 @@ async fn a_syntax_error_shows_the_server_message_and_the_query_file() {
     )
     .await;
     assert!(err.contains("q.sql"), "{err}");
-    assert!(err.contains("Incorrect syntax near 'FORM'"), "{err}");
+    // The fragment of SQL the server quotes is left out (a file named as the query by mistake
+    // could be a secret); the line says where to look.
+    assert!(err.contains("Incorrect syntax near '…'"), "{err}");
+    assert!(err.contains("at line 1") && !err.contains("FORM"), "{err}");
     assert!(err.contains("102"), "{err}");
 }
 
