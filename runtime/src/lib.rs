@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod pipeline;
 pub mod project;
 pub mod receiver;
+pub mod redact;
 pub mod render;
 pub mod reqcheck;
 pub mod seed;
