@@ -11,9 +11,9 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::daemon::Schedule;
-use crate::reqcheck::RetryPolicy;
 use crate::reqcheck::credentials::CredentialsSource;
 use crate::reqcheck::targets::{self, Target};
+use crate::reqcheck::{BaseUrlError, RetryPolicy, parse_base_url};
 use crate::transform::{CacheError, ModuleCache, SandboxLimits};
 
 /// Default look-back subtracted from ReqCheck's last import time: late-committed source rows
@@ -344,7 +344,7 @@ impl Config {
             Some(t) => parse_duration(&t).map_err(|e| invalid("reqcheck.timeout", e))?,
             None => Duration::from_secs(120),
         };
-        reqwest::Url::parse(&r.url).map_err(|e| invalid("reqcheck.url", e.to_string()))?;
+        parse_base_url(&r.url).map_err(|e| invalid("reqcheck.url", e.to_string()))?;
         let mut retry = RetryPolicy::default();
         if let Some(n) = r.retry_attempts {
             if n == 0 || n > 100 {
@@ -526,6 +526,14 @@ impl Config {
         })
     }
 
+    /// Sends to `url` instead of `[reqcheck] url` (`--reqcheck-url`), checked as the config
+    /// file's is: a URL with a user name or password in it is refused.
+    pub fn set_reqcheck_url(&mut self, url: &str) -> Result<(), BaseUrlError> {
+        parse_base_url(url)?;
+        self.reqcheck.url = url.to_string();
+        Ok(())
+    }
+
     /// The folder the config file lives in (relative source URLs resolve against it).
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
@@ -658,6 +666,29 @@ template = "templates/patient_data.json.j2"
             .to_string();
         assert!(e.contains("reqcheck.password"), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn credentials_in_the_reqcheck_url_are_refused_without_quoting_them() {
+        for url in [
+            "http://user:s3cret@127.0.0.1:3000",
+            "https://s3cret@reqcheck.example.org",
+        ] {
+            let e = parse(&MINIMAL.replace("https://reqcheck.example.org", url))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("reqcheck.url"), "{e}");
+            assert!(e.contains("user name or password"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        let mut config = parse(MINIMAL).unwrap();
+        let e = config
+            .set_reqcheck_url("http://user:s3cret@127.0.0.1:3000")
+            .unwrap_err();
+        assert_eq!(e, BaseUrlError::Credentials);
+        assert_eq!(config.reqcheck.url, "https://reqcheck.example.org");
+        config.set_reqcheck_url("http://127.0.0.1:3000").unwrap();
+        assert_eq!(config.reqcheck.url, "http://127.0.0.1:3000");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod private_fs;
 pub mod project;
 pub mod receiver;
+pub mod redact;
 pub mod render;
 pub mod reqcheck;
 pub mod secret_file;

@@ -27,20 +27,20 @@ fn kcmo() -> SeedOptions {
 }
 
 /// Backoff in milliseconds, so that tests retrying a few times stay fast.
-fn fast(mut retry: RetryPolicy) -> RetryPolicy {
+pub fn fast(mut retry: RetryPolicy) -> RetryPolicy {
     retry.initial_delay = Duration::from_millis(20);
     retry.max_delay = Duration::from_millis(100);
     retry
 }
 
 /// The world's config with the fast backoff (and whatever the config file says otherwise).
-fn config(world: &World) -> Config {
+pub fn config(world: &World) -> Config {
     let mut config = world.config();
     config.reqcheck.retry = fast(config.reqcheck.retry);
     config
 }
 
-fn client(config: &Config, password: &str) -> ReqCheckClient {
+pub fn client(config: &Config, password: &str) -> ReqCheckClient {
     client_for(config, password)
         .expect("client")
         .with_jitter_seed(7)
@@ -62,7 +62,7 @@ fn requests(report: &RunReport, endpoint: &str) -> u32 {
         .sum()
 }
 
-fn delivery_error(result: Result<RunReport, RunError>) -> ClientError {
+pub fn delivery_error(result: Result<RunReport, RunError>) -> ClientError {
     match result {
         Err(RunError::Delivery(e)) => e,
         Err(other) => panic!("expected a delivery error, got {other}"),

@@ -27,7 +27,8 @@ Exit codes:
   3  configuration: config file, credentials, query/template/module file, template output
   4  source database: connection, query, data that cannot be read
   5  transform module: not a valid component, trap, deadline, broken contract
-  6  delivery: ReqCheck unreachable, TLS, credentials refused, request rejected
+  6  delivery: ReqCheck unreachable, TLS, credentials refused, request rejected,
+     a redirect (never followed), an answer over 1 MiB
   7  ReqCheck stored an import with record errors (partial_failure)
   8  audit verify: the audit log has been altered
   9  another run of this project is in progress (runs never overlap); nothing was done";

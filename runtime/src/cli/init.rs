@@ -23,6 +23,10 @@ pub struct InitArgs {
 }
 
 pub fn run(args: InitArgs) -> Result<u8, Failure> {
+    // Checked as the config file's `url` will be, so that init never writes a config that
+    // every later command refuses (or a password into a file).
+    reqsync::reqcheck::parse_base_url(&args.reqcheck_url)
+        .or_exit(exit::CONFIG, "--reqcheck-url")?;
     write_project(&args.dir, &args.source, &args.reqcheck_url, args.force)
         .or_exit(exit::CONFIG, "cannot write the project")?;
     let config = args.dir.join("reqsync.toml");

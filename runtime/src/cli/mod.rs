@@ -108,7 +108,9 @@ impl ConfigArgs {
         let mut config = reqsync::config::Config::load(&self.config)
             .or_exit(exit::CONFIG, "cannot load the configuration")?;
         if let Some(url) = &self.reqcheck_url {
-            config.reqcheck.url = url.clone();
+            config
+                .set_reqcheck_url(url)
+                .or_exit(exit::CONFIG, "--reqcheck-url")?;
         }
         if let Some(url) = &self.source {
             config.source_url = url.clone();

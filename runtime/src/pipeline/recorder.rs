@@ -15,24 +15,11 @@ use crate::config::Config;
 use crate::ledger::{
     Answer, JobHistory, JobStart, JobTotals, Ledger, Rejection, RunId, RunKind, RunLock,
 };
+use crate::redact::RedactedUrl;
 use crate::reqcheck::{ClientError, ImportResponse, ImportStatus};
 
 /// The audit trail's `tracing` target.
 pub const AUDIT: &str = "reqsync::audit";
-
-/// A URL fit for the audit trail: sources refuse passwords in URLs when they parse them, but the
-/// trail is kept for years, so it does not rely on that.
-fn without_password(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => url.to_string(),
-        // Not a URL (a SQL Server ADO string would not reach here): keep only the scheme.
-        Err(_) => url.split("://").next().unwrap_or("?").to_string() + "://…",
-    }
-}
 
 #[derive(Debug)]
 pub(super) struct Recorder {
@@ -40,6 +27,7 @@ pub(super) struct Recorder {
     run: RunId,
     kind: RunKind,
     state_dir: PathBuf,
+    /// Redacted ([`RedactedUrl`]), as the audit events write it.
     reqcheck_url: String,
     // Held until the run is recorded as finished.
     _lock: RunLock,
@@ -62,8 +50,10 @@ impl Recorder {
             kind = kind.as_str(),
             jobs = %jobs.join(","),
             config = %config.path.display(),
-            source = %without_password(&config.source_url),
-            reqcheck = %config.reqcheck.url,
+            // Both checked where they were configured; redacted anyway, since the trail is
+            // kept for years and a source URL is only parsed later.
+            source = %RedactedUrl::new(&config.source_url),
+            reqcheck = %RedactedUrl::new(&config.reqcheck.url),
             ledger = %ledger.path().display(),
         );
         Ok(Self {
@@ -71,7 +61,7 @@ impl Recorder {
             run,
             kind,
             state_dir: config.state_dir.clone(),
-            reqcheck_url: config.reqcheck.url.clone(),
+            reqcheck_url: RedactedUrl::new(&config.reqcheck.url).to_string(),
             _lock: lock,
         })
     }

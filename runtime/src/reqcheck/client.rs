@@ -2,24 +2,39 @@
 //!
 //! All three are POST with HTTP Basic auth and a JSON body. Error messages carry the status and
 //! ReqCheck's short `status` text at most, never a response body: a 500 page could echo
-//! anything, and nothing from a request body (PHI) may reach a log.
+//! anything, and nothing from a request body (PHI) may reach a log. URLs in messages go through
+//! [`RedactedUrl`].
+//!
+//! What the client does not trust ReqCheck's side with:
+//! - **Redirects are never followed.** Following one re-sends the body (patient data) and the
+//!   `Authorization` header to whatever the `Location` names, possibly over plain HTTP; a 3xx
+//!   is an error ([`ClientError::Redirected`]) that is not retried.
+//! - **Answers are read up to [`MAX_ANSWER_BYTES`]**, chunk by chunk: a server streaming an
+//!   endless body cannot exhaust memory.
+//! - Reading the answer is part of the attempt: an answer cut off or stalled mid-body is a
+//!   transport failure like one before the status line (a timeout, a closed connection), and is
+//!   retried the same way.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, FixedOffset};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::redact::RedactedUrl;
+
 use super::Credentials;
+use super::base_url::parse_base_url;
 use super::retry::{Decision, FailureKind, RetryPolicy, StopReason, parse_retry_after};
 
 /// How the client connects.
@@ -46,6 +61,13 @@ impl Default for ClientOptions {
         }
     }
 }
+
+/// The largest answer body the client reads, 1 MiB. ReqCheck's answers are small JSON objects:
+/// a heartbeat is under 200 bytes, and an import's answer lists at most one error id per record
+/// (a few KiB for a batch of 500). A longer answer is not ReqCheck speaking: reading stops there
+/// ([`ClientError::AnswerTooLarge`]). No content encoding is negotiated (reqwest is built
+/// without gzip and the like), so these are the bytes on the wire.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -82,6 +104,28 @@ pub enum ClientError {
     Tls { url: String, reason: String },
     #[error("ReqCheck's answer from {endpoint} is not what its API returns: {reason}")]
     BadResponse { endpoint: String, reason: String },
+    /// A 3xx: never followed (see the module documentation), never retried.
+    #[error(
+        "ReqCheck answered {endpoint} with a redirect ({status}) to {location}; reqsync never \
+         follows redirects, since every request carries patient data and the ReqCheck password. \
+         If ReqCheck has moved, configure its final address in `[reqcheck] url` (or \
+         --reqcheck-url)"
+    )]
+    Redirected {
+        endpoint: String,
+        status: u16,
+        /// Where the redirect points, scheme, host and port only: a path or query could hold
+        /// a token, a user part a password.
+        location: String,
+    },
+    #[error(
+        "ReqCheck's answer from {endpoint} is larger than {} KiB, far beyond any answer its API \
+         gives; stopped reading. Check that `[reqcheck] url` points at ReqCheck",
+        .limit / 1024
+    )]
+    AnswerTooLarge { endpoint: String, limit: usize },
+    #[error("ReqCheck's answer from {url} broke off: {reason}")]
+    AnswerInterrupted { url: String, reason: String },
     #[error(
         "refusing plain http:// to {host}: requests to ReqCheck carry patient data and the \
          password. Use an https:// URL, or set `allow_insecure_http = true` in [reqcheck] if \
@@ -206,16 +250,10 @@ impl ReqCheckClient {
         credentials: Credentials,
         options: &ClientOptions,
     ) -> Result<Self, ClientError> {
-        let base = reqwest::Url::parse(base_url).map_err(|e| ClientError::BadUrl {
-            url: base_url.to_string(),
+        let base = parse_base_url(base_url).map_err(|e| ClientError::BadUrl {
+            url: RedactedUrl::new(base_url).to_string(),
             reason: e.to_string(),
         })?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(ClientError::BadUrl {
-                url: base_url.to_string(),
-                reason: "use an https:// (or, for a local receiver, http://) URL".into(),
-            });
-        }
         if base.scheme() == "http" && !options.allow_insecure_http && !is_loopback(&base) {
             return Err(ClientError::InsecureHttp {
                 host: base.host_str().unwrap_or_default().to_string(),
@@ -223,6 +261,9 @@ impl ReqCheckClient {
         }
         let mut builder = reqwest::Client::builder()
             .timeout(options.timeout)
+            // reqwest follows up to 10 redirects by default, re-sending a 307/308's body and
+            // credentials wherever `Location` points; a 3xx is reported instead.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("reqsync/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &options.ca_file {
             let pem = std::fs::read(path).map_err(|e| ClientError::CaFile {
@@ -261,16 +302,10 @@ impl ReqCheckClient {
     /// `POST /heartbeat`.
     pub async fn heartbeat(&self) -> Result<Heartbeat, ClientError> {
         let endpoint = "/heartbeat";
-        let response = self
+        let answer = self
             .post_with_retries(endpoint, Bytes::new(), StatusCode::OK, None)
             .await?;
-        let body: HeartbeatBody = response
-            .json()
-            .await
-            .map_err(|e| ClientError::BadResponse {
-                endpoint: endpoint.into(),
-                reason: e.to_string(),
-            })?;
+        let body: HeartbeatBody = parse_answer(endpoint, &answer)?;
         let last_update_date =
             match (body.last_update_date, body.last_update_date_timestamp) {
                 (Some(s), _) => Some(DateTime::parse_from_rfc3339(&s).map_err(|e| {
@@ -306,16 +341,10 @@ impl ReqCheckClient {
         cancel: Option<&CancellationToken>,
     ) -> Result<ImportResponse, ClientError> {
         // `Bytes` takes over the buffer without copying; each attempt sends a cheap clone.
-        let response = self
+        let answer = self
             .post_with_retries(endpoint, Bytes::from(body), StatusCode::CREATED, cancel)
             .await?;
-        let body: ImportBody = response
-            .json()
-            .await
-            .map_err(|e| ClientError::BadResponse {
-                endpoint: endpoint.into(),
-                reason: e.to_string(),
-            })?;
+        let body: ImportBody = parse_answer(endpoint, &answer)?;
         let status = match body.status.as_str() {
             "success" => ImportStatus::Success,
             "partial_failure" => ImportStatus::PartialFailure,
@@ -339,22 +368,31 @@ impl ReqCheckClient {
         })
     }
 
-    /// POSTs `body` until ReqCheck answers `success`, a failure is not transient, or the
-    /// retry policy's bounds are reached. Every retry is logged (endpoint, attempt, status or
-    /// failure class, wait), never a body or an error text that could quote one.
+    /// POSTs `body` until ReqCheck answers `success` and its answer is read whole, a failure
+    /// is not transient, or the retry policy's bounds are reached; returns the answer's body.
+    /// Every retry is logged (endpoint, attempt, status or failure class, wait), never a body
+    /// or an error text that could quote one.
+    ///
+    /// An answer that breaks off is retried like a request that got none: ReqCheck may have
+    /// stored the import already, and sending it again is safe (see [`super::retry`]).
     async fn post_with_retries(
         &self,
         endpoint: &str,
         body: Bytes,
         success: StatusCode,
         cancel: Option<&CancellationToken>,
-    ) -> Result<reqwest::Response, ClientError> {
+    ) -> Result<Bytes, ClientError> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             let failed = match self.post(endpoint, body.clone()).await {
-                Ok(response) if response.status() == success => return Ok(response),
+                Ok(response) if response.status() == success => {
+                    match read_answer(endpoint, response).await {
+                        Ok(answer) => return Ok(answer),
+                        Err(failed) => failed,
+                    }
+                }
                 Ok(response) => self.status_failure(endpoint, response).await,
                 Err(failed) => failed,
             };
@@ -423,7 +461,7 @@ impl ReqCheckClient {
             .join(endpoint.trim_start_matches('/'))
             .map_err(|e| Failed {
                 error: ClientError::BadUrl {
-                    url: self.base.to_string(),
+                    url: RedactedUrl::new(self.base.as_str()).to_string(),
                     reason: e.to_string(),
                 },
                 kind: FailureKind::Local,
@@ -440,17 +478,14 @@ impl ReqCheckClient {
             .send()
             .await
             .map_err(|e| {
-                let kind = transport_kind(&e);
-                let (url, reason) = (url.to_string(), error_chain(&e));
-                Failed {
-                    kind,
-                    error: if kind == FailureKind::Tls {
+                let url = RedactedUrl::new(url.as_str()).to_string();
+                transport_failure(e, |kind, reason| {
+                    if kind == FailureKind::Tls {
                         ClientError::Tls { url, reason }
                     } else {
                         ClientError::Transport { url, reason }
-                    },
-                    retry_after: None,
-                }
+                    }
+                })
             })
     }
 
@@ -473,6 +508,11 @@ impl ReqCheckClient {
         let status = response.status();
         let endpoint = endpoint.to_string();
         match status {
+            s if s.is_redirection() => ClientError::Redirected {
+                endpoint,
+                status: s.as_u16(),
+                location: redirect_target(&response),
+            },
             StatusCode::UNAUTHORIZED => ClientError::Unauthorized { endpoint },
             s if s.is_server_error() => ClientError::Server {
                 endpoint,
@@ -480,8 +520,10 @@ impl ReqCheckClient {
             },
             StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
                 // ReqCheck's 400 body is `{"status": "patient_data key missing"}`: safe to show.
-                let message = match response.json::<StatusBody>().await {
-                    Ok(b) if b.status.len() <= 200 => b.status,
+                let body = read_answer(&endpoint, response).await.ok();
+                let message = match body.and_then(|b| serde_json::from_slice::<StatusBody>(&b).ok())
+                {
+                    Some(b) if b.status.len() <= 200 => b.status,
                     _ => "no reason given".into(),
                 };
                 ClientError::Rejected {
@@ -576,11 +618,27 @@ fn causes(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
     out
 }
 
+/// A failed attempt from a transport error, classified by [`transport_kind`]; `error` makes the
+/// message from the class and the error's chain of causes.
+fn transport_failure(
+    e: reqwest::Error,
+    error: impl FnOnce(FailureKind, String) -> ClientError,
+) -> Failed {
+    let kind = transport_kind(&e);
+    Failed {
+        error: error(kind, error_chain(e)),
+        kind,
+        retry_after: None,
+    }
+}
+
 /// reqwest's top-level message ("error sending request") hides the cause that tells a user
-/// what to fix (connection refused, certificate unknown, timeout): include the chain.
-fn error_chain(e: &reqwest::Error) -> String {
+/// what to fix (connection refused, certificate unknown, timeout): include the chain. The URL
+/// reqwest adds to its message is left out: callers name it themselves, redacted.
+fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         out.push_str(": ");
         out.push_str(&s.to_string());
@@ -590,4 +648,157 @@ fn error_chain(e: &reqwest::Error) -> String {
         out.push_str(" (timed out)");
     }
     out
+}
+
+/// Reads an answer's body chunk by chunk, up to [`MAX_ANSWER_BYTES`]. A body announced or
+/// found to be longer is refused as soon as that is known, without reading the rest; one that
+/// breaks off (a timeout, a closed connection) is a transport failure, retried like any.
+async fn read_answer(endpoint: &str, mut response: reqwest::Response) -> Result<Bytes, Failed> {
+    let too_large = || Failed {
+        error: ClientError::AnswerTooLarge {
+            endpoint: endpoint.to_string(),
+            limit: MAX_ANSWER_BYTES,
+        },
+        kind: FailureKind::TooLarge,
+        retry_after: None,
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let url = RedactedUrl::new(response.url().as_str()).to_string();
+    let mut body = BytesMut::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_ANSWER_BYTES => {
+                return Err(too_large());
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) => {
+                return Err(transport_failure(e, |_, reason| {
+                    ClientError::AnswerInterrupted { url, reason }
+                }));
+            }
+        }
+    }
+}
+
+/// ReqCheck's JSON answer as `T`. A parse error says what kind of problem and where, never
+/// serde's own message: that quotes the value it could not take.
+fn parse_answer<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax => "not valid JSON",
+            Category::Data => "JSON of another shape",
+            Category::Eof => "JSON cut short",
+            Category::Io => "unreadable",
+        };
+        ClientError::BadResponse {
+            endpoint: endpoint.to_string(),
+            reason: format!("{what} (line {}, column {})", e.line(), e.column()),
+        }
+    })
+}
+
+/// Where a redirect points, as `scheme://host[:port]`: never the path, query or user part. A
+/// relative `Location` is resolved against the request's URL.
+fn redirect_target(response: &reqwest::Response) -> String {
+    let Some(location) = response.headers().get(LOCATION) else {
+        return "nowhere (no Location header)".into();
+    };
+    let target = location
+        .to_str()
+        .ok()
+        .and_then(|l| response.url().join(l).ok());
+    match target
+        .as_ref()
+        .and_then(|t| Some((t.scheme(), t.host_str()?, t.port())))
+    {
+        Some((scheme, host, Some(port))) => format!("{scheme}://{host}:{port}"),
+        Some((scheme, host, None)) => format!("{scheme}://{host}"),
+        None => "a Location that is not a URL".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect(location: Option<&str>) -> reqwest::Response {
+        let mut answer = axum::http::Response::builder().status(307);
+        if let Some(l) = location {
+            answer = answer.header("location", l);
+        }
+        reqwest::Response::from(answer.body("").expect("response"))
+    }
+
+    #[test]
+    fn a_redirect_is_named_by_scheme_host_and_port_only() {
+        assert_eq!(
+            redirect_target(&redirect(Some(
+                "http://thief:pw@evil.example:8080/collect?token=t0ken#x"
+            ))),
+            "http://evil.example:8080"
+        );
+        assert_eq!(
+            redirect_target(&redirect(Some("https://[::1]/x"))),
+            "https://[::1]"
+        );
+        // Relative: the same host as the request's.
+        assert_eq!(
+            redirect_target(&redirect(Some("/elsewhere?token=t0ken"))),
+            "http://no.url.provided.local"
+        );
+        assert_eq!(
+            redirect_target(&redirect(None)),
+            "nowhere (no Location header)"
+        );
+        assert_eq!(
+            redirect_target(&redirect(Some("http://"))),
+            "a Location that is not a URL"
+        );
+    }
+
+    #[test]
+    fn a_malformed_answer_is_described_without_quoting_it() {
+        let e = parse_answer::<HeartbeatBody>(
+            "/heartbeat",
+            br#"{"last_update_date_timestamp": "Jane Doe 1984-02-29"}"#,
+        )
+        .map(|_| ())
+        .expect_err("a name is not a timestamp");
+        let message = e.to_string();
+        assert!(message.contains("/heartbeat"), "{message}");
+        assert!(message.contains("JSON of another shape"), "{message}");
+        assert!(
+            !message.contains("Jane") && !message.contains("1984"),
+            "{message}"
+        );
+        let e = parse_answer::<HeartbeatBody>("/heartbeat", b"{\"last_upd")
+            .map(|_| ())
+            .expect_err("cut short");
+        assert!(e.to_string().contains("JSON cut short"), "{e}");
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_refused_without_quoting_the_password() {
+        let credentials = Credentials {
+            username: "u".into(),
+            password: super::super::Secret::new("pw"),
+        };
+        let e = ReqCheckClient::new(
+            "http://user:s3cret@127.0.0.1:3000",
+            credentials,
+            &ClientOptions::default(),
+        )
+        .expect_err("refused");
+        assert!(matches!(e, ClientError::BadUrl { .. }), "{e}");
+        let message = e.to_string();
+        assert!(message.contains("http://***@127.0.0.1:3000"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Speaking to ReqCheck: its record types ([`targets`]), the HTTP client ([`client`]) and how a
 //! heartbeat becomes an extraction window ([`window`]).
 
+pub mod base_url;
 pub mod client;
 pub mod credentials;
 pub mod record_schema;
@@ -8,6 +9,7 @@ pub mod retry;
 pub mod targets;
 pub mod window;
 
+pub use base_url::{BaseUrlError, parse_base_url};
 pub use client::{ClientError, ImportResponse, ImportStatus, ReqCheckClient};
 pub use credentials::{Credentials, CredentialsSource, Secret};
 pub use retry::RetryPolicy;

@@ -7,8 +7,9 @@
 //! Why retrying is safe at all: every ReqCheck request can be sent twice. `/heartbeat` reads
 //! only; `/patient_data` upserts each patient by number; `/vaccine_dose_data` replaces each
 //! patient's whole dose history with the one in the request. A request that ReqCheck stored
-//! before the connection broke (or before it answered 500) leaves the same state when sent
-//! again; at most it adds one more DataImport row to ReqCheck's import log.
+//! before the connection broke (or before it answered 500, or while its answer was on the way
+//! and broke off) leaves the same state when sent again; at most it adds one more DataImport
+//! row to ReqCheck's import log.
 
 use std::time::{Duration, SystemTime};
 
@@ -56,19 +57,23 @@ pub enum FailureKind {
     Status(u16),
     /// The request could not be built (a bug or a bad URL): never retried.
     Local,
+    /// The answer was longer than any ReqCheck gives (`client::MAX_ANSWER_BYTES`): whatever
+    /// answers is not ReqCheck, or not speaking its API, and would answer the same again.
+    TooLarge,
 }
 
 impl FailureKind {
     /// Transient failures are retried: the network, timeouts, 408, 429 and 5xx. Other 4xx say
     /// the request itself is wrong and would be refused again; 401 in particular means the
-    /// credentials are wrong, and hammering ReqCheck with them could lock the account.
+    /// credentials are wrong, and hammering ReqCheck with them could lock the account. A 3xx
+    /// (a redirect, never followed) would only redirect again.
     pub fn is_transient(self) -> bool {
         match self {
             FailureKind::Connect
             | FailureKind::Timeout
             | FailureKind::Closed
             | FailureKind::Transport => true,
-            FailureKind::Tls | FailureKind::Local => false,
+            FailureKind::Tls | FailureKind::Local | FailureKind::TooLarge => false,
             FailureKind::Status(s) => s == 408 || s == 429 || (500..=599).contains(&s),
         }
     }
@@ -89,6 +94,7 @@ impl FailureKind {
             FailureKind::Transport => "transport",
             FailureKind::Status(_) => "status",
             FailureKind::Local => "local",
+            FailureKind::TooLarge => "answer-too-large",
         }
     }
 
@@ -293,6 +299,11 @@ mod tests {
         let not_retried = [
             FailureKind::Tls,
             FailureKind::Local,
+            FailureKind::TooLarge,
+            FailureKind::Status(301),
+            FailureKind::Status(303),
+            FailureKind::Status(307),
+            FailureKind::Status(308),
             FailureKind::Status(400),
             FailureKind::Status(401),
             FailureKind::Status(403),

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::super::SourceError;
-use super::super::url::redact_credentials;
+use crate::redact::RedactedUrl;
 
 /// PostgreSQL's default port.
 pub const DEFAULT_PORT: u16 = 5432;
@@ -118,7 +118,7 @@ impl PostgresUrl {
     /// `base` (the config file's folder).
     pub fn parse(url: &str, base: Option<&Path>) -> Result<Self, SourceError> {
         let bad = |reason: String| SourceError::BadUrl {
-            url: redact_credentials(url),
+            url: RedactedUrl::new(url).to_string(),
             reason,
         };
         let rest = url

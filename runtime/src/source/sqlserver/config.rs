@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::redact::RedactedUrl;
 use crate::reqcheck::CredentialsSource;
 use crate::source::SourceError;
 
@@ -89,7 +90,7 @@ impl SqlServerUrl {
     /// Parses `url`; relative file paths in options resolve against `base` (the config folder).
     pub fn parse(url: &str, base: Option<&Path>) -> Result<Self, SourceError> {
         let bad = |reason: String| SourceError::BadUrl {
-            url: redact(url),
+            url: RedactedUrl::new(url).to_string(),
             reason,
         };
         let rest = url
@@ -303,15 +304,6 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
     match s.rsplit_once(':') {
         Some((host, p)) => Ok((host.to_string(), Some(port(p)?))),
         None => Ok((s.to_string(), None)),
-    }
-}
-
-/// The URL without anything after `?` and without a password, for error messages.
-fn redact(url: &str) -> String {
-    let url = crate::source::url::redact_credentials(url);
-    match url.split_once('?') {
-        Some((head, _)) => format!("{head}?…"),
-        None => url,
     }
 }
 
