@@ -17,6 +17,7 @@ pub mod project;
 pub mod receiver;
 pub mod render;
 pub mod reqcheck;
+pub mod resource;
 pub mod seed;
 pub mod source;
 pub mod transform;

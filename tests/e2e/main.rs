@@ -21,6 +21,7 @@ mod phi_sweep;
 mod recovery;
 mod rejections;
 mod sandbox;
+mod security_daemon;
 mod security_templates;
 mod seed_sqlserver;
 mod sources_postgres;
