@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::daemon::Schedule;
+use crate::daemon::http::HttpLimits;
 use crate::reqcheck::credentials::CredentialsSource;
 use crate::reqcheck::targets::{self, Target};
 use crate::reqcheck::{BaseUrlError, RetryPolicy, parse_base_url};
@@ -68,6 +69,13 @@ struct RawAudit {
 struct RawDaemon {
     /// Address of `/healthz` and `/metrics` (default `127.0.0.1:9464`).
     listen: Option<String>,
+    /// How long a connection may take to send a request's head, and stay idle between
+    /// requests (default 10 s).
+    header_timeout: Option<String>,
+    /// How long a request may take to be answered, and a connection stay open (default 10 s).
+    request_timeout: Option<String>,
+    /// Connections served at once; more are closed as they arrive (default 32).
+    max_connections: Option<usize>,
 }
 
 /// `[reqcheck]`
@@ -199,6 +207,8 @@ pub enum PartialFailurePolicy {
 pub struct DaemonConfig {
     /// Where `/healthz` and `/metrics` are served.
     pub listen: SocketAddr,
+    /// What one client may hold of that listener.
+    pub limits: HttpLimits,
 }
 
 /// Two requests in flight keep ReqCheck busy while the answer to one travels back and the next
@@ -519,7 +529,10 @@ impl Config {
             sandbox,
             cache_dir,
             jobs,
-            daemon: DaemonConfig { listen },
+            daemon: DaemonConfig {
+                listen,
+                limits: http_limits(&raw.daemon).map_err(|(k, reason)| invalid(&k, reason))?,
+            },
             state_dir,
             on_partial_failure,
             audit_file,
@@ -607,6 +620,54 @@ fn sandbox_limits(
     }
     Ok(limits)
 }
+
+/// `[daemon]`'s limits on the `/healthz` and `/metrics` listener (see `daemon/http.rs`).
+/// Errors are (key, reason).
+fn http_limits(raw: &RawDaemon) -> Result<HttpLimits, (String, String)> {
+    let defaults = HttpLimits::default();
+    let timeout = |key: &str, value: &Option<String>, default: Duration| {
+        let Some(text) = value else {
+            return Ok(default);
+        };
+        let key = format!("daemon.{key}");
+        let d = parse_duration(text).map_err(|e| (key.clone(), e))?;
+        if d.is_zero() || d > MAX_HTTP_TIMEOUT {
+            return Err((
+                key,
+                format!(
+                    "must be more than 0 and at most {}",
+                    humantime::format_duration(MAX_HTTP_TIMEOUT)
+                ),
+            ));
+        }
+        Ok(d)
+    };
+    let max_connections = raw.max_connections.unwrap_or(defaults.max_connections);
+    if !(1..=MAX_HTTP_CONNECTIONS).contains(&max_connections) {
+        return Err((
+            "daemon.max_connections".into(),
+            format!("must be between 1 and {MAX_HTTP_CONNECTIONS}"),
+        ));
+    }
+    Ok(HttpLimits {
+        header_timeout: timeout(
+            "header_timeout",
+            &raw.header_timeout,
+            defaults.header_timeout,
+        )?,
+        request_timeout: timeout(
+            "request_timeout",
+            &raw.request_timeout,
+            defaults.request_timeout,
+        )?,
+        max_connections,
+    })
+}
+
+/// A scrape takes milliseconds: minutes of patience only keep a stuck client's socket open.
+const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(300);
+/// Each connection holds a file descriptor, which the runs need too.
+const MAX_HTTP_CONNECTIONS: usize = 1024;
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. \"1d\", \"12h\", \"90s\")"))
@@ -792,5 +853,30 @@ template = "templates/patient_data.json.j2"
             .unwrap_err()
             .to_string();
         assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn the_listener_limits_default_and_are_bounded() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.daemon.limits, HttpLimits::default());
+        let c = parse(&format!(
+            "{MINIMAL}\n[daemon]\nheader_timeout = \"2s\"\nrequest_timeout = \"1m\"\nmax_connections = 4"
+        ))
+        .unwrap();
+        assert_eq!(c.daemon.limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.daemon.limits.request_timeout, Duration::from_secs(60));
+        assert_eq!(c.daemon.limits.max_connections, 4);
+        for (key, bad) in [
+            ("header_timeout", "\"0s\""),
+            ("request_timeout", "\"1h\""),
+            ("request_timeout", "\"soon\""),
+            ("max_connections", "0"),
+            ("max_connections", "5000"),
+        ] {
+            let e = parse(&format!("{MINIMAL}\n[daemon]\n{key} = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("daemon.{key}")), "{e}");
+        }
     }
 }

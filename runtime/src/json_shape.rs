@@ -63,6 +63,21 @@ impl ObjectKeys<'_> {
             .find(|(k, _)| k == key)
             .is_some_and(|(_, null)| !null)
     }
+
+    /// The keys the object has more than once, each named once, in text order. JSON readers
+    /// disagree on which of two values for one key counts (ReqCheck, on Rails, takes the last;
+    /// others take the first or refuse the text), so a body holding one is never sent.
+    /// Quadratic in the object's keys: records have a few dozen at most.
+    pub fn repeated(&self) -> Vec<&str> {
+        let mut repeated: Vec<&str> = Vec::new();
+        for (i, (key, _)) in self.keys.iter().enumerate() {
+            let key = key.as_ref();
+            if !repeated.contains(&key) && self.keys[..i].iter().any(|(k, _)| k == key) {
+                repeated.push(key);
+            }
+        }
+        repeated
+    }
 }
 
 /// What a piece of JSON text is, as far as a record check needs to know.
@@ -82,6 +97,8 @@ pub enum BodyShape<'a> {
     Missing,
     /// The key holds something other than an array.
     NotArray,
+    /// The body has the key more than once: readers disagree on which array counts.
+    RepeatedKey,
     /// The array's elements.
     Records(Vec<Shape<'a>>),
 }
@@ -304,13 +321,16 @@ impl<'de> Visitor<'de> for BodyVisitor<'_> {
         f.write_str("a JSON value")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        // A repeated body key: the last one wins, as in every parser that keeps one value.
         let mut found = BodyShape::Missing;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             if key == self.key {
-                found = match map.next_value_seed(RecordsSeed)? {
-                    Some(records) => BodyShape::Records(records),
-                    None => BodyShape::NotArray,
+                let value = map.next_value_seed(RecordsSeed)?;
+                // A repeated body key: parsers disagree on which array counts (the last for
+                // ReqCheck, the first for others), so the body says nothing reliable.
+                found = match (found, value) {
+                    (BodyShape::Missing, Some(records)) => BodyShape::Records(records),
+                    (BodyShape::Missing, None) => BodyShape::NotArray,
+                    _ => BodyShape::RepeatedKey,
                 };
             } else {
                 map.next_value_seed(IsNull)?;
@@ -519,6 +539,36 @@ mod tests {
         assert!(!o.has_non_null("a"));
         assert!(o.has_non_null("b"));
         assert!(!o.has_non_null("c"));
+    }
+
+    #[test]
+    fn repeated_keys_are_named_once_each_in_text_order() {
+        let Shape::Object(o) =
+            shape(r#"{"b": 1, "a": 2, "b": 3, "c": 4, "a": 5, "b": 6, "b\u0000": 7}"#)
+                .expect("valid")
+        else {
+            panic!("object");
+        };
+        assert_eq!(o.repeated(), vec!["b", "a"]);
+        let Shape::Object(o) = shape(r#"{"a": 1, "b": 2}"#).expect("valid") else {
+            panic!("object");
+        };
+        assert!(o.repeated().is_empty());
+    }
+
+    #[test]
+    fn a_body_key_written_twice_is_not_one_array() {
+        for body in [
+            r#"{"k": [], "k": [{}]}"#,
+            r#"{"k": 1, "k": []}"#,
+            r#"{"k": [], "x": 0, "k": [], "k": 2}"#,
+        ] {
+            assert_eq!(
+                body_shape(body, "k").expect("valid"),
+                BodyShape::RepeatedKey,
+                "{body}"
+            );
+        }
     }
 
     #[test]

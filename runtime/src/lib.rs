@@ -20,6 +20,7 @@ pub mod receiver;
 pub mod redact;
 pub mod render;
 pub mod reqcheck;
+pub mod resource;
 pub mod secret_file;
 pub mod seed;
 pub mod source;

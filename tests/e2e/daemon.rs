@@ -98,7 +98,12 @@ async fn a_per_second_schedule_syncs_repeatedly_and_serves_health_and_metrics() 
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let stop = CancellationToken::new();
-    let server = tokio::spawn(http::serve(listener, state.clone(), stop.clone()));
+    let server = tokio::spawn(http::serve(
+        listener,
+        state.clone(),
+        http::HttpLimits::default(),
+        stop.clone(),
+    ));
     let daemon = tokio::spawn(service.run(stop.clone()));
 
     // Two finished runs: the first full (the receiver is empty), the second incremental.

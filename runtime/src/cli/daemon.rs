@@ -45,6 +45,7 @@ pub async fn run(args: DaemonArgs) -> Result<u8, Failure> {
         .or_exit(exit::CONFIG, "cannot read the ReqCheck credentials")?;
     let client = super::run::client(&config, credentials)?;
     let listen = args.listen.unwrap_or(config.daemon.listen);
+    let limits = config.daemon.limits;
     let tz = config.clinic_tz;
     let mut pipeline = super::run::pipeline(config, Delivery::ReqCheck(client))?;
     // Hot swap: every job's module is loaded into the registry now, and the folders holding
@@ -76,8 +77,16 @@ pub async fn run(args: DaemonArgs) -> Result<u8, Failure> {
     // The HTTP server outlives the scheduler's shutdown: `/healthz` keeps answering while the
     // current run stops at its batch boundary.
     let http_stop = CancellationToken::new();
-    let server = tokio::spawn(http::serve(listener, service.state(), http_stop.clone()));
+    let server = tokio::spawn(http::serve(
+        listener,
+        service.state(),
+        limits,
+        http_stop.clone(),
+    ));
     tracing::info!(listen = %local, "daemon started: serving /healthz and /metrics");
+    if let Some(warning) = http::exposure_warning(local) {
+        tracing::warn!("{warning}");
+    }
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));

@@ -18,6 +18,9 @@ pub const PARTIAL_FAILURE: u8 = 7;
 pub const AUDIT_BROKEN: u8 = 8;
 /// Another run of the same project (same state folder) is in progress; nothing was done.
 pub const BUSY: u8 = 9;
+/// The process ran out of file descriptors (its open-file limit, or the system's); nothing
+/// was done.
+pub const RESOURCE: u8 = 10;
 
 pub const HELP: &str = "\
 Exit codes:
@@ -31,7 +34,8 @@ Exit codes:
      a redirect (never followed), an answer over 1 MiB
   7  ReqCheck stored an import with record errors (partial_failure)
   8  audit verify: the audit log has been altered
-  9  another run of this project is in progress (runs never overlap); nothing was done";
+  9  another run of this project is in progress (runs never overlap); nothing was done
+ 10  the process ran out of open files (raise the limit or look for a leak); nothing was done";
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]
@@ -57,6 +61,7 @@ impl From<RunError> for Failure {
             FailureClass::Transform => TRANSFORM,
             FailureClass::Delivery => DELIVERY,
             FailureClass::Busy => BUSY,
+            FailureClass::Resource => RESOURCE,
             // Only a run given a cancellation token (the daemon's) can be abandoned, and the
             // daemon does not exit with a run's code: reaching this is a bug.
             FailureClass::Abandoned => INTERNAL,

@@ -57,6 +57,7 @@ impl Outcome {
             Outcome::Failed(FailureClass::Delivery) => "delivery",
             Outcome::Failed(FailureClass::Abandoned) => "abandoned",
             Outcome::Failed(FailureClass::Busy) => "busy",
+            Outcome::Failed(FailureClass::Resource) => "resource",
         }
     }
 

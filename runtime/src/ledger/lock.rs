@@ -15,6 +15,15 @@ pub enum RunLockError {
         path.display()
     )]
     Busy { path: PathBuf, holder: String },
+    /// The process (or the machine) has no file descriptor left to open the lock with: a
+    /// resource problem, not another run.
+    #[error(
+        "cannot open the run lock {}: {reason}; the process has too many files and sockets \
+         open, so nothing was done: {}",
+        path.display(),
+        crate::resource::FILE_LIMIT_ADVICE
+    )]
+    OutOfFiles { path: PathBuf, reason: String },
     #[error("cannot take the run lock {}: {reason}", path.display())]
     Io { path: PathBuf, reason: String },
 }
@@ -29,9 +38,13 @@ impl RunLock {
     /// Takes the lock without waiting.
     pub fn acquire(state_dir: &Path) -> Result<Self, RunLockError> {
         let path = state_dir.join("run.lock");
-        let io = |e: std::io::Error| RunLockError::Io {
-            path: path.clone(),
-            reason: e.to_string(),
+        let io = |e: std::io::Error| {
+            let (path, reason) = (path.clone(), e.to_string());
+            if crate::resource::out_of_file_descriptors(&e) {
+                RunLockError::OutOfFiles { path, reason }
+            } else {
+                RunLockError::Io { path, reason }
+            }
         };
         crate::private_fs::create_dir_all(state_dir).map_err(io)?;
         let mut file = crate::private_fs::open_read_write(&path).map_err(io)?;

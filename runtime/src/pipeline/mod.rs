@@ -81,7 +81,7 @@ pub enum RunError {
     )]
     RejectedRows { job: String, error: std::io::Error },
     #[error(transparent)]
-    Busy(#[from] RunLockError),
+    Lock(#[from] RunLockError),
     #[error(transparent)]
     Unaudited(#[from] crate::audit::Unrecorded),
 }
@@ -97,6 +97,9 @@ pub enum FailureClass {
     Abandoned,
     /// Another run of the project holds the run lock; nothing was done.
     Busy,
+    /// The process ran out of an operating-system resource (file descriptors): the limit is
+    /// too low or something leaks. Not a busy project, not bad configuration.
+    Resource,
 }
 
 impl FailureClass {
@@ -108,6 +111,7 @@ impl FailureClass {
             FailureClass::Delivery => "delivery",
             FailureClass::Abandoned => "abandoned",
             FailureClass::Busy => "busy",
+            FailureClass::Resource => "resource",
         }
     }
 }
@@ -131,7 +135,10 @@ impl RunError {
             RunError::Transform { .. } => FailureClass::Transform,
             RunError::Delivery(_) | RunError::HeartbeatAhead(_) => FailureClass::Delivery,
             RunError::Abandoned { .. } => FailureClass::Abandoned,
-            RunError::Busy(_) => FailureClass::Busy,
+            RunError::Lock(RunLockError::Busy { .. }) => FailureClass::Busy,
+            RunError::Lock(RunLockError::OutOfFiles { .. }) => FailureClass::Resource,
+            // The state folder cannot be written (permissions, a file in its place).
+            RunError::Lock(RunLockError::Io { .. }) => FailureClass::Config,
         }
     }
 }
@@ -775,5 +782,42 @@ impl RowSelection {
         {
             self.passed.insert(outcome.key.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn a_run_lock_that_cannot_be_opened_is_not_a_busy_project() {
+        let path = PathBuf::from("state/run.lock");
+        let class = |e: RunLockError| RunError::Lock(e).class();
+        assert_eq!(
+            class(RunLockError::Busy {
+                path: path.clone(),
+                holder: "pid 1".into()
+            }),
+            FailureClass::Busy
+        );
+        let out_of_files = RunLockError::OutOfFiles {
+            path: path.clone(),
+            reason: "Too many open files (os error 24)".into(),
+        };
+        assert!(
+            out_of_files
+                .to_string()
+                .contains("raise the open-file limit")
+        );
+        assert_eq!(class(out_of_files), FailureClass::Resource);
+        assert_eq!(
+            class(RunLockError::Io {
+                path,
+                reason: "Permission denied (os error 13)".into()
+            }),
+            FailureClass::Config
+        );
     }
 }

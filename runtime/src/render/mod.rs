@@ -13,7 +13,16 @@
 //! A template is also rendered once when it is loaded, for two sample records built from the
 //! record type's schema: a template that cannot produce a valid body for them fails the run
 //! before the first request of any job, instead of after earlier jobs were sent.
+//!
+//! Every render has a budget of work that grows with the records it is given (`budget.rs`):
+//! a template that loops for ever, or does work growing faster than its records, is stopped
+//! with an error naming it instead of hanging the run.
+//!
+//! Messages that can be stored (the run ledger, the run report) never quote what a body or a
+//! record holds: a template can write row values anywhere, keys included. They give positions,
+//! counts, and the names ReqCheck itself defines.
 
+mod budget;
 mod skeleton;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +43,13 @@ pub enum RenderError {
     Syntax { path: PathBuf, reason: String },
     #[error("template {} failed while rendering: {reason}", path.display())]
     Render { path: PathBuf, reason: String },
+    #[error(
+        "template {} was stopped: {reason}; a loop that never ends, or loops nested over the \
+         records (work growing with the square of their number), do this: write each record \
+         once, e.g. `{{{{ records }}}}` or a single `{{% for record in records %}}`",
+        path.display()
+    )]
+    Budget { path: PathBuf, reason: String },
     #[error("template {} rendered invalid JSON: {reason}", path.display())]
     InvalidJson { path: PathBuf, reason: String },
     #[error("template {} rendered a body ReqCheck would refuse: {reason}", path.display())]
@@ -90,7 +106,7 @@ impl BodyTemplate {
             sha256,
         };
         template
-            .render_checked(&sample_records(target))
+            .render_checked(&sample_records(target), Rows::Samples)
             .map_err(RenderError::for_samples)?;
         Ok(template)
     }
@@ -101,24 +117,18 @@ impl BodyTemplate {
 
     /// Renders one request body for `records` and checks it.
     pub fn render(&self, records: &[Record]) -> Result<Vec<u8>, RenderError> {
-        self.render_checked(records).map_err(|e| match e {
-            RenderError::InvalidJson { path, reason } => RenderError::InvalidJson {
-                path,
-                reason: format!("{reason}; run with --dry-run to see the body it produces"),
-            },
-            other => other,
-        })
+        self.render_checked(records, Rows::Real)
+            .map_err(|e| match e {
+                RenderError::InvalidJson { path, reason } => RenderError::InvalidJson {
+                    path,
+                    reason: format!("{reason}; run with --dry-run to see the body it produces"),
+                },
+                other => other,
+            })
     }
 
-    fn render_checked(&self, records: &[Record]) -> Result<Vec<u8>, RenderError> {
-        let template = self
-            .env
-            .get_template(NAME)
-            .map_err(|e| RenderError::Syntax {
-                path: self.path.clone(),
-                reason: describe(&e),
-            })?;
-        let body = self.render_body(&template, records)?;
+    fn render_checked(&self, records: &[Record], rows: Rows) -> Result<Vec<u8>, RenderError> {
+        let body = self.render_body(records, rows)?;
         // Most of a body is record text the host wrote when the records were made: the
         // skeleton check reads the rest and can only accept; the full check decides (and
         // words the error) whenever it does not.
@@ -128,18 +138,47 @@ impl BodyTemplate {
         Ok(body.into_bytes())
     }
 
-    fn render_body(
-        &self,
-        template: &minijinja::Template<'_, '_>,
-        records: &[Record],
-    ) -> Result<String, RenderError> {
+    fn render_body(&self, records: &[Record], rows: Rows) -> Result<String, RenderError> {
+        // minijinja takes the budget from the environment, and it depends on the records: a
+        // copy per render (the compiled template is shared, not copied; a few hundred
+        // nanoseconds against the milliseconds a body of records takes).
+        let fuel = budget::fuel_for(records);
+        let mut env = self.env.clone();
+        env.set_fuel(Some(fuel));
+        let template = env.get_template(NAME).map_err(|e| RenderError::Syntax {
+            path: self.path.clone(),
+            reason: describe(&e),
+        })?;
         let values: Vec<minijinja::Value> = records.iter().map(Record::to_template_value).collect();
         template
             .render(context! { records => values, target => self.target.name })
-            .map_err(|e| RenderError::Render {
-                path: self.path.clone(),
-                reason: describe(&e),
-            })
+            .map_err(|e| self.render_error(&e, records.len(), fuel, rows))
+    }
+
+    /// A failed render, worded from what minijinja says without anything it may quote.
+    fn render_error(
+        &self,
+        e: &minijinja::Error,
+        records: usize,
+        fuel: u64,
+        rows: Rows,
+    ) -> RenderError {
+        let path = self.path.clone();
+        if budget::ran_out(e) {
+            return RenderError::Budget {
+                path,
+                reason: format!(
+                    "rendering {records} record(s) used up its budget of {fuel} steps \
+                     (one step is about one template instruction, or 64 bytes written)"
+                ),
+            };
+        }
+        let reason = match rows {
+            // Sample values are made up: the detail helps and shows nothing of a patient.
+            Rows::Samples => describe(e),
+            Rows::Real => describe_without_detail(e),
+        };
+        RenderError::Render { path, reason }
     }
 
     fn check(&self, body: &str, expected: usize) -> Result<(), RenderError> {
@@ -163,6 +202,12 @@ impl BodyTemplate {
             BodyShape::NotArray => {
                 return Err(refuse(format!("`{key}` must be an array of records")));
             }
+            BodyShape::RepeatedKey => {
+                return Err(refuse(format!(
+                    "the body has the key `{key}` more than once (JSON readers disagree on \
+                     which one counts); write it once"
+                )));
+            }
             BodyShape::Records(array) => array,
         };
         if array.is_empty() {
@@ -176,30 +221,73 @@ impl BodyTemplate {
                 array.len()
             )));
         }
-        let target = self.target;
         for (i, record) in array.iter().enumerate() {
             let Shape::Object(record) = record else {
                 return Err(refuse(format!("`{key}` element {i} is not a JSON object")));
             };
-            // ReqCheck stores a record with any other key, or without a required one, as an
-            // import error; names only, never values.
-            let unknown = unknown_keys(target, record);
-            if !unknown.is_empty() {
-                return Err(refuse(format!(
-                    "`{key}` element {i} has key(s) {unknown:?}, which ReqCheck does not accept on `{}` records",
-                    target.name
-                )));
-            }
-            let missing = missing_keys(target, record);
-            if !missing.is_empty() {
-                return Err(refuse(format!(
-                    "`{key}` element {i} lacks the key(s) {missing:?}, which ReqCheck requires on `{}` records",
-                    target.name
-                )));
+            if let Some(reason) = record_fault(self.target, record) {
+                return Err(refuse(format!("`{key}` element {i} {reason}")));
             }
         }
         Ok(())
     }
+}
+
+/// Which records a render is given: what its errors may say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    /// Made-up records, when the template is loaded.
+    Samples,
+    /// The rows of a run: an error's detail could quote their values.
+    Real,
+}
+
+/// What is wrong with one record object of a body, if anything, as "element N …" goes on.
+/// Never names a key ReqCheck does not define: a template can write keys from row data.
+fn record_fault(target: &Target, record: &ObjectKeys<'_>) -> Option<String> {
+    let name = target.name;
+    // ReqCheck stores a record with any other key as an import error.
+    let unknown = unknown_keys(target, record).len();
+    if unknown > 0 {
+        return Some(format!(
+            "has {unknown} key(s) ReqCheck does not accept on `{name}` records (not shown: keys \
+             written from row data could be patient data); the keys it accepts are {}",
+            target.fields.join(", ")
+        ));
+    }
+    let missing = missing_keys(target, record);
+    if !missing.is_empty() {
+        return Some(format!(
+            "lacks the key(s) {missing:?}, which ReqCheck requires on `{name}` records"
+        ));
+    }
+    let repeated = record.repeated();
+    if !repeated.is_empty() {
+        return Some(format!(
+            "has {} (JSON readers disagree on which value counts: ReqCheck takes the last, \
+             others the first); write each key once",
+            repeated_keys(target, &repeated)
+        ));
+    }
+    None
+}
+
+/// "the key `first_name` twice" for keys ReqCheck defines, a count otherwise.
+fn repeated_keys(target: &Target, repeated: &[&str]) -> String {
+    let known: Vec<String> = repeated
+        .iter()
+        .filter(|k| target.fields.contains(k))
+        .map(|k| format!("`{k}`"))
+        .collect();
+    let unknown = repeated.len() - known.len();
+    let mut parts = Vec::new();
+    if !known.is_empty() {
+        parts.push(format!("the key(s) {} more than once", known.join(", ")));
+    }
+    if unknown > 0 {
+        parts.push(format!("{unknown} other key(s) more than once (not shown)"));
+    }
+    parts.join(" and ")
 }
 
 /// The keys of `record` that `target` does not accept, sorted, each once.
@@ -229,6 +317,8 @@ fn missing_keys(target: &Target, record: &ObjectKeys<'_>) -> Vec<&'static str> {
 /// rendering time; a list of whole records (`{{ records }}`) as a JSON array of those texts,
 /// which spares the template a loop iteration per record (about 2,700 instructions each,
 /// more than writing the record). Everything else goes through minijinja's JSON escaping.
+/// What is written here goes through minijinja's output, which charges it to the render's
+/// budget like any other output.
 fn write_value(
     out: &mut minijinja::Output,
     state: &mut minijinja::State,
@@ -292,6 +382,10 @@ impl RenderError {
                 path,
                 reason: format!("{reason} ({NOTE})"),
             },
+            RenderError::Budget { path, reason } => RenderError::Budget {
+                path,
+                reason: format!("{reason} ({NOTE})"),
+            },
             other => other,
         }
     }
@@ -337,7 +431,9 @@ fn sample_value(schema: Option<&Value>, n: i64) -> Value {
     }
 }
 
-/// minijinja errors name the template line; the detail never contains context values.
+/// minijinja's error with its detail: for syntax errors (the detail quotes the template's own
+/// text) and the load-time render (made-up sample values). A detail can quote values the
+/// template was working on ("unable to calculate …", a template name it tried to include).
 fn describe(e: &minijinja::Error) -> String {
     match e.line() {
         Some(line) => format!(
@@ -348,6 +444,17 @@ fn describe(e: &minijinja::Error) -> String {
             .detail()
             .map(str::to_string)
             .unwrap_or_else(|| e.kind().to_string()),
+    }
+}
+
+/// minijinja's error as its kind and line only (a detail can quote row values, see
+/// [`describe`]): what a run's error says, since it is stored in the ledger and the report.
+fn describe_without_detail(e: &minijinja::Error) -> String {
+    const NOT_SHOWN: &str = "(the detail is not shown: it can quote row values; the same \
+                             expression rendered the sample records when the template was loaded)";
+    match e.line() {
+        Some(line) => format!("line {line}: {} {NOT_SHOWN}", e.kind()),
+        None => format!("{} {NOT_SHOWN}", e.kind()),
     }
 }
 
@@ -434,8 +541,7 @@ mod tests {
             parsed(looped.render(&records).unwrap())
         );
         // Accepted from its skeleton: the full check is not needed for whole records.
-        let compiled = array.env.get_template(NAME).unwrap();
-        let body = array.render_body(&compiled, &records).unwrap();
+        let body = array.render_body(&records, Rows::Real).unwrap();
         assert!(skeleton::accepts(&body, &records, array.target));
     }
 
@@ -533,11 +639,84 @@ mod tests {
     }
 
     #[test]
-    fn a_record_key_reqcheck_does_not_accept_is_refused() {
+    fn a_record_key_reqcheck_does_not_accept_is_refused_without_naming_it() {
         let e = template(r#"{"patient_data": [{% for r in records %}{"patient_number": {{ r.patient_number }}, "first_name": {{ r.first_name }}, "last_name": {{ r.last_name }}, "dob": {{ r.dob }}, "hd_mpfile_updated_at": {{ r.hd_mpfile_updated_at }}, "middle_name": "x"}{% if not loop.last %},{% endif %}{% endfor %}]}"#)
             .unwrap_err();
         assert!(matches!(e, RenderError::Shape { .. }), "{e}");
-        assert!(e.to_string().contains("\"middle_name\""), "{e}");
+        let message = e.to_string();
+        assert!(message.contains("element 0 has 1 key(s)"), "{message}");
+        assert!(message.contains("patient_number, first_name"), "{message}");
+        assert!(!message.contains("middle_name"), "{message}");
+    }
+
+    #[test]
+    fn keys_written_from_row_data_are_counted_never_quoted() {
+        // The sample records pass; a real row's last name becomes a key.
+        let t = template(
+            r#"{"patient_data": [{% for r in records %}{% if "sample" in r.first_name %}{{ r }}{% else %}{ {{ r.last_name }}: 1, "patient_number": {{ r.patient_number }}, "first_name": {{ r.first_name }}, "last_name": {{ r.last_name }}, "dob": {{ r.dob }}, "hd_mpfile_updated_at": {{ r.hd_mpfile_updated_at }}}{% endif %}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+        )
+        .unwrap();
+        let e = t.render(&records()).unwrap_err();
+        let message = e.to_string();
+        assert!(message.contains("element 0 has 1 key(s)"), "{message}");
+        assert!(!message.contains("Brien"), "{message}");
+    }
+
+    #[test]
+    fn a_key_written_twice_is_refused_naming_it_when_reqcheck_defines_it() {
+        let twice = r#"{"patient_data": [{% for r in records %}{"patient_number": {{ r.patient_number }}, "first_name": {{ r.first_name }}, "last_name": {{ r.last_name }}, "dob": {{ r.dob }}, "hd_mpfile_updated_at": {{ r.hd_mpfile_updated_at }}, "first_name": "Someone Else"}{% if not loop.last %},{% endif %}{% endfor %}]}"#;
+        let e = template(twice).unwrap_err();
+        assert!(matches!(e, RenderError::Shape { .. }), "{e}");
+        let message = e.to_string();
+        assert!(
+            message.contains("element 0 has the key(s) `first_name` more than once"),
+            "{message}"
+        );
+        assert!(message.contains("sample records"), "{message}");
+        // Only in real rows: refused before sending as well.
+        let t = template(
+            r#"{"patient_data": [{% for r in records %}{% if "sample" in r.first_name %}{{ r }}{% else %}{"patient_number": {{ r.patient_number }}, "first_name": {{ r.first_name }}, "last_name": {{ r.last_name }}, "dob": {{ r.dob }}, "hd_mpfile_updated_at": {{ r.hd_mpfile_updated_at }}, "dob": "1900-01-01"}{% endif %}{% if not loop.last %},{% endif %}{% endfor %}]}"#,
+        )
+        .unwrap();
+        let e = t.render(&records()).unwrap_err();
+        assert!(e.to_string().contains("`dob` more than once"), "{e}");
+        // The same key in a record written whole next to template-made records (the skeleton
+        // path): refused too.
+        let t = template(
+            r#"{"patient_data": [{{ records[0] }}{% for r in records[1:] %}, {"patient_number": {{ r.patient_number }}, "first_name": {{ r.first_name }}, "last_name": {{ r.last_name }}, "dob": {{ r.dob }}, "hd_mpfile_updated_at": {{ r.hd_mpfile_updated_at }}{% if "sample" not in r.first_name %}, "dob": "1900-01-01"{% endif %}}{% endfor %}]}"#,
+        )
+        .unwrap();
+        let e = t.render(&patients(3)).unwrap_err();
+        assert!(
+            e.to_string().contains("element 1 has the key(s) `dob`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_body_key_written_twice_is_refused() {
+        let e = template(r#"{"patient_data": {{ records }}, "patient_data": {{ records }}}"#)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("`patient_data` more than once"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_run_time_error_names_its_line_and_kind_but_never_a_value() {
+        // minijinja's detail would quote the name of the template it tried to include: here a
+        // patient's name, which must not reach the stored message.
+        let t = template(
+            "{% for r in records %}{% if \"sample\" not in r.first_name %}\n{% include r.last_name %}{% endif %}{% endfor %}{\"patient_data\": {{ records }}}",
+        )
+        .unwrap();
+        let e = t.render(&records()).unwrap_err();
+        assert!(matches!(e, RenderError::Render { .. }), "{e}");
+        let message = e.to_string();
+        assert!(message.contains("line 2"), "{message}");
+        assert!(message.contains("not shown"), "{message}");
+        assert!(!message.contains("Brien"), "{message}");
     }
 
     #[test]
