@@ -23,7 +23,11 @@ mod recovery;
 mod rejections;
 mod sandbox;
 mod security_daemon;
+// Owner-only modes, links and devices as Unix has them (Windows relies on folder ACLs, see
+// docs/SECURITY.md).
+#[cfg(unix)]
 mod security_files;
+#[cfg(unix)]
 mod security_inputs;
 mod security_reqcheck;
 mod security_templates;
