@@ -250,10 +250,13 @@ pub struct JobConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            crate::input_file::read_to_string(path, crate::input_file::CONFIG).map_err(|e| {
+                ConfigError::Read {
+                    path: path.to_path_buf(),
+                    reason: e.reason(),
+                }
+            })?;
         let config = Self::parse(path, &text)?;
         config.check_secret_files()?;
         Ok(config)

@@ -34,6 +34,17 @@ pub const MODULE: InputKind = InputKind {
     what: "transform module",
     max_bytes: 256 * MIB,
 };
+/// The config file itself.
+pub const CONFIG: InputKind = InputKind {
+    what: "config file",
+    max_bytes: MIB,
+};
+/// A PEM file of CA certificates (`ca_file`, `sslrootcert`): a few kilobytes, a whole
+/// system bundle about 200 KiB.
+pub const CERTIFICATES: InputKind = InputKind {
+    what: "CA certificate file",
+    max_bytes: 4 * MIB,
+};
 /// A module's example cases.
 pub const EXAMPLES: InputKind = InputKind {
     what: "example cases",

@@ -84,9 +84,25 @@ pub fn write_new(
         write(&mut out)?;
         out.into_inner().map_err(|e| e.into_error())?.sync_data()
     });
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, dest));
+    let linked = written.and_then(|()| link_into_place(&tmp, dest));
     let _ = std::fs::remove_file(&tmp);
     linked
+}
+
+/// Gives the complete file `tmp` the name `dest`, unless something is there already
+/// (`AlreadyExists`). A hard link does that in one step; on a file system without them (FAT,
+/// some network shares) the file is renamed after a look, which leaves a moment in which a file
+/// appearing at `dest` would be replaced. `tmp` may remain; the caller removes it.
+pub fn link_into_place(tmp: &Path, dest: &Path) -> io::Result<()> {
+    match std::fs::hard_link(tmp, dest) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            if std::fs::symlink_metadata(dest).is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            std::fs::rename(tmp, dest)
+        }
+        linked => linked,
+    }
 }
 
 /// Makes sure an SQLite database file exists owner-only before SQLite opens it: SQLite creates
@@ -179,13 +195,25 @@ fn open_no_follow(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
         // No O_NOFOLLOW: look first. Creating a link on Windows needs a privilege ordinary
         // users lack by default, which narrows the window this leaves.
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(io::Error::other(format!(
-                "{} is a symbolic link; reqsync does not write through links",
-                path.display()
-            )));
+            return Err(link_refused(path));
         }
     }
-    options.open(path)
+    options.open(path).map_err(|e| {
+        // O_NOFOLLOW fails with ELOOP, "too many levels of symbolic links": not what happened.
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            return link_refused(path);
+        }
+        e
+    })
+}
+
+fn link_refused(path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} is a symbolic link; reqsync does not write through links (point the setting at \
+         the file itself)",
+        path.display()
+    ))
 }
 
 /// A name beside `dest` no other writer uses: `.<name>.<pid>-<nanos>.tmp`.
@@ -249,7 +277,8 @@ mod tests {
             create_new(&link).unwrap_err().kind(),
             io::ErrorKind::AlreadyExists
         );
-        assert!(open_append(&link).is_err());
+        let refused = open_append(&link).expect_err("a link is refused");
+        assert!(refused.to_string().contains("is a symbolic link"), "{refused}");
         assert!(open_read_write(&link).is_err());
         assert!(write_new(&link, |w| w.write_all(b"phi")).is_err());
         // Replaced, not written through.

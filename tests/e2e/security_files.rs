@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use reqsync::seed::SeedOptions;
 
-use crate::support::{PASSWORD, USER, World, reqsync};
+use crate::support::{World, as_the_user, reqsync};
 
 fn kcmo() -> SeedOptions {
     SeedOptions {
@@ -31,15 +31,13 @@ fn mode(path: &Path) -> u32 {
 
 /// `reqsync ARGS…` under umask 022, the common default that made files world-readable.
 fn reqsync_umask_022(world: &World, args: &[&str]) -> Output {
-    Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg("umask 022 && exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_reqsync"))
-        .args(args)
-        .current_dir(world.dir.path())
-        .env("REQCHECK_USERNAME", USER)
-        .env("REQCHECK_PASSWORD", PASSWORD)
-        .env_remove("REQSYNC_LOG")
+        .args(args);
+    as_the_user(&mut command, world)
         .output()
         .expect("run reqsync")
 }

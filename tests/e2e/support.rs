@@ -160,14 +160,24 @@ impl World {
 /// `reqsync ARGS…` in the world's folder with the test credentials and the default log level,
 /// as a user (or cron) runs it.
 pub fn reqsync(world: &World, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_reqsync"))
-        .args(args)
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_reqsync"));
+    command.args(args);
+    as_the_user(&mut command, world)
+        .output()
+        .expect("run reqsync")
+}
+
+/// `command` run as [`reqsync`] runs the binary: in the world's folder, with the test
+/// credentials and the default log level.
+pub fn as_the_user<'a>(
+    command: &'a mut std::process::Command,
+    world: &World,
+) -> &'a mut std::process::Command {
+    command
         .current_dir(world.dir.path())
         .env("REQCHECK_USERNAME", USER)
         .env("REQCHECK_PASSWORD", PASSWORD)
         .env_remove("REQSYNC_LOG")
-        .output()
-        .expect("run reqsync")
 }
 
 /// The compiled-module cache folder every test of the run shares: compiling is the slow part.

@@ -150,7 +150,7 @@ fn create(path: &Path) -> Result<(), LedgerError> {
             let conn = Connection::open(&tmp).map_err(|e| sqlite(path, e))?;
             schema::migrate(&conn, path)
         });
-    let linked = built.and_then(|()| match std::fs::hard_link(&tmp, path) {
+    let linked = built.and_then(|()| match crate::private_fs::link_into_place(&tmp, path) {
         // Another process created it meanwhile: theirs is as good.
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(LedgerError::StateDir {
             path: path.to_path_buf(),

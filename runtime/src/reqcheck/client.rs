@@ -266,10 +266,13 @@ impl ReqCheckClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("reqsync/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &options.ca_file {
-            let pem = std::fs::read(path).map_err(|e| ClientError::CaFile {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let pem =
+                crate::input_file::read(path, crate::input_file::CERTIFICATES).map_err(|e| {
+                    ClientError::CaFile {
+                        path: path.clone(),
+                        reason: e.reason(),
+                    }
+                })?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ClientError::CaFile {
                 path: path.clone(),
                 reason: e.to_string(),

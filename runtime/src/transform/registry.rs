@@ -325,9 +325,11 @@ fn canonical(path: &Path) -> PathBuf {
     }
 }
 
+/// The SHA-256 of the file at `path`, when it is one a module could be (a regular file within
+/// the module size cap): a path swapped for a device must not be read without end.
 fn sha_of(path: &Path) -> Option<String> {
     use sha2::Digest;
-    std::fs::read(path)
+    crate::input_file::read(path, crate::input_file::MODULE)
         .ok()
         .map(|b| hex::encode(sha2::Sha256::digest(b)))
 }

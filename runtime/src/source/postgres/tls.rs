@@ -57,7 +57,8 @@ fn read_ca_file(
         what: url.to_string(),
         reason: format!("sslrootcert {}: {reason}", path.display()),
     };
-    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let pem = crate::input_file::read(path, crate::input_file::CERTIFICATES)
+        .map_err(|e| fail(e.reason()))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| fail(format!("not a PEM certificate file ({e})")))?;

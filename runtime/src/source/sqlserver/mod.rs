@@ -95,12 +95,17 @@ impl SqlServerSource {
                      (trust_server_certificate) instead"
                 ),
                 Trust::CaFile(path) | Trust::ServerCertificate(path) => {
-                    std::fs::metadata(path).map_err(|e| {
-                        open_err(format!(
-                            "cannot read the certificate file {}: {e}",
-                            path.display()
-                        ))
-                    })?;
+                    // The driver reads the file itself, whole: make sure it is one of a
+                    // certificate's size, not a device or an export named by mistake.
+                    crate::input_file::read(path, crate::input_file::CERTIFICATES).map_err(
+                        |e| {
+                            open_err(format!(
+                                "cannot read the certificate file {}: {}",
+                                path.display(),
+                                e.reason()
+                            ))
+                        },
+                    )?;
                 }
                 Trust::System => {}
             },
