@@ -278,7 +278,10 @@ mod tests {
             io::ErrorKind::AlreadyExists
         );
         let refused = open_append(&link).expect_err("a link is refused");
-        assert!(refused.to_string().contains("is a symbolic link"), "{refused}");
+        assert!(
+            refused.to_string().contains("is a symbolic link"),
+            "{refused}"
+        );
         assert!(open_read_write(&link).is_err());
         assert!(write_new(&link, |w| w.write_all(b"phi")).is_err());
         // Replaced, not written through.
