@@ -455,6 +455,17 @@ impl Config {
             if j.name.trim().is_empty() {
                 return Err(invalid(&key("name"), "must not be empty".into()));
             }
+            // A job's name becomes part of file names (dry-run bodies), metric labels and log
+            // fields: no separators, no dot files, nothing that needs quoting.
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if !j.name.chars().all(plain) || j.name.starts_with('.') {
+                return Err(invalid(
+                    &key("name"),
+                    "use letters, digits, `-`, `_` and `.` only (and no leading `.`), e.g. \
+                     \"patients\""
+                        .into(),
+                ));
+            }
             if jobs.iter().any(|other: &JobConfig| other.name == j.name) {
                 return Err(invalid(
                     &key("name"),
@@ -721,6 +732,22 @@ template = "templates/patient_data.json.j2"
             .to_string();
         assert!(e.contains("urll"), "{e}");
         assert!(e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn a_job_name_that_could_leave_a_folder_is_refused() {
+        for name in ["../../etc/cron.d/x", "a/b", ".hidden", "two words", "tab\t"] {
+            let e = parse(&MINIMAL.replace("name = \"patients\"", &format!("name = {name:?}")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("jobs[0].name"), "{name}: {e}");
+        }
+        for name in ["patients", "vaccine-doses", "doses_2016.v2"] {
+            assert!(
+                parse(&MINIMAL.replace("name = \"patients\"", &format!("name = {name:?}"))).is_ok(),
+                "{name}"
+            );
+        }
     }
 
     #[test]
