@@ -45,6 +45,11 @@ pub const CERTIFICATES: InputKind = InputKind {
     what: "CA certificate file",
     max_bytes: 4 * MIB,
 };
+/// A password or user name file: a line.
+pub const SECRET: InputKind = InputKind {
+    what: "secret file",
+    max_bytes: 64 * 1024,
+};
 /// A module's example cases.
 pub const EXAMPLES: InputKind = InputKind {
     what: "example cases",
@@ -108,11 +113,25 @@ impl InputFileError {
 
 /// The whole file, if it is a regular file within `kind`'s size.
 pub fn read(path: &Path, kind: InputKind) -> Result<Vec<u8>, InputFileError> {
-    let io = |e: std::io::Error| InputFileError::Io {
-        what: kind.what,
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
+    let (file, meta) = open(path, kind)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // One byte past the limit tells a file that grew since `metadata` from one that fits.
+    file.take(kind.max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(path, kind, e))?;
+    if bytes.len() as u64 > kind.max_bytes {
+        return Err(too_large(path, kind));
+    }
+    Ok(bytes)
+}
+
+/// The file opened for reading, with its metadata, if it is a regular file within `kind`'s
+/// size (for callers that check more before reading, e.g. who may read a secret file).
+pub fn open(
+    path: &Path,
+    kind: InputKind,
+) -> Result<(std::fs::File, std::fs::Metadata), InputFileError> {
+    let io = |e: std::io::Error| io_error(path, kind, e);
     let not_a_file = || InputFileError::NotAFile {
         what: kind.what,
         path: path.to_path_buf(),
@@ -127,23 +146,27 @@ pub fn read(path: &Path, kind: InputKind) -> Result<Vec<u8>, InputFileError> {
     if !meta.is_file() {
         return Err(not_a_file());
     }
-    let too_large = || InputFileError::TooLarge {
+    if meta.len() > kind.max_bytes {
+        return Err(too_large(path, kind));
+    }
+    Ok((file, meta))
+}
+
+/// A read of `path` that failed, as an error naming the file and what it is.
+pub fn io_error(path: &Path, kind: InputKind, e: std::io::Error) -> InputFileError {
+    InputFileError::Io {
+        what: kind.what,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn too_large(path: &Path, kind: InputKind) -> InputFileError {
+    InputFileError::TooLarge {
         what: kind.what,
         path: path.to_path_buf(),
         max_bytes: kind.max_bytes,
-    };
-    if meta.len() > kind.max_bytes {
-        return Err(too_large());
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    // One byte past the limit tells a file that grew since `metadata` from one that fits.
-    file.take(kind.max_bytes + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > kind.max_bytes {
-        return Err(too_large());
-    }
-    Ok(bytes)
 }
 
 /// [`read`] for a text file.

@@ -9,44 +9,24 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// A password is a line; anything longer than this is not a password file.
-const MAX_BYTES: u64 = 64 * 1024;
+use crate::input_file::{self, InputFileError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretFileError {
-    #[error("cannot read the secret file {}: {reason}", path.display())]
-    Read { path: PathBuf, reason: String },
+    /// Missing, unreadable, not a regular file, or larger than a password file could be.
+    #[error(transparent)]
+    Input(#[from] InputFileError),
     #[error(
         "refusing the secret file {}: other users can read or write it (mode {mode}). Run \
          `chmod 600 {}` (and keep it owned by the user reqsync runs as)",
         path.display(), path.display()
     )]
     Exposed { path: PathBuf, mode: String },
-    #[error(
-        "the secret file {} is not a regular file, or is larger than a password file could be",
-        path.display()
-    )]
-    NotASecret { path: PathBuf },
 }
 
 /// The file's text (not trimmed: callers take what their format says, a line or the whole).
 pub fn read(path: &Path) -> Result<String, SecretFileError> {
-    let read_error = |e: std::io::Error| SecretFileError::Read {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let not_a_secret = || SecretFileError::NotASecret {
-        path: path.to_path_buf(),
-    };
-    // Before opening: opening a FIFO blocks until someone writes to it.
-    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
-        return Err(not_a_secret());
-    }
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let meta = file.metadata().map_err(read_error)?;
-    if !meta.is_file() || meta.len() > MAX_BYTES {
-        return Err(not_a_secret());
-    }
+    let (file, meta) = input_file::open(path, input_file::SECRET)?;
     if crate::private_fs::readable_by_others(&meta) || crate::private_fs::writable_by_others(&meta)
     {
         return Err(SecretFileError::Exposed {
@@ -55,9 +35,9 @@ pub fn read(path: &Path) -> Result<String, SecretFileError> {
         });
     }
     let mut text = String::new();
-    file.take(MAX_BYTES)
+    file.take(input_file::SECRET.max_bytes)
         .read_to_string(&mut text)
-        .map_err(read_error)?;
+        .map_err(|e| input_file::io_error(path, input_file::SECRET, e))?;
     Ok(text)
 }
 
@@ -98,12 +78,12 @@ mod tests {
     fn devices_and_folders_are_not_secret_files() {
         assert!(matches!(
             read(Path::new("/dev/zero")),
-            Err(SecretFileError::NotASecret { .. })
+            Err(SecretFileError::Input(InputFileError::NotAFile { .. }))
         ));
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
             read(dir.path()),
-            Err(SecretFileError::NotASecret { .. })
+            Err(SecretFileError::Input(InputFileError::NotAFile { .. }))
         ));
     }
 }

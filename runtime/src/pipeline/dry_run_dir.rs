@@ -90,10 +90,6 @@ impl DryRunDir {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The body of the `index`th request (0-based) of `job`, in a new owner-only file.
     pub fn write(&self, index: usize, job: &str, body: &[u8]) -> std::io::Result<PathBuf> {
         use std::io::Write;

@@ -86,10 +86,6 @@ impl ModuleCache {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The compiled code cached for the module whose file hashes to `module_sha256`, when an
     /// entry exists and its tag verifies. A bad entry is removed, with one warning saying why.
     pub fn lookup(&self, module_sha256: &str, fingerprint: &str) -> Option<Vec<u8>> {
