@@ -250,6 +250,7 @@ pub struct JobConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let path = &crate::native_path::native(path);
         let text =
             crate::input_file::read_to_string(path, crate::input_file::CONFIG).map_err(|e| {
                 ConfigError::Read {
@@ -320,13 +321,7 @@ impl Config {
             key: key.to_string(),
             reason,
         };
-        let rel = |p: &Path| {
-            if p.is_relative() {
-                base.join(p)
-            } else {
-                p.to_path_buf()
-            }
-        };
+        let rel = |p: &Path| crate::native_path::resolve(&base, p);
 
         let r = raw.reqcheck;
         if r.password.is_some() {
@@ -425,11 +420,11 @@ impl Config {
         let cache_dir = s
             .cache_dir
             .map(|p| rel(&p))
-            .unwrap_or_else(|| base.join(".reqsync").join("cache"));
+            .unwrap_or_else(|| rel(Path::new(".reqsync/cache")));
         let state_dir = s
             .state_dir
             .map(|p| rel(&p))
-            .unwrap_or_else(|| base.join(".reqsync").join("state"));
+            .unwrap_or_else(|| rel(Path::new(".reqsync/state")));
         let on_partial_failure = match s.on_partial_failure.as_deref() {
             None | Some("fail") => PartialFailurePolicy::Fail,
             Some("accept") => PartialFailurePolicy::Accept,

@@ -13,6 +13,7 @@ pub mod input_file;
 pub(crate) mod iso_text;
 pub(crate) mod json_shape;
 pub mod ledger;
+pub mod native_path;
 pub mod pipeline;
 pub mod private_fs;
 pub mod project;

@@ -8,9 +8,26 @@ mod cli;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // Started by the Windows Service Control Manager: the service's thread sets up its own log
+    // (in files: there is no console) and runtime.
+    #[cfg(windows)]
+    if let cli::Command::Service(cli::service::ServiceArgs {
+        action: cli::service::ServiceAction::Run(run),
+    }) = args.command
+    {
+        return cli::service::dispatch(run);
+    }
     // The demo prints its own narrative; the in-process receiver's request log would drown it.
     let quiet = matches!(args.command, cli::Command::Demo(_));
-    cli::logging::init(args.verbose, args.log_json, quiet);
+    match &args.log_dir {
+        Some(dir) => {
+            if let Err(e) = cli::logging::init_files(dir, args.verbose, args.log_json) {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(cli::exit::CONFIG);
+            }
+        }
+        None => cli::logging::init(args.verbose, args.log_json, quiet),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -198,14 +198,17 @@ fn open_no_follow(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
             return Err(link_refused(path));
         }
     }
-    options.open(path).map_err(|e| {
-        // O_NOFOLLOW fails with ELOOP, "too many levels of symbolic links": not what happened.
-        #[cfg(unix)]
+    let opened = options.open(path);
+    // O_NOFOLLOW fails with ELOOP, "too many levels of symbolic links": not what happened.
+    #[cfg(unix)]
+    let opened = opened.map_err(|e| {
         if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-            return link_refused(path);
+            link_refused(path)
+        } else {
+            e
         }
-        e
-    })
+    });
+    opened
 }
 
 fn link_refused(path: &Path) -> io::Error {

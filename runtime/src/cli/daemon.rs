@@ -23,7 +23,19 @@ pub struct DaemonArgs {
     pub listen: Option<SocketAddr>,
 }
 
+/// `reqsync daemon` in a console or under systemd: stops on SIGTERM / Ctrl-C (a second one
+/// exits at once).
 pub async fn run(args: DaemonArgs) -> Result<u8, Failure> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    serve(args, shutdown).await
+}
+
+/// The daemon until `shutdown` is cancelled: then no new run starts, the current one stops at
+/// its next request boundary, and `/healthz` answers until it has. Whoever owns the process
+/// decides what cancels it: signals in a console, the Service Control Manager's stop request
+/// for a Windows service (`cli::service`).
+pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, Failure> {
     let config = args.config.load()?;
     reqsync::audit::open(&config.audit_file).map_err(|e| Failure::new(exit::CONFIG, e))?;
     let (jobs, unscheduled) = scheduled_jobs(&config);
@@ -88,8 +100,6 @@ pub async fn run(args: DaemonArgs) -> Result<u8, Failure> {
         tracing::warn!("{warning}");
     }
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(shutdown.clone()));
     let summary = service.run(shutdown).await;
 
     http_stop.cancel();
@@ -133,7 +143,20 @@ async fn signal() -> std::io::Result<()> {
     }
 }
 
-#[cfg(not(unix))]
+/// A Windows console sends Ctrl-C, Ctrl-Break, "close" when its window is closed, and
+/// "shutdown" when the machine goes down: each one asks the daemon to stop. (Log-off is left
+/// out: another user logging off is no reason to stop. A Windows service has no console; its
+/// stop request arrives through `cli::service` instead.)
+#[cfg(windows)]
 async fn signal() -> std::io::Result<()> {
-    tokio::signal::ctrl_c().await
+    use tokio::signal::windows;
+    let mut ctrl_break = windows::ctrl_break()?;
+    let mut close = windows::ctrl_close()?;
+    let mut shutdown = windows::ctrl_shutdown()?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = ctrl_break.recv() => Ok(()),
+        _ = close.recv() => Ok(()),
+        _ = shutdown.recv() => Ok(()),
+    }
 }

@@ -14,6 +14,30 @@ pub fn init(verbose: u8, json: bool, quiet: bool) {
     subscriber(filter, json, ansi, std::io::stderr).init();
 }
 
+/// How many daily log files a service keeps (a month of nights to look back on).
+const LOG_FILES_KEPT: usize = 30;
+
+/// The log of a process without a console (a Windows service): a file a day in `dir`,
+/// `reqsync.YYYY-MM-DD.log`, the oldest deleted beyond [`LOG_FILES_KEPT`]. The folder is
+/// created owner-only, like the state folder: the log holds no row data, but it names hosts,
+/// files and job sizes.
+pub fn init_files(dir: &std::path::Path, verbose: u8, json: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    reqsync::private_fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the log folder {}", dir.display()))?;
+    let files = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("reqsync")
+        .filename_suffix("log")
+        .max_log_files(LOG_FILES_KEPT)
+        .build(dir)
+        .with_context(|| format!("cannot open a log file in {}", dir.display()))?;
+    let filter = EnvFilter::try_from_env("REQSYNC_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, false)));
+    subscriber(filter, json, false, files).try_init()?;
+    Ok(())
+}
+
 fn default_filter(verbose: u8, quiet: bool) -> &'static str {
     // tiberius logs SQL Server's error messages (which can quote row values, e.g. a failed
     // conversion) at ERROR level and packet contents at TRACE: silenced, since the SQL Server

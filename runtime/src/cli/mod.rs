@@ -11,7 +11,9 @@ pub mod logging;
 pub mod quarantine;
 pub mod receiver;
 pub mod run;
+pub mod schedule;
 pub mod seed;
+pub mod service;
 pub mod transform;
 
 use std::path::PathBuf;
@@ -31,6 +33,10 @@ pub struct Cli {
     /// Write logs as JSON lines instead of text.
     #[arg(long, global = true)]
     pub log_json: bool,
+    /// Write the log to a file a day in this folder (the last 30 kept) instead of stderr: for
+    /// a daemon or a scheduled run that no terminal or journal is watching.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -60,6 +66,11 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check the hash chain of an audit trail (`[audit] file`).
     Audit(audit::AuditArgs),
+    /// Run the daemon as a Windows service: install, start, stop, status, uninstall.
+    Service(service::ServiceArgs),
+    /// Run one sync a day from Windows Task Scheduler: install, show (the task's XML),
+    /// uninstall.
+    Schedule(schedule::ScheduleArgs),
 }
 
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -79,6 +90,13 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Audit(args) => audit::run(args),
         Command::History(args) => history::run(args),
         Command::Quarantine(args) => quarantine::run(args).await,
+        Command::Schedule(args) => tokio::task::spawn_blocking(move || schedule::run(args))
+            .await
+            .map_err(|e| Failure::new(exit::INTERNAL, anyhow::anyhow!("schedule command: {e}")))?,
+        // Blocking calls into the Service Control Manager (`stop` waits for the service).
+        Command::Service(args) => tokio::task::spawn_blocking(move || service::run(args))
+            .await
+            .map_err(|e| Failure::new(exit::INTERNAL, anyhow::anyhow!("service command: {e}")))?,
     }
 }
 
