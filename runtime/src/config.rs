@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use crate::daemon::Schedule;
 use crate::daemon::http::HttpLimits;
-use crate::reqcheck::credentials::CredentialsSource;
+use crate::reqcheck::credentials::{CredentialsSource, CredentialsSources};
+use crate::reqcheck::proxy::ProxySetting;
 use crate::reqcheck::targets::{self, Target};
 use crate::reqcheck::{BaseUrlError, RetryPolicy, parse_base_url};
 use crate::transform::{CacheError, ModuleCache, SandboxLimits};
@@ -106,6 +107,19 @@ struct RawReqCheck {
     allow_insecure_http: Option<bool>,
     /// Requests sent before the previous one's answer (default 2; 1 = one at a time).
     requests_in_flight: Option<usize>,
+    /// The HTTP proxy to reach ReqCheck through: `"http://proxy.example:3128"`, `"none"`
+    /// (always directly), or `"system"` (the default: `HTTPS_PROXY` and the like, or the
+    /// operating system's setting).
+    proxy: Option<String>,
+    /// Environment variable or file holding the proxy's user name (no default: without
+    /// these, the proxy is asked without credentials).
+    proxy_username_env: Option<String>,
+    proxy_username_file: Option<PathBuf>,
+    /// Environment variable or file holding the proxy's password.
+    proxy_password_env: Option<String>,
+    proxy_password_file: Option<PathBuf>,
+    /// Refused, like `password`.
+    proxy_password: Option<toml::Value>,
 }
 
 /// `[source]`
@@ -231,6 +245,10 @@ pub struct ReqCheckConfig {
     /// those in either order, so a request sharing a key with an earlier one waits for every
     /// earlier answer (see `pipeline::batcher::Request::repeats_a_key`).
     pub requests_in_flight: usize,
+    /// Directly, through the system's proxy, or through this one (see `reqcheck::proxy`).
+    pub proxy: ProxySetting,
+    /// Where the proxy's user name and password are, when it wants them.
+    pub proxy_credentials: Option<CredentialsSources>,
 }
 
 #[derive(Debug, Clone)]
@@ -263,11 +281,17 @@ impl Config {
         Ok(config)
     }
 
-    /// The files this config reads a secret from: ReqCheck's username and password files and
-    /// the source URL's `password_file`.
+    /// The files this config reads a secret from: ReqCheck's and the proxy's username and
+    /// password files and the source URL's `password_file`.
     pub fn secret_files(&self) -> Vec<PathBuf> {
+        let proxy = self
+            .reqcheck
+            .proxy_credentials
+            .iter()
+            .flat_map(|s| [&s.username, &s.password]);
         let mut files: Vec<PathBuf> = [&self.reqcheck.username, &self.reqcheck.password]
             .into_iter()
+            .chain(proxy)
             .filter_map(|source| match source {
                 CredentialsSource::File(path) => Some(path.clone()),
                 CredentialsSource::Env(_) => None,
@@ -348,6 +372,37 @@ impl Config {
             &rel,
         )
         .map_err(|reason| invalid("reqcheck.password_env", reason))?;
+        if r.proxy_password.is_some() {
+            return Err(invalid(
+                "reqcheck.proxy_password",
+                "passwords never go in the config file; name the variable holding the proxy's \
+                 password with `proxy_password_env`, or point `proxy_password_file` at a file \
+                 readable only by the service account"
+                    .into(),
+            ));
+        }
+        let proxy = match &r.proxy {
+            Some(text) => {
+                ProxySetting::parse(text).map_err(|e| invalid("reqcheck.proxy", e.to_string()))?
+            }
+            None => ProxySetting::System,
+        };
+        let proxy_credentials = proxy_sources(
+            r.proxy_username_env,
+            r.proxy_username_file,
+            r.proxy_password_env,
+            r.proxy_password_file,
+            &rel,
+        )
+        .map_err(|(key, reason)| invalid(key, reason))?;
+        if proxy == ProxySetting::None && proxy_credentials.is_some() {
+            return Err(invalid(
+                "reqcheck.proxy",
+                "is \"none\", yet the proxy's credentials are configured: remove \
+                 `proxy_username_*`/`proxy_password_*`, or name the proxy"
+                    .into(),
+            ));
+        }
         let timeout = match r.timeout {
             Some(t) => parse_duration(&t).map_err(|e| invalid("reqcheck.timeout", e))?,
             None => Duration::from_secs(120),
@@ -529,6 +584,8 @@ impl Config {
                 retry,
                 allow_insecure_http: r.allow_insecure_http.unwrap_or(false),
                 requests_in_flight,
+                proxy,
+                proxy_credentials,
             },
             source_url: raw.source.url,
             clinic_tz,
@@ -594,6 +651,46 @@ fn pick_source(
         (Some(var), None) => Ok(CredentialsSource::Env(var)),
         (None, Some(path)) => Ok(CredentialsSource::File(rel(&path))),
         (None, None) => Ok(CredentialsSource::Env(default_env.to_string())),
+    }
+}
+
+/// `proxy_username_*` and `proxy_password_*`: both or neither, each from a variable or a file.
+/// Unlike ReqCheck's, they have no default variables: most proxies want no login, and one
+/// that does answers 407, which says to set these. Errors are (key, reason).
+fn proxy_sources(
+    username_env: Option<String>,
+    username_file: Option<PathBuf>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    rel: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Option<CredentialsSources>, (&'static str, String)> {
+    let source = |env: Option<String>, file: Option<PathBuf>, what: &str| match (env, file) {
+        (Some(_), Some(_)) => Err(format!(
+            "give the proxy's {what} either `proxy_{what}_env` or `proxy_{what}_file`, not both"
+        )),
+        (Some(var), None) => Ok(Some(CredentialsSource::Env(var))),
+        (None, Some(path)) => Ok(Some(CredentialsSource::File(rel(&path)))),
+        (None, None) => Ok(None),
+    };
+    let username = source(username_env, username_file, "username")
+        .map_err(|reason| ("reqcheck.proxy_username_env", reason))?;
+    let password = source(password_env, password_file, "password")
+        .map_err(|reason| ("reqcheck.proxy_password_env", reason))?;
+    match (username, password) {
+        (Some(username), Some(password)) => Ok(Some(CredentialsSources { username, password })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err((
+            "reqcheck.proxy_password_env",
+            "the proxy's user name is configured but not its password: add \
+             `proxy_password_env` or `proxy_password_file`"
+                .into(),
+        )),
+        (None, Some(_)) => Err((
+            "reqcheck.proxy_username_env",
+            "the proxy's password is configured but not its user name: add \
+             `proxy_username_env` or `proxy_username_file`"
+                .into(),
+        )),
     }
 }
 
@@ -775,6 +872,91 @@ template = "templates/patient_data.json.j2"
         assert_eq!(config.reqcheck.url, "https://reqcheck.example.org");
         config.set_reqcheck_url("http://127.0.0.1:3000").unwrap();
         assert_eq!(config.reqcheck.url, "http://127.0.0.1:3000");
+    }
+
+    fn with_reqcheck(lines: &str) -> Result<Config, ConfigError> {
+        parse(&MINIMAL.replace("[source]", &format!("{lines}\n[source]")))
+    }
+
+    #[test]
+    fn the_proxy_defaults_to_the_system_and_takes_none_or_a_url() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.reqcheck.proxy, ProxySetting::System);
+        assert_eq!(c.reqcheck.proxy_credentials, None);
+        assert_eq!(
+            with_reqcheck("proxy = \"none\"").unwrap().reqcheck.proxy,
+            ProxySetting::None
+        );
+        assert_eq!(
+            with_reqcheck("proxy = \"http://proxy.example:3128\"")
+                .unwrap()
+                .reqcheck
+                .proxy,
+            ProxySetting::Url("http://proxy.example:3128/".into())
+        );
+        for bad in [
+            "socks5://p:1080",
+            "proxy.example:3128",
+            "http://wpad/proxy.pac",
+        ] {
+            let e = with_reqcheck(&format!("proxy = {bad:?}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("reqcheck.proxy"), "{e}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_the_proxy_url_are_refused_without_quoting_them() {
+        let e = with_reqcheck("proxy = \"http://clinic:s3cret@proxy.example:3128\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reqcheck.proxy"), "{e}");
+        assert!(e.contains("proxy_password_env"), "{e}");
+        assert!(!e.contains("s3cret") && !e.contains("clinic:"), "{e}");
+        let e = with_reqcheck("proxy_password = \"s3cret\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reqcheck.proxy_password"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn proxy_credentials_come_in_pairs_from_variables_or_files() {
+        let c = with_reqcheck(
+            "proxy = \"http://proxy.example:3128\"\nproxy_username_env = \"CLINIC_PROXY_USER\"\n\
+             proxy_password_file = \"secrets/proxy-password\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.reqcheck.proxy_credentials,
+            Some(CredentialsSources {
+                username: CredentialsSource::Env("CLINIC_PROXY_USER".into()),
+                password: CredentialsSource::File("/srv/reqsync/secrets/proxy-password".into()),
+            })
+        );
+        // A password file is a secret file: no job may read it as its query.
+        assert!(
+            c.secret_files()
+                .contains(&PathBuf::from("/srv/reqsync/secrets/proxy-password"))
+        );
+        // Without an explicit proxy, the credentials are for the system's.
+        assert!(with_reqcheck("proxy_username_env = \"U\"\nproxy_password_env = \"P\"").is_ok());
+        for (lines, key) in [
+            ("proxy_username_env = \"U\"", "reqcheck.proxy_password_env"),
+            ("proxy_password_env = \"P\"", "reqcheck.proxy_username_env"),
+            (
+                "proxy_username_env = \"U\"\nproxy_username_file = \"u\"\nproxy_password_env = \"P\"",
+                "reqcheck.proxy_username_env",
+            ),
+            (
+                "proxy = \"none\"\nproxy_username_env = \"U\"\nproxy_password_env = \"P\"",
+                "reqcheck.proxy",
+            ),
+        ] {
+            let e = with_reqcheck(lines).unwrap_err().to_string();
+            assert!(e.contains(key), "{lines}: {e}");
+        }
     }
 
     #[test]

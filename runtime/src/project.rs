@@ -60,6 +60,9 @@ url = "{reqcheck_url}"
 # timeout = "2m"
 # Requests awaiting ReqCheck's answer at once (1 = one at a time).
 # requests_in_flight = 2
+# The HTTP proxy to ReqCheck: by default HTTPS_PROXY or the system's; "none" connects directly.
+# Its credentials, if it wants them, come from proxy_username_env / proxy_password_env (or _file).
+# proxy = "http://proxy.example:3128"
 
 [source]
 url = "{source}"

@@ -334,7 +334,7 @@ async fn hold<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<()> {
     Ok(())
 }
 
-fn tls_acceptor() -> TlsAcceptor {
+pub fn tls_acceptor() -> TlsAcceptor {
     let dir = testdata();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
         .expect("test certificate")

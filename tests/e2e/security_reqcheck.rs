@@ -69,7 +69,7 @@ fn reqsync_verbose(world: &World, args: &[&str]) -> (Option<i32>, String, String
 
 /// Every file under `dir` (the state folder: ledger, its journal, run reports, audit trail),
 /// searched byte for byte.
-fn assert_no_file_holds(dir: &Path, needle: &str) {
+pub fn assert_no_file_holds(dir: &Path, needle: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -444,8 +444,8 @@ impl World {
     }
 }
 
-/// The client `reqsync run` builds from `config` (retry policy and `allow_insecure_http`
-/// included), with the test user and the given password.
+/// The client `reqsync run` builds from `config` (retry policy, `allow_insecure_http` and
+/// proxy included), with the test user and the given password.
 pub fn client_for(
     config: &Config,
     password: &str,
@@ -459,6 +459,12 @@ pub fn client_for(
         ca_file: config.reqcheck.ca_file.clone(),
         retry: config.reqcheck.retry.clone(),
         allow_insecure_http: config.reqcheck.allow_insecure_http,
+        proxy: config.reqcheck.proxy.clone(),
+        proxy_credentials: config
+            .reqcheck
+            .proxy_credentials
+            .as_ref()
+            .map(|sources| Credentials::load_proxy(sources).expect("the proxy's credentials")),
     };
     ReqCheckClient::new(&config.reqcheck.url, credentials, &options)
 }

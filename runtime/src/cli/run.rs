@@ -115,11 +115,22 @@ pub fn print_report(report: &RunReport, json: bool) -> u8 {
 }
 
 pub fn client(config: &Config, credentials: Credentials) -> Result<ReqCheckClient, Failure> {
+    // Read wherever ReqCheck's are: a missing variable is a configuration error before any
+    // row is read, not a 407 halfway through.
+    let proxy_credentials = config
+        .reqcheck
+        .proxy_credentials
+        .as_ref()
+        .map(Credentials::load_proxy)
+        .transpose()
+        .or_exit(exit::CONFIG, "cannot read the proxy's credentials")?;
     let options = ClientOptions {
         timeout: config.reqcheck.timeout,
         ca_file: config.reqcheck.ca_file.clone(),
         retry: config.reqcheck.retry.clone(),
         allow_insecure_http: config.reqcheck.allow_insecure_http,
+        proxy: config.reqcheck.proxy.clone(),
+        proxy_credentials,
     };
     ReqCheckClient::new(&config.reqcheck.url, credentials, &options)
         .or_exit(exit::CONFIG, "cannot set up the ReqCheck client")

@@ -14,6 +14,10 @@
 //! - Reading the answer is part of the attempt: an answer cut off or stalled mid-body is a
 //!   transport failure like one before the status line (a timeout, a closed connection), and is
 //!   retried the same way.
+//!
+//! Through an HTTP proxy ([`super::proxy`]) nothing of this changes: the TLS session is with
+//! ReqCheck, inside the proxy's tunnel, and a proxy's refusal is an error that names the proxy
+//! and says what to fix.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -35,6 +39,7 @@ use crate::redact::RedactedUrl;
 
 use super::Credentials;
 use super::base_url::parse_base_url;
+use super::proxy::{self, ProxyError, ProxyLogin, ProxyRoute, ProxySetting, Route, SystemProxy};
 use super::retry::{Decision, FailureKind, RetryPolicy, StopReason, parse_retry_after};
 
 /// How the client connects.
@@ -49,6 +54,10 @@ pub struct ClientOptions {
     /// Allow a plain `http://` URL to a host other than loopback. Off by default: the
     /// requests carry patient data and the ReqCheck password.
     pub allow_insecure_http: bool,
+    /// `[reqcheck] proxy`: the system's proxy by default (see [`super::proxy`]).
+    pub proxy: ProxySetting,
+    /// The proxy's user name and password, sent in `Proxy-Authorization`.
+    pub proxy_credentials: Option<Credentials>,
 }
 
 impl Default for ClientOptions {
@@ -58,6 +67,8 @@ impl Default for ClientOptions {
             ca_file: None,
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
+            proxy: ProxySetting::System,
+            proxy_credentials: None,
         }
     }
 }
@@ -77,6 +88,48 @@ pub enum ClientError {
     CaFile { path: PathBuf, reason: String },
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
+    /// The proxy settings cannot be used (found when the client is built).
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    /// The proxy answered 407: not retried, as the same credentials would be refused again
+    /// (and repeated failed logins can lock the proxy account).
+    #[error(
+        "{proxy} refused reqsync's credentials (407 Proxy Authentication Required) on the way \
+         to ReqCheck at {url}: {fix}"
+    )]
+    ProxyAuth {
+        /// The proxy, described: `the proxy http://host:port (from HTTPS_PROXY)`.
+        proxy: String,
+        url: String,
+        fix: String,
+    },
+    /// The proxy answered the CONNECT request with another error status. reqwest does not
+    /// pass the status on (hyper-util reports "unsuccessful" for every status but 200 and
+    /// 407), so the message names the likely ones.
+    #[error(
+        "{proxy} would not open a tunnel to ReqCheck at {target}: it answered the CONNECT \
+         request with an error, such as 403 (its rules do not allow this host or port) or \
+         502/503/504 (it cannot reach ReqCheck).{hint} Ask the proxy's administrators to allow \
+         CONNECT to {target}, or check {fix}"
+    )]
+    ProxyRefused {
+        proxy: String,
+        /// `host:port`, as the CONNECT request named it.
+        target: String,
+        hint: String,
+        fix: String,
+    },
+    /// No connection to the proxy, or it broke off before the tunnel stood.
+    #[error(
+        "cannot reach ReqCheck at {url} through {proxy}: {reason}. Check that {fix} names the \
+         proxy's host and port and that the proxy is running"
+    )]
+    ProxyUnreachable {
+        proxy: String,
+        url: String,
+        reason: String,
+        fix: String,
+    },
     #[error(
         "ReqCheck refused the credentials (401) at {endpoint}: check REQCHECK_USERNAME / \
          REQCHECK_PASSWORD (or the files configured in [reqcheck])"
@@ -94,14 +147,28 @@ pub enum ClientError {
     Server { endpoint: String, status: u16 },
     #[error("unexpected HTTP status {status} from {endpoint}")]
     UnexpectedStatus { endpoint: String, status: u16 },
-    #[error("cannot reach ReqCheck at {url}: {reason}")]
-    Transport { url: String, reason: String },
+    /// `via` is empty, or ` through the proxy …` when one was used.
+    #[error("cannot reach ReqCheck at {url}{via}: {reason}")]
+    Transport {
+        url: String,
+        via: String,
+        reason: String,
+    },
     #[error(
-        "TLS with ReqCheck at {url} failed: {reason}. If its certificate is not trusted (e.g. \
+        "TLS with ReqCheck at {url}{via} failed: {reason}. If its certificate is not trusted (e.g. \
          UnknownIssuer) and is issued by an internal CA, set `[reqcheck] ca_file` to that CA's \
-         PEM certificate; verification itself is never switched off"
+         PEM certificate; verification itself is never switched off{}",
+        if .via.is_empty() { "" } else {
+            ". Through a proxy, an unknown issuer often means the proxy inspects TLS with a \
+             certificate of its own: ask for ReqCheck's host to be exempted from inspection \
+             rather than trusting the proxy's CA, which would let it read patient data"
+        }
     )]
-    Tls { url: String, reason: String },
+    Tls {
+        url: String,
+        via: String,
+        reason: String,
+    },
     #[error("ReqCheck's answer from {endpoint} is not what its API returns: {reason}")]
     BadResponse { endpoint: String, reason: String },
     /// A 3xx: never followed (see the module documentation), never retried.
@@ -229,6 +296,8 @@ struct StatusBody {
 pub struct ReqCheckClient {
     http: reqwest::Client,
     base: reqwest::Url,
+    /// Directly or through which proxy; decided once, when the client is built.
+    route: Route,
     credentials: Credentials,
     retry: RetryPolicy,
     /// The backoff's random source, shared by clones; seeded from the OS unless a test fixes
@@ -262,9 +331,44 @@ impl ReqCheckClient {
         let mut builder = reqwest::Client::builder()
             .timeout(options.timeout)
             // reqwest follows up to 10 redirects by default, re-sending a 307/308's body and
-            // credentials wherever `Location` points; a 3xx is reported instead.
+            // credentials wherever `Location` points; a 3xx is reported instead. Through a
+            // proxy too: the redirect is inside the tunnel, and reqwest's policy applies.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("reqsync/", env!("CARGO_PKG_VERSION")));
+        // The route is decided here rather than left to reqwest's own reading of the system's
+        // settings: loopback gets its own rule, and error messages can name the proxy used.
+        let (route, proxy_auth) = proxy::resolve(
+            &options.proxy,
+            options.proxy_credentials.as_ref(),
+            &base,
+            &SystemProxy::read(),
+        )?;
+        match &route {
+            Route::Direct(why) => {
+                tracing::debug!(
+                    target: "reqsync::reqcheck",
+                    reason = ?why,
+                    "ReqCheck is reached directly, without a proxy"
+                );
+                builder = builder.no_proxy();
+            }
+            Route::Proxy(p) => {
+                tracing::info!(
+                    target: "reqsync::reqcheck",
+                    proxy = %p.shown(),
+                    origin = %p.origin,
+                    login = p.login != ProxyLogin::None,
+                    "ReqCheck is reached through a proxy"
+                );
+                // `all`: the one URL this client speaks to, whatever its scheme.
+                let mut proxy = reqwest::Proxy::all(p.url.as_str())
+                    .map_err(|e| ClientError::Build(e.to_string()))?;
+                if let Some(auth) = proxy_auth {
+                    proxy = proxy.custom_http_auth(auth);
+                }
+                builder = builder.proxy(proxy);
+            }
+        }
         if let Some(path) = &options.ca_file {
             let pem =
                 crate::input_file::read(path, crate::input_file::CERTIFICATES).map_err(|e| {
@@ -285,6 +389,7 @@ impl ReqCheckClient {
         Ok(Self {
             http,
             base,
+            route,
             credentials,
             retry: options.retry.clone(),
             jitter: Arc::new(Mutex::new(StdRng::from_os_rng())),
@@ -300,6 +405,11 @@ impl ReqCheckClient {
 
     pub fn base_url(&self) -> &reqwest::Url {
         &self.base
+    }
+
+    /// Directly or through which proxy the client reaches ReqCheck.
+    pub fn route(&self) -> &Route {
+        &self.route
     }
 
     /// `POST /heartbeat`.
@@ -480,16 +590,110 @@ impl ReqCheckClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                let url = RedactedUrl::new(url.as_str()).to_string();
+            .map_err(|e| self.send_failure(e, &url))
+    }
+
+    /// A request that got no answer, as a failed attempt. Through a proxy, a failure to get
+    /// the tunnel is the proxy's, and says so.
+    fn send_failure(&self, e: reqwest::Error, url: &reqwest::Url) -> Failed {
+        let shown = RedactedUrl::new(url.as_str()).to_string();
+        let Some(proxy) = self.route.proxy() else {
+            return transport_failure(e, |kind, reason| {
+                if kind == FailureKind::Tls {
+                    ClientError::Tls {
+                        url: shown,
+                        via: String::new(),
+                        reason,
+                    }
+                } else {
+                    ClientError::Transport {
+                        url: shown,
+                        via: String::new(),
+                        reason,
+                    }
+                }
+            });
+        };
+        let unreachable = |reason| ClientError::ProxyUnreachable {
+            proxy: proxy.described(),
+            url: shown.clone(),
+            reason,
+            fix: proxy.origin.to_fix(),
+        };
+        match tunnel_failure(&e) {
+            Some(Tunnel::AuthRequired) => Failed {
+                error: self.proxy_auth_error(proxy),
+                kind: FailureKind::ProxyAuth,
+                retry_after: None,
+            },
+            Some(Tunnel::Refused) => Failed {
+                error: ClientError::ProxyRefused {
+                    proxy: proxy.described(),
+                    target: connect_target(&self.base),
+                    hint: if is_loopback(&self.base) {
+                        " ReqCheck's URL is on this machine's loopback, which a proxy elsewhere \
+                         cannot reach: set `[reqcheck] proxy = \"none\"` to connect directly."
+                            .into()
+                    } else {
+                        String::new()
+                    },
+                    fix: proxy.origin.to_fix(),
+                },
+                kind: FailureKind::ProxyRefused,
+                retry_after: None,
+            },
+            // Connecting to the proxy (or its own TLS, for an https:// proxy) failed, or it
+            // closed the connection before answering CONNECT.
+            Some(Tunnel::Other) => transport_failure(e, |_, reason| unreachable(reason)),
+            // A plain http:// ReqCheck is forwarded, not tunnelled: a connection that fails
+            // is still one to the proxy.
+            None if transport_kind(&e) == FailureKind::Connect => {
+                transport_failure(e, |_, reason| unreachable(reason))
+            }
+            None => {
+                let via = format!(" through {}", proxy.described());
                 transport_failure(e, |kind, reason| {
                     if kind == FailureKind::Tls {
-                        ClientError::Tls { url, reason }
+                        ClientError::Tls {
+                            url: shown,
+                            via,
+                            reason,
+                        }
                     } else {
-                        ClientError::Transport { url, reason }
+                        ClientError::Transport {
+                            url: shown,
+                            via,
+                            reason,
+                        }
                     }
                 })
-            })
+            }
+        }
+    }
+
+    /// The proxy's 407, with what to check depending on where its credentials came from.
+    fn proxy_auth_error(&self, proxy: &ProxyRoute) -> ClientError {
+        let fix = match proxy.login {
+            ProxyLogin::None => "the proxy requires a login: name where its user name and \
+                                 password are with `proxy_username_env`/`proxy_username_file` \
+                                 and `proxy_password_env`/`proxy_password_file` in [reqcheck]"
+                .to_string(),
+            ProxyLogin::Configured => "check the user name and password that \
+                                       `proxy_username_env`/`proxy_username_file` and \
+                                       `proxy_password_env`/`proxy_password_file` in [reqcheck] \
+                                       point at"
+                .to_string(),
+            ProxyLogin::InUrl => format!(
+                "check the user name and password in the proxy URL of {}, or give them with \
+                 `proxy_username_env`/`proxy_password_env` (or `_file`) in [reqcheck]",
+                proxy.origin
+            ),
+        };
+        ClientError::ProxyAuth {
+            proxy: proxy.described(),
+            url: RedactedUrl::new(self.base.as_str()).to_string(),
+            fix: format!("{fix}. Not retried: the same credentials would be refused again"),
+        }
     }
 
     /// An answer other than the endpoint's success status, as a failed attempt.
@@ -509,6 +713,12 @@ impl ReqCheckClient {
 
     async fn status_error(&self, endpoint: &str, response: reqwest::Response) -> ClientError {
         let status = response.status();
+        // A plain http:// request forwarded by a proxy gets the proxy's 407 as its answer.
+        if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            && let Some(proxy) = self.route.proxy()
+        {
+            return self.proxy_auth_error(proxy);
+        }
         let endpoint = endpoint.to_string();
         match status {
             s if s.is_redirection() => ClientError::Redirected {
@@ -545,7 +755,7 @@ impl ReqCheckClient {
 
 /// `localhost`, 127.0.0.0/8 and ::1 (also as `::ffff:127.x.y.z`): plain HTTP there never
 /// leaves the machine, which is how the development receiver is reached.
-fn is_loopback(url: &reqwest::Url) -> bool {
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
@@ -596,6 +806,42 @@ fn transport_kind(e: &reqwest::Error) -> FailureKind {
         FailureKind::Closed
     } else {
         FailureKind::Transport
+    }
+}
+
+/// How getting a proxy's tunnel failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tunnel {
+    /// 407 Proxy Authentication Required.
+    AuthRequired,
+    /// Any other status but 200.
+    Refused,
+    /// No connection to the proxy, its TLS failed, or it closed before answering.
+    Other,
+}
+
+/// Whether `e` is a failure to get a tunnel from the proxy, and which. hyper-util's
+/// `TunnelError` lives in a private module, so it cannot be downcast to: its message is the
+/// only signal (`tunnel error: proxy authorization required`, `tunnel error: unsuccessful`,
+/// …). The end-to-end proxy tests (tests/e2e/proxy.rs) fail if an upgrade changes it.
+fn tunnel_failure(e: &reqwest::Error) -> Option<Tunnel> {
+    causes(e).iter().find_map(|c| {
+        let text = c.to_string();
+        let rest = text.strip_prefix("tunnel error: ")?;
+        Some(match rest {
+            "proxy authorization required" => Tunnel::AuthRequired,
+            "unsuccessful" => Tunnel::Refused,
+            _ => Tunnel::Other,
+        })
+    })
+}
+
+/// `host:port` of `url`, as a CONNECT request names it.
+fn connect_target(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
     }
 }
 

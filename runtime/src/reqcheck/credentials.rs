@@ -44,21 +44,31 @@ pub enum CredentialsSource {
     File(PathBuf),
 }
 
+/// `what` is the credential's key in `[reqcheck]` (`username`, `proxy_password`, …).
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error(
-        "the {what} for ReqCheck is not set: export {var} (or set `{what}_file` in [reqcheck])"
+        "{} is not set: export {var} (or set `{what}_file` in [reqcheck])",
+        subject(what)
     )]
     EnvMissing { what: &'static str, var: String },
     /// `reason` names the file.
-    #[error("the {what} for ReqCheck: {reason}")]
+    #[error("{}: {reason}", subject(what))]
     File {
         what: &'static str,
         path: PathBuf,
         reason: String,
     },
-    #[error("the {what} for ReqCheck is empty")]
+    #[error("{} is empty", subject(what))]
     Empty { what: &'static str },
+}
+
+/// "the password for ReqCheck", "the password for the proxy".
+fn subject(what: &str) -> String {
+    match what.strip_prefix("proxy_") {
+        Some(what) => format!("the {what} for the proxy"),
+        None => format!("the {what} for ReqCheck"),
+    }
 }
 
 impl CredentialsSource {
@@ -97,6 +107,22 @@ impl Credentials {
             password: Secret(password.read("password")?),
         })
     }
+
+    /// The proxy's credentials (`[reqcheck] proxy_username_*`, `proxy_password_*`).
+    pub fn load_proxy(sources: &CredentialsSources) -> Result<Self, CredentialsError> {
+        Ok(Self {
+            username: sources.username.read("proxy_username")?,
+            password: Secret(sources.password.read("proxy_password")?),
+        })
+    }
+}
+
+/// Where a user name and its password come from: the proxy's, which are optional as a pair
+/// (ReqCheck's always exist, with `REQCHECK_USERNAME`/`REQCHECK_PASSWORD` as defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsSources {
+    pub username: CredentialsSource,
+    pub password: CredentialsSource,
 }
 
 #[cfg(test)]
@@ -132,5 +158,18 @@ mod tests {
             .read("password")
             .unwrap_err();
         assert!(e.to_string().contains("REQSYNC_TEST_SURELY_UNSET"));
+        assert!(e.to_string().contains("password for ReqCheck"), "{e}");
+    }
+
+    #[test]
+    fn proxy_credential_errors_name_the_proxy_and_its_keys() {
+        let sources = CredentialsSources {
+            username: CredentialsSource::Env("REQSYNC_TEST_SURELY_UNSET_USER".into()),
+            password: CredentialsSource::Env("REQSYNC_TEST_SURELY_UNSET".into()),
+        };
+        let e = Credentials::load_proxy(&sources).unwrap_err().to_string();
+        assert!(e.contains("the username for the proxy"), "{e}");
+        assert!(e.contains("REQSYNC_TEST_SURELY_UNSET_USER"), "{e}");
+        assert!(e.contains("`proxy_username_file`"), "{e}");
     }
 }

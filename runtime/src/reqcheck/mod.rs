@@ -4,6 +4,7 @@
 pub mod base_url;
 pub mod client;
 pub mod credentials;
+pub mod proxy;
 pub mod record_schema;
 pub mod retry;
 pub mod targets;
@@ -11,6 +12,7 @@ pub mod window;
 
 pub use base_url::{BaseUrlError, parse_base_url};
 pub use client::{ClientError, ImportResponse, ImportStatus, ReqCheckClient};
-pub use credentials::{Credentials, CredentialsSource, Secret};
+pub use credentials::{Credentials, CredentialsSource, CredentialsSources, Secret};
+pub use proxy::{ProxySetting, ProxyUrlError};
 pub use retry::RetryPolicy;
 pub use targets::Target;

@@ -57,6 +57,14 @@ pub enum FailureKind {
     Status(u16),
     /// The request could not be built (a bug or a bad URL): never retried.
     Local,
+    /// The proxy refused its credentials (407): the same ones would be refused again, and
+    /// repeated failed logins can lock the proxy account.
+    ProxyAuth,
+    /// The proxy would not open a tunnel to ReqCheck (any status but 200 and 407: reqwest does
+    /// not say which). Retried like ReqCheck being unreachable, since the usual causes, 502,
+    /// 503 and 504 (the proxy cannot reach ReqCheck), pass; a 403 (the proxy's rules) fails
+    /// the same way on every attempt and ends the run once they are used up.
+    ProxyRefused,
     /// The answer was longer than any ReqCheck gives (`client::MAX_ANSWER_BYTES`): whatever
     /// answers is not ReqCheck, or not speaking its API, and would answer the same again.
     TooLarge,
@@ -65,15 +73,19 @@ pub enum FailureKind {
 impl FailureKind {
     /// Transient failures are retried: the network, timeouts, 408, 429 and 5xx. Other 4xx say
     /// the request itself is wrong and would be refused again; 401 in particular means the
-    /// credentials are wrong, and hammering ReqCheck with them could lock the account. A 3xx
-    /// (a redirect, never followed) would only redirect again.
+    /// credentials are wrong, and hammering ReqCheck with them could lock the account (a
+    /// proxy's 407 likewise). A 3xx (a redirect, never followed) would only redirect again.
     pub fn is_transient(self) -> bool {
         match self {
             FailureKind::Connect
             | FailureKind::Timeout
             | FailureKind::Closed
-            | FailureKind::Transport => true,
-            FailureKind::Tls | FailureKind::Local | FailureKind::TooLarge => false,
+            | FailureKind::Transport
+            | FailureKind::ProxyRefused => true,
+            FailureKind::Tls
+            | FailureKind::Local
+            | FailureKind::TooLarge
+            | FailureKind::ProxyAuth => false,
             FailureKind::Status(s) => s == 408 || s == 429 || (500..=599).contains(&s),
         }
     }
@@ -95,6 +107,8 @@ impl FailureKind {
             FailureKind::Status(_) => "status",
             FailureKind::Local => "local",
             FailureKind::TooLarge => "answer-too-large",
+            FailureKind::ProxyAuth => "proxy-auth",
+            FailureKind::ProxyRefused => "proxy-refused",
         }
     }
 
@@ -295,8 +309,11 @@ mod tests {
             FailureKind::Status(503),
             FailureKind::Status(504),
             FailureKind::Status(599),
+            FailureKind::ProxyRefused,
         ];
         let not_retried = [
+            FailureKind::ProxyAuth,
+            FailureKind::Status(407),
             FailureKind::Tls,
             FailureKind::Local,
             FailureKind::TooLarge,
