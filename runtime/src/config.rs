@@ -127,8 +127,8 @@ struct RawReqCheck {
     /// (always directly), or `"system"` (the default: `HTTPS_PROXY` and the like, or the
     /// operating system's setting).
     proxy: Option<String>,
-    /// Environment variable or file holding the proxy's user name (no default: without
-    /// these, the proxy is asked without credentials).
+    /// Environment variable, file or stored secret holding the proxy's user name (no default:
+    /// without these, the proxy is asked without credentials).
     proxy_username_env: Option<String>,
     proxy_username_file: Option<PathBuf>,
     proxy_username_secret: Option<String>,

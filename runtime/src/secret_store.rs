@@ -22,8 +22,8 @@
 //!      machine (any account on this machine may decrypt it, so a service account can use what
 //!      an administrator stored, but a copy of the file is useless elsewhere), or for the user
 //!      who stored it (`--scope user`: only that account can decrypt it). Its ACL lets SYSTEM,
-//!      Administrators and the named readers (by default the service's virtual account and
-//!      NETWORK SERVICE) read it, and nobody else.
+//!      Administrators, the file's owner and the named readers (by default the service's
+//!      virtual account and NETWORK SERVICE) read it, and nobody else.
 //!
 //! The value loses one trailing line ending (how editors and `echo` end a file) and may not be
 //! empty. It is only ever held as a [`Secret`], which formats as `***`: no error of this module
