@@ -220,7 +220,7 @@ fn link_refused(path: &Path) -> io::Error {
 }
 
 /// A name beside `dest` no other writer uses: `.<name>.<pid>-<nanos>.tmp`.
-fn temporary_sibling(dest: &Path) -> io::Result<PathBuf> {
+pub(crate) fn temporary_sibling(dest: &Path) -> io::Result<PathBuf> {
     let name = dest
         .file_name()
         .ok_or_else(|| io::Error::other(format!("{} names no file", dest.display())))?;

@@ -55,12 +55,14 @@ pub fn config_text(source: &str, reqcheck_url: &str) -> String {
     format!(
         r#"# reqsync configuration; every key is described in docs/CONFIG.md.
 # Secrets never go here: the ReqCheck username and password come from the environment
-# (REQCHECK_USERNAME, REQCHECK_PASSWORD) or from files (username_file, password_file).
+# (REQCHECK_USERNAME, REQCHECK_PASSWORD), from files (username_file, password_file), or from
+# the secret store (`reqsync secret set reqcheck`, then password_secret = "reqcheck").
 
 [reqcheck]
 url = {reqcheck_url}
 # username_env = "REQCHECK_USERNAME"
 # password_env = "REQCHECK_PASSWORD"
+# password_secret = "reqcheck"
 # timeout = "2m"
 # Requests awaiting ReqCheck's answer at once (1 = one at a time).
 # requests_in_flight = 2

@@ -142,6 +142,7 @@ impl SqlServerUrl {
         let mut user_env = None;
         let mut password_env = None;
         let mut password_file = None;
+        let mut password_secret = None;
         let mut application_name = DEFAULT_APPLICATION_NAME.to_string();
         let mut connect_timeout = DEFAULT_CONNECT_TIMEOUT;
         let mut query_timeout = DEFAULT_QUERY_TIMEOUT;
@@ -169,6 +170,10 @@ impl SqlServerUrl {
                 "user_env" => user_env = Some(value),
                 "password_env" => password_env = Some(value),
                 "password_file" => password_file = Some(resolve(value)),
+                "password_secret" => {
+                    password_secret =
+                        Some(crate::source::url::secret_option(&value, base).map_err(bad)?);
+                }
                 "app_name" | "application_name" => application_name = value,
                 "connect_timeout" => connect_timeout = duration(&value)?,
                 "query_timeout" => query_timeout = duration(&value)?,
@@ -187,9 +192,9 @@ impl SqlServerUrl {
                 other => {
                     return Err(bad(format!(
                         "unknown option `{other}` (known: instance, user_env, password_env, \
-                         password_file, app_name, connect_timeout, query_timeout, encrypt, \
-                         trust_ca_file, trust_server_certificate, trust_any_certificate, \
-                         hostname_in_certificate)"
+                         password_file, password_secret, app_name, connect_timeout, \
+                         query_timeout, encrypt, trust_ca_file, trust_server_certificate, \
+                         trust_any_certificate, hostname_in_certificate)"
                     )));
                 }
             }
@@ -201,9 +206,13 @@ impl SqlServerUrl {
                     .into(),
             ));
         }
-        if password_env.is_some() && password_file.is_some() {
+        let password_forms = usize::from(password_env.is_some())
+            + usize::from(password_file.is_some())
+            + usize::from(password_secret.is_some());
+        if password_forms > 1 {
             return Err(bad(
-                "give either `password_env` or `password_file`, not both".into(),
+                "give one of `password_env`, `password_file` and `password_secret`, not more"
+                    .into(),
             ));
         }
         let user = match (userinfo, user_env) {
@@ -219,10 +228,11 @@ impl SqlServerUrl {
             (None, Some(var)) => UserSource::Env(var),
             (None, None) => UserSource::Env(DEFAULT_USER_ENV.to_string()),
         };
-        let password = match (password_env, password_file) {
-            (_, Some(path)) => CredentialsSource::File(path),
-            (Some(var), None) => CredentialsSource::Env(var),
-            (None, None) => CredentialsSource::Env(DEFAULT_PASSWORD_ENV.to_string()),
+        let password = match (password_env, password_file, password_secret) {
+            (_, Some(path), _) => CredentialsSource::File(path),
+            (_, _, Some(secret)) => CredentialsSource::Store(secret),
+            (Some(var), None, None) => CredentialsSource::Env(var),
+            (None, None, None) => CredentialsSource::Env(DEFAULT_PASSWORD_ENV.to_string()),
         };
         let trust_choices = usize::from(trust_ca_file.is_some())
             + usize::from(trust_server_certificate.is_some())
@@ -399,6 +409,20 @@ mod tests {
         assert!(e.to_string().contains("no database"), "{e}");
         let e = parse("sqlserver://db/clinic?query_timeout=soon").unwrap_err();
         assert!(e.to_string().contains("query_timeout"), "{e}");
+        let e = parse("sqlserver://db/clinic?password_env=A&password_secret=sql").unwrap_err();
+        assert!(e.to_string().contains("not more"), "{e}");
+        let e = parse("sqlserver://db/clinic?password_secret=a%2Fb").unwrap_err();
+        assert!(e.to_string().contains("not a secret name"), "{e}");
+    }
+
+    #[test]
+    fn a_stored_password_is_named_and_found_beside_the_config() {
+        let u = parse("sqlserver://reader@db/clinic?password_secret=sql").unwrap();
+        let CredentialsSource::Store(secret) = &u.password else {
+            panic!("{:?}", u.password);
+        };
+        assert_eq!(secret.name.as_str(), "sql");
+        assert_eq!(secret.store.dir(), Path::new("/etc/reqsync/secrets"));
     }
 
     #[test]

@@ -272,6 +272,9 @@ fn password_hint(url: &SqlServerUrl) -> String {
         crate::reqcheck::CredentialsSource::File(path) => {
             format!("password from {}", path.display())
         }
+        crate::reqcheck::CredentialsSource::Store(secret) => {
+            format!("password from the secret `{}`", secret.name)
+        }
     };
     match &url.user {
         UserSource::Literal(_) => password,

@@ -76,6 +76,12 @@ impl SqlServerSource {
                 // A trailing newline is how editors and `echo` write files, not part of the secret.
                 .trim_end_matches(['\r', '\n'])
                 .to_string(),
+            CredentialsSource::Store(secret) => secret
+                .read()
+                .map_err(|e| open_err(format!("password_secret: {e}")))?
+                .secret
+                .expose()
+                .to_string(),
         };
         if user.is_empty() || password.is_empty() {
             return Err(open_err("the login name or the password is empty".into()));
