@@ -27,3 +27,5 @@ pub mod secret_store;
 pub mod seed;
 pub mod source;
 pub mod transform;
+#[cfg(windows)]
+pub(crate) mod windows_acl;

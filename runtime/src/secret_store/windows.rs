@@ -15,26 +15,23 @@
 //! The workspace denies `unsafe`; the calls into crypt32 and advapi32 below are the exceptions,
 //! each allowed on its own item with the reason it is sound.
 
-use std::ffi::OsStr;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::os::windows::ffi::OsStrExt;
 use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::AsRawHandle;
 use std::path::Path;
 
 use windows_sys::Win32::Foundation::{GENERIC_WRITE, HLOCAL, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
-    SE_FILE_OBJECT, SetSecurityInfo,
+    ConvertSidToStringSidW, SE_FILE_OBJECT, SetSecurityInfo,
 };
 use windows_sys::Win32::Security::Cryptography::{
     CRYPT_INTEGER_BLOB, CRYPTPROTECT_LOCAL_MACHINE, CRYPTPROTECT_UI_FORBIDDEN, CryptProtectData,
     CryptUnprotectData,
 };
 use windows_sys::Win32::Security::{
-    ACL, DACL_SECURITY_INFORMATION, GetSecurityDescriptorDacl, LookupAccountNameW,
-    PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, SID_NAME_USE,
+    ACL, DACL_SECURITY_INFORMATION, LookupAccountNameW, PROTECTED_DACL_SECURITY_INFORMATION,
+    SID_NAME_USE,
 };
 use windows_sys::Win32::Storage::FileSystem::WRITE_DAC;
 
@@ -43,6 +40,7 @@ use super::{Scope, SecretName, SecretStoreError, WriteOptions};
 use crate::input_file;
 use crate::reqcheck::Secret;
 use crate::secret_file::SecretFileError;
+use crate::windows_acl::{SecurityDescriptor, wide};
 
 /// Mixed into every blob (see the module's documentation). Changing it makes every stored
 /// secret unreadable: a new format gets a new string and keeps reading the old one.
@@ -220,61 +218,6 @@ fn unprotect(blob: &[u8]) -> io::Result<Vec<u8>> {
     Ok(output.to_vec())
 }
 
-/// A security descriptor made from SDDL text (LocalAlloc'd by Windows, freed when dropped).
-struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
-
-impl SecurityDescriptor {
-    #[allow(unsafe_code)]
-    fn from_sddl(sddl: &str) -> io::Result<Self> {
-        let wide = wide(sddl);
-        let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-        // SAFETY: `wide` is NUL-terminated and outlives the call; `descriptor` receives a
-        // LocalAlloc'd descriptor that `Self` owns; the size out-pointer may be null.
-        let ok = unsafe {
-            ConvertStringSecurityDescriptorToSecurityDescriptorW(
-                wide.as_ptr(),
-                SDDL_REVISION_1,
-                &mut descriptor,
-                std::ptr::null_mut(),
-            )
-        };
-        if ok == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self(descriptor))
-    }
-
-    /// The descriptor's DACL, pointing into the descriptor (valid while `self` is).
-    #[allow(unsafe_code)]
-    fn dacl(&self) -> io::Result<*const ACL> {
-        let mut present = 0;
-        let mut defaulted = 0;
-        let mut dacl: *mut ACL = std::ptr::null_mut();
-        // SAFETY: `self.0` is a valid descriptor made by `from_sddl`; the out-pointers are
-        // valid locals.
-        let ok =
-            unsafe { GetSecurityDescriptorDacl(self.0, &mut present, &mut dacl, &mut defaulted) };
-        if ok == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if present == 0 || dacl.is_null() {
-            return Err(io::Error::other("the security descriptor has no DACL"));
-        }
-        Ok(dacl)
-    }
-}
-
-impl Drop for SecurityDescriptor {
-    #[allow(unsafe_code)]
-    fn drop(&mut self) {
-        // SAFETY: the descriptor was allocated by Windows with LocalAlloc for us alone, and is
-        // freed once.
-        unsafe {
-            LocalFree(self.0 as HLOCAL);
-        }
-    }
-}
-
 /// Writes `bytes` to `dest` with the DACL `sddl` describes, all at once: into a new file beside
 /// it, then renamed over `dest`. The new file is opened without sharing and its DACL set
 /// through that handle before anything is written, so no other process can open it while it
@@ -382,13 +325,6 @@ fn lookup_account(account: &str) -> io::Result<String> {
         s
     };
     Ok(sid_text)
-}
-
-fn wide(text: &str) -> Vec<u16> {
-    OsStr::new(text)
-        .encode_wide()
-        .chain(std::iter::once(0))
-        .collect()
 }
 
 #[cfg(test)]
