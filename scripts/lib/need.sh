@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the packaging scripts. `need COMMAND DEBIAN-PACKAGE` installs the package with
 # apt-get when the command is missing (the project never asks a user to install by hand); the
 # package lists are refreshed only when the first attempt fails, e.g. on a fresh machine.
