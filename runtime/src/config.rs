@@ -872,6 +872,28 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+
+    /// The configs the .deb and the MSI install must load as they ship (a key renamed in the
+    /// code would otherwise first fail on a clinic's server).
+    #[test]
+    fn the_packaged_sample_configs_load() {
+        for (name, text) in [
+            (
+                "packaging/linux/reqsync.toml",
+                include_str!("../../packaging/linux/reqsync.toml"),
+            ),
+            (
+                "packaging/windows/reqsync.toml",
+                include_str!("../../packaging/windows/reqsync.toml"),
+            ),
+        ] {
+            let config = Config::parse(Path::new("reqsync.toml"), text)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(config.jobs.len(), 2, "{name}");
+            assert!(config.jobs.iter().all(|j| j.schedule.is_some()), "{name}");
+        }
+    }
+
     use super::*;
 
     const MINIMAL: &str = r#"
