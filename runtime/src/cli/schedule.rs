@@ -312,10 +312,13 @@ fn install(task: Task) -> Result<u8, Failure> {
                 anyhow::anyhow!("cannot write the task file: {e}"),
             )
         })?;
+    // Closed before schtasks reads it (still deleted when dropped): schtasks opens the file
+    // without sharing write access, and fails with "could not open file" while we hold it.
+    let path = file.into_temp_path();
     let mut command = std::process::Command::new("schtasks");
     command
         .args(["/Create", "/F", "/TN", &task.name, "/XML"])
-        .arg(file.path());
+        .arg(&path);
     if builtin_sid(&task.account).is_none() {
         // The password is asked for by schtasks itself, never put on a command line.
         command.args(["/RU", &task.account, "/RP", "*"]);
