@@ -15,7 +15,8 @@ pub enum SourceUrl {
     /// `postgres://USER@HOST[:PORT]/DATABASE[?OPTIONS]` (or `postgresql://`); see
     /// [`PostgresUrl`].
     Postgres(PostgresUrl),
-    /// `sqlserver://[USER@]HOST[:PORT]/DATABASE[?OPTIONS]` (or `mssql://`); see
+    /// `sqlserver://[USER@]HOST[:PORT]/DATABASE[?OPTIONS]` (or `mssql://`), with a SQL Server
+    /// login or Windows authentication (`auth=`); see
     /// [`SqlServerUrl`].
     SqlServer(SqlServerUrl),
 }
@@ -61,9 +62,9 @@ impl SourceUrl {
                 super::postgres::PasswordSource::File(path) => Some(path),
                 _ => None,
             },
-            SourceUrl::SqlServer(url) => match &url.password {
-                crate::reqcheck::CredentialsSource::File(path) => Some(path),
-                crate::reqcheck::CredentialsSource::Env(_) => None,
+            SourceUrl::SqlServer(url) => match url.auth.credentials().map(|c| &c.password) {
+                Some(crate::reqcheck::CredentialsSource::File(path)) => Some(path),
+                _ => None,
             },
         }
     }
