@@ -13,10 +13,11 @@
 //!   `reqsync run` with `auth=integrated` or `auth=windows` exits 4 saying so, before reading a
 //!   password or opening a connection.
 //! - **The Windows build, end to end**: `reqsync run` with `auth=windows` syncs the KCMO corpus
-//!   through an NTLM login, and the errors an operator meets say what to fix without showing the
-//!   password at `-vv`. On Windows these run against the test binary; elsewhere they run the
-//!   Windows build under Wine (`REQSYNC_WINDOWS_EXE`, set by `scripts/test-windows`), and are
-//!   ignored by a plain `cargo test`.
+//!   through an NTLM login, the errors an operator meets say what to fix without showing the
+//!   password at `-vv`, and an `auth=integrated` login that cannot complete is a login failure.
+//!   On Windows these run against the test binary; elsewhere they run the Windows build under
+//!   Wine (`REQSYNC_WINDOWS_EXE`, set by `scripts/test-windows`), and are ignored by a plain
+//!   `cargo test`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -25,11 +26,13 @@ use std::sync::Arc;
 use tds_protocol::{EncryptionLevel, Login7, PacketType, PreLogin, Token, TokenParser};
 use winauth::NextBytes;
 
-use crate::sources_sqlserver::{SQL_PASSWORD, SQL_USER, SqlWorld};
-use crate::support::{PASSWORD, USER};
+use crate::sources_sqlserver::{SQL_PASSWORD, SQL_USER, SqlWorld, ca_signed};
+use crate::support::{PASSWORD, USER, testdata};
 use crate::tds_double::clinic::ClinicTables;
 use crate::tds_double::ntlm::SERVER_DOMAIN;
-use crate::tds_double::{DoubleConfig, Handler, LoggedIn, TdsDouble, WindowsAccount, wire};
+use crate::tds_double::{
+    DoubleConfig, Handler, LoggedIn, TdsDouble, TlsIdentity, WindowsAccount, wire,
+};
 
 /// The service account the clinic's reqsync logs in as, with a login on the server.
 const SERVICE: &str = "reqsync_svc";
@@ -40,7 +43,7 @@ const NO_LOGIN_PASSWORD: &str = "Fr0nt-Desk-Pass";
 /// Never the password of anything: must never be printed.
 const WRONG_PASSWORD: &str = "Wr0ng-Guess-7781";
 
-async fn windows_double(handler: Arc<dyn Handler>) -> TdsDouble {
+async fn windows_double(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) -> TdsDouble {
     TdsDouble::start(DoubleConfig {
         user: SQL_USER.into(),
         password: SQL_PASSWORD.into(),
@@ -59,7 +62,7 @@ async fn windows_double(handler: Arc<dyn Handler>) -> TdsDouble {
             },
         ],
         databases: vec!["clinic".into()],
-        tls: None,
+        tls,
         handler,
     })
     .await
@@ -156,7 +159,7 @@ async fn ntlm_login(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ntlm_client_of_the_windows_build_logs_in_to_the_double_with_the_right_password() {
-    let double = windows_double(Arc::new(ClinicTables::kcmo())).await;
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), None).await;
     for carried in [AuthenticateIn::SspiMessage, AuthenticateIn::LoginPacket] {
         ntlm_login(&double, SERVER_DOMAIN, SERVICE, SERVICE_PASSWORD, carried)
             .await
@@ -180,7 +183,7 @@ async fn the_ntlm_client_of_the_windows_build_logs_in_to_the_double_with_the_rig
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_unknown_account_or_domain_is_refused_with_18452_as_sql_server_does() {
-    let double = windows_double(Arc::new(ClinicTables::kcmo())).await;
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), None).await;
     for (domain, user, password) in [
         (SERVER_DOMAIN, SERVICE, WRONG_PASSWORD),
         // The password of another account of the domain.
@@ -200,7 +203,7 @@ async fn a_wrong_password_unknown_account_or_domain_is_refused_with_18452_as_sql
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_that_proves_its_password_but_has_no_login_gets_18456_naming_it() {
-    let double = windows_double(Arc::new(ClinicTables::kcmo())).await;
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), None).await;
     let (number, message) = ntlm_login(
         &double,
         SERVER_DOMAIN,
@@ -244,7 +247,7 @@ fn run_verbose(dir: &Path, env: &[(&str, &str)]) -> Output {
 #[cfg(not(windows))]
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_integrated_on_linux_exits_4_saying_it_needs_the_windows_build() {
-    let double = windows_double(Arc::new(ClinicTables::kcmo())).await;
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), None).await;
     let world = SqlWorld::new(|_| {
         format!(
             "sqlserver://127.0.0.1:{}/clinic?auth=integrated&encrypt=false",
@@ -264,7 +267,7 @@ async fn auth_integrated_on_linux_exits_4_saying_it_needs_the_windows_build() {
 #[cfg(not(windows))]
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_windows_on_linux_exits_4_without_reading_or_showing_the_password() {
-    let double = windows_double(Arc::new(ClinicTables::kcmo())).await;
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), None).await;
     let world = SqlWorld::new(|_| {
         format!(
             "sqlserver://{SERVER_DOMAIN}%5C{SERVICE}@127.0.0.1:{}/clinic?auth=windows\
@@ -309,17 +312,24 @@ fn windows_reqsync(dir: &Path) -> Command {
 }
 
 /// A project whose source is `double` with `auth=windows` as `account`, its password in the
-/// file `win-password`.
-async fn windows_world(double: &TdsDouble, account: &str, password: &str) -> SqlWorld {
+/// file `win-password`; over TLS checked against the test CA when `tls`.
+async fn windows_world(double: &TdsDouble, account: &str, password: &str, tls: bool) -> SqlWorld {
     SqlWorld::new(|dir| {
         reqsync::private_fs::write_atomically(
             &dir.join("win-password"),
             format!("{password}\n").as_bytes(),
         )
         .expect("password file");
+        // In the project folder, so that the Windows build finds it by a relative path.
+        std::fs::copy(testdata().join("ca.pem"), dir.join("sql-ca.pem")).expect("CA");
+        let transport = if tls {
+            "trust_ca_file=sql-ca.pem"
+        } else {
+            "encrypt=false"
+        };
         format!(
             "sqlserver://{}@127.0.0.1:{}/clinic?auth=windows&password_file=win-password\
-             &encrypt=false",
+             &{transport}",
             account.replace('\\', "%5C"),
             double.port()
         )
@@ -332,9 +342,9 @@ async fn windows_world(double: &TdsDouble, account: &str, password: &str) -> Sql
     ignore = "runs the Windows build under Wine: scripts/test-windows"
 )]
 #[tokio::test(flavor = "multi_thread")]
-async fn windows_build_syncs_the_kcmo_corpus_through_an_ntlm_login() {
-    let double = windows_double(Arc::new(ClinicTables::kcmo())).await;
-    let world = windows_world(&double, &service_account(), SERVICE_PASSWORD).await;
+async fn windows_build_syncs_the_kcmo_corpus_through_an_ntlm_login_over_tls() {
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), Some(ca_signed())).await;
+    let world = windows_world(&double, &service_account(), SERVICE_PASSWORD, true).await;
     let out = windows_reqsync(world.dir())
         .arg("run")
         .output()
@@ -359,8 +369,8 @@ async fn windows_build_syncs_the_kcmo_corpus_through_an_ntlm_login() {
 )]
 #[tokio::test(flavor = "multi_thread")]
 async fn windows_build_with_a_wrong_password_exits_4_with_the_fix_and_never_the_password() {
-    let double = windows_double(Arc::new(ClinicTables::kcmo())).await;
-    let world = windows_world(&double, &service_account(), WRONG_PASSWORD).await;
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), None).await;
+    let world = windows_world(&double, &service_account(), WRONG_PASSWORD, false).await;
     let out = windows_reqsync(world.dir())
         .args(["-vv", "run"])
         .output()
@@ -386,9 +396,9 @@ async fn windows_build_with_a_wrong_password_exits_4_with_the_fix_and_never_the_
 )]
 #[tokio::test(flavor = "multi_thread")]
 async fn windows_build_with_an_account_without_a_login_names_the_create_login_that_fixes_it() {
-    let double = windows_double(Arc::new(ClinicTables::kcmo())).await;
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), None).await;
     let account = format!("{SERVER_DOMAIN}\\{NO_LOGIN}");
-    let world = windows_world(&double, &account, NO_LOGIN_PASSWORD).await;
+    let world = windows_world(&double, &account, NO_LOGIN_PASSWORD, false).await;
     let out = windows_reqsync(world.dir())
         .args(["-vv", "run"])
         .output()
@@ -402,4 +412,34 @@ async fn windows_build_with_an_account_without_a_login_names_the_create_login_th
     );
     assert!(err.contains("GRANT SELECT"), "{err}");
     assert!(!err.contains(NO_LOGIN_PASSWORD) && !stdout(&out).contains(NO_LOGIN_PASSWORD));
+}
+
+#[cfg_attr(
+    not(windows),
+    ignore = "runs the Windows build under Wine: scripts/test-windows"
+)]
+#[tokio::test(flavor = "multi_thread")]
+async fn windows_build_with_integrated_auth_the_double_cannot_verify_exits_4_as_a_login_failure() {
+    // The double knows no account for the identity this process runs as, so the login fails
+    // everywhere: on Windows when the double refuses the NTLM proof SSPI made (18452), under
+    // Wine already in SSPI (Wine's NTLM needs Samba's ntlm_auth). Either way it is a login
+    // failure saying what to check, not a crash or a protocol error.
+    let double = windows_double(Arc::new(ClinicTables::kcmo()), None).await;
+    let world = SqlWorld::new(|_| {
+        format!(
+            "sqlserver://127.0.0.1:{}/clinic?auth=integrated&encrypt=false",
+            double.port()
+        )
+    })
+    .await;
+    let out = windows_reqsync(world.dir())
+        .arg("run")
+        .output()
+        .expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("login failed"), "{err}");
+    assert!(err.contains("account reqsync runs as"), "{err}");
+    assert!(!err.contains("os error 0"), "{err}");
+    assert!(double.logins.lock().expect("logins").is_empty());
 }

@@ -232,6 +232,14 @@ fn quoted_login(message: &str) -> Option<String> {
 
 /// The NTLM or SSPI code could not answer the server's challenge.
 fn windows_handshake_text(auth: &Auth, detail: &str) -> String {
+    // The driver's SSPI wrapper (winauth) reports a failed SSPI call through the thread's last
+    // error, which SSPI functions do not set: the "reason" is then the text of error 0 ("The
+    // operation completed successfully", "Success"), which would only mislead.
+    let detail = if detail.contains("(os error 0)") {
+        "Windows' SSPI refused without giving a reason"
+    } else {
+        detail
+    };
     let fix = match auth {
         Auth::Integrated => {
             "check that the account reqsync runs as is a domain account (or a service \
@@ -540,6 +548,15 @@ mod tests {
         assert!(msg.contains("handshake"), "{msg}");
         assert!(msg.contains("target principal name is incorrect"), "{msg}");
         assert!(msg.contains("domain account"), "{msg}");
+        // A failed SSPI call that left no error code does not claim success.
+        let silent = Error::Io {
+            kind: ErrorKind::Other,
+            message: "Success. (os error 0)".into(),
+        };
+        let (kind, msg) = connect_reason(&integrated, None, &silent);
+        assert_eq!(kind, ConnectFailure::LoginFailed);
+        assert!(msg.contains("refused without giving a reason"), "{msg}");
+        assert!(!msg.contains("Success"), "{msg}");
         let windows = url("sqlserver://CLINIC%5Csvc@sql01/clinic?auth=windows");
         let ntlm =
             Error::Protocol("NTLM handshake produced no response to the server challenge".into());

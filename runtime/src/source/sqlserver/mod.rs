@@ -86,8 +86,9 @@ impl SqlServerSource {
         match &url.tls {
             TlsMode::Off => tracing::warn!(
                 source = %url.display(),
-                "encrypt=false: the SQL Server login password and every row cross the network \
-                 unencrypted; use this on a loopback or otherwise trusted link only"
+                "encrypt=false: every row and the login (a SQL Server login's password, or \
+                 the NTLM exchange of a Windows account) cross the network unencrypted; use \
+                 this on a loopback or otherwise trusted link only"
             ),
             TlsMode::Required { trust, .. } => match trust {
                 Trust::AnyCertificate => tracing::warn!(
