@@ -16,6 +16,8 @@ use crate::reqcheck::credentials::{CredentialsSource, CredentialsSources};
 use crate::reqcheck::proxy::ProxySetting;
 use crate::reqcheck::targets::{self, Target};
 use crate::reqcheck::{BaseUrlError, RetryPolicy, parse_base_url};
+use crate::secret_store::{SecretName, SecretRef, SecretStore};
+use crate::source::{SourceError, SourceUrl};
 use crate::transform::{CacheError, ModuleCache, SandboxLimits};
 
 /// Default look-back subtracted from ReqCheck's last import time: late-committed source rows
@@ -54,6 +56,16 @@ struct RawConfig {
     daemon: RawDaemon,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    secrets: RawSecrets,
+}
+
+/// `[secrets]`: the store `reqsync secret set` writes and `*_secret` keys read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecrets {
+    /// The store folder (default `secrets` beside the config file).
+    dir: Option<PathBuf>,
 }
 
 /// `[audit]`: the hash-chained audit trail.
@@ -89,10 +101,14 @@ struct RawReqCheck {
     username_env: Option<String>,
     /// File holding the username (instead of the environment).
     username_file: Option<PathBuf>,
+    /// Name of the secret holding the username in the secret store (`reqsync secret set`).
+    username_secret: Option<String>,
     /// Environment variable holding the password (default `REQCHECK_PASSWORD`).
     password_env: Option<String>,
     /// File holding the password (instead of the environment).
     password_file: Option<PathBuf>,
+    /// Name of the secret holding the password in the secret store.
+    password_secret: Option<String>,
     /// Refused: secrets never live in the config file. Present only to say so clearly.
     password: Option<toml::Value>,
     /// Per-request timeout, e.g. `"2m"` (default 2 minutes).
@@ -111,13 +127,15 @@ struct RawReqCheck {
     /// (always directly), or `"system"` (the default: `HTTPS_PROXY` and the like, or the
     /// operating system's setting).
     proxy: Option<String>,
-    /// Environment variable or file holding the proxy's user name (no default: without
-    /// these, the proxy is asked without credentials).
+    /// Environment variable, file or stored secret holding the proxy's user name (no default:
+    /// without these, the proxy is asked without credentials).
     proxy_username_env: Option<String>,
     proxy_username_file: Option<PathBuf>,
-    /// Environment variable or file holding the proxy's password.
+    proxy_username_secret: Option<String>,
+    /// Environment variable, file or stored secret holding the proxy's password.
     proxy_password_env: Option<String>,
     proxy_password_file: Option<PathBuf>,
+    proxy_password_secret: Option<String>,
     /// Refused, like `password`.
     proxy_password: Option<toml::Value>,
 }
@@ -202,6 +220,8 @@ pub struct Config {
     pub on_partial_failure: PartialFailurePolicy,
     /// The hash-chained audit trail (JSON lines).
     pub audit_file: PathBuf,
+    /// Where `*_secret` keys (and a source URL's `password_secret=`) find their secrets.
+    pub secrets: SecretStore,
 }
 
 /// What ReqCheck's `201 partial_failure` (an import stored with record errors) means for a run.
@@ -281,25 +301,47 @@ impl Config {
         Ok(config)
     }
 
+    /// The config's source URL, parsed, its `password_secret=` looked up in this config's
+    /// secret store. Use this rather than `SourceUrl::parse` for a config's URL: only the
+    /// config knows `[secrets] dir`.
+    pub fn source(&self) -> Result<SourceUrl, SourceError> {
+        let mut url = SourceUrl::parse(&self.source_url, Some(self.base_dir()))?;
+        url.use_secret_store(&self.secrets);
+        Ok(url)
+    }
+
     /// The files this config reads a secret from: ReqCheck's and the proxy's username and
-    /// password files and the source URL's `password_file`.
+    /// password files, the source URL's `password_file`, every file of the secret store, and
+    /// where systemd's credentials of the secrets it names are.
     pub fn secret_files(&self) -> Vec<PathBuf> {
         let proxy = self
             .reqcheck
             .proxy_credentials
             .iter()
             .flat_map(|s| [&s.username, &s.password]);
-        let mut files: Vec<PathBuf> = [&self.reqcheck.username, &self.reqcheck.password]
+        let mut named: Vec<&SecretRef> = Vec::new();
+        let mut files: Vec<PathBuf> = Vec::new();
+        for source in [&self.reqcheck.username, &self.reqcheck.password]
             .into_iter()
             .chain(proxy)
-            .filter_map(|source| match source {
-                CredentialsSource::File(path) => Some(path.clone()),
-                CredentialsSource::Env(_) => None,
-            })
-            .collect();
-        if let Ok(url) = crate::source::SourceUrl::parse(&self.source_url, Some(self.base_dir())) {
-            files.extend(url.password_file().map(Path::to_path_buf));
+        {
+            match source {
+                CredentialsSource::File(path) => files.push(path.clone()),
+                CredentialsSource::Store(secret) => named.push(secret),
+                CredentialsSource::Env(_) => {}
+            }
         }
+        let url = self.source().ok();
+        if let Some(url) = &url {
+            files.extend(url.password_file().map(Path::to_path_buf));
+            named.extend(url.password_secret());
+        }
+        files.extend(self.secrets.files());
+        files.extend(
+            named
+                .into_iter()
+                .map(|secret| secret.store.locate(&secret.name).path().to_path_buf()),
+        );
         files
     }
 
@@ -322,8 +364,8 @@ impl Config {
                         path: self.path.clone(),
                         key: format!("jobs.{}.{key}", job.name),
                         reason: format!(
-                            "{} is a file this config reads a password or user name from; point \
-                             `{key}` at the job's own file",
+                            "{} is a file this config reads a password or user name from (or a \
+                             file of its secret store); point `{key}` at the job's own file",
                             input.display()
                         ),
                     });
@@ -346,37 +388,54 @@ impl Config {
             reason,
         };
         let rel = |p: &Path| crate::native_path::resolve(&base, p);
+        let secrets = match raw.secrets.dir {
+            Some(dir) => SecretStore::new(rel(&dir)),
+            None => SecretStore::beside_config(&base),
+        };
 
         let r = raw.reqcheck;
         if r.password.is_some() {
             return Err(invalid(
                 "reqcheck.password",
-                "passwords never go in the config file; set REQCHECK_PASSWORD (or `password_env`) \
-                 or point `password_file` at a file readable only by the service account"
+                "passwords never go in the config file; store it with `reqsync secret set \
+                 reqcheck` and set `password_secret = \"reqcheck\"`, or set REQCHECK_PASSWORD \
+                 (or `password_env`), or point `password_file` at a file readable only by the \
+                 service account"
                     .into(),
             ));
         }
         let username = pick_source(
-            "reqcheck.username",
-            r.username_env,
-            r.username_file,
-            "REQCHECK_USERNAME",
+            "username",
+            Forms {
+                env: r.username_env,
+                file: r.username_file,
+                secret: r.username_secret,
+            },
+            Some("REQCHECK_USERNAME"),
             &rel,
+            &secrets,
         )
-        .map_err(|reason| invalid("reqcheck.username_env", reason))?;
+        .map_err(|(key, reason)| invalid(&key, reason))?
+        .unwrap_or_else(|| CredentialsSource::Env("REQCHECK_USERNAME".into()));
         let password = pick_source(
-            "reqcheck.password",
-            r.password_env,
-            r.password_file,
-            "REQCHECK_PASSWORD",
+            "password",
+            Forms {
+                env: r.password_env,
+                file: r.password_file,
+                secret: r.password_secret,
+            },
+            Some("REQCHECK_PASSWORD"),
             &rel,
+            &secrets,
         )
-        .map_err(|reason| invalid("reqcheck.password_env", reason))?;
+        .map_err(|(key, reason)| invalid(&key, reason))?
+        .unwrap_or_else(|| CredentialsSource::Env("REQCHECK_PASSWORD".into()));
         if r.proxy_password.is_some() {
             return Err(invalid(
                 "reqcheck.proxy_password",
-                "passwords never go in the config file; name the variable holding the proxy's \
-                 password with `proxy_password_env`, or point `proxy_password_file` at a file \
+                "passwords never go in the config file; store it with `reqsync secret set \
+                 NAME` and name it with `proxy_password_secret`, or name the variable holding \
+                 it with `proxy_password_env`, or point `proxy_password_file` at a file \
                  readable only by the service account"
                     .into(),
             ));
@@ -388,13 +447,20 @@ impl Config {
             None => ProxySetting::System,
         };
         let proxy_credentials = proxy_sources(
-            r.proxy_username_env,
-            r.proxy_username_file,
-            r.proxy_password_env,
-            r.proxy_password_file,
+            Forms {
+                env: r.proxy_username_env,
+                file: r.proxy_username_file,
+                secret: r.proxy_username_secret,
+            },
+            Forms {
+                env: r.proxy_password_env,
+                file: r.proxy_password_file,
+                secret: r.proxy_password_secret,
+            },
             &rel,
+            &secrets,
         )
-        .map_err(|(key, reason)| invalid(key, reason))?;
+        .map_err(|(key, reason)| invalid(&key, reason))?;
         if proxy == ProxySetting::None && proxy_credentials.is_some() {
             return Err(invalid(
                 "reqcheck.proxy",
@@ -602,6 +668,7 @@ impl Config {
             state_dir,
             on_partial_failure,
             audit_file,
+            secrets,
         })
     }
 
@@ -639,56 +706,80 @@ impl JobConfig {
     }
 }
 
-fn pick_source(
-    what: &str,
+/// The three ways a credential can be given in `[reqcheck]`: `X_env`, `X_file`, `X_secret`.
+struct Forms {
     env: Option<String>,
     file: Option<PathBuf>,
-    default_env: &str,
-    rel: &dyn Fn(&Path) -> PathBuf,
-) -> Result<CredentialsSource, String> {
-    match (env, file) {
-        (Some(_), Some(_)) => Err(format!("give {what} either `_env` or `_file`, not both")),
-        (Some(var), None) => Ok(CredentialsSource::Env(var)),
-        (None, Some(path)) => Ok(CredentialsSource::File(rel(&path))),
-        (None, None) => Ok(CredentialsSource::Env(default_env.to_string())),
-    }
+    secret: Option<String>,
 }
 
-/// `proxy_username_*` and `proxy_password_*`: both or neither, each from a variable or a file.
-/// Unlike ReqCheck's, they have no default variables: most proxies want no login, and one
-/// that does answers 407, which says to set these. Errors are (key, reason).
-fn proxy_sources(
-    username_env: Option<String>,
-    username_file: Option<PathBuf>,
-    password_env: Option<String>,
-    password_file: Option<PathBuf>,
+/// Where credential `what` (`username`, `proxy_password`…) comes from: at most one of its forms
+/// (`None` when none is given). A secret's name is checked here, so that a bad one fails when
+/// the config loads, not at the first run. Errors are (key, reason).
+fn pick_source(
+    what: &str,
+    forms: Forms,
+    default_env: Option<&str>,
     rel: &dyn Fn(&Path) -> PathBuf,
-) -> Result<Option<CredentialsSources>, (&'static str, String)> {
-    let source = |env: Option<String>, file: Option<PathBuf>, what: &str| match (env, file) {
-        (Some(_), Some(_)) => Err(format!(
-            "give the proxy's {what} either `proxy_{what}_env` or `proxy_{what}_file`, not both"
-        )),
-        (Some(var), None) => Ok(Some(CredentialsSource::Env(var))),
-        (None, Some(path)) => Ok(Some(CredentialsSource::File(rel(&path)))),
-        (None, None) => Ok(None),
-    };
-    let username = source(username_env, username_file, "username")
-        .map_err(|reason| ("reqcheck.proxy_username_env", reason))?;
-    let password = source(password_env, password_file, "password")
-        .map_err(|reason| ("reqcheck.proxy_password_env", reason))?;
+    store: &SecretStore,
+) -> Result<Option<CredentialsSource>, (String, String)> {
+    let key = |form: &str| format!("reqcheck.{what}_{form}");
+    let given = [
+        forms.env.is_some(),
+        forms.file.is_some(),
+        forms.secret.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        let first = ["env", "file", "secret"]
+            .into_iter()
+            .zip(given)
+            .find_map(|(form, g)| g.then_some(form))
+            .unwrap_or("env");
+        return Err((
+            key(first),
+            format!("give {what} one of `{what}_env`, `{what}_file` and `{what}_secret`, not more"),
+        ));
+    }
+    if let Some(var) = forms.env {
+        return Ok(Some(CredentialsSource::Env(var)));
+    }
+    if let Some(path) = forms.file {
+        return Ok(Some(CredentialsSource::File(rel(&path))));
+    }
+    if let Some(name) = forms.secret {
+        let name = SecretName::parse(&name).map_err(|e| (key("secret"), e.to_string()))?;
+        return Ok(Some(CredentialsSource::Store(SecretRef {
+            name,
+            store: store.clone(),
+        })));
+    }
+    Ok(default_env.map(|var| CredentialsSource::Env(var.to_string())))
+}
+
+/// `proxy_username_*` and `proxy_password_*`: both or neither, each from a variable, a file or
+/// the secret store. Unlike ReqCheck's, they have no default variables: most proxies want no
+/// login, and one that does answers 407, which says to set these. Errors are (key, reason).
+fn proxy_sources(
+    username: Forms,
+    password: Forms,
+    rel: &dyn Fn(&Path) -> PathBuf,
+    store: &SecretStore,
+) -> Result<Option<CredentialsSources>, (String, String)> {
+    let username = pick_source("proxy_username", username, None, rel, store)?;
+    let password = pick_source("proxy_password", password, None, rel, store)?;
     match (username, password) {
         (Some(username), Some(password)) => Ok(Some(CredentialsSources { username, password })),
         (None, None) => Ok(None),
         (Some(_), None) => Err((
-            "reqcheck.proxy_password_env",
+            "reqcheck.proxy_password_env".into(),
             "the proxy's user name is configured but not its password: add \
-             `proxy_password_env` or `proxy_password_file`"
+             `proxy_password_env`, `proxy_password_file` or `proxy_password_secret`"
                 .into(),
         )),
         (None, Some(_)) => Err((
-            "reqcheck.proxy_username_env",
+            "reqcheck.proxy_username_env".into(),
             "the proxy's password is configured but not its user name: add \
-             `proxy_username_env` or `proxy_username_file`"
+             `proxy_username_env`, `proxy_username_file` or `proxy_username_secret`"
                 .into(),
         )),
     }
@@ -781,6 +872,28 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+
+    /// The configs the .deb and the MSI install must load as they ship (a key renamed in the
+    /// code would otherwise first fail on a clinic's server).
+    #[test]
+    fn the_packaged_sample_configs_load() {
+        for (name, text) in [
+            (
+                "packaging/linux/reqsync.toml",
+                include_str!("../../packaging/linux/reqsync.toml"),
+            ),
+            (
+                "packaging/windows/reqsync.toml",
+                include_str!("../../packaging/windows/reqsync.toml"),
+            ),
+        ] {
+            let config = Config::parse(Path::new("reqsync.toml"), text)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(config.jobs.len(), 2, "{name}");
+            assert!(config.jobs.iter().all(|j| j.schedule.is_some()), "{name}");
+        }
+    }
+
     use super::*;
 
     const MINIMAL: &str = r#"
@@ -957,6 +1070,133 @@ template = "templates/patient_data.json.j2"
             let e = with_reqcheck(lines).unwrap_err().to_string();
             assert!(e.contains(key), "{lines}: {e}");
         }
+    }
+
+    #[test]
+    fn secrets_are_named_in_the_store_beside_the_config_or_in_its_dir() {
+        let c =
+            with_reqcheck("password_secret = \"reqcheck\"\nusername_secret = \"rc-user\"").unwrap();
+        let store = SecretStore::new(PathBuf::from("/srv/reqsync/secrets"));
+        assert_eq!(c.secrets, store);
+        assert_eq!(
+            c.reqcheck.password,
+            CredentialsSource::Store(SecretRef {
+                name: SecretName::parse("reqcheck").unwrap(),
+                store: store.clone(),
+            })
+        );
+        assert!(
+            matches!(&c.reqcheck.username, CredentialsSource::Store(s) if s.name.as_str() == "rc-user")
+        );
+
+        let c = parse(&format!(
+            "{}\n[secrets]\ndir = \"/etc/reqsync/secrets\"",
+            MINIMAL.replace(
+                "[source]\nurl = \"sqlite://clinic.db\"",
+                "password_secret = \"reqcheck\"\n[source]\n\
+                 url = \"postgres://clinic@db/emr?password_secret=pg\""
+            )
+        ))
+        .unwrap();
+        assert_eq!(c.secrets.dir(), Path::new("/etc/reqsync/secrets"));
+        assert!(
+            matches!(&c.reqcheck.password, CredentialsSource::Store(s) if s.store == c.secrets)
+        );
+        // The source URL's secret is looked up in the config's store, not the default one.
+        let url = c.source().unwrap();
+        assert_eq!(url.password_secret().map(|s| &s.store), Some(&c.secrets));
+        assert_eq!(url.password_secret().map(|s| s.name.as_str()), Some("pg"));
+        // A relative dir is relative to the config file.
+        let c = parse(&format!("{MINIMAL}\n[secrets]\ndir = \"private/secrets\"")).unwrap();
+        assert_eq!(c.secrets.dir(), Path::new("/srv/reqsync/private/secrets"));
+    }
+
+    #[test]
+    fn a_credential_given_two_ways_is_refused_naming_the_keys() {
+        for (lines, key) in [
+            (
+                "password_env = \"P\"\npassword_secret = \"reqcheck\"",
+                "reqcheck.password_env",
+            ),
+            (
+                "password_file = \"pw\"\npassword_secret = \"reqcheck\"",
+                "reqcheck.password_file",
+            ),
+            (
+                "username_env = \"U\"\nusername_file = \"u\"",
+                "reqcheck.username_env",
+            ),
+            (
+                "proxy_username_secret = \"pu\"\nproxy_username_env = \"U\"\n\
+                 proxy_password_secret = \"pp\"",
+                "reqcheck.proxy_username_env",
+            ),
+        ] {
+            let e = with_reqcheck(lines).unwrap_err().to_string();
+            assert!(e.contains(key), "{lines}: {e}");
+            assert!(e.contains("not more"), "{lines}: {e}");
+            assert!(e.contains("_secret`"), "{lines}: {e}");
+        }
+        let c = with_reqcheck("proxy_username_secret = \"pu\"\nproxy_password_secret = \"pp\"")
+            .unwrap();
+        let proxy = c.reqcheck.proxy_credentials.unwrap();
+        assert!(matches!(proxy.password, CredentialsSource::Store(s) if s.name.as_str() == "pp"));
+    }
+
+    #[test]
+    fn a_secret_name_is_checked_when_the_config_loads_without_quoting_it() {
+        for bad in ["../etc/shadow", "hunter2!", ".hidden", ""] {
+            let e = with_reqcheck(&format!("password_secret = {bad:?}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("reqcheck.password_secret"), "{bad}: {e}");
+            assert!(e.contains("not a secret name"), "{bad}: {e}");
+            if !bad.is_empty() {
+                assert!(!e.contains(bad), "{bad}: {e}");
+            }
+        }
+        let e = with_reqcheck("proxy_username_secret = \"nul\"\nproxy_password_secret = \"p\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reqcheck.proxy_username_secret"), "{e}");
+        let e = parse(&MINIMAL.replace(
+            "sqlite://clinic.db",
+            "sqlserver://db/clinic?password_secret=a%20b",
+        ))
+        .map(|c| c.source().map(|_| ()))
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not a secret name"), "{e}");
+    }
+
+    #[test]
+    fn every_file_of_the_secret_store_is_a_secret_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("reqsync.toml");
+        std::fs::write(
+            &config,
+            MINIMAL.replace("\"queries/patients.sql\"", "\"secrets/reqcheck\""),
+        )
+        .unwrap();
+        // Before the secret exists the query is merely missing; once stored, it is refused.
+        Config::load(&config).unwrap();
+        let store = SecretStore::beside_config(dir.path());
+        store
+            .write(
+                &SecretName::parse("reqcheck").unwrap(),
+                &crate::reqcheck::Secret::new("hunter2"),
+                &crate::secret_store::WriteOptions::default(),
+            )
+            .unwrap();
+        if cfg!(windows) {
+            // The store's file there is `reqcheck.dpapi`.
+            return;
+        }
+        let e = Config::load(&config).unwrap_err().to_string();
+        assert!(e.contains("jobs.patients.query"), "{e}");
+        assert!(e.contains("secret store"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub mod render;
 pub mod reqcheck;
 pub mod resource;
 pub mod secret_file;
+pub mod secret_store;
 pub mod seed;
 pub mod source;
 pub mod transform;
+#[cfg(windows)]
+pub(crate) mod windows_acl;

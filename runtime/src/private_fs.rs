@@ -9,8 +9,10 @@
 //! (a shared folder, a dry-run output folder) would otherwise make reqsync overwrite the link's
 //! target with patient data.
 //!
-//! On Windows a new file inherits its folder's ACL; the docs (SECURITY.md) say which folders
-//! must be restricted. Links are refused there by looking before opening.
+//! On Windows the folders reqsync creates get an owner-only ACL (SYSTEM, Administrators and
+//! the owner; `windows_acl`), which the files created inside inherit; folders that already
+//! exist keep theirs (SECURITY.md says how to restrict them). Links are refused there by
+//! looking before opening.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -20,14 +22,39 @@ use std::path::{Path, PathBuf};
 /// already exist are left as they are (the operator's choice), but must be folders: a link
 /// where a folder is expected is refused like any link.
 pub fn create_dir_all(path: &Path) -> io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
+    #[cfg(windows)]
     {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
+        create_dir_all_windows(path)
     }
-    builder.create(path)
+    #[cfg(not(windows))]
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(path)
+    }
+}
+
+/// Windows: each missing folder created with an owner-only ACL (`windows_acl`), outermost
+/// first, as `DirBuilder::recursive` would.
+#[cfg(windows)]
+fn create_dir_all_windows(path: &Path) -> io::Result<()> {
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        create_dir_all_windows(parent)?;
+    }
+    match crate::windows_acl::create_private_dir(path) {
+        Ok(()) => Ok(()),
+        // Created meanwhile by another process: fine, if it is a folder.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates a new file, owner-only; fails with `AlreadyExists` when anything (a file, a link, a
@@ -220,7 +247,7 @@ fn link_refused(path: &Path) -> io::Error {
 }
 
 /// A name beside `dest` no other writer uses: `.<name>.<pid>-<nanos>.tmp`.
-fn temporary_sibling(dest: &Path) -> io::Result<PathBuf> {
+pub(crate) fn temporary_sibling(dest: &Path) -> io::Result<PathBuf> {
     let name = dest
         .file_name()
         .ok_or_else(|| io::Error::other(format!("{} names no file", dest.display())))?;

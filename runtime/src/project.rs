@@ -48,15 +48,21 @@ pub enum ProjectError {
 
 /// The config of a new project.
 pub fn config_text(source: &str, reqcheck_url: &str) -> String {
+    // As TOML strings: a Windows path in a URL (`sqlite://C:\proj\clinic.db`) holds
+    // backslashes, which a plain "…" would turn into escape sequences.
+    let source = toml_string(source);
+    let reqcheck_url = toml_string(reqcheck_url);
     format!(
         r#"# reqsync configuration; every key is described in docs/CONFIG.md.
 # Secrets never go here: the ReqCheck username and password come from the environment
-# (REQCHECK_USERNAME, REQCHECK_PASSWORD) or from files (username_file, password_file).
+# (REQCHECK_USERNAME, REQCHECK_PASSWORD), from files (username_file, password_file), or from
+# the secret store (`reqsync secret set reqcheck`, then password_secret = "reqcheck").
 
 [reqcheck]
-url = "{reqcheck_url}"
+url = {reqcheck_url}
 # username_env = "REQCHECK_USERNAME"
 # password_env = "REQCHECK_PASSWORD"
+# password_secret = "reqcheck"
 # timeout = "2m"
 # Requests awaiting ReqCheck's answer at once (1 = one at a time).
 # requests_in_flight = 2
@@ -65,7 +71,7 @@ url = "{reqcheck_url}"
 # proxy = "http://proxy.example:3128"
 
 [source]
-url = "{source}"
+url = {source}
 
 [sync]
 clinic_time_zone = "America/Chicago"
@@ -97,6 +103,12 @@ batch_size = 500
 group_by_column = "patno"
 "#
     )
+}
+
+/// `text` as a TOML string literal: single-quoted (no escapes at all) when it can be, else a
+/// basic string with TOML's escapes.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
 }
 
 /// Writes a project into `dir`. Without `force`, refuses to overwrite any file.
@@ -135,4 +147,26 @@ pub fn write_project(
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `reqsync init C:\proj --source sqlite://C:\proj\clinic.db` on Windows: the backslashes
+    /// must reach the config as they were typed, not as TOML escapes (which fail to parse).
+    #[test]
+    fn windows_paths_in_the_source_url_survive_the_config_file() {
+        for source in [
+            r"sqlite://C:\proj\clinic.db",
+            r#"sqlite://C:\it's "quoted"\clinic.db"#,
+            "sqlite://clinic.db",
+        ] {
+            let text = config_text(source, "https://reqcheck.example.org");
+            let config = crate::config::Config::parse(Path::new("reqsync.toml"), &text)
+                .unwrap_or_else(|e| panic!("{source}: {e}"));
+            assert_eq!(config.source_url, source);
+            assert_eq!(config.reqcheck.url, "https://reqcheck.example.org");
+        }
+    }
 }

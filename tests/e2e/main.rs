@@ -27,6 +27,7 @@ mod sandbox;
 mod security_daemon;
 // Owner-only modes, links and devices as Unix has them (Windows relies on folder ACLs, see
 // docs/SECURITY.md).
+mod secret_store;
 #[cfg(unix)]
 mod security_files;
 #[cfg(unix)]

@@ -12,6 +12,7 @@ pub mod quarantine;
 pub mod receiver;
 pub mod run;
 pub mod schedule;
+pub mod secret;
 pub mod seed;
 pub mod service;
 pub mod transform;
@@ -71,6 +72,8 @@ pub enum Command {
     /// Run one sync a day from Windows Task Scheduler: install, show (the task's XML),
     /// uninstall.
     Schedule(schedule::ScheduleArgs),
+    /// Store the secrets `*_secret` keys name (`password_secret = "NAME"`): set, check, remove.
+    Secret(secret::SecretArgs),
 }
 
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -97,6 +100,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Service(args) => tokio::task::spawn_blocking(move || service::run(args))
             .await
             .map_err(|e| Failure::new(exit::INTERNAL, anyhow::anyhow!("service command: {e}")))?,
+        Command::Secret(args) => secret::run(args),
     }
 }
 

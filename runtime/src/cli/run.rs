@@ -11,7 +11,7 @@ use reqsync::pipeline::{
 };
 use reqsync::reqcheck::client::ClientOptions;
 use reqsync::reqcheck::{Credentials, ReqCheckClient};
-use reqsync::source::{self, SourceUrl};
+use reqsync::source;
 use reqsync::transform::TransformEngine;
 
 use super::exit::{self, Failure, OrExit};
@@ -149,7 +149,8 @@ pub async fn execute(
 
 /// The source, engine and delivery a config names.
 pub fn pipeline(config: Config, delivery: Delivery) -> Result<Pipeline, Failure> {
-    let url = SourceUrl::parse(&config.source_url, Some(config.base_dir()))
+    let url = config
+        .source()
         .or_exit(exit::CONFIG, "invalid source URL")?;
     let source =
         source::open(&url, config.clinic_tz).or_exit(exit::SOURCE, "cannot open the source")?;

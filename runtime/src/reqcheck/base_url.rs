@@ -15,7 +15,8 @@ pub enum BaseUrlError {
         "a user name or password in the ReqCheck URL is refused (URLs end up in configs, shell \
          histories, process lists and logs): remove it from the URL, and give the credentials \
          in REQCHECK_USERNAME and REQCHECK_PASSWORD, or name their sources with \
-         `username_env`/`username_file` and `password_env`/`password_file` in [reqcheck]"
+         `username_env`/`username_file`/`username_secret` and \
+         `password_env`/`password_file`/`password_secret` in [reqcheck]"
     )]
     Credentials,
 }

@@ -676,12 +676,13 @@ impl ReqCheckClient {
         let fix = match proxy.login {
             ProxyLogin::None => "the proxy requires a login: name where its user name and \
                                  password are with `proxy_username_env`/`proxy_username_file` \
-                                 and `proxy_password_env`/`proxy_password_file` in [reqcheck]"
+                                 and `proxy_password_env`/`proxy_password_file` (or the \
+                                 `_secret` forms) in [reqcheck]"
                 .to_string(),
             ProxyLogin::Configured => "check the user name and password that \
                                        `proxy_username_env`/`proxy_username_file` and \
-                                       `proxy_password_env`/`proxy_password_file` in [reqcheck] \
-                                       point at"
+                                       `proxy_password_env`/`proxy_password_file` (or the \
+                                       `_secret` forms) in [reqcheck] point at"
                 .to_string(),
             ProxyLogin::InUrl => format!(
                 "check the user name and password in the proxy URL of {}, or give them with \

@@ -1,7 +1,9 @@
-//! ReqCheck credentials: read from the environment or from files, never from the config file,
-//! and never printed.
+//! ReqCheck credentials: read from the environment, from files or from the secret store
+//! (`crate::secret_store`), never from the config file, and never printed.
 
 use std::path::PathBuf;
+
+use crate::secret_store::{SecretRef, SecretStoreError};
 
 /// A secret string. Debug and Display print `***`, so a secret cannot reach a log line,
 /// an error or a panic message by formatting.
@@ -42,13 +44,15 @@ pub struct Credentials {
 pub enum CredentialsSource {
     Env(String),
     File(PathBuf),
+    /// A named secret (`password_secret = "NAME"`): systemd's credentials or the store.
+    Store(SecretRef),
 }
 
 /// `what` is the credential's key in `[reqcheck]` (`username`, `proxy_password`, …).
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error(
-        "{} is not set: export {var} (or set `{what}_file` in [reqcheck])",
+        "{} is not set: export {var} (or set `{what}_file` or `{what}_secret` in [reqcheck])",
         subject(what)
     )]
     EnvMissing { what: &'static str, var: String },
@@ -61,6 +65,12 @@ pub enum CredentialsError {
     },
     #[error("{} is empty", subject(what))]
     Empty { what: &'static str },
+    /// `error` names the secret and where it was looked for, never its value.
+    #[error("{} (`{what}_secret`): {error}", subject(what))]
+    Store {
+        what: &'static str,
+        error: SecretStoreError,
+    },
 }
 
 /// "the password for ReqCheck", "the password for the proxy".
@@ -89,6 +99,13 @@ impl CredentialsSource {
                 // A trailing newline is how editors and `echo` write files, not part of the secret.
                 .trim_end_matches(['\r', '\n'])
                 .to_string(),
+            // Trimmed, and refused when empty, by the store itself.
+            CredentialsSource::Store(secret) => {
+                return secret
+                    .read()
+                    .map(|found| found.secret.expose().to_string())
+                    .map_err(|error| CredentialsError::Store { what, error });
+            }
         };
         if value.is_empty() {
             return Err(CredentialsError::Empty { what });
@@ -171,5 +188,40 @@ mod tests {
         assert!(e.contains("the username for the proxy"), "{e}");
         assert!(e.contains("REQSYNC_TEST_SURELY_UNSET_USER"), "{e}");
         assert!(e.contains("`proxy_username_file`"), "{e}");
+    }
+
+    #[test]
+    fn a_stored_password_is_read_and_its_errors_name_the_key_and_the_command() {
+        use crate::secret_store::{SecretName, SecretStore, WriteOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(dir.path().join("secrets"));
+        let stored = |name: &str| {
+            CredentialsSource::Store(SecretRef {
+                name: SecretName::parse(name).unwrap(),
+                store: store.clone(),
+            })
+        };
+        store
+            .write(
+                &SecretName::parse("reqcheck").unwrap(),
+                &Secret::new("hunter2"),
+                &WriteOptions::default(),
+            )
+            .unwrap();
+        // (Unless this test runs under systemd with credentials.)
+        if std::env::var_os(crate::secret_store::CREDENTIALS_DIRECTORY).is_some() {
+            return;
+        }
+        let c =
+            Credentials::load(&CredentialsSource::Env("PATH".into()), &stored("reqcheck")).unwrap();
+        assert_eq!(c.password.expose(), "hunter2");
+        let e = Credentials::load(&CredentialsSource::Env("PATH".into()), &stored("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the password for ReqCheck (`password_secret`)"),
+            "{e}"
+        );
+        assert!(e.contains("reqsync secret set missing"), "{e}");
     }
 }

@@ -72,7 +72,7 @@ pub enum ProxyUrlError {
         "a user name or password in the proxy URL is refused (URLs end up in configs, shell \
          histories, process lists and logs): remove it from the URL, and name where the proxy's \
          credentials are with `proxy_username_env`/`proxy_username_file` and \
-         `proxy_password_env`/`proxy_password_file` in [reqcheck]"
+         `proxy_password_env`/`proxy_password_file` (or the `_secret` forms) in [reqcheck]"
     )]
     Credentials,
     /// A PAC script's address is the usual mistake here.

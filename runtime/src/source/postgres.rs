@@ -433,6 +433,12 @@ fn read_password(url: &PostgresUrl) -> Result<Option<Secret>, SourceError> {
             .next()
             .unwrap_or("")
             .to_string(),
+        PasswordSource::Store(secret) => {
+            let found = secret
+                .read()
+                .map_err(|e| fail(format!("password_secret: {e}")))?;
+            return Ok(Some(found.secret));
+        }
     };
     if password.is_empty() {
         return Err(fail("the configured password is empty".into()));

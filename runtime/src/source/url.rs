@@ -6,6 +6,7 @@ use super::SourceError;
 use super::postgres::PostgresUrl;
 use super::sqlserver::SqlServerUrl;
 use crate::redact::RedactedUrl;
+use crate::secret_store::{SecretName, SecretRef, SecretStore};
 
 /// Where the clinic data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub enum SourceUrl {
 
 impl SourceUrl {
     /// Parses a URL; relative SQLite paths are resolved against `base` (the config file's folder).
+    /// A `password_secret=NAME` is looked up in the default store beside `base`: for a config's
+    /// URL use `Config::source`, which applies the config's `[secrets] dir`.
     pub fn parse(url: &str, base: Option<&std::path::Path>) -> Result<Self, SourceError> {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             if rest.is_empty() {
@@ -68,6 +71,55 @@ impl SourceUrl {
             },
         }
     }
+
+    /// The named secret the source's password is read from (`password_secret=`), if any.
+    pub fn password_secret(&self) -> Option<&SecretRef> {
+        match self {
+            SourceUrl::Sqlite(_) => None,
+            SourceUrl::Postgres(url) => match &url.password {
+                super::postgres::PasswordSource::Store(secret) => Some(secret),
+                _ => None,
+            },
+            SourceUrl::SqlServer(url) => match url.auth.credentials().map(|c| &c.password) {
+                Some(crate::reqcheck::CredentialsSource::Store(secret)) => Some(secret),
+                _ => None,
+            },
+        }
+    }
+
+    /// Looks a `password_secret=` up in `store` (the config's `[secrets] dir`).
+    pub fn use_secret_store(&mut self, store: &SecretStore) {
+        let secret = match self {
+            SourceUrl::Sqlite(_) => None,
+            SourceUrl::Postgres(url) => match &mut url.password {
+                super::postgres::PasswordSource::Store(secret) => Some(secret),
+                _ => None,
+            },
+            SourceUrl::SqlServer(url) => {
+                match url.auth.credentials_mut().map(|c| &mut c.password) {
+                    Some(crate::reqcheck::CredentialsSource::Store(secret)) => Some(secret),
+                    _ => None,
+                }
+            }
+        };
+        if let Some(secret) = secret {
+            secret.store = store.clone();
+        }
+    }
+}
+
+/// A `password_secret=NAME` option's value, looked up in the store beside `base` until
+/// [`SourceUrl::use_secret_store`] says otherwise.
+pub(crate) fn secret_option(
+    value: &str,
+    base: Option<&std::path::Path>,
+) -> Result<SecretRef, String> {
+    let name = SecretName::parse(value).map_err(|e| format!("password_secret: {e}"))?;
+    let store = match base {
+        Some(base) => SecretStore::beside_config(base),
+        None => SecretStore::new(PathBuf::from(crate::secret_store::DEFAULT_DIR)),
+    };
+    Ok(SecretRef { name, store })
 }
 
 /// Decodes `%XX` escapes in a URL part (names with `@`, `/`, `?`, `&` or spaces), refusing a

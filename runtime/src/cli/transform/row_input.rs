@@ -14,7 +14,7 @@ use clap::{ArgGroup, Args};
 use reqsync::config::{Config, JobConfig};
 use reqsync::reqcheck::targets;
 use reqsync::reqcheck::window::full_extract_start;
-use reqsync::source::{self, ColumnInfo, Query, RowBatch, SourceUrl};
+use reqsync::source::{self, ColumnInfo, Query, RowBatch};
 use reqsync::transform::json_rows::{batch_from_json, undeclared_columns};
 use reqsync::transform::{
     BatchPlan, ColumnKind, ModuleInfo, RowOutcome, TransformEngine, TransformInstance,
@@ -549,7 +549,8 @@ async fn read_source(
     limit: Option<usize>,
 ) -> Result<Rows, Failure> {
     // What `reqsync run` does to open the source (`cli::run::pipeline`).
-    let url = SourceUrl::parse(&config.source_url, Some(config.base_dir()))
+    let url = config
+        .source()
         .or_exit(exit::CONFIG, "invalid source URL")?;
     let source =
         source::open(&url, config.clinic_tz).or_exit(exit::SOURCE, "cannot open the source")?;

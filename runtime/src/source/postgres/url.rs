@@ -4,7 +4,8 @@
 //! The URL never carries the password: one in the user part or as `password=` is refused (the
 //! error quotes the URL with the password masked), because config files and command lines end up
 //! in shell histories, process lists and support tickets. The password comes from an environment
-//! variable (`PGPASSWORD` unless `password_env` names another) or from `password_file`.
+//! variable (`PGPASSWORD` unless `password_env` names another), from `password_file`, or from the
+//! secret store (`password_secret`, see `crate::secret_store`).
 //!
 //! Option names follow libpq where the meaning is the same (`sslmode`, `sslrootcert`,
 //! `connect_timeout`, `application_name`). `sslmode` deliberately accepts fewer values than
@@ -28,8 +29,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The variable the password is read from when the URL names none (libpq's convention).
 pub const DEFAULT_PASSWORD_ENV: &str = "PGPASSWORD";
 
-const OPTIONS: &str = "sslmode, sslrootcert, password_env, password_file, connect_timeout, \
-                       search_path, application_name";
+const OPTIONS: &str = "sslmode, sslrootcert, password_env, password_file, password_secret, \
+                       connect_timeout, search_path, application_name";
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,8 @@ pub enum PasswordSource {
     Env(String),
     /// `password_file=PATH`: the file's first line.
     File(PathBuf),
+    /// `password_secret=NAME`: a secret of the store (or of systemd's credentials).
+    Store(crate::secret_store::SecretRef),
 }
 
 /// A parsed `postgres://` URL. Holds no secret, so it may be printed and compared freely;
@@ -194,6 +197,11 @@ impl PostgresUrl {
                 "sslrootcert" => parsed.ca_file = Some(resolve(value)),
                 "password_env" => parsed.password = PasswordSource::Env(value),
                 "password_file" => parsed.password = PasswordSource::File(resolve(value)),
+                "password_secret" => {
+                    parsed.password = PasswordSource::Store(
+                        crate::source::url::secret_option(&value, base).map_err(&bad)?,
+                    );
+                }
                 "connect_timeout" => {
                     let secs: u64 = value
                         .parse()
@@ -228,9 +236,15 @@ impl PostgresUrl {
                 }
             }
         }
-        if seen.iter().any(|k| k == "password_env") && seen.iter().any(|k| k == "password_file") {
+        let password_forms = ["password_env", "password_file", "password_secret"];
+        if seen
+            .iter()
+            .filter(|k| password_forms.contains(&k.as_str()))
+            .count()
+            > 1
+        {
             return Err(bad(
-                "password_env and password_file are both given; keep one".into(),
+                "give one of password_env, password_file and password_secret, not more".into(),
             ));
         }
         Ok(parsed)
@@ -388,7 +402,15 @@ mod tests {
             ("postgres://a@db/x?connect_timeout=0", "connect_timeout"),
             (
                 "postgres://a@db/x?password_env=A&password_file=f",
-                "keep one",
+                "not more",
+            ),
+            (
+                "postgres://a@db/x?password_file=f&password_secret=pg",
+                "not more",
+            ),
+            (
+                "postgres://a@db/x?password_secret=..%2Fpg",
+                "not a secret name",
             ),
             ("postgres://a@%2Fvar%2Frun/x", "Unix-domain"),
             ("postgres://a%zz@db/x", "hex"),

@@ -84,6 +84,14 @@ impl Auth {
         }
     }
 
+    /// The same, to point a `password_secret=` at the config's secret store.
+    pub fn credentials_mut(&mut self) -> Option<&mut Credentials> {
+        match self {
+            Auth::Sql(c) | Auth::Windows(c) => Some(c),
+            Auth::Integrated => None,
+        }
+    }
+
     /// Whether the server sees a Windows account (`auth=windows` or `auth=integrated`).
     pub fn is_windows(&self) -> bool {
         !matches!(self, Auth::Sql(_))
@@ -193,6 +201,7 @@ impl SqlServerUrl {
         let mut user_env = None;
         let mut password_env = None;
         let mut password_file = None;
+        let mut password_secret = None;
         let mut application_name = DEFAULT_APPLICATION_NAME.to_string();
         let mut connect_timeout = DEFAULT_CONNECT_TIMEOUT;
         let mut query_timeout = DEFAULT_QUERY_TIMEOUT;
@@ -221,6 +230,10 @@ impl SqlServerUrl {
                 "user_env" => user_env = Some(value),
                 "password_env" => password_env = Some(value),
                 "password_file" => password_file = Some(resolve(value)),
+                "password_secret" => {
+                    password_secret =
+                        Some(crate::source::url::secret_option(&value, base).map_err(bad)?);
+                }
                 "app_name" | "application_name" => application_name = value,
                 "connect_timeout" => connect_timeout = duration(&value)?,
                 "query_timeout" => query_timeout = duration(&value)?,
@@ -239,8 +252,9 @@ impl SqlServerUrl {
                 other => {
                     return Err(bad(format!(
                         "unknown option `{other}` (known: instance, auth, user_env, \
-                         password_env, password_file, app_name, connect_timeout, query_timeout, encrypt, \
-                         trust_ca_file, trust_server_certificate, trust_any_certificate, \
+                         password_env, password_file, password_secret, app_name, \
+                         connect_timeout, query_timeout, encrypt, trust_ca_file, \
+                         trust_server_certificate, trust_any_certificate, \
                          hostname_in_certificate)"
                     )));
                 }
@@ -253,9 +267,13 @@ impl SqlServerUrl {
                     .into(),
             ));
         }
-        if password_env.is_some() && password_file.is_some() {
+        let password_forms = usize::from(password_env.is_some())
+            + usize::from(password_file.is_some())
+            + usize::from(password_secret.is_some());
+        if password_forms > 1 {
             return Err(bad(
-                "give either `password_env` or `password_file`, not both".into(),
+                "give one of `password_env`, `password_file` and `password_secret`, not more"
+                    .into(),
             ));
         }
         let kind = match auth.as_deref() {
@@ -278,6 +296,7 @@ impl SqlServerUrl {
                 (user_env.is_some(), "`user_env`"),
                 (password_env.is_some(), "`password_env`"),
                 (password_file.is_some(), "`password_file`"),
+                (password_secret.is_some(), "`password_secret`"),
             ]
             .into_iter()
             .filter_map(|(set, what)| set.then_some(what))
@@ -307,10 +326,11 @@ impl SqlServerUrl {
                 (None, Some(var)) => UserSource::Env(var),
                 (None, None) => UserSource::Env(DEFAULT_USER_ENV.to_string()),
             };
-            let password = match (password_env, password_file) {
-                (_, Some(path)) => CredentialsSource::File(path),
-                (Some(var), None) => CredentialsSource::Env(var),
-                (None, None) => CredentialsSource::Env(DEFAULT_PASSWORD_ENV.to_string()),
+            let password = match (password_env, password_file, password_secret) {
+                (_, Some(path), _) => CredentialsSource::File(path),
+                (_, _, Some(secret)) => CredentialsSource::Store(secret),
+                (Some(var), None, None) => CredentialsSource::Env(var),
+                (None, None, None) => CredentialsSource::Env(DEFAULT_PASSWORD_ENV.to_string()),
             };
             let credentials = Credentials { user, password };
             if kind == AuthKind::Windows {
@@ -545,6 +565,21 @@ mod tests {
         assert!(e.to_string().contains("no database"), "{e}");
         let e = parse("sqlserver://db/clinic?query_timeout=soon").unwrap_err();
         assert!(e.to_string().contains("query_timeout"), "{e}");
+        let e = parse("sqlserver://db/clinic?password_env=A&password_secret=sql").unwrap_err();
+        assert!(e.to_string().contains("not more"), "{e}");
+        let e = parse("sqlserver://db/clinic?password_secret=a%2Fb").unwrap_err();
+        assert!(e.to_string().contains("not a secret name"), "{e}");
+    }
+
+    #[test]
+    fn a_stored_password_is_named_and_found_beside_the_config() {
+        let u = parse("sqlserver://reader@db/clinic?password_secret=sql").unwrap();
+        let password = &u.auth.credentials().expect("a SQL login").password;
+        let CredentialsSource::Store(secret) = password else {
+            panic!("{password:?}");
+        };
+        assert_eq!(secret.name.as_str(), "sql");
+        assert_eq!(secret.store.dir(), Path::new("/etc/reqsync/secrets"));
     }
 
     #[test]
@@ -708,10 +743,7 @@ mod tests {
             parse("sqlserver://CLINIC%5Csvc@db/clinic?auth=windows&password_env=A&password_file=b")
                 .unwrap_err()
                 .to_string();
-        assert!(
-            msg.contains("either `password_env` or `password_file`"),
-            "{msg}"
-        );
+        assert!(msg.contains("not more"), "{msg}");
         let msg = parse("sqlserver://CLINIC%5Csvc@db/clinic?auth=windows&user_env=U")
             .unwrap_err()
             .to_string();

@@ -423,6 +423,9 @@ fn password_source(source: &crate::reqcheck::CredentialsSource) -> String {
         crate::reqcheck::CredentialsSource::File(path) => {
             format!("password from {}", path.display())
         }
+        crate::reqcheck::CredentialsSource::Store(secret) => {
+            format!("password from the secret `{}`", secret.name)
+        }
     }
 }
 

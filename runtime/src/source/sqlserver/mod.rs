@@ -337,6 +337,12 @@ fn read_credentials(
             // A trailing newline is how editors and `echo` write files, not part of the secret.
             .trim_end_matches(['\r', '\n'])
             .to_string(),
+        CredentialsSource::Store(secret) => secret
+            .read()
+            .map_err(|e| format!("password_secret: {e}"))?
+            .secret
+            .expose()
+            .to_string(),
     };
     if user.is_empty() || password.is_empty() {
         return Err("the login name or the password is empty".into());
