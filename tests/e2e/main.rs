@@ -37,6 +37,7 @@ mod security_templates;
 mod seed_sqlserver;
 mod sources_postgres;
 mod sources_sqlserver;
+mod sqlserver_windows_auth;
 mod support;
 mod sync;
 mod tds_double;

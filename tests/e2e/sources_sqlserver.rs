@@ -42,6 +42,7 @@ pub(crate) async fn double(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) 
     TdsDouble::start(DoubleConfig {
         user: SQL_USER.into(),
         password: SQL_PASSWORD.into(),
+        windows_accounts: Vec::new(),
         databases: vec!["clinic".into()],
         tls,
         handler,
@@ -78,6 +79,11 @@ impl SqlWorld {
             .expect("project");
         crate::support::share_cache_key(&dir.path().join(".reqsync").join("state"));
         SqlWorld { dir, receiver }
+    }
+
+    /// The project folder.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub(crate) fn config(&self) -> reqsync::config::Config {

@@ -16,7 +16,8 @@ pub enum SourceUrl {
     /// `postgres://USER@HOST[:PORT]/DATABASE[?OPTIONS]` (or `postgresql://`); see
     /// [`PostgresUrl`].
     Postgres(PostgresUrl),
-    /// `sqlserver://[USER@]HOST[:PORT]/DATABASE[?OPTIONS]` (or `mssql://`); see
+    /// `sqlserver://[USER@]HOST[:PORT]/DATABASE[?OPTIONS]` (or `mssql://`), with a SQL Server
+    /// login or Windows authentication (`auth=`); see
     /// [`SqlServerUrl`].
     SqlServer(SqlServerUrl),
 }
@@ -64,8 +65,8 @@ impl SourceUrl {
                 super::postgres::PasswordSource::File(path) => Some(path),
                 _ => None,
             },
-            SourceUrl::SqlServer(url) => match &url.password {
-                crate::reqcheck::CredentialsSource::File(path) => Some(path),
+            SourceUrl::SqlServer(url) => match url.auth.credentials().map(|c| &c.password) {
+                Some(crate::reqcheck::CredentialsSource::File(path)) => Some(path),
                 _ => None,
             },
         }
@@ -79,8 +80,8 @@ impl SourceUrl {
                 super::postgres::PasswordSource::Store(secret) => Some(secret),
                 _ => None,
             },
-            SourceUrl::SqlServer(url) => match &url.password {
-                crate::reqcheck::CredentialsSource::Store(secret) => Some(secret),
+            SourceUrl::SqlServer(url) => match url.auth.credentials().map(|c| &c.password) {
+                Some(crate::reqcheck::CredentialsSource::Store(secret)) => Some(secret),
                 _ => None,
             },
         }
@@ -94,10 +95,12 @@ impl SourceUrl {
                 super::postgres::PasswordSource::Store(secret) => Some(secret),
                 _ => None,
             },
-            SourceUrl::SqlServer(url) => match &mut url.password {
-                crate::reqcheck::CredentialsSource::Store(secret) => Some(secret),
-                _ => None,
-            },
+            SourceUrl::SqlServer(url) => {
+                match url.auth.credentials_mut().map(|c| &mut c.password) {
+                    Some(crate::reqcheck::CredentialsSource::Store(secret)) => Some(secret),
+                    _ => None,
+                }
+            }
         };
         if let Some(secret) = secret {
             secret.store = store.clone();

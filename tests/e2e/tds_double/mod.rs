@@ -19,10 +19,19 @@
 //! rolls it back, and a connection that ends with a transaction open rolls it back, as on a
 //! real server.
 //!
+//! **Windows authentication** is served as SQL Server serves NTLM: a LOGIN7 with the
+//! integrated-security flag carries an NTLM NEGOTIATE message, the double answers with an SSPI
+//! token (0xED) holding an NTLM CHALLENGE with a server challenge it picks at random, the client
+//! sends its AUTHENTICATE message in an SSPI message, and the double checks the NTLMv2 proof in
+//! it against the [`WindowsAccount`]s it was given ([`ntlm`]). As on SQL Server, a proof that
+//! does not verify (a wrong password, an unknown account or domain) is refused with error
+//! 18452, and an account that proves its password but has no login on the server with 18456.
+//!
 //! No SQL Server can run on the machines this project is built on; this is how the SQL Server
 //! path is tested end to end. It lives in the test tree only, never in the shipped binary.
 
 pub mod clinic;
+pub mod ntlm;
 pub mod request;
 pub mod tokens;
 pub mod wire;
@@ -103,11 +112,34 @@ pub struct TlsIdentity {
     pub key: PathBuf,
 }
 
+/// A Windows account the double's "domain" knows.
+#[derive(Debug, Clone)]
+pub struct WindowsAccount {
+    pub domain: String,
+    pub user: String,
+    pub password: String,
+    /// Whether the server has a login for it (`CREATE LOGIN [DOMAIN\user] FROM WINDOWS`):
+    /// without one, a correct password still ends in error 18456, as on SQL Server.
+    pub has_login: bool,
+}
+
+/// Who logged in, for assertions on how a session was authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedIn {
+    /// A SQL Server login, by name.
+    Sql(String),
+    /// A Windows account whose NTLMv2 proof the double verified, as `DOMAIN\user`.
+    Ntlm(String),
+}
+
 /// How the double behaves as a server.
 #[derive(Clone)]
 pub struct DoubleConfig {
+    /// The SQL Server login (SQL authentication).
     pub user: String,
     pub password: String,
+    /// Accounts that may log in with Windows authentication (NTLM).
+    pub windows_accounts: Vec<WindowsAccount>,
     pub databases: Vec<String>,
     /// `None`: the double answers that it does not support encryption.
     pub tls: Option<TlsIdentity>,
@@ -121,6 +153,8 @@ pub struct TdsDouble {
     pub requests: Arc<Mutex<Vec<Request>>>,
     /// The application name of every successful login.
     pub app_names: Arc<Mutex<Vec<String>>>,
+    /// Who each successful login was, in order.
+    pub logins: Arc<Mutex<Vec<LoggedIn>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -138,20 +172,24 @@ impl TdsDouble {
         let addr = listener.local_addr().expect("local addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let app_names = Arc::new(Mutex::new(Vec::new()));
+        let logins = Arc::new(Mutex::new(Vec::new()));
         let tls = config.tls.as_ref().map(acceptor);
         let shared = Arc::new(config);
         let log = requests.clone();
-        let apps = app_names.clone();
+        let seen = Seen {
+            apps: app_names.clone(),
+            logins: logins.clone(),
+        };
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let config = shared.clone();
                 let tls = tls.clone();
                 let log = log.clone();
-                let apps = apps.clone();
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     // A failing connection is the client's business (faults, wrong password…);
                     // the double just stops serving it.
-                    let _ = serve(socket, &config, tls, &log, &apps).await;
+                    let _ = serve(socket, &config, tls, &log, &seen).await;
                 });
             }
         });
@@ -159,6 +197,7 @@ impl TdsDouble {
             addr,
             requests,
             app_names,
+            logins,
             task,
         }
     }
@@ -192,6 +231,13 @@ fn acceptor(identity: &TlsIdentity) -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
+/// What the double records of successful logins.
+#[derive(Clone)]
+struct Seen {
+    apps: Arc<Mutex<Vec<String>>>,
+    logins: Arc<Mutex<Vec<LoggedIn>>>,
+}
+
 type Io = Box<dyn AsyncReadWrite>;
 trait AsyncReadWrite: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncReadWrite for T {}
@@ -201,7 +247,7 @@ async fn serve(
     config: &DoubleConfig,
     tls: Option<tokio_rustls::TlsAcceptor>,
     log: &Mutex<Vec<Request>>,
-    apps: &Mutex<Vec<String>>,
+    seen: &Seen,
 ) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
     let mut socket = socket;
@@ -254,26 +300,26 @@ async fn serve(
         )));
     }
     let login = request::login7(&msg.payload).map_err(bad)?;
+    if login.tds_version != 0x7400_0004 {
+        return refuse(&mut io, 18456, "TDS 7.4 is expected").await;
+    }
+    let who = if login.integrated_security {
+        match windows_login(&mut io, config, &login).await? {
+            Ok(who) => who,
+            Err((number, message)) => return refuse(&mut io, number, &message).await,
+        }
+    } else {
+        if login.user != config.user || login.password != config.password {
+            let message = format!("Login failed for user '{}'.", login.user);
+            return refuse(&mut io, 18456, &message).await;
+        }
+        LoggedIn::Sql(login.user.clone())
+    };
+    let login_name = match &who {
+        LoggedIn::Sql(name) | LoggedIn::Ntlm(name) => name.clone(),
+    };
     let mut w = ResponseWriter::new();
     let out = w.buffer();
-    if login.tds_version != 0x7400_0004 {
-        tokens::message(out, true, 18456, 14, "TDS 7.4 is expected", 1);
-        tokens::done(out, tokens::DONE_ERROR, 0);
-        return w.finish(&mut io).await;
-    }
-    let user_ok = login.user == config.user && login.password == config.password;
-    if !user_ok {
-        tokens::message(
-            out,
-            true,
-            18456,
-            14,
-            &format!("Login failed for user '{}'.", login.user),
-            1,
-        );
-        tokens::done(out, tokens::DONE_ERROR, 0);
-        return w.finish(&mut io).await;
-    }
     if !config
         .databases
         .iter()
@@ -295,13 +341,14 @@ async fn serve(
             true,
             18456,
             14,
-            &format!("Login failed for user '{}'.", login.user),
+            &format!("Login failed for user '{login_name}'."),
             1,
         );
         tokens::done(out, tokens::DONE_ERROR, 0);
         return w.finish(&mut io).await;
     }
-    apps.lock().expect("apps").push(login.app_name.clone());
+    seen.apps.lock().expect("apps").push(login.app_name.clone());
+    seen.logins.lock().expect("logins").push(who);
     tokens::env_change(out, 1, &login.database, "master");
     tokens::message(
         out,
@@ -331,6 +378,71 @@ async fn serve(
             .transaction(Transaction::Rollback(descriptor));
     }
     served
+}
+
+/// Answers a login with an error (severity 14, as SQL Server's login errors) and DONE.
+async fn refuse(io: &mut Io, number: u32, message: &str) -> std::io::Result<()> {
+    let mut w = ResponseWriter::new();
+    tokens::message(w.buffer(), true, number, 14, message, 1);
+    tokens::done(w.buffer(), tokens::DONE_ERROR, 0);
+    w.finish(io).await
+}
+
+/// SQL Server's answer when the SSPI exchange does not authenticate the client: the same words
+/// whatever went wrong (wrong password, unknown account, untrusted domain), the reason going to
+/// the server's error log only (as error 17806, "SSPI handshake failed").
+const UNTRUSTED: &str = "Login failed. The login is from an untrusted domain and cannot be used \
+                         with Integrated authentication.";
+
+/// The NTLM exchange of a LOGIN7 with integrated security: the account that proved its password
+/// and has a login, or the error SQL Server answers.
+async fn windows_login(
+    io: &mut Io,
+    config: &DoubleConfig,
+    login: &request::Login,
+) -> std::io::Result<Result<LoggedIn, (u32, String)>> {
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let flags = ntlm::negotiate_flags(&login.sspi).map_err(bad)?;
+    let server_challenge: [u8; 8] = rand::random();
+    // FILETIME now: a real server's clock, which the client copies into its response.
+    let filetime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| 116_444_736_000_000_000 + d.as_nanos() as u64 / 100)
+        .unwrap_or(0);
+    let mut w = ResponseWriter::new();
+    tokens::sspi(
+        w.buffer(),
+        &ntlm::challenge(flags, server_challenge, filetime),
+    );
+    w.finish(io).await?;
+
+    // MS-TDS gives the client's next token the SSPI packet type (0x11). tiberius sends it with
+    // that type for `AuthMethod::Integrated` but with the LOGIN7 type (0x10) for
+    // `AuthMethod::Windows`, which SQL Server accepts too: so does the double.
+    let Some(msg) = wire::read_message(io).await? else {
+        return Ok(Err((18452, UNTRUSTED.into())));
+    };
+    if msg.packet_type != 0x11 && msg.packet_type != PacketType::Tds7Login as u8 {
+        return Err(bad(format!(
+            "expected an SSPI message, got packet type 0x{:02X}",
+            msg.packet_type
+        )));
+    }
+    let auth = ntlm::authenticate(&msg.payload).map_err(bad)?;
+    let account = config.windows_accounts.iter().find(|a| {
+        a.domain.eq_ignore_ascii_case(&auth.domain) && a.user.eq_ignore_ascii_case(&auth.user)
+    });
+    match account {
+        Some(account) if ntlm::verify(&auth, &account.password, &server_challenge) => {
+            let name = format!("{}\\{}", account.domain, account.user);
+            if account.has_login {
+                Ok(Ok(LoggedIn::Ntlm(name)))
+            } else {
+                Ok(Err((18456, format!("Login failed for user '{name}'."))))
+            }
+        }
+        _ => Ok(Err((18452, UNTRUSTED.into()))),
+    }
 }
 
 /// Transaction state of one connection.

@@ -12,6 +12,10 @@ pub struct Login {
     pub password: String,
     pub app_name: String,
     pub database: String,
+    /// Windows authentication (OptionFlags2's fIntSecurity): `sspi` then holds the client's
+    /// first security token (an NTLM NEGOTIATE), and the user and password fields are empty.
+    pub integrated_security: bool,
+    pub sspi: Vec<u8>,
 }
 
 /// A parameter value as sent.
@@ -211,12 +215,33 @@ pub fn login7(payload: &[u8]) -> Result<Login, String> {
             .collect();
         utf16(&clear)?
     };
+    // OptionFlags2 (byte 25), bit fIntSecurity; the SSPI field is ibSSPI/cbSSPI (bytes 78, 80),
+    // its length in bytes, not characters, and in cbSSPILong (byte 90) when it is 0xFFFF.
+    let integrated_security = payload.get(25).is_some_and(|f| f & 0x80 != 0);
+    let sspi = {
+        let mut r = Reader::new(payload);
+        r.take(78)?;
+        let offset = usize::from(r.u16()?);
+        let short = r.u16()?;
+        let len = if short == 0xFFFF {
+            let mut r = Reader::new(payload);
+            r.take(90)?;
+            r.u32()? as usize
+        } else {
+            usize::from(short)
+        };
+        let mut r = Reader::new(payload);
+        r.take(offset)?;
+        r.take(len)?.to_vec()
+    };
     Ok(Login {
         tds_version,
         user: field(40)?,
         password,
         app_name: field(48)?,
         database: field(68)?,
+        integrated_security,
+        sspi,
     })
 }
 

@@ -419,6 +419,14 @@ pub const ENV_BEGIN_TRANSACTION: u8 = 8;
 pub const ENV_COMMIT_TRANSACTION: u8 = 9;
 pub const ENV_ROLLBACK_TRANSACTION: u8 = 10;
 
+/// SSPI (0xED): a security token from the server during Windows authentication, here an NTLM
+/// CHALLENGE. Sent alone in its response message; the client answers with an SSPI message.
+pub fn sspi(out: &mut Vec<u8>, token: &[u8]) {
+    out.push(0xED);
+    out.extend_from_slice(&(token.len() as u16).to_le_bytes());
+    out.extend_from_slice(token);
+}
+
 /// LOGINACK for TDS 7.4.
 pub fn login_ack(out: &mut Vec<u8>) {
     let mut body = BytesMut::new();

@@ -4,7 +4,11 @@
 //! sqlserver://[USER@]HOST[:PORT]/DATABASE[?OPTION=VALUE&...]
 //! ```
 //!
-//! The password never appears in the URL (a URL ends up in shell history, process listings and
+//! Three ways to log in (`auth=`): a SQL Server login and its password (`sql`, the default), a
+//! Windows account and its password through NTLM (`windows`), or the Windows identity the
+//! process runs as through SSPI (`integrated`, no name and no password at all).
+//!
+//! A password never appears in the URL (a URL ends up in shell history, process listings and
 //! config files): it comes from an environment variable or a file. Every option is documented in
 //! `docs/CONFIG.md`; unknown options are errors naming the option.
 
@@ -39,12 +43,66 @@ pub struct SqlServerUrl {
     /// Named instance (`?instance=NAME`).
     pub instance: Option<String>,
     pub database: String,
-    pub user: UserSource,
-    pub password: CredentialsSource,
+    /// Who logs in, and how (`auth=`).
+    pub auth: Auth,
     pub application_name: String,
     pub connect_timeout: Duration,
     pub query_timeout: Duration,
     pub tls: TlsMode,
+}
+
+/// How reqsync proves who it is to the server (`auth=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// `auth=sql`, the default: a SQL Server login (`CREATE LOGIN … WITH PASSWORD`) and its
+    /// password, checked by SQL Server itself.
+    Sql(Credentials),
+    /// `auth=windows`: a Windows account, `DOMAIN\name` (or `name@domain`), and its password,
+    /// proven to the server through NTLM; the password itself never crosses the network.
+    Windows(Credentials),
+    /// `auth=integrated`: the Windows identity the process runs as (the service account),
+    /// through SSPI. There is nothing to configure or to keep secret: Windows holds the
+    /// credentials.
+    Integrated,
+}
+
+impl Auth {
+    /// The `auth=` value, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Auth::Sql(_) => "sql",
+            Auth::Windows(_) => "windows",
+            Auth::Integrated => "integrated",
+        }
+    }
+
+    /// Where the login name and password come from; `None` for `auth=integrated`.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        match self {
+            Auth::Sql(c) | Auth::Windows(c) => Some(c),
+            Auth::Integrated => None,
+        }
+    }
+
+    /// The same, to point a `password_secret=` at the config's secret store.
+    pub fn credentials_mut(&mut self) -> Option<&mut Credentials> {
+        match self {
+            Auth::Sql(c) | Auth::Windows(c) => Some(c),
+            Auth::Integrated => None,
+        }
+    }
+
+    /// Whether the server sees a Windows account (`auth=windows` or `auth=integrated`).
+    pub fn is_windows(&self) -> bool {
+        !matches!(self, Auth::Sql(_))
+    }
+}
+
+/// Where a login name and its password come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: UserSource,
+    pub password: CredentialsSource,
 }
 
 /// Where the login name comes from.
@@ -139,6 +197,7 @@ impl SqlServerUrl {
             }
         };
         let mut instance = None;
+        let mut auth = None;
         let mut user_env = None;
         let mut password_env = None;
         let mut password_file = None;
@@ -167,6 +226,7 @@ impl SqlServerUrl {
             };
             match key {
                 "instance" => instance = Some(value),
+                "auth" => auth = Some(value),
                 "user_env" => user_env = Some(value),
                 "password_env" => password_env = Some(value),
                 "password_file" => password_file = Some(resolve(value)),
@@ -191,10 +251,11 @@ impl SqlServerUrl {
                 }
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}` (known: instance, user_env, password_env, \
-                         password_file, password_secret, app_name, connect_timeout, \
-                         query_timeout, encrypt, trust_ca_file, trust_server_certificate, \
-                         trust_any_certificate, hostname_in_certificate)"
+                        "unknown option `{other}` (known: instance, auth, user_env, \
+                         password_env, password_file, password_secret, app_name, \
+                         connect_timeout, query_timeout, encrypt, trust_ca_file, \
+                         trust_server_certificate, trust_any_certificate, \
+                         hostname_in_certificate)"
                     )));
                 }
             }
@@ -215,24 +276,68 @@ impl SqlServerUrl {
                     .into(),
             ));
         }
-        let user = match (userinfo, user_env) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    "give the login either in the URL (USER@HOST) or as `user_env`, not both"
-                        .into(),
-                ));
+        let kind = match auth.as_deref() {
+            None | Some("sql") => AuthKind::Sql,
+            Some("windows") => AuthKind::Windows,
+            Some("integrated") => AuthKind::Integrated,
+            Some(other) => {
+                return Err(bad(format!(
+                    "`auth={other}` is not a way to log in: `auth=sql` (a SQL Server login, the \
+                     default), `auth=windows` (a Windows account and its password) or \
+                     `auth=integrated` (the Windows account reqsync runs as)"
+                )));
             }
-            (Some(u), None) => {
-                UserSource::Literal(crate::source::url::percent_decode(u).map_err(bad)?)
-            }
-            (None, Some(var)) => UserSource::Env(var),
-            (None, None) => UserSource::Env(DEFAULT_USER_ENV.to_string()),
         };
-        let password = match (password_env, password_file, password_secret) {
-            (_, Some(path), _) => CredentialsSource::File(path),
-            (_, _, Some(secret)) => CredentialsSource::Store(secret),
-            (Some(var), None, None) => CredentialsSource::Env(var),
-            (None, None, None) => CredentialsSource::Env(DEFAULT_PASSWORD_ENV.to_string()),
+        let auth = if kind == AuthKind::Integrated {
+            // The identity is the process's own: a name or a password given here would be
+            // silently ignored, and whoever wrote it would believe reqsync logs in with it.
+            let given: Vec<&str> = [
+                (userinfo.is_some(), "a login name in the URL (NAME@HOST)"),
+                (user_env.is_some(), "`user_env`"),
+                (password_env.is_some(), "`password_env`"),
+                (password_file.is_some(), "`password_file`"),
+                (password_secret.is_some(), "`password_secret`"),
+            ]
+            .into_iter()
+            .filter_map(|(set, what)| set.then_some(what))
+            .collect();
+            if !given.is_empty() {
+                return Err(bad(format!(
+                    "`auth=integrated` logs in as the Windows account reqsync runs as, with no \
+                     name or password: remove {}; to log in as another Windows account, use \
+                     `auth=windows` with its name and password",
+                    given.join(" and ")
+                )));
+            }
+            Auth::Integrated
+        } else {
+            let user = match (userinfo, user_env) {
+                (Some(_), Some(_)) => {
+                    return Err(bad(
+                        "give the login either in the URL (USER@HOST) or as `user_env`, not both"
+                            .into(),
+                    ));
+                }
+                (Some(u), None) => {
+                    let user = crate::source::url::percent_decode(u).map_err(bad)?;
+                    check_user(kind, &user).map_err(bad)?;
+                    UserSource::Literal(user)
+                }
+                (None, Some(var)) => UserSource::Env(var),
+                (None, None) => UserSource::Env(DEFAULT_USER_ENV.to_string()),
+            };
+            let password = match (password_env, password_file, password_secret) {
+                (_, Some(path), _) => CredentialsSource::File(path),
+                (_, _, Some(secret)) => CredentialsSource::Store(secret),
+                (Some(var), None, None) => CredentialsSource::Env(var),
+                (None, None, None) => CredentialsSource::Env(DEFAULT_PASSWORD_ENV.to_string()),
+            };
+            let credentials = Credentials { user, password };
+            if kind == AuthKind::Windows {
+                Auth::Windows(credentials)
+            } else {
+                Auth::Sql(credentials)
+            }
         };
         let trust_choices = usize::from(trust_ca_file.is_some())
             + usize::from(trust_server_certificate.is_some())
@@ -268,8 +373,7 @@ impl SqlServerUrl {
             port,
             instance,
             database,
-            user,
-            password,
+            auth,
             application_name,
             connect_timeout,
             query_timeout,
@@ -292,6 +396,54 @@ impl SqlServerUrl {
                 self.database
             ),
         }
+    }
+}
+
+/// The `auth=` choice before its credentials are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthKind {
+    Sql,
+    Windows,
+    Integrated,
+}
+
+/// Whether `user` is a name of the kind `auth=` expects. Checked when the URL is parsed for a
+/// name in it, and when the source opens for a name from an environment variable.
+///
+/// A Windows account must carry its domain: NTLM with a bare name would be checked against
+/// whichever domain the server picks, and a failure would then name the wrong account. A SQL
+/// Server login never contains `\` (SQL Server refuses that name for a SQL login), so a
+/// `DOMAIN\name` with the default `auth=sql` is a forgotten `auth=windows`.
+pub(crate) fn check_user(kind: AuthKind, user: &str) -> Result<(), String> {
+    match kind {
+        AuthKind::Sql if user.contains('\\') => Err(format!(
+            "`{user}` is a Windows account, and the URL asks for a SQL Server login (`auth=sql`, \
+             the default): add `auth=windows` to log in as that account with its password, or \
+             `auth=integrated` to log in as the account reqsync runs as"
+        )),
+        AuthKind::Windows => match user.split_once('\\') {
+            Some((domain, name))
+                if !domain.is_empty() && !name.is_empty() && !name.contains('\\') =>
+            {
+                Ok(())
+            }
+            Some(_) => Err(format!(
+                "`{user}` is not a Windows account name: write DOMAIN\\name (in the URL, \
+                 DOMAIN%5Cname)"
+            )),
+            None if user
+                .split_once('@')
+                .is_some_and(|(n, d)| !n.is_empty() && !d.is_empty()) =>
+            {
+                Ok(())
+            }
+            None => Err(format!(
+                "`auth=windows` needs the account's domain: write DOMAIN\\{user} (in the URL, \
+                 DOMAIN%5C{user}; for an account local to the server, its computer name as the \
+                 domain) or {user}@domain (in the URL, {user}%40domain)"
+            )),
+        },
+        _ => Ok(()),
     }
 }
 
@@ -331,10 +483,12 @@ mod tests {
         assert_eq!(u.host, "db.clinic.local");
         assert_eq!(u.port, None);
         assert_eq!(u.database, "clinic");
-        assert_eq!(u.user, UserSource::Env(DEFAULT_USER_ENV.into()));
         assert_eq!(
-            u.password,
-            CredentialsSource::Env(DEFAULT_PASSWORD_ENV.into())
+            u.auth,
+            Auth::Sql(Credentials {
+                user: UserSource::Env(DEFAULT_USER_ENV.into()),
+                password: CredentialsSource::Env(DEFAULT_PASSWORD_ENV.into())
+            })
         );
         assert_eq!(
             u.tls,
@@ -354,13 +508,15 @@ mod tests {
              &hostname_in_certificate=sql01",
         )
         .unwrap();
-        assert_eq!(u.user, UserSource::Literal("reader".into()));
+        assert_eq!(
+            u.auth,
+            Auth::Sql(Credentials {
+                user: UserSource::Literal("reader".into()),
+                password: CredentialsSource::File("/etc/reqsync/secret.txt".into())
+            })
+        );
         assert_eq!((u.host.as_str(), u.port), ("10.0.0.5", Some(14330)));
         assert_eq!(u.database, "Clinic DB");
-        assert_eq!(
-            u.password,
-            CredentialsSource::File("/etc/reqsync/secret.txt".into())
-        );
         assert_eq!(u.application_name, "rs");
         assert_eq!(u.connect_timeout, Duration::from_secs(5));
         assert_eq!(u.query_timeout, Duration::from_secs(120));
@@ -418,8 +574,9 @@ mod tests {
     #[test]
     fn a_stored_password_is_named_and_found_beside_the_config() {
         let u = parse("sqlserver://reader@db/clinic?password_secret=sql").unwrap();
-        let CredentialsSource::Store(secret) = &u.password else {
-            panic!("{:?}", u.password);
+        let password = &u.auth.credentials().expect("a SQL login").password;
+        let CredentialsSource::Store(secret) = password else {
+            panic!("{password:?}");
         };
         assert_eq!(secret.name.as_str(), "sql");
         assert_eq!(secret.store.dir(), Path::new("/etc/reqsync/secrets"));
@@ -442,5 +599,154 @@ mod tests {
             u.tls,
             TlsMode::Required { trust: Trust::ServerCertificate(p), .. } if p == Path::new("/etc/reqsync/server.pem")
         ));
+    }
+
+    #[test]
+    fn auth_sql_is_the_default_and_can_be_named() {
+        let named = parse("sqlserver://reader@db/clinic?auth=sql&password_env=PW").unwrap();
+        let default = parse("sqlserver://reader@db/clinic?password_env=PW").unwrap();
+        assert_eq!(named, default);
+        assert_eq!(
+            named.auth,
+            Auth::Sql(Credentials {
+                user: UserSource::Literal("reader".into()),
+                password: CredentialsSource::Env("PW".into())
+            })
+        );
+        assert_eq!(named.auth.name(), "sql");
+        assert!(!named.auth.is_windows());
+    }
+
+    #[test]
+    fn auth_windows_takes_a_domain_account_escaped_or_literal_and_its_password() {
+        for url in [
+            "sqlserver://CLINIC%5Creqsync_svc@sql01/clinic?auth=windows&password_env=SVC_PW",
+            "sqlserver://CLINIC%5creqsync_svc@sql01/clinic?auth=windows&password_env=SVC_PW",
+            "sqlserver://CLINIC\\reqsync_svc@sql01/clinic?auth=windows&password_env=SVC_PW",
+        ] {
+            let u = parse(url).unwrap();
+            assert_eq!(
+                u.auth,
+                Auth::Windows(Credentials {
+                    user: UserSource::Literal("CLINIC\\reqsync_svc".into()),
+                    password: CredentialsSource::Env("SVC_PW".into())
+                }),
+                "{url}"
+            );
+            assert!(u.auth.is_windows());
+        }
+        // A user principal name, and a name and password from elsewhere.
+        let u = parse("sqlserver://svc%40clinic.local@sql01/clinic?auth=windows").unwrap();
+        assert_eq!(
+            u.auth.credentials().map(|c| &c.user),
+            Some(&UserSource::Literal("svc@clinic.local".into()))
+        );
+        let u = parse("sqlserver://sql01/clinic?auth=windows&user_env=SVC&password_file=pw.txt")
+            .unwrap();
+        assert_eq!(
+            u.auth,
+            Auth::Windows(Credentials {
+                user: UserSource::Env("SVC".into()),
+                password: CredentialsSource::File("/etc/reqsync/pw.txt".into())
+            })
+        );
+        let u = parse("sqlserver://sql01/clinic?auth=windows").unwrap();
+        assert_eq!(
+            u.auth.credentials(),
+            Some(&Credentials {
+                user: UserSource::Env(DEFAULT_USER_ENV.into()),
+                password: CredentialsSource::Env(DEFAULT_PASSWORD_ENV.into())
+            })
+        );
+    }
+
+    #[test]
+    fn auth_integrated_needs_no_name_and_no_password() {
+        let u = parse("sqlserver://sql01.clinic.local/clinic?auth=integrated").unwrap();
+        assert_eq!(u.auth, Auth::Integrated);
+        assert_eq!(u.auth.credentials(), None);
+        assert_eq!(u.auth.name(), "integrated");
+        // With a port, an instance and TLS options, like any other URL.
+        let u = parse(
+            "sqlserver://sql01/clinic?auth=integrated&instance=SQLEXPRESS&trust_ca_file=ca.pem",
+        )
+        .unwrap();
+        assert_eq!(u.auth, Auth::Integrated);
+        assert_eq!(u.instance.as_deref(), Some("SQLEXPRESS"));
+    }
+
+    #[test]
+    fn auth_integrated_refuses_a_name_or_password_it_would_ignore() {
+        for (url, named) in [
+            (
+                "sqlserver://CLINIC%5Csvc@sql01/clinic?auth=integrated",
+                "a login name in the URL",
+            ),
+            (
+                "sqlserver://sql01/clinic?auth=integrated&user_env=U",
+                "`user_env`",
+            ),
+            (
+                "sqlserver://sql01/clinic?auth=integrated&password_env=PW",
+                "`password_env`",
+            ),
+            (
+                "sqlserver://sql01/clinic?password_file=pw.txt&auth=integrated",
+                "`password_file`",
+            ),
+        ] {
+            let msg = parse(url).unwrap_err().to_string();
+            assert!(msg.contains("`auth=integrated`"), "{msg}");
+            assert!(msg.contains(&format!("remove {named}")), "{msg}");
+            assert!(msg.contains("auth=windows"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn auth_values_and_account_forms_that_cannot_work_are_refused() {
+        let msg = parse("sqlserver://db/clinic?auth=ntlm")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`auth=ntlm` is not a way to log in"), "{msg}");
+        assert!(msg.contains("auth=integrated"), "{msg}");
+        // A Windows account without its domain.
+        let msg = parse("sqlserver://svc@db/clinic?auth=windows")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("needs the account's domain"), "{msg}");
+        assert!(msg.contains("DOMAIN%5Csvc"), "{msg}");
+        for bad in ["%5Csvc", "CLINIC%5C", "A%5CB%5Cc"] {
+            let msg = parse(&format!("sqlserver://{bad}@db/clinic?auth=windows"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains("is not a Windows account name"),
+                "{bad}: {msg}"
+            );
+        }
+        // A Windows account with the default SQL login: `auth=windows` was forgotten.
+        let msg = parse("sqlserver://CLINIC%5Csvc@db/clinic")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("is a Windows account"), "{msg}");
+        assert!(msg.contains("add `auth=windows`"), "{msg}");
+        // The password rules hold for Windows accounts too.
+        for url in [
+            "sqlserver://CLINIC%5Csvc:hunter2@db/clinic?auth=windows",
+            "sqlserver://CLINIC%5Csvc@db/clinic?auth=windows&password=hunter2",
+        ] {
+            let msg = parse(url).unwrap_err().to_string();
+            assert!(msg.contains("never goes in the URL"), "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        let msg =
+            parse("sqlserver://CLINIC%5Csvc@db/clinic?auth=windows&password_env=A&password_file=b")
+                .unwrap_err()
+                .to_string();
+        assert!(msg.contains("not more"), "{msg}");
+        let msg = parse("sqlserver://CLINIC%5Csvc@db/clinic?auth=windows&user_env=U")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("not both"), "{msg}");
     }
 }

@@ -7,7 +7,7 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use super::config::{SqlServerUrl, TlsMode, Trust, UserSource};
+use super::config::{Auth, SqlServerUrl, TlsMode, Trust, UserSource};
 use crate::source::ConnectFailure;
 
 /// Server errors whose message names only SQL text, objects or settings.
@@ -46,15 +46,22 @@ const MESSAGE_SAFE: &[u32] = &[
 /// without it, since a file named as the query by mistake may hold a secret.
 const QUOTES_SQL_TEXT: &[u32] = &[102, 105, 156, 170, 1018];
 
-/// Why connecting failed, as a kind and a sentence ending in what to check.
+/// Why connecting failed, as a kind and a sentence ending in what to check. `user`: the login
+/// name or Windows account reqsync gave, `None` for the process's own identity
+/// (`auth=integrated`).
 pub fn connect_reason(
     url: &SqlServerUrl,
-    user: &str,
+    user: Option<&str>,
     err: &tiberius::error::Error,
 ) -> (ConnectFailure, String) {
     use tiberius::error::Error;
     let kind = match err {
-        Error::Server(e) if e.code() == 18456 => ConnectFailure::LoginFailed,
+        Error::Server(e) if e.code() == 18456 || e.code() == 18452 => ConnectFailure::LoginFailed,
+        // With Windows authentication an I/O error that is neither a timeout nor the connection
+        // closing comes from the NTLM or SSPI code answering the server's challenge.
+        Error::Io { kind, .. } if url.auth.is_windows() && handshake_error(*kind) => {
+            ConnectFailure::LoginFailed
+        }
         Error::Server(e) if e.code() == 4060 => ConnectFailure::DatabaseMissing,
         Error::Server(_) | Error::Routing { .. } => ConnectFailure::Refused,
         Error::Tls(_) => ConnectFailure::Tls,
@@ -68,24 +75,43 @@ pub fn connect_reason(
     (kind, connect_text(url, user, err))
 }
 
-fn connect_text(url: &SqlServerUrl, user: &str, err: &tiberius::error::Error) -> String {
+fn connect_text(url: &SqlServerUrl, user: Option<&str>, err: &tiberius::error::Error) -> String {
     use tiberius::error::Error;
+    if url.auth.is_windows() {
+        let text = match err {
+            Error::Server(e) => windows_login_text(&url.auth, user, e.code(), e.message()),
+            Error::Io { kind, message } if handshake_error(*kind) => {
+                Some(windows_handshake_text(&url.auth, message))
+            }
+            Error::Protocol(msg) if msg.contains("NTLM") || msg.contains("SSPI") => {
+                Some(windows_handshake_text(&url.auth, msg))
+            }
+            _ => None,
+        };
+        if let Some(text) = text {
+            return text;
+        }
+    }
+    let user = match user {
+        Some(name) => format!("`{name}`"),
+        None => "the Windows account reqsync runs as".to_string(),
+    };
     match err {
         Error::Server(e) => match e.code() {
             18456 => format!(
-                "login failed for `{user}` (SQL Server error 18456): check the login name and \
+                "login failed for {user} (SQL Server error 18456): check the login name and \
                  the password ({}); the server's error log gives the exact reason",
                 password_hint(url)
             ),
             4060 => format!(
-                "the database `{}` does not exist or `{user}` may not open it (SQL Server error \
+                "the database `{}` does not exist or {user} may not open it (SQL Server error \
                  4060): check the database name in the URL and the login's database user",
                 url.database
             ),
-            18470 => format!("the login `{user}` is disabled (SQL Server error 18470)"),
-            18486 => format!("the login `{user}` is locked out (SQL Server error 18486)"),
+            18470 => format!("the login {user} is disabled (SQL Server error 18470)"),
+            18486 => format!("the login {user} is locked out (SQL Server error 18486)"),
             18487 | 18488 => format!(
-                "the password of `{user}` has expired or must be changed (SQL Server error {})",
+                "the password of {user} has expired or must be changed (SQL Server error {})",
                 e.code()
             ),
             code => server_message(code, e.class(), e.line(), e.message()),
@@ -117,6 +143,119 @@ fn connect_text(url: &SqlServerUrl, user: &str, err: &tiberius::error::Error) ->
         ),
         other => format!("connection failed: {other}"),
     }
+}
+
+/// Whether an I/O error during login with Windows authentication is the NTLM or SSPI code
+/// refusing (a malformed challenge, an SSPI status such as "the target principal name is
+/// incorrect") rather than the network: a timeout or the server closing the connection is
+/// reported as such.
+fn handshake_error(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::TimedOut
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+    )
+}
+
+/// What to do about a login refused by the server with Windows authentication, for the errors
+/// that concern the account (`None`: the generic text does). The account's name is taken from
+/// the server's message when reqsync did not give one: with `auth=integrated` only the server
+/// knows which account it saw (for a service, often the machine account `DOMAIN\\MACHINE$`).
+/// SQL Server's message for these errors names the login and nothing else.
+///
+/// SQL Server answers 18452 ("untrusted domain") whenever Windows could not authenticate the
+/// account, whatever the reason (a wrong password first of all), and 18456 when it did but the
+/// account has no login or may not use the database.
+fn windows_login_text(
+    auth: &Auth,
+    user: Option<&str>,
+    code: u32,
+    server_message: &str,
+) -> Option<String> {
+    let account = user
+        .map(str::to_string)
+        .or_else(|| quoted_login(server_message));
+    let who = match (auth, &account) {
+        (Auth::Windows(_), Some(account)) => format!("the Windows account `{account}`"),
+        (_, Some(account)) => format!("the Windows account reqsync runs as (`{account}`)"),
+        (_, None) => "the Windows account reqsync runs as".to_string(),
+    };
+    match code {
+        18456 => {
+            let account = account.unwrap_or_else(|| "DOMAIN\\ACCOUNT".to_string());
+            Some(format!(
+                "login failed for {who} (SQL Server error 18456): Windows vouched for the \
+                 account, but the server has no login for it or it may not open the database. \
+                 An administrator grants it access with `CREATE LOGIN [{account}] FROM \
+                 WINDOWS`, then, in the clinic database, `CREATE USER [{account}] FOR LOGIN \
+                 [{account}]` and `GRANT SELECT` on the two tables the queries read (or on a \
+                 view over them). A Windows service running as a virtual account \
+                 (NT SERVICE\\…), Network Service or Local System reaches another machine's \
+                 SQL Server as the computer's account, `DOMAIN\\COMPUTER$`. The server's error \
+                 log gives the exact reason (the error's state)"
+            ))
+        }
+        18452 => {
+            let causes = match auth {
+                Auth::Windows(credentials) => format!(
+                    "most often the password is wrong ({}) or the account is unknown, disabled \
+                     or locked out; otherwise the account's domain (the DOMAIN of \
+                     DOMAIN\\name) is not the server's or one it trusts",
+                    password_source(&credentials.password)
+                ),
+                _ => "the account (for a service, the computer's account DOMAIN\\COMPUTER$) \
+                      must belong to the server's domain or to one it trusts, which a computer \
+                      outside the domain never does; use `auth=windows` with a domain account's \
+                      password, or a SQL Server login, from such a computer"
+                    .to_string(),
+            };
+            Some(format!(
+                "the server could not verify {who} (SQL Server error 18452, which the server \
+                 words as \"untrusted domain\"): {causes}. The server may also be unable to \
+                 reach a domain controller, or NTLM may be blocked by policy; its error log \
+                 (error 17806, \"SSPI handshake failed\") gives Windows' reason"
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The login a "Login failed for user 'NAME'." message names.
+fn quoted_login(message: &str) -> Option<String> {
+    let start = message.find("user '")? + "user '".len();
+    let len = message[start..].find('\'')?;
+    Some(message[start..start + len].to_string()).filter(|name| !name.is_empty())
+}
+
+/// The NTLM or SSPI code could not answer the server's challenge.
+fn windows_handshake_text(auth: &Auth, detail: &str) -> String {
+    // The driver's SSPI wrapper (winauth) reports a failed SSPI call through the thread's last
+    // error, which SSPI functions do not set: the "reason" is then the text of error 0 ("The
+    // operation completed successfully", "Success"), which would only mislead.
+    let detail = if detail.contains("(os error 0)") {
+        "Windows' SSPI refused without giving a reason"
+    } else {
+        detail
+    };
+    let fix = match auth {
+        Auth::Integrated => {
+            "check that the account reqsync runs as is a domain account (or a service \
+             reaching the server as the computer's account) and that the domain allows NTLM to \
+             this server; or log in with `auth=windows` and an account's password, or a SQL \
+             Server login"
+        }
+        _ => {
+            "check the account's name (DOMAIN\\name) and that the server accepts NTLM; or log \
+             in with a SQL Server login"
+        }
+    };
+    format!(
+        "the Windows authentication handshake (NTLM through SSPI) with the server failed: \
+         {detail}; {fix}"
+    )
 }
 
 /// TCP-level failure: the host or port is wrong, or the network is in the way.
@@ -267,7 +406,19 @@ fn server_message(code: u32, class: u8, line: u32, message: &str) -> String {
 }
 
 fn password_hint(url: &SqlServerUrl) -> String {
-    let password = match &url.password {
+    let Some(credentials) = url.auth.credentials() else {
+        return "the Windows account reqsync runs as".into();
+    };
+    let password = password_source(&credentials.password);
+    match &credentials.user {
+        UserSource::Literal(_) => password,
+        UserSource::Env(var) => format!("login from ${var}, {password}"),
+    }
+}
+
+/// Where the password was read from, never the password.
+fn password_source(source: &crate::reqcheck::CredentialsSource) -> String {
+    match source {
         crate::reqcheck::CredentialsSource::Env(var) => format!("password from ${var}"),
         crate::reqcheck::CredentialsSource::File(path) => {
             format!("password from {}", path.display())
@@ -275,10 +426,6 @@ fn password_hint(url: &SqlServerUrl) -> String {
         crate::reqcheck::CredentialsSource::Store(secret) => {
             format!("password from the secret `{}`", secret.name)
         }
-    };
-    match &url.user {
-        UserSource::Literal(_) => password,
-        UserSource::Env(var) => format!("login from ${var}, {password}"),
     }
 }
 
@@ -316,5 +463,132 @@ mod tests {
             message: "timed out".into(),
         };
         assert!(write_reason(&e, timeout).contains("query_timeout"));
+    }
+
+    fn url(s: &str) -> SqlServerUrl {
+        SqlServerUrl::parse(s, None).expect("url")
+    }
+
+    #[test]
+    fn a_windows_account_refused_with_18456_gets_the_grant_that_fixes_it() {
+        let windows =
+            url("sqlserver://CLINIC%5Csvc@sql01/clinic?auth=windows&password_env=SVC_PASSWORD");
+        let msg = windows_login_text(
+            &windows.auth,
+            Some("CLINIC\\svc"),
+            18456,
+            "Login failed for user 'CLINIC\\svc'.",
+        )
+        .expect("text");
+        assert!(msg.contains("SQL Server error 18456"), "{msg}");
+        assert!(msg.contains("the Windows account `CLINIC\\svc`"), "{msg}");
+        assert!(
+            !msg.contains("password from"),
+            "its password was right: {msg}"
+        );
+        assert!(
+            msg.contains("CREATE LOGIN [CLINIC\\svc] FROM WINDOWS"),
+            "{msg}"
+        );
+        assert!(msg.contains("GRANT SELECT"), "{msg}");
+        assert!(msg.contains("DOMAIN\\COMPUTER$"), "{msg}");
+
+        // With the process's own identity, the account is the one the server names.
+        let integrated = url("sqlserver://sql01/clinic?auth=integrated");
+        let msg = windows_login_text(
+            &integrated.auth,
+            None,
+            18456,
+            "Login failed for user 'CLINIC\\FRONTDESK01$'.",
+        )
+        .expect("text");
+        assert!(
+            msg.contains("the Windows account reqsync runs as (`CLINIC\\FRONTDESK01$`)"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("CREATE LOGIN [CLINIC\\FRONTDESK01$] FROM WINDOWS"),
+            "{msg}"
+        );
+        assert!(!msg.contains("password"), "{msg}");
+    }
+
+    #[test]
+    fn an_unverified_windows_account_18452_puts_the_password_first_then_the_domain() {
+        let message = "Login failed. The login is from an untrusted domain and cannot be used with \
+             Integrated authentication.";
+        let windows =
+            url("sqlserver://CLINIC%5Csvc@sql01/clinic?auth=windows&password_file=/etc/pw");
+        let msg =
+            windows_login_text(&windows.auth, Some("CLINIC\\svc"), 18452, message).expect("text");
+        assert!(msg.contains("SQL Server error 18452"), "{msg}");
+        assert!(msg.contains("the Windows account `CLINIC\\svc`"), "{msg}");
+        assert!(
+            msg.contains("password is wrong (password from /etc/pw)"),
+            "{msg}"
+        );
+        assert!(msg.contains("not the server's or one it trusts"), "{msg}");
+        assert!(msg.contains("17806"), "{msg}");
+        let integrated = url("sqlserver://sql01/clinic?auth=integrated");
+        let msg = windows_login_text(&integrated.auth, None, 18452, message).expect("text");
+        assert!(msg.contains("the Windows account reqsync runs as"), "{msg}");
+        assert!(msg.contains("DOMAIN\\COMPUTER$"), "{msg}");
+        assert!(!msg.contains("password from"), "{msg}");
+        // Other errors keep their generic text.
+        assert!(windows_login_text(&integrated.auth, None, 4060, "x").is_none());
+    }
+
+    #[test]
+    fn a_failed_ntlm_or_sspi_handshake_is_a_login_failure_saying_what_to_check() {
+        use tiberius::error::Error;
+        let sspi = Error::Io {
+            kind: ErrorKind::Other,
+            message: "The target principal name is incorrect. (os error -2146893022)".into(),
+        };
+        let integrated = url("sqlserver://sql01/clinic?auth=integrated");
+        let (kind, msg) = connect_reason(&integrated, None, &sspi);
+        assert_eq!(kind, ConnectFailure::LoginFailed);
+        assert!(msg.contains("handshake"), "{msg}");
+        assert!(msg.contains("target principal name is incorrect"), "{msg}");
+        assert!(msg.contains("domain account"), "{msg}");
+        // A failed SSPI call that left no error code does not claim success.
+        let silent = Error::Io {
+            kind: ErrorKind::Other,
+            message: "Success. (os error 0)".into(),
+        };
+        let (kind, msg) = connect_reason(&integrated, None, &silent);
+        assert_eq!(kind, ConnectFailure::LoginFailed);
+        assert!(msg.contains("refused without giving a reason"), "{msg}");
+        assert!(!msg.contains("Success"), "{msg}");
+        let windows = url("sqlserver://CLINIC%5Csvc@sql01/clinic?auth=windows");
+        let ntlm =
+            Error::Protocol("NTLM handshake produced no response to the server challenge".into());
+        let (_, msg) = connect_reason(&windows, Some("CLINIC\\svc"), &ntlm);
+        assert!(msg.contains("handshake"), "{msg}");
+        assert!(msg.contains("DOMAIN\\name"), "{msg}");
+        // The network failing is still the network, and a SQL login's I/O error is not NTLM.
+        let closed = Error::Io {
+            kind: ErrorKind::UnexpectedEof,
+            message: "eof".into(),
+        };
+        let (kind, msg) = connect_reason(&windows, Some("CLINIC\\svc"), &closed);
+        assert_eq!(kind, ConnectFailure::Refused);
+        assert!(msg.contains("closed the connection"), "{msg}");
+        let sql = url("sqlserver://reader@sql01/clinic");
+        let (kind, _) = connect_reason(&sql, Some("reader"), &sspi);
+        assert_eq!(kind, ConnectFailure::Refused);
+    }
+
+    #[test]
+    fn the_login_quoted_by_the_server_is_found_and_nothing_else() {
+        assert_eq!(
+            quoted_login("Login failed for user 'CLINIC\\svc'.").as_deref(),
+            Some("CLINIC\\svc")
+        );
+        assert_eq!(quoted_login("Login failed for user ''."), None);
+        assert_eq!(
+            quoted_login("Login failed. The login is from an untrusted domain"),
+            None
+        );
     }
 }

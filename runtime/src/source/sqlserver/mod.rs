@@ -5,6 +5,10 @@
 //! and stream rows into the bounded channel. tiberius reads the socket only as fast as rows are
 //! taken, so a slow pipeline holds the server back through TCP instead of filling memory.
 //!
+//! Logging in: a SQL Server login with its password (`auth=sql`), or, in the Windows build, a
+//! Windows account with its password through NTLM (`auth=windows`) or the process's own Windows
+//! identity through SSPI (`auth=integrated`); see [`config::Auth`] and `docs/CONFIG.md`.
+//!
 //! TLS backend: tiberius' `rustls` feature (rustls 0.23 with aws-lc-rs, the same stack as the
 //! ReqCheck client), chosen because `cargo audit` reports no advisory on it, while tiberius'
 //! `native-tls` path would pull OpenSSL bindings and 0.12's rustls path pulled rustls-webpki
@@ -30,7 +34,7 @@ use super::{
     Value, bind_window_start, channel,
 };
 use crate::reqcheck::{CredentialsSource, Secret};
-pub use config::{SqlServerUrl, TlsMode, Trust, UserSource};
+pub use config::{Auth, Credentials, SqlServerUrl, TlsMode, Trust, UserSource};
 use window::{Suggestion, WindowType};
 
 /// A logged-in session (the seed writer uses it too: `crate::seed::sqlserver`).
@@ -41,8 +45,7 @@ type BatchSender = tokio::sync::mpsc::Sender<super::BatchMessage>;
 #[derive(Debug, Clone)]
 pub struct SqlServerSource {
     url: SqlServerUrl,
-    user: String,
-    password: Secret,
+    login: Login,
     /// The zone of the clinic's local timestamps: `datetimeoffset` instants are shown in it,
     /// and the window start is converted with it when compared with such a column.
     clinic_tz: Tz,
@@ -56,41 +59,36 @@ impl SqlServerSource {
             what: url.display(),
             reason,
         };
-        let user = match &url.user {
-            UserSource::Literal(u) => u.clone(),
-            UserSource::Env(var) => std::env::var(var).map_err(|_| {
-                open_err(format!(
-                    "no login name: export {var}, or name the login in the URL \
-                     (sqlserver://LOGIN@HOST/DATABASE)"
-                ))
-            })?,
+        let login = match &url.auth {
+            Auth::Sql(credentials) => {
+                let (user, password) =
+                    read_credentials(credentials, config::AuthKind::Sql).map_err(open_err)?;
+                Login::Sql { user, password }
+            }
+            #[cfg(windows)]
+            Auth::Windows(credentials) => {
+                let (account, password) =
+                    read_credentials(credentials, config::AuthKind::Windows).map_err(open_err)?;
+                Login::Windows { account, password }
+            }
+            #[cfg(windows)]
+            Auth::Integrated => Login::Integrated,
+            // tiberius offers Windows authentication on Windows only: its Linux NTLM (`sspi-rs`)
+            // and Kerberos (`integrated-auth-gssapi`) features are not built (see Cargo.toml).
+            // Refused here, before any secret is read, rather than when the URL is parsed: a
+            // config meant for the clinic's Windows server still parses (and is checked) on the
+            // machine where it is written.
+            #[cfg(not(windows))]
+            Auth::Windows(_) | Auth::Integrated => {
+                return Err(open_err(windows_only(&url.auth)));
+            }
         };
-        let password = match &url.password {
-            CredentialsSource::Env(var) => std::env::var(var).map_err(|_| {
-                open_err(format!(
-                    "no password: export {var}, or set `password_file=PATH` in the URL"
-                ))
-            })?,
-            CredentialsSource::File(path) => crate::secret_file::read(path)
-                .map_err(|e| open_err(format!("password_file: {e}")))?
-                // A trailing newline is how editors and `echo` write files, not part of the secret.
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-            CredentialsSource::Store(secret) => secret
-                .read()
-                .map_err(|e| open_err(format!("password_secret: {e}")))?
-                .secret
-                .expose()
-                .to_string(),
-        };
-        if user.is_empty() || password.is_empty() {
-            return Err(open_err("the login name or the password is empty".into()));
-        }
         match &url.tls {
             TlsMode::Off => tracing::warn!(
                 source = %url.display(),
-                "encrypt=false: the SQL Server login password and every row cross the network \
-                 unencrypted; use this on a loopback or otherwise trusted link only"
+                "encrypt=false: every row and the login (a SQL Server login's password, or \
+                 the NTLM exchange of a Windows account) cross the network unencrypted; use \
+                 this on a loopback or otherwise trusted link only"
             ),
             TlsMode::Required { trust, .. } => match trust {
                 Trust::AnyCertificate => tracing::warn!(
@@ -118,8 +116,7 @@ impl SqlServerSource {
         }
         Ok(Self {
             url: url.clone(),
-            user,
-            password: Secret::new(password),
+            login,
             clinic_tz,
         })
     }
@@ -141,7 +138,17 @@ impl SqlServerSource {
         }
         config.database(&url.database);
         config.application_name(&url.application_name);
-        config.authentication(AuthMethod::sql_server(&self.user, self.password.expose()));
+        config.authentication(match &self.login {
+            Login::Sql { user, password } => AuthMethod::sql_server(user, password.expose()),
+            // NTLM by tiberius' own NTLMv2 client (the `winauth` crate): the account's name and
+            // password are used to answer the server's challenge, never sent.
+            #[cfg(windows)]
+            Login::Windows { account, password } => AuthMethod::windows(account, password.expose()),
+            // Windows' SSPI (NTLM package) with the credentials of the account the process runs
+            // as; reqsync never sees them.
+            #[cfg(windows)]
+            Login::Integrated => AuthMethod::Integrated,
+        });
         config.handshake_timeout(Some(url.connect_timeout));
         config.command_timeout(Some(url.query_timeout));
         match &url.tls {
@@ -197,14 +204,14 @@ impl SqlServerSource {
             .map_err(|_| {
                 open_err(errors::connect_reason(
                     url,
-                    &self.user,
+                    self.login.user(),
                     &tiberius::error::Error::Io {
                         kind: std::io::ErrorKind::TimedOut,
                         message: "handshake timed out".into(),
                     },
                 ))
             })?
-            .map_err(|e| open_err(errors::connect_reason(url, &self.user, &e)))?;
+            .map_err(|e| open_err(errors::connect_reason(url, self.login.user(), &e)))?;
         Ok(client)
     }
 
@@ -268,6 +275,99 @@ impl SqlServerSource {
             }
         }
     }
+}
+
+/// Who logs in, with what: read when the source opens, so that a missing password is reported
+/// before any connection is attempted.
+#[derive(Debug, Clone)]
+enum Login {
+    Sql {
+        user: String,
+        password: Secret,
+    },
+    #[cfg(windows)]
+    Windows {
+        /// `DOMAIN\name` or `name@domain`.
+        account: String,
+        password: Secret,
+    },
+    #[cfg(windows)]
+    Integrated,
+}
+
+impl Login {
+    /// The name to quote in messages; `None` for the process's own identity, whose name only
+    /// the server's answer tells.
+    fn user(&self) -> Option<&str> {
+        match self {
+            Login::Sql { user, .. } => Some(user),
+            #[cfg(windows)]
+            Login::Windows { account, .. } => Some(account),
+            #[cfg(windows)]
+            Login::Integrated => None,
+        }
+    }
+}
+
+/// Reads a login name and its password from where the URL says, checking the name is of the
+/// kind `auth=` expects.
+fn read_credentials(
+    credentials: &Credentials,
+    kind: config::AuthKind,
+) -> Result<(String, Secret), String> {
+    let user = match &credentials.user {
+        UserSource::Literal(u) => u.clone(),
+        UserSource::Env(var) => {
+            let user = std::env::var(var).map_err(|_| {
+                format!(
+                    "no login name: export {var}, or name the login in the URL \
+                     (sqlserver://LOGIN@HOST/DATABASE)"
+                )
+            })?;
+            config::check_user(kind, &user).map_err(|reason| format!("${var}: {reason}"))?;
+            user
+        }
+    };
+    let password = match &credentials.password {
+        CredentialsSource::Env(var) => std::env::var(var).map_err(|_| {
+            format!("no password: export {var}, or set `password_file=PATH` in the URL")
+        })?,
+        CredentialsSource::File(path) => crate::secret_file::read(path)
+            .map_err(|e| format!("password_file: {e}"))?
+            // A trailing newline is how editors and `echo` write files, not part of the secret.
+            .trim_end_matches(['\r', '\n'])
+            .to_string(),
+        CredentialsSource::Store(secret) => secret
+            .read()
+            .map_err(|e| format!("password_secret: {e}"))?
+            .secret
+            .expose()
+            .to_string(),
+    };
+    if user.is_empty() || password.is_empty() {
+        return Err("the login name or the password is empty".into());
+    }
+    Ok((user, Secret::new(password)))
+}
+
+/// Why `auth=windows` or `auth=integrated` cannot be used by this (non-Windows) build.
+#[cfg(not(windows))]
+fn windows_only(auth: &Auth) -> String {
+    let what = match auth {
+        Auth::Integrated => {
+            "`auth=integrated` (the Windows account reqsync runs as, through SSPI) works only in \
+             the Windows build of reqsync, running on Windows"
+        }
+        _ => {
+            "`auth=windows` (a Windows account through NTLM) works only in the Windows build of \
+             reqsync: the SQL Server driver offers NTLM and SSPI on Windows only"
+        }
+    };
+    format!(
+        "{what}; on this system, log in with a SQL Server login instead (remove `auth=`, name \
+         the login in the URL and give its password with `password_env` or `password_file`), \
+         or run reqsync on the clinic's Windows server"
+    )
 }
 
 /// Why a statement that writes (the seed's DDL and upserts) failed, naming nothing from its
