@@ -20,6 +20,7 @@ mod ledger_cli;
 mod overlap;
 mod phi;
 mod phi_sweep;
+mod platform_commands;
 mod proxy;
 mod recovery;
 mod rejections;
