@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use reqsync::audit::AuditWriter;
-use reqsync::seed::SeedOptions;
 use serde_json::{Map, json};
 
 use crate::support::{PASSWORD, USER, World};
@@ -104,21 +103,11 @@ fn verify_exits_3_when_the_file_cannot_be_read() {
     assert!(text(&out.stderr).contains("missing.jsonl"));
 }
 
-async fn world() -> World {
-    let world = World::new(SeedOptions {
-        kcmo: true,
-        ..SeedOptions::default()
-    })
-    .await;
-    world.share_module_cache();
-    world
-}
-
 /// `reqsync run` creates the trail beside the config (readable by its owner only) and records
 /// its audit events there as an intact chain, even with the log showing only warnings.
 #[tokio::test(flavor = "multi_thread")]
 async fn run_records_into_the_trail_beside_the_config_whatever_the_log_level() {
-    let world = world().await;
+    let world = World::kcmo().await;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_reqsync"));
     cmd.env("REQSYNC_LOG", "warn");
     let out = run_in(cmd, world.dir.path(), &["run"]);
@@ -142,7 +131,7 @@ async fn run_records_into_the_trail_beside_the_config_whatever_the_log_level() {
 /// A trail that cannot be opened is a configuration error, reported before anything is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn run_exits_3_before_sending_when_the_trail_cannot_be_opened() {
-    let world = world().await;
+    let world = World::kcmo().await;
     // A folder cannot be created below a file.
     let config = world.path("reqsync.toml");
     let mut text_ = std::fs::read_to_string(&config).expect("config");

@@ -2,23 +2,10 @@
 
 use std::process::{Command, Output};
 
-use reqsync::seed::SeedOptions;
-
 use crate::support::{USER, World, reqsync};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-async fn kcmo() -> World {
-    let world = World::new(SeedOptions {
-        kcmo: true,
-        ..SeedOptions::default()
-    })
-    .await;
-    // Share the compiled-module cache with the rest of the suite.
-    world.share_module_cache();
-    world
 }
 
 fn nothing_received(world: &World) -> bool {
@@ -27,7 +14,7 @@ fn nothing_received(world: &World) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_succeeds_with_exit_code_zero_and_prints_a_summary() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -40,7 +27,7 @@ async fn run_succeeds_with_exit_code_zero_and_prints_a_summary() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_config_file_exits_with_the_configuration_code() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = reqsync(&world, &["run", "--config", "nope.toml"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("nope.toml"));
@@ -48,7 +35,7 @@ async fn missing_config_file_exits_with_the_configuration_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_config_key_exits_3_naming_the_key() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     world.edit_config("[sync]", "[sync]\nlookback = \"2d\"");
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(3));
@@ -57,7 +44,7 @@ async fn unknown_config_key_exits_3_naming_the_key() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn template_rendering_invalid_json_exits_3_and_sends_nothing() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     std::fs::write(
         world.path("templates/vaccine_dose_data.json.j2"),
         "{\"vaccine_dose_data\": [{% for r in records %}{{ r }}{% endfor %}]}",
@@ -72,7 +59,7 @@ async fn template_rendering_invalid_json_exits_3_and_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn template_syntax_error_exits_3_before_anything_is_sent() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     std::fs::write(
         world.path("templates/vaccine_dose_data.json.j2"),
         "{% for r in records %}",
@@ -85,7 +72,7 @@ async fn template_syntax_error_exits_3_before_anything_is_sent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_that_is_not_a_component_exits_5_before_anything_is_sent() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     std::fs::write(world.path("transforms/vaccine-doses.wasm"), b"not wasm").expect("module");
     let out = reqsync(&world, &["run"]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
@@ -99,7 +86,7 @@ async fn a_file_that_is_not_a_component_exits_5_before_anything_is_sent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn query_error_exits_4_naming_the_query_file() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     std::fs::write(
         world.path("queries/patients.sql"),
         "SELECT patno FROM no_such_table WHERE updated_at >= ?",
@@ -113,7 +100,7 @@ async fn query_error_exits_4_naming_the_query_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn query_missing_a_column_the_module_needs_exits_5() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     std::fs::write(
         world.path("queries/patients.sql"),
         "SELECT patno, lname FROM mpfile WHERE updated_at >= ?",
@@ -126,7 +113,7 @@ async fn query_missing_a_column_the_module_needs_exits_5() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_credentials_exit_6_as_a_credentials_problem() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = Command::new(env!("CARGO_BIN_EXE_reqsync"))
         .arg("run")
         .current_dir(world.dir.path())
@@ -144,7 +131,7 @@ async fn wrong_credentials_exit_6_as_a_credentials_problem() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_receiver_exits_6() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     // Retrying is tested in delivery_faults; here only the final verdict matters.
     world.edit_config("# timeout = \"2m\"", "retry_attempts = 1");
     let out = reqsync(&world, &["run", "--reqcheck-url", "http://127.0.0.1:9"]);
@@ -158,7 +145,7 @@ async fn unreachable_receiver_exits_6() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_credentials_exit_3_naming_the_variable() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = Command::new(env!("CARGO_BIN_EXE_reqsync"))
         .arg("run")
         .current_dir(world.dir.path())
@@ -176,7 +163,7 @@ async fn missing_credentials_exit_3_naming_the_variable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_writes_the_exact_bodies_and_sends_nothing() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = reqsync(&world, &["run", "--dry-run", "--full", "--out", "bodies"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(nothing_received(&world));
@@ -196,7 +183,7 @@ async fn dry_run_writes_the_exact_bodies_and_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_and_init_make_a_project_that_runs() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = reqsync(
         &world,
         &[
@@ -232,7 +219,7 @@ async fn seed_and_init_make_a_project_that_runs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_passes_on_the_default_project_without_contacting_reqcheck() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = reqsync(&world, &["check", "--reqcheck-url-is-not-needed"]);
     assert_eq!(out.status.code(), Some(2), "unknown flags are usage errors");
     let out = reqsync(&world, &["check"]);
@@ -247,7 +234,7 @@ async fn check_passes_on_the_default_project_without_contacting_reqcheck() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_reports_a_column_the_module_needs_before_any_run() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     std::fs::write(
         world.path("queries/vaccine_doses.sql"),
         "SELECT im_id, patno, cvx, admin_date, history, updated_at FROM imfile WHERE updated_at >= ? ORDER BY patno",
@@ -263,7 +250,7 @@ async fn check_reports_a_column_the_module_needs_before_any_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transform_list_shows_each_jobs_module_version_and_hash() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = reqsync(&world, &["transform", "list", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -1,23 +1,11 @@
 //! The commands that install reqsync into a platform's service manager, and `--log-dir`, as
 //! they behave on Linux (scripts/test-windows runs the Windows side under Wine).
 
-use reqsync::seed::SeedOptions;
-
 use crate::support::{World, reqsync};
-
-async fn kcmo() -> World {
-    let world = World::new(SeedOptions {
-        kcmo: true,
-        ..SeedOptions::default()
-    })
-    .await;
-    world.share_module_cache();
-    world
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn windows_service_and_task_commands_on_linux_say_what_to_use_instead() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     for (args, hint) in [
         (&["service", "status"][..], "systemd"),
         (
@@ -39,7 +27,7 @@ async fn windows_service_and_task_commands_on_linux_say_what_to_use_instead() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn schedule_show_prints_a_daily_task_running_this_config_with_its_log_in_files() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = reqsync(
         &world,
         &[
@@ -76,7 +64,7 @@ async fn schedule_show_prints_a_daily_task_running_this_config_with_its_log_in_f
 
 #[tokio::test(flavor = "multi_thread")]
 async fn log_dir_puts_the_log_in_a_daily_owner_only_file_instead_of_stderr() {
-    let world = kcmo().await;
+    let world = World::kcmo().await;
     let out = reqsync(&world, &["--log-dir", "logs", "-v", "run"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

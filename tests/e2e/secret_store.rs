@@ -8,19 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use reqsync::seed::SeedOptions;
-
 use crate::support::{PASSWORD, USER, World};
-
-async fn world() -> World {
-    let world = World::new(SeedOptions {
-        kcmo: true,
-        ..SeedOptions::default()
-    })
-    .await;
-    world.share_module_cache();
-    world
-}
 
 /// `reqsync ARGS…` in the world's folder with nothing secret in its environment: no
 /// `REQCHECK_PASSWORD`, no systemd credentials unless `credentials` names a folder. The user
@@ -101,7 +89,7 @@ fn text_under(dir: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_set_from_stdin_is_the_only_password_a_real_sync_needs() {
-    let world = world().await;
+    let world = World::kcmo().await;
     use_stored_password(&world);
 
     let out = reqsync(&world, &["secret", "set", "reqcheck"], Some(""), None);
@@ -160,7 +148,7 @@ async fn a_secret_set_from_stdin_is_the_only_password_a_real_sync_needs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn systemd_credentials_supply_the_secrets_and_the_store_is_not_consulted() {
-    let world = world().await;
+    let world = World::kcmo().await;
     use_stored_password(&world);
     world.edit_config(
         "# username_env = \"REQCHECK_USERNAME\"",
@@ -224,7 +212,7 @@ async fn systemd_credentials_supply_the_secrets_and_the_store_is_not_consulted()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stored_password_reqcheck_refuses_is_never_printed_even_at_vv() {
-    let world = world().await;
+    let world = World::kcmo().await;
     use_stored_password(&world);
     let wrong = "not-the-e2e-password-9f3";
     let out = reqsync(
@@ -251,7 +239,7 @@ async fn a_stored_password_reqcheck_refuses_is_never_printed_even_at_vv() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_file_other_users_can_read_is_refused_with_the_chmod_fix() {
     use std::os::unix::fs::PermissionsExt;
-    let world = world().await;
+    let world = World::kcmo().await;
     use_stored_password(&world);
     let out = reqsync(&world, &["secret", "set", "reqcheck"], Some(PASSWORD), None);
     assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
@@ -278,7 +266,7 @@ async fn a_store_file_other_users_can_read_is_refused_with_the_chmod_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_secret_names_the_command_that_stores_it() {
-    let world = world().await;
+    let world = World::kcmo().await;
     use_stored_password(&world);
     for args in [
         &["run"][..],
@@ -307,7 +295,7 @@ async fn a_source_password_secret_is_read_from_the_configs_secrets_dir() {
     use crate::tds_double::clinic::ClinicTables;
 
     let double = double(Arc::new(ClinicTables::kcmo()), None).await;
-    let world = world().await;
+    let world = World::kcmo().await;
     world.edit_config(
         &format!("url = \"{}\"", world.source_url),
         &format!(

@@ -125,6 +125,18 @@ impl World {
         config
     }
 
+    /// A project over the real KCMO corpus whose config (what a spawned `reqsync` reads)
+    /// uses the suite's shared module cache: what most command-line tests start from.
+    pub async fn kcmo() -> World {
+        let world = World::new(SeedOptions {
+            kcmo: true,
+            ..SeedOptions::default()
+        })
+        .await;
+        world.share_module_cache();
+        world
+    }
+
     /// Points the project's config file (what a spawned `reqsync` reads) at the shared
     /// module cache.
     pub fn share_module_cache(&self) {
