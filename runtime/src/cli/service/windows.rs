@@ -342,8 +342,12 @@ fn service_main(_arguments: Vec<OsString>) {
         ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
         _ => ServiceControlHandlerResult::NotImplemented,
     };
-    let Ok(status) = service_control_handler::register(&args.name.name, handler) else {
-        return;
+    let status = match service_control_handler::register(&args.name.name, handler) {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register with the Service Control Manager");
+            return;
+        }
     };
     let report = |state, checkpoint, exit_code| {
         let _ = status.set_service_status(ServiceStatus {
