@@ -27,5 +27,6 @@ pub mod secret_store;
 pub mod seed;
 pub mod source;
 pub mod transform;
+pub mod windows_accounts;
 #[cfg(windows)]
 pub(crate) mod windows_acl;

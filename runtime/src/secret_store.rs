@@ -37,7 +37,6 @@ use crate::reqcheck::Secret;
 use crate::secret_file::SecretFileError;
 
 #[cfg(any(windows, test))]
-mod accounts;
 #[cfg(windows)]
 mod windows;
 

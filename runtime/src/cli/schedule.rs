@@ -118,10 +118,11 @@ impl Task {
 
     /// The task in Task Scheduler's XML schema (version 1.2: Windows Server 2008 R2 and later).
     pub fn xml(&self) -> String {
-        let (user_id, logon_type) = match builtin_sid(&self.account) {
-            Some(sid) => (sid.to_string(), "ServiceAccount"),
-            None => (self.account.clone(), "Password"),
-        };
+        let (user_id, logon_type) =
+            match reqsync::windows_accounts::service_account_sid(&self.account) {
+                Some(sid) => (sid.to_string(), "ServiceAccount"),
+                None => (self.account.clone(), "Password"),
+            };
         let arguments = [
             OsString::from("--log-dir"),
             self.log_dir.clone().into_os_string(),
@@ -188,19 +189,6 @@ impl Task {
             arguments = xml_text(&arguments),
             working_dir = xml_text(&self.working_dir.display().to_string()),
         )
-    }
-}
-
-/// The well-known accounts a task can run as without a stored password, by their SIDs (which,
-/// unlike the names, are the same in every language of Windows).
-fn builtin_sid(account: &str) -> Option<&'static str> {
-    let name = account.to_ascii_uppercase();
-    let name = name.strip_prefix(r"NT AUTHORITY\").unwrap_or(&name);
-    match name {
-        "SYSTEM" | "LOCALSYSTEM" => Some("S-1-5-18"),
-        "LOCAL SERVICE" | "LOCALSERVICE" => Some("S-1-5-19"),
-        "NETWORK SERVICE" | "NETWORKSERVICE" => Some("S-1-5-20"),
-        _ => None,
     }
 }
 
@@ -319,7 +307,7 @@ fn install(task: Task) -> Result<u8, Failure> {
     command
         .args(["/Create", "/F", "/TN", &task.name, "/XML"])
         .arg(&path);
-    if builtin_sid(&task.account).is_none() {
+    if reqsync::windows_accounts::service_account_sid(&task.account).is_none() {
         // The password is asked for by schtasks itself, never put on a command line.
         command.args(["/RU", &task.account, "/RP", "*"]);
     }

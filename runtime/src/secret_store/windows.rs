@@ -35,11 +35,11 @@ use windows_sys::Win32::Security::{
 };
 use windows_sys::Win32::Storage::FileSystem::WRITE_DAC;
 
-use super::accounts;
 use super::{Scope, SecretName, SecretStoreError, WriteOptions};
 use crate::input_file;
 use crate::reqcheck::Secret;
 use crate::secret_file::SecretFileError;
+use crate::windows_accounts as accounts;
 use crate::windows_acl::{SecurityDescriptor, wide};
 
 /// Mixed into every blob (see the module's documentation). Changing it makes every stored

@@ -180,11 +180,10 @@ fn install(args: InstallArgs) -> Result<u8, Failure> {
 
 /// Accounts Windows signs in itself: no password to give.
 fn is_builtin_account(account: &str) -> bool {
-    let lower = account.to_ascii_lowercase();
-    lower.starts_with(r"nt service\")
-        || lower == "localsystem"
-        || lower.starts_with(r"nt authority\")
-        || lower.ends_with('$')
+    reqsync::windows_accounts::service_account_sid(account).is_some()
+        || account.to_ascii_lowercase().starts_with(r"nt service\")
+        // A group-managed service account (DOMAIN\name$): its password is the domain's.
+        || account.ends_with('$')
 }
 
 fn uninstall(name: &str) -> Result<u8, Failure> {

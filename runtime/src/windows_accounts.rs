@@ -1,5 +1,5 @@
-//! Windows accounts as SIDs, for the ACL of a stored secret, without asking Windows where the
-//! answer is fixed: the well-known accounts, and a service's virtual account
+//! Windows accounts as SIDs, for the ACL of a stored secret and the principal of a scheduled
+//! task, without asking Windows where the answer is fixed: the well-known accounts, and a service's virtual account
 //! (`NT SERVICE\reqsync`), whose SID is derived from the service's name. The latter matters
 //! because an administrator usually stores the secret *before* `reqsync service install`
 //! creates the account, when Windows cannot look its name up yet.
@@ -26,17 +26,28 @@ pub fn known_sid(account: &str) -> Option<Result<String, String>> {
     if let Some(service) = upper.strip_prefix(r"NT SERVICE\") {
         return Some(Ok(service_sid(service)));
     }
-    let name = upper.strip_prefix(r"NT AUTHORITY\").unwrap_or(&upper);
-    let builtin = match name {
-        "SYSTEM" | "LOCALSYSTEM" => "S-1-5-18",
-        "LOCAL SERVICE" | "LOCALSERVICE" => "S-1-5-19",
-        "NETWORK SERVICE" | "NETWORKSERVICE" => "S-1-5-20",
-        _ => match upper.as_str() {
+    let builtin = match service_account_sid(trimmed) {
+        Some(sid) => sid,
+        None => match upper.as_str() {
             r"BUILTIN\ADMINISTRATORS" | "ADMINISTRATORS" => "S-1-5-32-544",
             _ => return None,
         },
     };
     Some(Ok(builtin.to_string()))
+}
+
+/// The SID of one of the accounts Windows signs in itself, with no password — SYSTEM,
+/// LOCAL SERVICE, NETWORK SERVICE (with or without `NT AUTHORITY\`) — or `None`. The SID,
+/// unlike the name, is the same in every language of Windows.
+pub fn service_account_sid(account: &str) -> Option<&'static str> {
+    let upper = account.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix(r"NT AUTHORITY\").unwrap_or(&upper);
+    match name {
+        "SYSTEM" | "LOCALSYSTEM" => Some("S-1-5-18"),
+        "LOCAL SERVICE" | "LOCALSERVICE" => Some("S-1-5-19"),
+        "NETWORK SERVICE" | "NETWORKSERVICE" => Some("S-1-5-20"),
+        _ => None,
+    }
 }
 
 /// The SID of `NT SERVICE\<service>`: `S-1-5-80-` and the SHA-1 of the upper-cased service
