@@ -143,3 +143,16 @@ impl ConfigArgs {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand (duplicate flags, a global flag a
+    /// subcommand redefines, bad defaults): they run only for the subcommand a user types, so
+    /// a command nobody tested by hand (`service run`, which only Windows starts) would
+    /// otherwise panic there first.
+    #[test]
+    fn every_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
