@@ -3,6 +3,7 @@
 //! ReqCheck-compatible receiver over HTTP on a real socket.
 //! One test binary, grouped by capability.
 
+mod analyst_kit;
 mod audit;
 mod bad_input;
 mod batches;

@@ -231,6 +231,15 @@ pub fn run(args: DiffArgs) -> Result<u8, Failure> {
     })
 }
 
+/// How many rows a new version treats differently (outcome, codes or record), as `diff` counts.
+pub(super) fn changed_rows(old: &[RowOutcome], new: &[RowOutcome]) -> usize {
+    old.iter()
+        .zip(new)
+        .enumerate()
+        .filter(|(i, (o, n))| compare_row(i + 1, o, n, false).is_some())
+        .count()
+}
+
 fn codes(v: &Verdict) -> Vec<String> {
     match v {
         Verdict::Emit { warnings, .. } => warnings.iter().map(|w| w.tag()).collect(),

@@ -1,8 +1,9 @@
 //! `reqsync transform …`: work on transform modules without a database or ReqCheck.
 //!
-//! `list` shows what a config would run; `inspect` describes one module file; `test` checks a
-//! module against its example cases and generated rows; `try` shows what a module does to given
-//! rows; `diff` compares two versions of a module on the same rows.
+//! `new` writes a module folder to start from and `build` builds one (the analyst's kit, see
+//! [`kit`]); `list` shows what a config would run; `inspect` describes one module file; `test`
+//! checks a module against its example cases and generated rows; `try` shows what a module does
+//! to given rows; `diff` compares two versions of a module on the same rows.
 
 use std::path::{Path, PathBuf};
 
@@ -13,9 +14,13 @@ use reqsync::transform::{
 
 use super::exit::{self, Failure, OrExit};
 
+mod build;
+mod dev;
 mod diff;
 mod inspect;
+pub mod kit;
 mod list;
+mod new;
 mod row_input;
 mod test;
 mod try_rows;
@@ -28,6 +33,15 @@ pub struct TransformArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TransformCommand {
+    /// Start a module folder (Rust, Python or JavaScript) from a default module; no reqsync
+    /// repository needed.
+    New(new::NewArgs),
+    /// Build a module folder into build/NAME.wasm, installing the language's build tools on
+    /// first use.
+    Build(build::BuildArgs),
+    /// Watch a module folder: on every save build, test, compare on the project's rows and,
+    /// when all passed, deploy into the project (a running service swaps it in).
+    Dev(dev::DevArgs),
     /// The module of every job of a config: name, version, record type and content hash —
     /// what the next run (or a service started now) would use.
     List(list::ListArgs),
@@ -43,6 +57,9 @@ pub enum TransformCommand {
 
 pub fn run(args: TransformArgs) -> Result<u8, Failure> {
     match args.command {
+        TransformCommand::New(a) => new::run(a),
+        TransformCommand::Build(a) => build::run(a),
+        TransformCommand::Dev(a) => dev::run(a),
         TransformCommand::List(a) => list::run(a),
         TransformCommand::Inspect(a) => inspect::run(a),
         TransformCommand::Test(a) => test::run(a),
@@ -103,6 +120,28 @@ fn user_folder(xdg_var: &str, home_default: &str) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_default)))
         .or_else(|| std::env::var_os("LOCALAPPDATA").map(PathBuf::from))?;
     Some(base.join("reqsync"))
+}
+
+/// Loads (compiles, or finds in the cache) a module, with a spinner on a terminal: a Python or
+/// JavaScript component takes 10–20 s to compile the first time.
+pub fn load_with_progress(
+    engine: &TransformEngine,
+    path: &Path,
+) -> Result<CompiledModule, reqsync::transform::TransformError> {
+    let spinner = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!(
+            "loading {} (compiled for this machine once per version)",
+            path.display()
+        ));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let loaded = engine.load(path);
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    loaded
 }
 
 /// Loads a module file and instantiates it once (which runs its `describe`).

@@ -77,14 +77,11 @@ pub struct JobContext {
     pub job: JobConfig,
 }
 
-impl RowInput {
-    /// The config and job, when `--config` is given.
-    pub fn job(&self) -> Result<Option<JobContext>, Failure> {
-        let (Some(path), Some(name)) = (&self.config, &self.job) else {
-            return Ok(None);
-        };
+impl JobContext {
+    /// The config at `path` and its job `name`.
+    pub fn load(path: &Path, name: &str) -> Result<Self, Failure> {
         let config = Config::load(path).or_exit(exit::CONFIG, "cannot load the configuration")?;
-        let Some(job) = config.jobs.iter().find(|j| &j.name == name).cloned() else {
+        let Some(job) = config.jobs.iter().find(|j| j.name == name).cloned() else {
             let jobs: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
             return Err(Failure::new(
                 exit::CONFIG,
@@ -95,7 +92,28 @@ impl RowInput {
                 ),
             ));
         };
-        Ok(Some(JobContext { config, job }))
+        Ok(JobContext { config, job })
+    }
+
+    /// The first `limit` rows of the job's query over the full history, converted exactly as a
+    /// sync converts them.
+    pub fn sample_rows(&self, limit: usize) -> Result<Rows, Failure> {
+        block_on(read_source(
+            &self.config,
+            &self.job,
+            full_extract_start(),
+            Some(limit),
+        ))?
+    }
+}
+
+impl RowInput {
+    /// The config and job, when `--config` is given.
+    pub fn job(&self) -> Result<Option<JobContext>, Failure> {
+        let (Some(path), Some(name)) = (&self.config, &self.job) else {
+            return Ok(None);
+        };
+        JobContext::load(path, name).map(Some)
     }
 
     /// Reads the rows. `limit` caps the rows read from the source.
