@@ -74,7 +74,13 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
     for (path, sha256, _) in modules.active() {
         tracing::info!(module = %path.display(), %sha256, "transform module active");
     }
-    pipeline.modules = Some(modules);
+    let module_files = pipeline
+        .config
+        .jobs
+        .iter()
+        .map(|j| (j.name.clone(), j.transform.clone()))
+        .collect();
+    pipeline.modules = Some(modules.clone());
     let listener = http::bind(listen)
         .await
         .or_exit(exit::CONFIG, "cannot start the daemon")?;
@@ -86,6 +92,7 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
         Arc::new(PipelineRunner::new(pipeline)),
         Arc::new(SystemClock),
     );
+    service.state().attach_modules(modules, module_files);
     // The HTTP server outlives the scheduler's shutdown: `/healthz` keeps answering while the
     // current run stops at its batch boundary.
     let http_stop = CancellationToken::new();

@@ -27,6 +27,8 @@ use super::schedule::Schedule;
 use crate::config::{Config, JobConfig};
 use crate::ledger::RunStatus;
 use crate::pipeline::{FailureClass, Pipeline, Progress, RunError, RunOptions};
+use crate::transform::ModuleRegistry;
+use crate::transform::registry::ModuleStatus;
 
 /// The loop re-reads the wall clock at least this often, so a clock that jumps (NTP, a resumed
 /// virtual machine) delays a fire time by at most this much.
@@ -251,6 +253,8 @@ pub fn scheduled_jobs(config: &Config) -> (Vec<ScheduledJob>, Vec<String>) {
 pub struct DaemonState {
     pub metrics: Metrics,
     health: Mutex<Health>,
+    /// The hot-swap registry and each job's module file, once the daemon has loaded them.
+    modules: std::sync::OnceLock<(Arc<ModuleRegistry>, BTreeMap<String, std::path::PathBuf>)>,
 }
 
 /// `/healthz`'s body. Job names, times and outcome words only.
@@ -274,6 +278,9 @@ pub struct JobHealth {
     /// Runs of the job since the daemon started, whatever their outcome.
     pub runs: u64,
     pub skipped_ticks: u64,
+    /// The module the job runs (name, version, SHA-256), and a refused version still on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<ModuleStatus>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -303,12 +310,23 @@ impl DaemonState {
                                 last_success: None,
                                 runs: 0,
                                 skipped_ticks: 0,
+                                module: None,
                             },
                         )
                     })
                     .collect(),
             }),
+            modules: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Lets `/healthz` show what each job's module file runs: `jobs` maps a job to its file.
+    pub fn attach_modules(
+        &self,
+        registry: Arc<ModuleRegistry>,
+        jobs: BTreeMap<String, std::path::PathBuf>,
+    ) {
+        let _ = self.modules.set((registry, jobs));
     }
 
     fn lock(&self) -> MutexGuard<'_, Health> {
@@ -317,7 +335,13 @@ impl DaemonState {
     }
 
     pub fn health(&self) -> Health {
-        self.lock().clone()
+        let mut health = self.lock().clone();
+        if let Some((registry, files)) = self.modules.get() {
+            for (job, h) in &mut health.jobs {
+                h.module = files.get(job).and_then(|path| registry.status_of(path));
+            }
+        }
+        health
     }
 
     fn set_next(&self, job: &str, next: Option<DateTime<Utc>>) {

@@ -31,6 +31,42 @@ pub struct ModuleSlot {
     version: AtomicU64,
     /// The columns the job's query returned at its last run, for validating a new version.
     query_columns: Mutex<Option<Vec<ColumnInfo>>>,
+    /// What the active version says it is (name, version), for status reports.
+    described: RwLock<(String, String)>,
+    /// The newest version on disk that was refused, while it is still what the file holds.
+    refused: Mutex<Option<RefusedVersion>>,
+}
+
+/// A module file whose content is not the active version: a swap was refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefusedVersion {
+    /// The file's content (empty when it could not be read).
+    pub sha256: String,
+    pub refused_at: chrono::DateTime<chrono::Utc>,
+    /// Why: names files, codes and example case names, never row data.
+    pub reason: String,
+}
+
+/// What a module file runs, for `/healthz` and `reqsync transform list`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModuleStatus {
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// 1 for the version the service started with, one more for every swap since.
+    pub generation: u64,
+    /// Set when the file on disk differs from the active version because its swap was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<RefusedOnDisk>,
+}
+
+/// [`RefusedVersion`] as reported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RefusedOnDisk {
+    pub sha256: String,
+    pub refused_at: String,
+    pub reason: String,
 }
 
 impl ModuleSlot {
@@ -46,6 +82,34 @@ impl ModuleSlot {
     pub fn current(&self) -> (u64, Arc<CompiledModule>) {
         let active = self.active.read().unwrap_or_else(|p| p.into_inner());
         (self.version(), active.clone())
+    }
+
+    /// What runs from this file, and whether the file holds a refused version.
+    pub fn status(&self) -> ModuleStatus {
+        let (generation, module) = self.current();
+        let (name, version) = self
+            .described
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .map(|r| RefusedOnDisk {
+                sha256: r.sha256,
+                refused_at: r.refused_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                reason: r.reason,
+            });
+        ModuleStatus {
+            path: self.path.clone(),
+            name,
+            version,
+            sha256: module.sha256.clone(),
+            generation,
+            refused,
+        }
     }
 
     /// Records the columns a run's query returned, so a new version can be checked against them.
@@ -104,11 +168,14 @@ impl ModuleRegistry {
             return Ok(slot.clone());
         }
         let module = self.engine.load(path)?;
+        let info = TransformInstance::new(&self.engine, &module)?.info().clone();
         let slot = Arc::new(ModuleSlot {
             path: path.to_path_buf(),
             active: RwLock::new(Arc::new(module)),
             version: AtomicU64::new(1),
             query_columns: Mutex::new(None),
+            described: RwLock::new((info.name, info.version)),
+            refused: Mutex::new(None),
         });
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         Ok(slots.entry(key).or_insert(slot).clone())
@@ -154,18 +221,34 @@ impl ModuleRegistry {
             refused: None,
             millis: 0,
         };
+        let set_refused = |refused: Option<RefusedVersion>| {
+            *slot.refused.lock().unwrap_or_else(|p| p.into_inner()) = refused;
+        };
         match self.validate(&slot, &old) {
-            Ok(new) if new.sha256 == old.sha256 => return None, // touched, not changed
-            Ok(new) => {
+            Ok((new, _)) if new.sha256 == old.sha256 => {
+                // Touched, or put back as it was: the file is the active version again.
+                set_refused(None);
+                return None;
+            }
+            Ok((new, info)) => {
                 report.new_sha256 = new.sha256.clone();
                 *slot.active.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+                *slot.described.write().unwrap_or_else(|p| p.into_inner()) =
+                    (info.name, info.version);
                 slot.version.fetch_add(1, Ordering::AcqRel);
+                set_refused(None);
             }
             Err((sha, reason)) => {
                 if sha.as_deref() == Some(old.sha256.as_str()) {
+                    set_refused(None);
                     return None;
                 }
                 report.new_sha256 = sha.unwrap_or_default();
+                set_refused(Some(RefusedVersion {
+                    sha256: report.new_sha256.clone(),
+                    refused_at: chrono::Utc::now(),
+                    reason: reason.clone(),
+                }));
                 report.refused = Some(reason);
             }
         }
@@ -185,7 +268,7 @@ impl ModuleRegistry {
         &self,
         slot: &ModuleSlot,
         old: &CompiledModule,
-    ) -> Result<CompiledModule, (Option<String>, String)> {
+    ) -> Result<(CompiledModule, super::ModuleInfo), (Option<String>, String)> {
         let candidate = self
             .engine
             .load(&slot.path)
@@ -230,7 +313,26 @@ impl ModuleRegistry {
                 first.reason
             )));
         }
-        Ok(candidate)
+        Ok((candidate, info))
+    }
+
+    /// What each module file runs, sorted by path.
+    pub fn statuses(&self) -> Vec<ModuleStatus> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<ModuleStatus> = slots.values().map(|s| s.status()).collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    /// What the module file `path` runs, when the registry has it.
+    pub fn status_of(&self, path: &Path) -> Option<ModuleStatus> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&canonical(path))
+            .cloned()?;
+        Some(slot.status())
     }
 
     /// Watches the folders of every loaded module and swaps changed files in. The watcher

@@ -1,13 +1,21 @@
-//! `reqsync transform list`: the modules a config's jobs would run.
+//! `reqsync transform list`: the modules a config's jobs would run — and, when the project's
+//! service is running, what it runs now (a swap it refused leaves the file on disk different
+//! from the active version; this is where that shows).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use reqsync::config::Config;
+use reqsync::transform::registry::ModuleStatus;
 use reqsync::transform::{SandboxLimits, TransformEngine, TransformInstance};
 use serde::Serialize;
 
 use crate::cli::exit::{self, Failure, OrExit};
+
+/// How long to wait for the running service's `/healthz`: it answers from memory.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -23,6 +31,17 @@ pub struct ListArgs {
 struct Listed {
     job: String,
     path: PathBuf,
+    /// The file on disk: what the next run (or a service started now) would use.
+    on_disk: Option<OnDisk>,
+    /// Why the file on disk cannot be used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// What the running service runs for this job (`None` when no service answered).
+    running: Option<ModuleStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct OnDisk {
     module: String,
     version: String,
     target: String,
@@ -37,21 +56,33 @@ pub fn run(args: ListArgs) -> Result<u8, Failure> {
         .or_exit(exit::CONFIG, "cannot use the module cache")?;
     let engine = TransformEngine::new(SandboxLimits::default(), Some(cache))
         .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
+    let service = running_service(config.daemon.listen);
     let mut listed = Vec::new();
     for job in &config.jobs {
-        let module = engine
-            .load(&job.transform)
-            .or_exit(exit::TRANSFORM, &format!("job `{}`", job.name))?;
-        let instance = TransformInstance::new(&engine, &module)
-            .or_exit(exit::TRANSFORM, &format!("job `{}`", job.name))?;
-        let info = instance.info();
+        let described = engine.load(&job.transform).and_then(|module| {
+            let instance = TransformInstance::new(&engine, &module)?;
+            let info = instance.info();
+            Ok(OnDisk {
+                module: info.name.clone(),
+                version: info.version.clone(),
+                target: info.target.clone(),
+                sha256: module.sha256.clone(),
+            })
+        });
+        let (on_disk, error) = match described {
+            Ok(d) => (Some(d), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let running = service
+            .as_ref()
+            .ok()
+            .and_then(|health| health.get(&job.name).cloned());
         listed.push(Listed {
             job: job.name.clone(),
             path: job.transform.clone(),
-            module: info.name.clone(),
-            version: info.version.clone(),
-            target: info.target.clone(),
-            sha256: module.sha256.clone(),
+            on_disk,
+            error,
+            running,
         });
     }
     if args.json {
@@ -60,17 +91,117 @@ pub fn run(args: ListArgs) -> Result<u8, Failure> {
             serde_json::to_string_pretty(&listed).or_exit(exit::INTERNAL, "cannot write JSON")?
         );
     } else {
-        for l in &listed {
-            println!(
+        print_human(&listed, &service);
+    }
+    Ok(if listed.iter().any(|l| l.error.is_some()) {
+        exit::TRANSFORM
+    } else {
+        exit::OK
+    })
+}
+
+fn print_human(
+    listed: &[Listed],
+    service: &Result<std::collections::BTreeMap<String, ModuleStatus>, String>,
+) {
+    for l in listed {
+        match (&l.on_disk, &l.error) {
+            (Some(d), _) => println!(
                 "{:<14} {} {} ({}) sha256 {}  {}",
                 l.job,
-                l.module,
-                l.version,
-                l.target,
-                l.sha256,
+                d.module,
+                d.version,
+                d.target,
+                d.sha256,
                 l.path.display()
+            ),
+            (None, error) => println!(
+                "{:<14} {}: cannot be used: {}",
+                l.job,
+                l.path.display(),
+                error.as_deref().unwrap_or("?")
+            ),
+        }
+        let Some(running) = &l.running else { continue };
+        let same = l.on_disk.as_ref().is_some_and(|d| d.sha256 == running.sha256);
+        if same {
+            println!(
+                "{:<14} running: the same (swapped {} time{})",
+                "",
+                running.generation - 1,
+                if running.generation == 2 { "" } else { "s" }
             );
+        } else {
+            println!(
+                "{:<14} running: {} {} sha256 {}",
+                "", running.name, running.version, running.sha256
+            );
+            match &running.refused {
+                Some(r) => println!(
+                    "{:<14} the file on disk was refused at {}: {}",
+                    "", r.refused_at, r.reason
+                ),
+                None => println!(
+                    "{:<14} the file on disk is newer than the running version (a swap may be \
+                     in progress)",
+                    ""
+                ),
+            }
         }
     }
-    Ok(exit::OK)
+    if let Err(why) = service {
+        println!("no running service answered: {why}");
+    }
+}
+
+/// Each job's module as the project's running service reports it on `/healthz`.
+fn running_service(
+    listen: SocketAddr,
+) -> Result<std::collections::BTreeMap<String, ModuleStatus>, String> {
+    let addr = reachable(listen);
+    let url = format!("http://{addr}/healthz");
+    let fetch = async {
+        let client = reqwest::Client::builder()
+            .timeout(HEALTH_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client.get(&url).send().await.map_err(|e| {
+            if e.is_connect() {
+                format!("nothing listens on {addr}")
+            } else {
+                format!("{addr}: {e}")
+            }
+        })?;
+        if !response.status().is_success() {
+            return Err(format!("{addr} answered {}", response.status()));
+        }
+        response
+            .json::<serde_json::Value>()
+            .await
+            .map_err(|e| format!("{addr} did not answer as reqsync's /healthz: {e}"))
+    };
+    let health = tokio::runtime::Handle::try_current()
+        .map_err(|e| e.to_string())?
+        .block_on(fetch)?;
+    let jobs = health["jobs"]
+        .as_object()
+        .ok_or_else(|| format!("{addr} did not answer as reqsync's /healthz"))?;
+    Ok(jobs
+        .iter()
+        .filter_map(|(job, h)| {
+            let status = serde_json::from_value::<ModuleStatus>(h["module"].clone()).ok()?;
+            Some((job.clone(), status))
+        })
+        .collect())
+}
+
+/// The address to connect to for a listen address: a wildcard one is reached on loopback.
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
 }
