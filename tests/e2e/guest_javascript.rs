@@ -1,168 +1,43 @@
-//! The `patients` transform written in JavaScript (`transforms/patients-js`, built into a
-//! component by `scripts/build-guest-javascript`) runs in the same sandbox as the Rust modules
-//! and behaves exactly like the Rust `patients` module: same self-description, same example
-//! cases, and the same verdict on every row, real, synthetic and deliberately odd.
+//! The default modules written in JavaScript (`transforms/patients-js`,
+//! `transforms/vaccine-doses-js`, built into components by `scripts/build-guest-javascript`) run
+//! in the same sandbox as the Rust modules and behave exactly like them: same self-description,
+//! same example cases, and the same verdict on every row, real, synthetic and deliberately odd.
 //!
-//! The component is built outside cargo (Node.js and componentize-js), so these tests fail,
-//! never skip, when it is missing or older than its sources.
+//! The components are built outside cargo (Node.js and componentize-js), so these tests fail,
+//! never skip, when one is missing or older than its sources. The checks themselves are shared
+//! with `guest_python.rs` (`support::guests`).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::SystemTime;
 
-use chrono::NaiveDate;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use reqsync::seed::{SeedOptions, SourceTable, SyntheticOptions, seed_sqlite};
-use reqsync::source::{Query, Source, SqliteSource};
-use reqsync::transform::examples::ExampleFile;
-use reqsync::transform::json_rows::batch_from_json;
-use reqsync::transform::{
-    BatchPlan, CompiledModule, ModuleInfo, RowOutcome, SandboxLimits, TransformEngine,
-    TransformError, TransformInstance, Verdict, WIT_PACKAGE,
-};
+use reqsync::seed::{SourceTable, SyntheticOptions};
 use serde_json::{Map, Value, json};
 
-/// The as-of date of the comparisons: the synthetic generator's reference date, so its valid
-/// rows are valid and its future-dated ones are in the future.
-const AS_OF: NaiveDate = match NaiveDate::from_ymd_opt(2026, 1, 1) {
-    Some(date) => date,
-    None => panic!("2026-01-01 is a date"),
-};
+use crate::support::guests::{self, Guest, Language, Module};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+const PATIENTS: Guest = Guest::new(Language::JavaScript, Module::Patients);
+const DOSES: Guest = Guest::new(Language::JavaScript, Module::VaccineDoses);
 
-fn guests() -> PathBuf {
-    workspace().join("target/guests")
-}
-
-/// The engine every test here shares, and the JavaScript module loaded into it once per test
-/// process. Compiling the 12 MB component is by far the slowest step (minutes in a debug
-/// build, see `transforms/patients-js/README.md`), so it goes through the module cache shared
-/// with the other tests and is never compiled twice in one run.
-fn shared() -> &'static (TransformEngine, CompiledModule) {
-    static SHARED: OnceLock<(TransformEngine, CompiledModule)> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let path = built_module();
-        let cache = crate::support::module_cache();
-        let engine = TransformEngine::new(SandboxLimits::default(), Some(cache)).expect("engine");
-        let module = engine
-            .load(&path)
-            .unwrap_or_else(|e| panic!("the JavaScript patients module must load: {e}"));
-        (engine, module)
-    })
-}
-
-/// `target/guests/patients-js.wasm`, checked to exist and to be at least as new as its sources
-/// (a stale build would test yesterday's rules).
-fn built_module() -> PathBuf {
-    let wasm = guests().join("patients-js.wasm");
-    let stamp = guests().join("patients-js.wasm.inputs");
-    let rebuild = "run scripts/build-guest-javascript (it needs Node.js 20+; see \
-                   transforms/patients-js/README.md)";
-    assert!(
-        wasm.is_file() && stamp.is_file(),
-        "{} is missing: {rebuild}",
-        wasm.display()
-    );
-    let built = modified(&stamp);
-    let mut sources = vec![workspace().join("guest-sdk/wit/transform.wit")];
-    for entry in std::fs::read_dir(workspace().join("transforms/patients-js")).expect("sources") {
-        let path = entry.expect("source entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name.ends_with(".js") || name.ends_with(".mjs") || name.starts_with("package") {
-            sources.push(path);
-        }
-    }
-    for source in sources {
-        assert!(
-            modified(&source) <= built,
-            "{} is older than {}: {rebuild}",
-            wasm.display(),
-            source.display()
-        );
-    }
-    wasm
-}
-
-fn modified(path: &Path) -> SystemTime {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn javascript() -> TransformInstance {
-    let (engine, module) = shared();
-    TransformInstance::new(engine, module).expect("the JavaScript module instantiates")
-}
-
-fn rust() -> TransformInstance {
-    let (engine, _) = shared();
-    let module = engine
-        .load(Path::new(env!("REQSYNC_PATIENTS_WASM")))
-        .expect("the Rust module loads");
-    TransformInstance::new(engine, &module).expect("the Rust module instantiates")
-}
+// ---- patients --------------------------------------------------------------------------------
 
 #[test]
 fn javascript_patients_loads_in_the_sandbox_and_describes_itself_like_the_rust_module() {
     // Loading checks the imports (only the sandbox's; componentize-js's WASI features are all
     // disabled) and the WIT version.
-    let (_, module) = shared();
-    assert_eq!(module.wit_package, WIT_PACKAGE);
-    assert_eq!(WIT_PACKAGE, "reqsync:transform@3.0.0");
-
-    let js = javascript().info().clone();
-    let rs = rust().info().clone();
-    assert_eq!(js.version, "1.0.0+javascript");
-    assert_eq!(rs.version, "1.0.0");
-    // Everything but the version: columns with their flags and hints, fields, key, target.
-    let same_version = ModuleInfo {
-        version: rs.version.clone(),
-        ..js
-    };
-    assert_eq!(same_version, rs);
+    guests::assert_describes_itself_like_the_rust_module(PATIENTS);
 }
 
 #[test]
 fn javascript_patients_passes_the_rust_modules_example_cases() {
-    // The Rust module's cases are the specification, and the build puts a copy beside the
-    // component, where the host's hot swap looks for it.
-    let spec = workspace().join("transforms/patients/examples.json");
-    let beside = guests().join("patients-js.examples.json");
-    assert_eq!(
-        std::fs::read(&beside).unwrap_or_default(),
-        std::fs::read(&spec).expect("examples.json"),
-        "{} is not a copy of {}: run scripts/build-guest-javascript",
-        beside.display(),
-        spec.display()
-    );
-    let examples = ExampleFile::load(&beside).expect("example cases");
-    assert!(examples.cases.len() >= 30, "too few example cases");
-    let failures = examples.run(&mut javascript()).expect("runs");
-    assert!(failures.is_empty(), "{failures:#?}");
+    guests::assert_passes_the_rust_modules_example_cases(PATIENTS, 30);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn javascript_and_rust_patients_agree_on_every_kcmo_and_synthetic_row() {
-    let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join("clinic.db");
-    let seeded = seed_sqlite(
-        &db,
-        &SeedOptions {
-            kcmo: true,
-            synthetic: Some(SyntheticOptions::new(3000, 7)),
-            ..SeedOptions::default()
-        },
-    )
-    .expect("seed");
+    let (tally, seeded) =
+        guests::compare_on_seeded_clinic(PATIENTS, SyntheticOptions::new(3000, 7)).await;
     let invalid: BTreeSet<String> = seeded
         .synthetic
         .as_ref()
@@ -176,37 +51,14 @@ async fn javascript_and_rust_patients_agree_on_every_kcmo_and_synthetic_row() {
         !invalid.is_empty(),
         "the synthetic set has invalid patients"
     );
-
-    // The default query, read through the source in the pipeline's batch size.
-    let query = Query {
-        name: "patients.sql".into(),
-        sql: std::fs::read_to_string(workspace().join("queries/patients.sql")).expect("query"),
-    };
-    let full_extract = NaiveDate::from_ymd_opt(1900, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .expect("start");
-    let source = SqliteSource::open(&db).expect("source");
-    let mut stream = source
-        .stream(&query, full_extract, 500)
-        .await
-        .expect("query");
-    let (mut js, mut rs) = (javascript(), rust());
-    let plan =
-        BatchPlan::new(rs.info(), &stream.columns, chrono_tz::America::Chicago).expect("plan");
-
-    let mut tally = Tally::default();
-    while let Some(batch) = stream.next_batch().await {
-        let batch = batch.expect("batch");
-        let from_js = js.process(&plan, &batch, AS_OF).expect("JavaScript batch");
-        let from_rs = rs.process(&plan, &batch, AS_OF).expect("Rust batch");
-        tally.compare(&from_js, &from_rs);
-    }
-    tally.assert_agreement();
     assert_eq!(
         tally.rows as u64, seeded.patients,
         "every seeded patient was compared"
     );
-    assert_eq!(tally.rejected, invalid, "the deliberately invalid patients");
+    assert_eq!(
+        tally.rejected_keys, invalid,
+        "the deliberately invalid patients"
+    );
     assert!(tally.emitted > 2500, "{tally:?}");
 }
 
@@ -214,164 +66,82 @@ async fn javascript_and_rust_patients_agree_on_every_kcmo_and_synthetic_row() {
 fn javascript_and_rust_patients_agree_on_generated_edge_case_rows() {
     // Values chosen where JavaScript and Rust differ by default: Unicode whitespace (JS `trim`
     // strips U+FEFF but not U+0085), UTF-8 byte offsets vs UTF-16 indices, surrogate pairs,
-    // 64-bit integers, case mapping outside ASCII, byte limits of e-mail addresses. Every batch
-    // also arrives in another column order or without some optional columns.
-    let (mut js, mut rs) = (javascript(), rust());
-    let info = rs.info().clone();
-    let optional: Vec<String> = info
-        .input_columns
-        .iter()
-        .filter(|c| !c.required)
-        .map(|c| c.name.clone())
-        .collect();
+    // 64-bit integers, case mapping outside ASCII, byte limits of e-mail addresses. Batches also
+    // arrive in another column order or without some optional columns.
     let mut rng = StdRng::seed_from_u64(20_260_101);
-    let mut tally = Tally::default();
-    for batch_number in 0..12 {
-        let rows: Vec<Map<String, Value>> = (0..250).map(|_| odd_row(&mut rng)).collect();
-        let refs: Vec<&Map<String, Value>> = rows.iter().collect();
-        let dropped: Vec<String> = optional
-            .iter()
-            .filter(|_| batch_number % 3 == 2 && rng.random_bool(0.5))
-            .cloned()
-            .collect();
-        let convert = || {
-            let mut converted = batch_from_json(&info, &refs).expect("batch");
-            let columns = &mut converted.batch.columns;
-            columns.retain(|c| !dropped.contains(&c.name));
-            if batch_number % 3 == 1 {
-                columns.reverse();
-            }
-            converted
-        };
-        let from_js = js.process_converted(convert(), AS_OF).expect("JS batch");
-        let from_rs = rs.process_converted(convert(), AS_OF).expect("Rust batch");
-        tally.compare(&from_js, &from_rs);
-    }
-    tally.assert_agreement();
+    let batches: Vec<Vec<Map<String, Value>>> = (0..12)
+        .map(|_| (0..250).map(|_| odd_row(&mut rng)).collect())
+        .collect();
+    let tally = guests::compare_json_rows(PATIENTS, &batches);
     // The generator reaches every kind of verdict, or the comparison proves little.
-    assert!(
-        tally.emitted > 100 && tally.rejected.len() > 100,
-        "{tally:?}"
-    );
+    assert!(tally.emitted > 100 && tally.rejected > 100, "{tally:?}");
     assert!(tally.warned > 100, "{tally:?}");
 }
 
 #[test]
+fn javascript_and_rust_patients_treat_batches_of_the_required_columns_alone_alike() {
+    guests::assert_required_columns_alone_agree(PATIENTS, &guests::two_patients(), 1);
+}
+
+#[test]
 fn javascript_and_rust_patients_refuse_malformed_batches_alike() {
-    let (mut js, mut rs) = (javascript(), rust());
-    let info = rs.info().clone();
-    let rows = [
-        json!({"patno": 1, "lname": "A", "fname": "B", "birth_date": "2000-01-01",
-               "updated_at": "2016-09-28T12:00:00-05:00"}),
-        json!({"patno": 2, "lname": null, "fname": "B", "birth_date": "2000-01-01",
-               "updated_at": "2016-09-28T12:00:00-05:00"}),
-    ];
-    let rows: Vec<&Map<String, Value>> = rows.iter().filter_map(Value::as_object).collect();
-    let position = |name: &str| {
-        info.input_columns
-            .iter()
-            .position(|c| c.name == name)
-            .expect("declared column")
-    };
-    let (patno, lname) = (position("patno"), position("lname"));
-    // Each damage, and the batch error both modules must answer it with.
-    for (damage, expected_code) in [
-        ("a required column is missing", "missing-column"),
-        ("integers arrive for a text column", "wrong-column-type"),
-        ("the NULL map is short", "malformed-batch"),
-    ] {
-        let convert = || {
-            let mut converted = batch_from_json(&info, &rows).expect("batch");
-            let columns = &mut converted.batch.columns;
-            match damage {
-                "a required column is missing" => columns.retain(|c| c.name != "birth_date"),
-                "integers arrive for a text column" => {
-                    columns[lname].values = columns[patno].values.clone();
-                }
-                _ => columns[lname].present.truncate(1),
-            }
-            converted
-        };
-        let refused = |result: Result<Vec<RowOutcome>, TransformError>| match result {
-            Err(TransformError::BatchRefused { code, message, .. }) => (code, message),
-            other => panic!("{damage}: expected a refused batch, got {other:?}"),
-        };
-        let from_js = refused(js.process_converted(convert(), AS_OF));
-        let from_rs = refused(rs.process_converted(convert(), AS_OF));
-        assert_eq!(from_js.0, expected_code, "{damage}");
-        assert_eq!(from_js, from_rs, "{damage}");
-    }
+    guests::assert_refuses_malformed_batches_alike(
+        PATIENTS,
+        &guests::two_patients(),
+        "birth_date",
+        "fname",
+        "patno",
+    );
 }
 
-/// What two modules answered for the same rows, and where they differ.
-#[derive(Debug, Default)]
-struct Tally {
-    rows: usize,
-    emitted: usize,
-    warned: usize,
-    rejected: BTreeSet<String>,
-    /// The first differences, described in full: all rows here are test data, not PHI.
-    differences: Vec<String>,
-    different: usize,
+// ---- vaccine-doses ---------------------------------------------------------------------------
+
+#[test]
+fn javascript_vaccine_doses_loads_in_the_sandbox_and_describes_itself_like_the_rust_module() {
+    // The description includes the `cvx` column's hint, every CVX code of the list: equal here
+    // means the generated cvx-codes.js holds the same codes as the CSV the Rust module embeds.
+    guests::assert_describes_itself_like_the_rust_module(DOSES);
 }
 
-impl Tally {
-    fn compare(&mut self, js: &[RowOutcome], rs: &[RowOutcome]) {
-        assert_eq!(js.len(), rs.len(), "one outcome per row");
-        for (j, r) in js.iter().zip(rs) {
-            self.rows += 1;
-            match &r.verdict {
-                Verdict::Emit { warnings, .. } => {
-                    self.emitted += 1;
-                    self.warned += usize::from(!warnings.is_empty());
-                }
-                Verdict::Reject { .. } => {
-                    self.rejected.insert(r.key.to_string());
-                }
-                Verdict::Skip { .. } => {}
-            }
-            if j != r {
-                self.different += 1;
-                if self.differences.len() < 10 {
-                    self.differences.push(format!(
-                        "row {}:\n  JavaScript: {}\n  Rust:       {}",
-                        r.key,
-                        show(&j.verdict),
-                        show(&r.verdict)
-                    ));
-                }
-            }
-        }
-    }
-
-    fn assert_agreement(&self) {
-        assert!(
-            self.different == 0,
-            "{} of {} rows differ; the first:\n{}",
-            self.different,
-            self.rows,
-            self.differences.join("\n")
-        );
-    }
+#[test]
+fn javascript_vaccine_doses_passes_the_rust_modules_example_cases() {
+    guests::assert_passes_the_rust_modules_example_cases(DOSES, 30);
 }
 
-/// A verdict in full, values included (for test data only).
-fn show(verdict: &Verdict) -> String {
-    let findings = |list: &[reqsync::transform::Finding]| {
-        list.iter()
-            .map(|f| format!("{} ({})", f.tag(), f.message))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match verdict {
-        Verdict::Emit { record, warnings } => format!(
-            "emit {} warnings [{}]",
-            Value::Object(record.fields().clone()),
-            findings(warnings)
-        ),
-        Verdict::Skip { code, message } => format!("skip {code} ({message})"),
-        Verdict::Reject { findings: list } => format!("reject [{}]", findings(list)),
-    }
+#[tokio::test(flavor = "multi_thread")]
+async fn javascript_and_rust_vaccine_doses_agree_on_every_kcmo_and_synthetic_row() {
+    let (tally, seeded) =
+        guests::compare_on_seeded_clinic(DOSES, SyntheticOptions::new(1000, 7)).await;
+    assert_eq!(
+        tally.rows as u64, seeded.doses,
+        "every seeded dose was compared"
+    );
+    guests::assert_every_dose_verdict_occurred(&tally, &seeded);
+}
+
+#[test]
+fn javascript_and_rust_vaccine_doses_agree_on_generated_edge_case_rows() {
+    // Besides whitespace and UTF-8: upper-casing of `mvx` (no Unicode property tables in the
+    // component's engine), BigInt CVX codes beyond 16 bits, dates compared as text.
+    let tally = guests::compare_json_rows(DOSES, &guests::dose_batches(0x6a73_646f_7365, 8, 250));
+    guests::assert_generated_doses_reach_every_verdict(&tally);
+}
+
+#[test]
+fn javascript_and_rust_vaccine_doses_treat_batches_of_the_required_columns_alone_alike() {
+    guests::assert_required_columns_alone_agree(DOSES, &guests::two_doses(), 1);
+}
+
+#[test]
+fn javascript_and_rust_vaccine_doses_refuse_malformed_batches_alike() {
+    // `patient_lname` is nullable, not optional: a query without the join fails whole.
+    guests::assert_refuses_malformed_batches_alike(
+        DOSES,
+        &guests::two_doses(),
+        "patient_lname",
+        "history",
+        "cvx",
+    );
 }
 
 // ---- Generated rows ------------------------------------------------------------------------

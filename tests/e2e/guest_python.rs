@@ -1,216 +1,43 @@
-//! The `patients` transform written in Python (`transforms/patients-py`, a componentize-py
-//! component built by `scripts/build-guest-python`) is a drop-in for the Rust one: it loads in
-//! the same sandbox, describes itself the same way, passes the Rust module's example cases and
-//! gives the same verdict on every row: the KCMO data, a synthetic clinic with its deliberately
-//! invalid patients, and generated rows full of the values rules trip over.
+//! The default modules written in Python (`transforms/patients-py`, `transforms/vaccine-doses-py`,
+//! componentize-py components built by `scripts/build-guest-python`) are drop-ins for the Rust
+//! ones: they load in the same sandbox, describe themselves the same way, pass the Rust modules'
+//! example cases and give the same verdict on every row: the KCMO data, a synthetic clinic with
+//! its deliberately invalid rows, and generated rows full of the values rules trip over.
 //!
-//! The component is built outside cargo (it needs Python and componentize-py); these tests fail,
-//! never skip, when it is missing or older than its sources.
+//! The components are built outside cargo (they need Python and componentize-py); these tests
+//! fail, never skip, when one is missing or older than its sources. The checks themselves are
+//! shared with `guest_javascript.rs` (`support::guests`).
 
-use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
-use std::time::{Duration, Instant};
-
-use chrono::NaiveDate;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reqsync::seed::{InvalidKind, SeedOptions, SourceTable, SyntheticOptions, seed_sqlite};
-use reqsync::source::{self, Query, SourceUrl};
-use reqsync::transform::examples::ExampleFile;
-use reqsync::transform::json_rows::batch_from_json;
-use reqsync::transform::{
-    BatchPlan, CompiledModule, ModuleInfo, RowOutcome, SandboxLimits, TransformEngine,
-    TransformError, TransformInstance, Verdict, WIT_PACKAGE,
-};
+use reqsync::seed::{InvalidKind, SourceTable, SyntheticOptions};
 use serde_json::{Map, Value, json};
 
-use crate::support::CLINIC_TZ;
+use crate::support::guests::{self, Guest, Language, Module};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("runtime/ is inside the workspace")
-        .to_path_buf()
-}
+const PATIENTS: Guest = Guest::new(Language::Python, Module::Patients);
+const DOSES: Guest = Guest::new(Language::Python, Module::VaccineDoses);
 
-/// `target/guests/patients-py.wasm`, checked to exist and to be built from the current sources.
-fn python_wasm() -> PathBuf {
-    let root = workspace();
-    let wasm = root.join("target/guests/patients-py.wasm");
-    assert!(
-        wasm.is_file(),
-        "{} is missing: run `scripts/build-guest-python` (it builds the Python transform with \
-         componentize-py) before these tests",
-        wasm.display()
-    );
-    // The script records each build (or check that nothing changed) in this stamp; a source
-    // edited after it means the component under test is not the code in the repository.
-    let stamp = root.join("target/guests/patients-py.wasm.inputs");
-    let checked = modified(&stamp);
-    let mut sources = vec![root.join("transforms/patients/examples.json")];
-    for dir in ["transforms/patients-py", "guest-sdk/wit"] {
-        for entry in std::fs::read_dir(root.join(dir)).expect("source folder") {
-            let path = entry.expect("entry").path();
-            if path
-                .extension()
-                .is_some_and(|e| e == "py" || e == "wit" || e == "json")
-            {
-                sources.push(path);
-            }
-        }
-    }
-    for source in sources {
-        assert!(
-            modified(&source) <= checked,
-            "{} changed after the Python transform was last built: run \
-             `scripts/build-guest-python` again",
-            source.display()
-        );
-    }
-    wasm
-}
-
-fn modified(path: &Path) -> std::time::SystemTime {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|e| panic!("{}: {e} (run `scripts/build-guest-python`)", path.display()))
-}
-
-/// One engine and one compile of each module for all tests here: the Python component carries
-/// CPython (18 MB), and compiling it is most of these tests' time. The cache folder is the one
-/// the other tests share, so a warm cache makes this a load.
-struct Modules {
-    engine: TransformEngine,
-    python: CompiledModule,
-    rust: CompiledModule,
-}
-
-static MODULES: LazyLock<Modules> = LazyLock::new(|| {
-    let cache = crate::support::module_cache();
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(cache)).expect("engine");
-    let started = Instant::now();
-    let python = engine
-        .load(&python_wasm())
-        .unwrap_or_else(|e| panic!("the Python module must load in the sandbox: {e}"));
-    eprintln!(
-        "guest_python: Python component compiled or loaded in {:.1?}",
-        started.elapsed()
-    );
-    let rust = engine
-        .load(Path::new(env!("REQSYNC_PATIENTS_WASM")))
-        .expect("the Rust module loads");
-    Modules {
-        engine,
-        python,
-        rust,
-    }
-});
-
-fn modules() -> &'static Modules {
-    // Checked outside the LazyLock, so every test fails with the message, not a poisoned lock.
-    python_wasm();
-    &MODULES
-}
-
-fn instances() -> (TransformInstance, TransformInstance) {
-    let m = modules();
-    (
-        TransformInstance::new(&m.engine, &m.python).expect("the Python module instantiates"),
-        TransformInstance::new(&m.engine, &m.rust).expect("the Rust module instantiates"),
-    )
-}
+// ---- patients --------------------------------------------------------------------------------
 
 #[test]
 fn python_patients_loads_in_the_sandbox_and_describes_itself_as_the_rust_module_does() {
-    let m = modules();
-    // `load` refuses forbidden imports (files, sockets) and other WIT versions.
-    assert_eq!(m.python.wit_package, WIT_PACKAGE);
-    let (python, rust) = instances();
-    let (python, rust) = (python.info().clone(), rust.info().clone());
-    assert_eq!(python.version, "1.0.0+python");
-    assert_eq!(rust.version, "1.0.0");
-    // Everything else — name, target, key column, every input column with its type, flags and
-    // hints, every output field — is the same.
-    assert_eq!(
-        ModuleInfo {
-            version: rust.version.clone(),
-            ..python
-        },
-        rust
-    );
+    guests::assert_describes_itself_like_the_rust_module(PATIENTS);
 }
 
 #[test]
 fn python_patients_passes_the_rust_modules_example_cases() {
-    let wasm = python_wasm();
-    let beside = wasm.with_file_name("patients-py.examples.json");
-    let spec = workspace().join("transforms/patients/examples.json");
-    assert_eq!(
-        std::fs::read(&beside).expect("examples beside the module"),
-        std::fs::read(&spec).expect("the Rust module's examples"),
-        "{} is not a copy of {}: run `scripts/build-guest-python`",
-        beside.display(),
-        spec.display()
-    );
-    let examples = ExampleFile::load(&beside).expect("examples parse");
-    assert!(examples.cases.len() >= 30, "the spec has shrunk");
-    let (mut python, _) = instances();
-    let failures = examples.run(&mut python).expect("runs");
-    assert!(failures.is_empty(), "{failures:#?}");
+    guests::assert_passes_the_rust_modules_example_cases(PATIENTS, 30);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_and_rust_patients_agree_on_every_kcmo_and_synthetic_row() {
-    let (mut python, mut rust) = instances();
-    let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join("clinic.db");
-    let seeded = seed_sqlite(
-        &db,
-        &SeedOptions {
-            kcmo: true,
-            synthetic: Some(SyntheticOptions::new(3000, 11)),
-            ..SeedOptions::default()
-        },
-    )
-    .expect("seed");
+    let (tally, seeded) =
+        guests::compare_on_seeded_clinic(PATIENTS, SyntheticOptions::new(3000, 11)).await;
     let synthetic = seeded.synthetic.as_ref().expect("synthetic report");
     let invalid = synthetic.invalid_in(SourceTable::Mpfile);
     assert!(invalid > 0, "the synthetic set has invalid patients");
-
-    // The default patients query, through the real source and batch plan, 500 rows a batch.
-    let source = source::open(&SourceUrl::Sqlite(db), CLINIC_TZ).expect("source");
-    let query = Query {
-        name: "patients.sql".into(),
-        sql: std::fs::read_to_string(workspace().join("queries/patients.sql")).expect("query"),
-    };
-    let window_start = NaiveDate::from_ymd_opt(1900, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .expect("date");
-    let mut stream = source
-        .stream(&query, window_start, 500)
-        .await
-        .expect("query runs");
-    let python_plan = BatchPlan::new(python.info(), &stream.columns, CLINIC_TZ).expect("plan");
-    let rust_plan = BatchPlan::new(rust.info(), &stream.columns, CLINIC_TZ).expect("plan");
-    let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
-
-    let mut tally = Tally::default();
-    while let Some(batch) = stream.next_batch().await {
-        let batch = batch.expect("batch");
-        let started = Instant::now();
-        let from_python = python.process(&python_plan, &batch, as_of).expect("Python");
-        tally.python_time += started.elapsed();
-        let started = Instant::now();
-        let from_rust = rust.process(&rust_plan, &batch, as_of).expect("Rust");
-        tally.rust_time += started.elapsed();
-        for (py, rs) in from_python.iter().zip(&from_rust) {
-            assert_same(py, rs, || format!("patno {}", rs.key));
-        }
-        assert_eq!(from_python.len(), from_rust.len());
-        tally.count(&from_rust);
-    }
-    tally.report("KCMO + synthetic");
     assert_eq!(
         tally.rows, seeded.patients as usize,
         "every seeded patient was read"
@@ -228,30 +55,11 @@ async fn python_and_rust_patients_agree_on_every_kcmo_and_synthetic_row() {
 
 #[test]
 fn python_and_rust_patients_agree_on_generated_edge_case_rows() {
-    let (mut python, mut rust) = instances();
-    let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
     let mut rng = ChaCha8Rng::seed_from_u64(0x7079_7468_6f6e);
-    let mut tally = Tally::default();
-    for _ in 0..8 {
-        let rows: Vec<Map<String, Value>> = (0..250).map(|_| edge_case_row(&mut rng)).collect();
-        let refs: Vec<&Map<String, Value>> = rows.iter().collect();
-        let run = |instance: &mut TransformInstance| {
-            let converted = batch_from_json(instance.info(), &refs).expect("rows fit the columns");
-            instance.process_converted(converted, as_of).expect("runs")
-        };
-        let started = Instant::now();
-        let from_python = run(&mut python);
-        tally.python_time += started.elapsed();
-        let started = Instant::now();
-        let from_rust = run(&mut rust);
-        tally.rust_time += started.elapsed();
-        for ((py, rs), row) in from_python.iter().zip(&from_rust).zip(&rows) {
-            // Generated rows are made-up data: showing them is what makes a failure useful.
-            assert_same(py, rs, || format!("row {}", Value::Object(row.clone())));
-        }
-        tally.count(&from_rust);
-    }
-    tally.report("generated edge cases");
+    let batches: Vec<Vec<Map<String, Value>>> = (0..8)
+        .map(|_| (0..250).map(|_| edge_case_row(&mut rng)).collect())
+        .collect();
+    let tally = guests::compare_json_rows(PATIENTS, &batches);
     assert!(
         tally.emitted > 200 && tally.rejected > 200 && tally.warned > 200,
         "the generator must reach every kind of verdict: {tally:?}"
@@ -260,119 +68,66 @@ fn python_and_rust_patients_agree_on_generated_edge_case_rows() {
 
 #[test]
 fn python_and_rust_patients_treat_batches_with_fewer_or_reordered_columns_alike() {
-    let (mut python, mut rust) = instances();
-    let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
-    let rows = [
-        json!({"patno": 7, "lname": " Nguyễn ", "fname": "José", "birth_date": "2010-05-06",
-               "updated_at": "2016-09-28T12:00:00-05:00", "state": "mo", "zip": "6410",
-               "email": "josé@bücher.de", "notes": "  keep  "}),
-        json!({"patno": 0, "lname": "\u{a0}", "fname": null, "birth_date": "2010-02-30",
-               "updated_at": "2016-09-28T12:00:00", "home_phone": "+1 (816) 555-0100"}),
-    ];
-    let rows: Vec<&Map<String, Value>> = rows
-        .iter()
-        .map(|r| r.as_object().expect("object"))
-        .collect();
-
-    // Only the required columns, in reverse order: optional columns read as NULL.
-    let required_only = |info: &ModuleInfo| {
-        let mut info = info.clone();
-        info.input_columns.retain(|c| c.required);
-        let mut converted = batch_from_json(&info, &rows).expect("rows fit");
-        converted.batch.columns.reverse();
-        converted
-    };
-    let from_python = python
-        .process_converted(required_only(python.info()), as_of)
-        .expect("Python");
-    let from_rust = rust
-        .process_converted(required_only(rust.info()), as_of)
-        .expect("Rust");
-    assert!(matches!(from_rust[0].verdict, Verdict::Emit { ref record, .. } if record.len() == 5));
-    for (py, rs) in from_python.iter().zip(&from_rust) {
-        assert_same(py, rs, || format!("required-only row {}", rs.key));
-    }
-
-    // A batch without a required column is refused whole, with the same code and message.
-    let without_birth_date = |info: &ModuleInfo| {
-        let mut info = info.clone();
-        info.input_columns.retain(|c| c.name != "birth_date");
-        batch_from_json(&info, &rows).expect("rows fit")
-    };
-    let refusal = |result: Result<Vec<RowOutcome>, TransformError>| match result {
-        Err(TransformError::BatchRefused { code, message, .. }) => (code, message),
-        other => panic!("expected a refused batch, got {other:?}"),
-    };
-    let python_refusal =
-        refusal(python.process_converted(without_birth_date(python.info()), as_of));
-    let rust_refusal = refusal(rust.process_converted(without_birth_date(rust.info()), as_of));
-    assert_eq!(python_refusal, rust_refusal);
-    assert_eq!(python_refusal.0, "missing-column");
+    guests::assert_required_columns_alone_agree(PATIENTS, &guests::two_patients(), 1);
 }
 
-/// Same key and the same verdict: the same record (as JSON values), the same warnings, skip
-/// code or findings — messages included, in the same order.
-fn assert_same(python: &RowOutcome, rust: &RowOutcome, which: impl Fn() -> String) {
-    assert_eq!(python.key, rust.key, "keys differ at {}", which());
-    if python.verdict == rust.verdict {
-        return;
-    }
-    // `Verdict`'s Debug shows fields and codes, never values.
-    let mut detail = format!("Python {:?}\n  Rust {:?}", python.verdict, rust.verdict);
-    if let (Verdict::Emit { record: py, .. }, Verdict::Emit { record: rs, .. }) =
-        (&python.verdict, &rust.verdict)
-    {
-        let differing: Vec<&String> = py
-            .keys()
-            .chain(rs.keys())
-            .filter(|k| py.get(*k) != rs.get(*k))
-            .collect();
-        detail.push_str(&format!("\n  fields that differ: {differing:?}"));
-    }
-    panic!(
-        "the Python and Rust modules disagree on {}:\n{detail}",
-        which()
+#[test]
+fn python_and_rust_patients_refuse_malformed_batches_alike() {
+    guests::assert_refuses_malformed_batches_alike(
+        PATIENTS,
+        &guests::two_patients(),
+        "birth_date",
+        "fname",
+        "patno",
     );
 }
 
-#[derive(Debug, Default)]
-struct Tally {
-    rows: usize,
-    emitted: usize,
-    warned: usize,
-    rejected: usize,
-    python_time: Duration,
-    rust_time: Duration,
+// ---- vaccine-doses ---------------------------------------------------------------------------
+
+#[test]
+fn python_vaccine_doses_loads_in_the_sandbox_and_describes_itself_as_the_rust_module_does() {
+    // The description includes the `cvx` column's hint, every CVX code of the list: equal here
+    // means the Python module read the same codes from the same CSV.
+    guests::assert_describes_itself_like_the_rust_module(DOSES);
 }
 
-impl Tally {
-    fn count(&mut self, outcomes: &[RowOutcome]) {
-        for outcome in outcomes {
-            self.rows += 1;
-            match &outcome.verdict {
-                Verdict::Emit { warnings, .. } => {
-                    self.emitted += 1;
-                    self.warned += usize::from(!warnings.is_empty());
-                }
-                Verdict::Reject { .. } => self.rejected += 1,
-                Verdict::Skip { .. } => {}
-            }
-        }
-    }
+#[test]
+fn python_vaccine_doses_passes_the_rust_modules_example_cases() {
+    guests::assert_passes_the_rust_modules_example_cases(DOSES, 30);
+}
 
-    fn report(&self, what: &str) {
-        let per_row = |d: Duration| d.as_secs_f64() * 1e6 / self.rows.max(1) as f64;
-        eprintln!(
-            "guest_python: {what}: {} rows ({} emitted, {} with warnings, {} rejected); \
-             Python {:.1} µs/row, Rust {:.1} µs/row (this build's wasmtime)",
-            self.rows,
-            self.emitted,
-            self.warned,
-            self.rejected,
-            per_row(self.python_time),
-            per_row(self.rust_time),
-        );
-    }
+#[tokio::test(flavor = "multi_thread")]
+async fn python_and_rust_vaccine_doses_agree_on_every_kcmo_and_synthetic_row() {
+    let (tally, seeded) =
+        guests::compare_on_seeded_clinic(DOSES, SyntheticOptions::new(1000, 11)).await;
+    assert_eq!(
+        tally.rows, seeded.doses as usize,
+        "every seeded dose was read"
+    );
+    guests::assert_every_dose_verdict_occurred(&tally, &seeded);
+}
+
+#[test]
+fn python_and_rust_vaccine_doses_agree_on_generated_edge_case_rows() {
+    let tally = guests::compare_json_rows(DOSES, &guests::dose_batches(0x7079_646f_7365, 8, 250));
+    guests::assert_generated_doses_reach_every_verdict(&tally);
+}
+
+#[test]
+fn python_and_rust_vaccine_doses_treat_batches_of_the_required_columns_alone_alike() {
+    guests::assert_required_columns_alone_agree(DOSES, &guests::two_doses(), 1);
+}
+
+#[test]
+fn python_and_rust_vaccine_doses_refuse_malformed_batches_alike() {
+    // `patient_lname` is nullable, not optional: a query without the join fails whole.
+    guests::assert_refuses_malformed_batches_alike(
+        DOSES,
+        &guests::two_doses(),
+        "patient_lname",
+        "history",
+        "cvx",
+    );
 }
 
 // ---- generated rows --------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 //! Shared fixtures: a seeded clinic database (SQLite, or a schema of its own on the PostgreSQL
-//! test server), a running receiver, a project folder.
+//! test server), a running receiver, a project folder; `guests`: the Python and JavaScript
+//! modules held to the Rust ones.
+
+pub mod guests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

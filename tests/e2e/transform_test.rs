@@ -201,7 +201,7 @@ fn a_module_without_example_cases_is_refused_unless_told_to_skip_them() {
     );
 }
 
-/// A Python or JavaScript twin of the default patients module, as its build script leaves it.
+/// A Python or JavaScript twin of a default module, as its build script leaves it.
 fn interpreter_module(file: &str, script: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/guests")
@@ -214,7 +214,7 @@ fn interpreter_module(file: &str, script: &str) -> PathBuf {
     path
 }
 
-fn passes_like_the_rust_module(module: &Path) {
+fn passes_like_the_rust_patients_module(module: &Path) {
     let (code, report) = json_report(module, &["--seed", "5", "--cases", "150"]);
     assert_eq!(code, Some(0), "{report:#}");
     assert!(report["examples"]["cases"].as_u64().expect("cases") >= 10);
@@ -230,7 +230,7 @@ fn passes_like_the_rust_module(module: &Path) {
 
 #[test]
 fn the_python_patients_module_passes_the_same_properties() {
-    passes_like_the_rust_module(&interpreter_module(
+    passes_like_the_rust_patients_module(&interpreter_module(
         "patients-py.wasm",
         "build-guest-python",
     ));
@@ -238,8 +238,37 @@ fn the_python_patients_module_passes_the_same_properties() {
 
 #[test]
 fn the_javascript_patients_module_passes_the_same_properties() {
-    passes_like_the_rust_module(&interpreter_module(
+    passes_like_the_rust_patients_module(&interpreter_module(
         "patients-js.wasm",
         "build-guest-javascript",
+    ));
+}
+
+/// What the default vaccine-doses test above asks of the Rust module, in fewer cases.
+fn passes_like_the_rust_doses_module(module: &Path) {
+    let (code, report) = json_report(module, &["--seed", "5", "--cases", "150"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(report["examples"]["cases"].as_u64().expect("cases") >= 30);
+    for outcome in ["emit", "skip"] {
+        assert!(
+            report["outcomes"][outcome].as_u64().expect(outcome) > 5,
+            "{report:#}"
+        );
+    }
+}
+
+#[test]
+fn the_python_vaccine_doses_module_passes_the_same_properties() {
+    passes_like_the_rust_doses_module(&interpreter_module(
+        "vaccine-doses-py.wasm",
+        "build-guest-python vaccine-doses",
+    ));
+}
+
+#[test]
+fn the_javascript_vaccine_doses_module_passes_the_same_properties() {
+    passes_like_the_rust_doses_module(&interpreter_module(
+        "vaccine-doses-js.wasm",
+        "build-guest-javascript vaccine-doses",
     ));
 }

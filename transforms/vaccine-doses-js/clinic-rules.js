@@ -1,0 +1,1 @@
+../clinic-rules/javascript/clinic-rules.js

@@ -1,0 +1,1 @@
+../../guest-sdk/javascript/reqsync-guest.js

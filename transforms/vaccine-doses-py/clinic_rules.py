@@ -1,0 +1,1 @@
+../clinic-rules/python/clinic_rules.py

@@ -1,0 +1,1 @@
+../../guest-sdk/python/reqsync_guest.py

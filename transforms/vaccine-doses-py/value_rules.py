@@ -1,0 +1,1 @@
+../../guest-sdk/python/value_rules.py
