@@ -159,6 +159,21 @@ fn a_new_module_folder_has_everything_to_build_outside_the_repository() {
                 "wit/transform.wit",
             ][..],
         ),
+        (
+            "python",
+            "vaccine-doses",
+            &["app.py", "clinic_rules.py", "cvx_codes.py", "cvx_codes.csv"][..],
+        ),
+        (
+            "js",
+            "vaccine-doses",
+            &[
+                "vaccine-doses.js",
+                "clinic-rules.js",
+                "generate-cvx-codes.mjs",
+                "cvx_codes.csv",
+            ][..],
+        ),
     ] {
         let folder = format!("{lang}-{from}");
         ok(&transform(
@@ -214,16 +229,25 @@ fn a_new_module_folder_has_everything_to_build_outside_the_repository() {
 }
 
 #[test]
-fn a_python_module_from_the_kit_builds_and_passes_its_tests() {
+fn a_python_vaccine_doses_module_from_the_kit_builds_and_passes_its_tests() {
+    // Its CVX list is read from the CSV beside it while componentize-py builds it.
     let dir = tempfile::tempdir().expect("temp dir");
-    let module = new_and_build(dir.path(), "rules", "python", "patients", "patients");
+    let module = new_and_build(
+        dir.path(),
+        "rules",
+        "python",
+        "vaccine-doses",
+        "vaccine-doses",
+    );
     passes_its_tests(dir.path(), &module);
 }
 
 #[test]
-fn a_javascript_module_from_the_kit_builds_and_passes_its_tests() {
+fn a_javascript_vaccine_doses_module_from_the_kit_builds_and_passes_its_tests() {
+    // Its generate-cvx-codes.mjs turns the CSV into JavaScript before componentize-js runs.
     let dir = tempfile::tempdir().expect("temp dir");
-    let module = new_and_build(dir.path(), "rules", "js", "patients", "patients");
+    let module = new_and_build(dir.path(), "rules", "js", "vaccine-doses", "vaccine-doses");
+    assert!(dir.path().join("rules/cvx-codes.js").is_file());
     passes_its_tests(dir.path(), &module);
 }
 

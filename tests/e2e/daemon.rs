@@ -310,3 +310,105 @@ async fn a_bad_schedule_names_its_key() {
     assert_eq!(status.code(), Some(3), "{}", log(&world));
     assert!(log(&world).contains("jobs[0].schedule"), "{}", log(&world));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_and_transform_list_show_the_active_module_and_a_refused_one_on_disk() {
+    let world = kcmo().await;
+    world.share_module_cache();
+    schedule_all(&world, "0 0 3 * * *");
+    let listen = format!("127.0.0.1:{}", free_port());
+    // `transform list` finds the service where the config says it listens.
+    let config_text = std::fs::read_to_string(world.path("reqsync.toml")).expect("config");
+    std::fs::write(
+        world.path("reqsync.toml"),
+        format!("{config_text}\n[daemon]\nlisten = \"{listen}\"\n"),
+    )
+    .expect("config");
+    let child = start_daemon(&world, &listen);
+    let module = world.path("transforms/patients.wasm");
+    let sha = hex::encode(sha2::Digest::finalize(sha2::Digest::chain_update(
+        <sha2::Sha256 as sha2::Digest>::new(),
+        std::fs::read(&module).expect("module"),
+    )));
+    let client = reqwest::Client::new();
+    let health = || async {
+        match client.get(format!("http://{listen}/healthz")).send().await {
+            Ok(r) => r.json::<Value>().await.ok(),
+            Err(_) => None,
+        }
+    };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let first = loop {
+        if let Some(h) = health().await {
+            break h;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no /healthz: {}",
+            log(&world)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let active = &first["jobs"]["patients"]["module"];
+    assert_eq!(active["name"], "patients", "{first}");
+    assert_eq!(active["version"], "1.0.0", "{first}");
+    assert_eq!(active["sha256"], sha.as_str(), "{first}");
+    assert!(active.get("refused").is_none(), "{first}");
+
+    // A version that is no component: refused, and both places say so.
+    let broken = world.path("transforms/.patients.wasm.new");
+    std::fs::write(&broken, b"\0asm not a component").expect("write");
+    std::fs::rename(&broken, &module).expect("rename");
+    let refused = loop {
+        let h = health().await.unwrap_or_default();
+        if !h["jobs"]["patients"]["module"]["refused"].is_null() {
+            break h["jobs"]["patients"]["module"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never refused: {}",
+            log(&world)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        refused["sha256"],
+        sha.as_str(),
+        "the old version still runs"
+    );
+    assert!(
+        refused["refused"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not a valid WebAssembly component")),
+        "{refused}"
+    );
+    let config = world.path("reqsync.toml");
+    let list = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_reqsync"))
+            .args(["transform", "list", "--config"])
+            .arg(config)
+            .output()
+            .expect("transform list")
+    })
+    .await
+    .expect("join");
+    let said = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        said.contains(&format!("running: patients 1.0.0 sha256 {sha}")),
+        "{said}"
+    );
+    assert!(said.contains("the file on disk was refused at"), "{said}");
+    assert!(said.contains("not a valid WebAssembly component"), "{said}");
+    assert_eq!(
+        list.status.code(),
+        Some(5),
+        "the file on disk cannot be used"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert_eq!(wait(child).await.code(), Some(0), "{}", log(&world));
+}

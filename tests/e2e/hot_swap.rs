@@ -204,6 +204,13 @@ fn a_module_failing_its_example_cases_is_refused() {
             .contains("example cases fail"),
         "{refusal:?}"
     );
+    // The status says the file on disk is not what runs, and why.
+    let status = s.registry.status_of(&s.module).expect("a status");
+    assert_eq!(status.version, "v1");
+    assert_eq!(status.generation, 1);
+    let refused = status.refused.expect("the refused version is reported");
+    assert_eq!(refused.sha256, refusal.new_sha256);
+    assert!(refused.reason.contains("example cases fail"), "{refused:?}");
     let got = versions(
         &s.live
             .process(&s.engine, &batch(1, 5), as_of())

@@ -1,6 +1,6 @@
-// Writes cvx-codes.js, the CDC CVX codes the module accepts, from the Rust module's list
-// (../vaccine-doses/data/cvx_codes.csv, see the README there), so the three languages read one
-// file:
+// Writes cvx-codes.js, the CDC CVX codes the module accepts, from `cvx_codes.csv` beside this
+// file (in the repository a link to the Rust module's list, ../vaccine-doses/data/cvx_codes.csv,
+// see the README there, so the three languages read one file):
 //
 //     node transforms/vaccine-doses-js/generate-cvx-codes.mjs
 //
@@ -15,7 +15,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-const csvUrl = new URL('../vaccine-doses/data/cvx_codes.csv', import.meta.url);
+const csvUrl = new URL('./cvx_codes.csv', import.meta.url);
 const outUrl = new URL('./cvx-codes.js', import.meta.url);
 const CSV = 'cvx_codes.csv';
 const HEADER = ['cvx', 'short_description', 'status'];

@@ -99,7 +99,9 @@ impl ModuleSlot {
             .clone()
             .map(|r| RefusedOnDisk {
                 sha256: r.sha256,
-                refused_at: r.refused_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                refused_at: r
+                    .refused_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 reason: r.reason,
             });
         ModuleStatus {
@@ -168,7 +170,9 @@ impl ModuleRegistry {
             return Ok(slot.clone());
         }
         let module = self.engine.load(path)?;
-        let info = TransformInstance::new(&self.engine, &module)?.info().clone();
+        let info = TransformInstance::new(&self.engine, &module)?
+            .info()
+            .clone();
         let slot = Arc::new(ModuleSlot {
             path: path.to_path_buf(),
             active: RwLock::new(Arc::new(module)),

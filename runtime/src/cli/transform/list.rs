@@ -123,7 +123,10 @@ fn print_human(
             ),
         }
         let Some(running) = &l.running else { continue };
-        let same = l.on_disk.as_ref().is_some_and(|d| d.sha256 == running.sha256);
+        let same = l
+            .on_disk
+            .as_ref()
+            .is_some_and(|d| d.sha256 == running.sha256);
         if same {
             println!(
                 "{:<14} running: the same (swapped {} time{})",

@@ -22,8 +22,7 @@ pub struct NewArgs {
 }
 
 pub fn run(args: NewArgs) -> Result<u8, Failure> {
-    let planned =
-        scaffold::new_module(args.lang, args.from).or_exit(exit::USAGE, "cannot start a module")?;
+    let planned = scaffold::new_module(args.lang, args.from);
     scaffold::check_empty(&args.dir).or_exit(exit::USAGE, "cannot start a module")?;
     scaffold::write_new(&args.dir, &planned)
         .or_exit(exit::CONFIG, "cannot write the module folder")?;

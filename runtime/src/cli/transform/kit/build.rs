@@ -49,6 +49,9 @@ pub fn build(dir: &Path, toolchains: &Toolchains) -> anyhow::Result<Built> {
     let (tool, up_to_date) = match language {
         Language::Rust => (build_rust(dir, &partial)?, false),
         Language::Python | Language::JavaScript => {
+            if language == Language::JavaScript {
+                run_generators(dir, toolchains)?;
+            }
             let tool = match language {
                 Language::Python => toolchains.python_tool_id()?,
                 _ => toolchains.javascript_tool_id()?,
@@ -158,14 +161,15 @@ fn build_python(
     if !dir.join(entry).is_file() {
         bail!("the entry file {} is missing", dir.join(entry).display());
     }
-    // From a copy of the Python files: componentize-py writes __pycache__ into the folder it
-    // imports from, and tests or scratch files in subfolders have no place in the component.
+    // From a copy of the folder's files (Python and the data they read at import, such as the
+    // CVX list): componentize-py writes __pycache__ into the folder it imports from, and
+    // subfolders (wit/, tests, scratch) have no place in the component.
     let scratch = tempfile_dir(dir)?;
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
         if let Some(name) = path.file_name()
             && path.is_file()
-            && path.extension().is_some_and(|e| e == "py")
+            && !sources::is_ignored(Path::new(name))
         {
             std::fs::copy(&path, scratch.path().join(name))
                 .with_context(|| format!("cannot copy {}", path.display()))?;
@@ -218,6 +222,44 @@ fn build_javascript(
         .context("cannot run Node.js")?;
     if !status.success() {
         bail!("the JavaScript build failed (componentize-js's messages are above)");
+    }
+    Ok(())
+}
+
+/// Runs the folder's `generate-*.mjs` scripts (in name order) with Node.js: JavaScript inside
+/// the component cannot read files, so data such as the CVX code list becomes a source file
+/// first. Run before the inputs are hashed, so the hash covers what they write.
+fn run_generators(dir: &Path, toolchains: &Toolchains) -> anyhow::Result<()> {
+    let mut generators: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("generate-") && n.ends_with(".mjs"))
+        })
+        .collect();
+    if generators.is_empty() {
+        return Ok(());
+    }
+    generators.sort();
+    let js = toolchains.javascript()?;
+    for generator in generators {
+        let status = Command::new(&js.node)
+            .arg(&generator)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(std::io::stderr())
+            .stderr(Stdio::inherit())
+            .status()
+            .context("cannot run Node.js")?;
+        if !status.success() {
+            bail!(
+                "{} failed (its messages are above)",
+                generator.file_name().unwrap_or_default().to_string_lossy()
+            );
+        }
     }
     Ok(())
 }

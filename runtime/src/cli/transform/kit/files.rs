@@ -130,11 +130,23 @@ pub const PYTHON_SDK: &[KitFile] = kit_files![
     "value_rules.py" <= "guest-sdk/python/value_rules.py",
 ];
 
+/// The default mapping rules both default modules share, in Python: the analyst's to change.
+pub const PYTHON_CLINIC_RULES: &[KitFile] =
+    kit_files!["clinic_rules.py" <= "transforms/clinic-rules/python/clinic_rules.py",];
+
 /// The default `patients` module in Python.
 pub const PYTHON_PATIENTS: &[KitFile] = kit_files![
     "app.py" <= "transforms/patients-py/app.py",
-    "clinic_rules.py" <= "transforms/patients-py/clinic_rules.py",
     "examples.json" <= "transforms/patients/examples.json",
+];
+
+/// The default `vaccine-doses` module in Python; the CVX list is read from the CSV when the
+/// module is built.
+pub const PYTHON_VACCINE_DOSES: &[KitFile] = kit_files![
+    "app.py" <= "transforms/vaccine-doses-py/app.py",
+    "cvx_codes.py" <= "transforms/vaccine-doses-py/cvx_codes.py",
+    "cvx_codes.csv" <= "transforms/vaccine-doses/data/cvx_codes.csv",
+    "examples.json" <= "transforms/vaccine-doses/examples.json",
 ];
 
 /// The JavaScript glue to the WIT world and the value helpers (twins of the Rust SDK's).
@@ -143,11 +155,23 @@ pub const JAVASCRIPT_SDK: &[KitFile] = kit_files![
     "rules.js" <= "guest-sdk/javascript/rules.js",
 ];
 
+/// The default mapping rules both default modules share, in JavaScript.
+pub const JAVASCRIPT_CLINIC_RULES: &[KitFile] =
+    kit_files!["clinic-rules.js" <= "transforms/clinic-rules/javascript/clinic-rules.js",];
+
 /// The default `patients` module in JavaScript.
 pub const JAVASCRIPT_PATIENTS: &[KitFile] = kit_files![
     "patients.js" <= "transforms/patients-js/patients.js",
-    "clinic-rules.js" <= "transforms/patients-js/clinic-rules.js",
     "examples.json" <= "transforms/patients/examples.json",
+];
+
+/// The default `vaccine-doses` module in JavaScript; `transform build` runs its
+/// `generate-cvx-codes.mjs` (the CSV into `cvx-codes.js`) before building.
+pub const JAVASCRIPT_VACCINE_DOSES: &[KitFile] = kit_files![
+    "vaccine-doses.js" <= "transforms/vaccine-doses-js/vaccine-doses.js",
+    "generate-cvx-codes.mjs" <= "transforms/vaccine-doses-js/generate-cvx-codes.mjs",
+    "cvx_codes.csv" <= "transforms/vaccine-doses/data/cvx_codes.csv",
+    "examples.json" <= "transforms/vaccine-doses/examples.json",
 ];
 
 /// The JavaScript build tool: written into the per-user toolchain folder, not the module's.

@@ -95,24 +95,36 @@ pub fn template_of(dir: &Path) -> Template {
 }
 
 /// Everything `transform new` writes.
-pub fn new_module(language: Language, template: Template) -> anyhow::Result<Vec<Planned>> {
+pub fn new_module(language: Language, template: Template) -> Vec<Planned> {
     let name = template.module_name();
-    let unavailable = || {
-        anyhow::anyhow!(
-            "the default `{name}` module is not available in {language} yet; start from \
-             `--from patients`, or write it in Rust"
-        )
-    };
-    let (starter, entry): (&[KitFile], Option<&str>) = match (language, template) {
-        (Language::Rust, Template::Patients) => (files::RUST_PATIENTS, None),
-        (Language::Rust, Template::VaccineDoses) => (files::RUST_VACCINE_DOSES, None),
-        (Language::Python, Template::Patients) => (files::PYTHON_PATIENTS, Some("app.py")),
-        (Language::JavaScript, Template::Patients) => {
-            (files::JAVASCRIPT_PATIENTS, Some("patients.js"))
+    let (starter, rules, entry): (&[KitFile], &[KitFile], Option<&str>) = match (language, template)
+    {
+        (Language::Rust, Template::Patients) => {
+            (files::RUST_PATIENTS, files::RUST_CLINIC_RULES, None)
         }
-        (Language::Python | Language::JavaScript, Template::VaccineDoses) => {
-            return Err(unavailable());
+        (Language::Rust, Template::VaccineDoses) => {
+            (files::RUST_VACCINE_DOSES, files::RUST_CLINIC_RULES, None)
         }
+        (Language::Python, Template::Patients) => (
+            files::PYTHON_PATIENTS,
+            files::PYTHON_CLINIC_RULES,
+            Some("app.py"),
+        ),
+        (Language::Python, Template::VaccineDoses) => (
+            files::PYTHON_VACCINE_DOSES,
+            files::PYTHON_CLINIC_RULES,
+            Some("app.py"),
+        ),
+        (Language::JavaScript, Template::Patients) => (
+            files::JAVASCRIPT_PATIENTS,
+            files::JAVASCRIPT_CLINIC_RULES,
+            Some("patients.js"),
+        ),
+        (Language::JavaScript, Template::VaccineDoses) => (
+            files::JAVASCRIPT_VACCINE_DOSES,
+            files::JAVASCRIPT_CLINIC_RULES,
+            Some("vaccine-doses.js"),
+        ),
     };
     let manifest = Manifest {
         module: ModuleSection {
@@ -128,16 +140,16 @@ pub fn new_module(language: Language, template: Template) -> anyhow::Result<Vec<
     ];
     // The kit's SDK copies of sources are not the analyst's: `kit_owned` has them.
     out.extend(from_kit(starter).filter(|f| !f.path.starts_with("sdk/")));
+    out.extend(from_kit(rules));
     if language == Language::Rust {
         out.push(text("Cargo.toml", rust_manifest(template)));
         out.push(fixed(
             "clinic-rules/Cargo.toml",
             files::RUST_CLINIC_RULES_MANIFEST,
         ));
-        out.extend(from_kit(files::RUST_CLINIC_RULES));
     }
     out.extend(kit_owned(language, template));
-    Ok(out)
+    out
 }
 
 /// Refuses a folder with anything in it: a new module never overwrites someone's files.
@@ -238,26 +250,47 @@ proptest = "1.12"
 
 fn readme(language: Language, template: Template, entry: Option<&str>) -> String {
     let name = template.module_name();
+    let cvx = if template == Template::VaccineDoses {
+        "| `cvx_codes.csv` (Rust: `data/`) | the CDC CVX codes the module accepts, built into it |\n"
+    } else {
+        ""
+    };
     let (edit, files) = match language {
         Language::Rust => (
             "src/lib.rs".to_owned(),
-            "| `src/lib.rs` | the module: the columns it reads, the fields it writes, the mapping of one row |\n\
-             | `clinic-rules/` | the default mapping rules, shared by the patients and vaccine-doses modules |\n\
-             | `tests/properties.rs` | property tests, run natively by `cargo test` |\n\
-             | `sdk/`, `rust-toolchain.toml` | reqsync's guest SDK and the compiler it needs (reqsync's own: rewritten by every build) |\n",
+            format!(
+                "| `src/lib.rs` | the module: the columns it reads, the fields it writes, the mapping of one row |\n\
+                 | `clinic-rules/` | the default mapping rules, shared by the patients and vaccine-doses modules |\n\
+                 | `tests/properties.rs` | property tests, run natively by `cargo test` |\n\
+                 {cvx}\
+                 | `sdk/`, `rust-toolchain.toml` | reqsync's guest SDK and the compiler it needs (reqsync's own: rewritten by every build) |\n"
+            ),
         ),
-        Language::Python => (
-            entry.unwrap_or("app.py").to_owned(),
-            "| `app.py` | the module: the columns it reads, the fields it writes, and `row()`, which maps one row |\n\
-             | `clinic_rules.py` | the default mapping rules, one function per field |\n\
-             | `reqsync_guest.py`, `value_rules.py`, `wit/` | the glue to reqsync and value helpers (reqsync's own: rewritten by every build) |\n",
-        ),
-        Language::JavaScript => (
-            entry.unwrap_or("patients.js").to_owned(),
-            "| `patients.js` | the module: its columns, its fields and the mapping of one row |\n\
-             | `clinic-rules.js` | the default mapping rules, one function per field |\n\
-             | `reqsync-guest.js`, `rules.js`, `wit/` | the glue to reqsync and value helpers (reqsync's own: rewritten by every build) |\n",
-        ),
+        Language::Python => {
+            let entry = entry.unwrap_or("app.py");
+            (
+                entry.to_owned(),
+                format!(
+                    "| `{entry}` | the module: the columns it reads, the fields it writes, and `row()`, which maps one row |\n\
+                     | `clinic_rules.py` | the default mapping rules, one function per field |\n\
+                     {cvx}\
+                     | `reqsync_guest.py`, `value_rules.py`, `wit/` | the glue to reqsync and value helpers (reqsync's own: rewritten by every build) |\n"
+                ),
+            )
+        }
+        Language::JavaScript => {
+            let entry = entry.unwrap_or("index.js");
+            (
+                entry.to_owned(),
+                format!(
+                    "| `{entry}` | the module: its columns, its fields and the mapping of one row |\n\
+                     | `clinic-rules.js` | the default mapping rules, one function per field |\n\
+                     {cvx}\
+                     | `generate-*.mjs` | run by every build before componentize-js (they write generated sources) |\n\
+                     | `reqsync-guest.js`, `rules.js`, `wit/` | the glue to reqsync and value helpers (reqsync's own: rewritten by every build) |\n"
+                ),
+            )
+        }
     };
     format!(
         "# The `{name}` transform module ({language})\n\
@@ -295,9 +328,7 @@ mod tests {
     fn every_language_and_default_module_has_a_manifest_and_examples() {
         for language in [Language::Rust, Language::Python, Language::JavaScript] {
             for template in [Template::Patients, Template::VaccineDoses] {
-                let Ok(planned) = new_module(language, template) else {
-                    continue;
-                };
+                let planned = new_module(language, template);
                 let paths: Vec<&str> = planned.iter().map(|p| p.path.as_str()).collect();
                 for needed in ["reqsync-module.toml", "examples.json", "README.md"] {
                     assert!(paths.contains(&needed), "{language} {template:?}: {needed}");
@@ -313,7 +344,7 @@ mod tests {
     #[test]
     fn a_refresh_rewrites_only_changed_kit_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let planned = new_module(Language::Python, Template::Patients).expect("plan");
+        let planned = new_module(Language::Python, Template::Patients);
         write_new(dir.path(), &planned).expect("write");
         assert!(
             refresh_kit_files(dir.path(), Language::Python)
@@ -334,7 +365,7 @@ mod tests {
     fn a_new_module_never_writes_into_a_folder_with_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("keep.txt"), "mine").expect("write");
-        let planned = new_module(Language::Rust, Template::Patients).expect("plan");
+        let planned = new_module(Language::Rust, Template::Patients);
         let error = write_new(dir.path(), &planned).expect_err("refused");
         assert!(error.to_string().contains("not empty"), "{error}");
     }
