@@ -14,8 +14,10 @@ use sha2::{Digest, Sha256};
 
 use crate::support::{World, module_cache_dir, xdg_state_home};
 
+/// The default toolchain folder under the tests' XDG_CACHE_HOME, which the tutorial's test uses
+/// too: one install of each toolchain per target folder.
 fn toolchain_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kit-toolchains")
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache/reqsync/toolchains")
 }
 
 /// `reqsync transform ARGS…` in `dir`, with the shared toolchains, module cache and Rust target.

@@ -46,3 +46,6 @@ mod tds_double;
 mod tls;
 mod transform_cli;
 mod transform_test;
+// Runs the tutorial's shell commands in bash.
+#[cfg(unix)]
+mod tutorial;

@@ -1,4 +1,4 @@
-//! The default mapping rules of `shared/docs/default-mapping.md`, as plain functions over
+//! The default mapping rules of reqsync's `docs/default-mapping.md`, as plain functions over
 //! column values, shared by the `patients` and `vaccine-doses` transforms.
 //!
 //! Both modules must agree on exactly when a patient is sendable: the dose module holds back

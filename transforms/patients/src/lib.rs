@@ -1,7 +1,9 @@
 //! The default `patients` transform: `mpfile` rows → ReqCheck `patient_data` records, following
-//! the `mpfile` rules of `shared/docs/default-mapping.md` (codes: `transforms/README.md`).
+//! the `mpfile` rules of reqsync's `docs/default-mapping.md` (codes: `transforms/README.md`).
 //!
-//! Build the component: `cargo build -p transform-patients --target wasm32-wasip2 --release`.
+//! Build the component: `reqsync transform build` in a module folder made by `reqsync transform
+//! new`, or `cargo build -p transform-patients --target wasm32-wasip2 --release` in the reqsync
+//! repository.
 
 use clinic_rules as clinic;
 use reqsync_guest::{
@@ -164,8 +166,21 @@ mod tests {
     fn describes_itself() {
         let info = Patients::info();
         assert_eq!(
-            (info.name, info.version, info.target, info.key_column),
-            ("patients", "1.0.0", "patient_data", "patno")
+            (info.name, info.target, info.key_column),
+            ("patients", "patient_data", "patno")
+        );
+        // Any version: bumping it is part of every rule change. It must be one, though.
+        let numbers: Vec<&str> = info
+            .version
+            .split(['+', '-'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .collect();
+        assert!(
+            numbers.len() == 3 && numbers.iter().all(|n| n.parse::<u32>().is_ok()),
+            "`{}` is not MAJOR.MINOR.PATCH",
+            info.version
         );
         let required: Vec<_> = info
             .output_fields

@@ -1,8 +1,10 @@
 //! The default `vaccine-doses` transform: `imfile` rows (with their patient's `mpfile` columns
 //! joined on) → ReqCheck `vaccine_dose_data` records, following the `imfile` rules of
-//! `shared/docs/default-mapping.md` (codes: `transforms/README.md`).
+//! reqsync's `docs/default-mapping.md` (codes: `transforms/README.md`).
 //!
-//! Build the component: `cargo build -p transform-vaccine-doses --target wasm32-wasip2 --release`.
+//! Build the component: `reqsync transform build` in a module folder made by `reqsync transform
+//! new`, or `cargo build -p transform-vaccine-doses --target wasm32-wasip2 --release` in the reqsync
+//! repository.
 
 use clinic_rules::{self as clinic, codes};
 use reqsync_guest::rules::CodeList;
@@ -238,8 +240,21 @@ mod tests {
     fn describes_itself() {
         let info = VaccineDoses::info();
         assert_eq!(
-            (info.name, info.version, info.target, info.key_column),
-            ("vaccine-doses", "1.0.0", "vaccine_dose_data", "im_id")
+            (info.name, info.target, info.key_column),
+            ("vaccine-doses", "vaccine_dose_data", "im_id")
+        );
+        // Any version: bumping it is part of every rule change. It must be one, though.
+        let numbers: Vec<&str> = info
+            .version
+            .split(['+', '-'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .collect();
+        assert!(
+            numbers.len() == 3 && numbers.iter().all(|n| n.parse::<u32>().is_ok()),
+            "`{}` is not MAJOR.MINOR.PATCH",
+            info.version
         );
         let required: Vec<_> = info
             .output_fields
