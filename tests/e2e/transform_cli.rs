@@ -864,3 +864,28 @@ async fn try_with_a_job_the_config_lacks_exits_3_listing_the_jobs() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_config_a_transform_command_compiles_into_the_projects_own_module_cache() {
+    // A world of its own cache (not the suite's shared one): the project's `.reqsync/cache`.
+    let world = World::new(SeedOptions::default()).await;
+    let cache = world.path(".reqsync/cache");
+    let entries = |dir: &Path| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(entries(&cache), 0);
+    let config = world.path("reqsync.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_reqsync"))
+        .args(["transform", "inspect", PATIENTS, "--config"])
+        .arg(&config)
+        .env("XDG_STATE_HOME", xdg_state_home())
+        .env("XDG_CACHE_HOME", world.path("user-cache"))
+        .current_dir(world.dir.path())
+        .output()
+        .expect("run reqsync");
+    ok(&out);
+    assert_eq!(entries(&cache), 1, "compiled into the project's cache");
+    assert_eq!(
+        entries(&world.path("user-cache/reqsync/modules")),
+        0,
+        "not into the user's"
+    );
+}

@@ -21,6 +21,8 @@ pub struct BuildArgs {
     pub toolchain: ToolchainArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub project: super::ProjectArgs,
 }
 
 /// Where the Python and JavaScript build tools are installed.
@@ -50,7 +52,7 @@ pub fn run(args: BuildArgs) -> Result<u8, Failure> {
             built.refreshed.join(", ")
         );
     }
-    let engine = args.cache.engine()?;
+    let engine = args.cache.engine_for(&args.project)?;
     let context = format!("the built module {}", built.module.display());
     let module = load_with_progress(&engine, &built.module).or_exit(exit::TRANSFORM, &context)?;
     let instance = TransformInstance::new(&engine, &module).or_exit(exit::TRANSFORM, &context)?;

@@ -22,6 +22,8 @@ pub struct InspectArgs {
     pub json: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub project: super::ProjectArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,7 +44,7 @@ struct Inspected<'a> {
 }
 
 pub fn run(args: InspectArgs) -> Result<u8, Failure> {
-    let engine = args.cache.engine()?;
+    let engine = args.cache.engine_for(&args.project)?;
     let (module, instance) = super::load_module(&engine, &args.module)?;
     let size_bytes = std::fs::metadata(&args.module)
         .or_exit(

@@ -109,6 +109,38 @@ impl CacheArgs {
         TransformEngine::new(SandboxLimits::default(), self.module_cache()?)
             .or_exit(exit::INTERNAL, "cannot start the transform engine")
     }
+
+    /// The project's cache when `project` names its config (and no flag says otherwise), else
+    /// the user's: a module tested or built against a project is then compiled once for the
+    /// command and for the project's service.
+    pub fn module_cache_for(&self, project: &ProjectArgs) -> Result<Option<ModuleCache>, Failure> {
+        match &project.config {
+            Some(path) if !self.no_cache && self.cache_dir.is_none() => {
+                let config = reqsync::config::Config::load(path)
+                    .or_exit(exit::CONFIG, "cannot load the configuration")?;
+                config
+                    .module_cache()
+                    .map(Some)
+                    .or_exit(exit::CONFIG, "cannot use the module cache")
+            }
+            _ => self.module_cache(),
+        }
+    }
+
+    /// [`CacheArgs::engine`] with [`CacheArgs::module_cache_for`]'s cache.
+    pub fn engine_for(&self, project: &ProjectArgs) -> Result<TransformEngine, Failure> {
+        TransformEngine::new(SandboxLimits::default(), self.module_cache_for(project)?)
+            .or_exit(exit::INTERNAL, "cannot start the transform engine")
+    }
+}
+
+/// `--config` for the commands that take a module file: share the project's compiled modules.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// A project's config file: use its compiled-module cache (the one its service uses), so
+    /// the module is compiled once for this command and the service.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `reqsync`'s folder under the user's XDG folder `xdg_var` (else `~/<home_default>`), or under

@@ -45,6 +45,8 @@ pub struct TestArgs {
     pub json: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub project: super::ProjectArgs,
 }
 
 pub fn run(args: TestArgs) -> Result<u8, Failure> {
@@ -52,7 +54,7 @@ pub fn run(args: TestArgs) -> Result<u8, Failure> {
         call_deadline: Duration::from_millis(args.deadline_ms.max(1)),
         ..SandboxLimits::default()
     };
-    let engine = TransformEngine::new(limits, args.cache.module_cache()?)
+    let engine = TransformEngine::new(limits, args.cache.module_cache_for(&args.project)?)
         .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
     let context = "cannot load the module".to_owned();
     let module = engine
