@@ -186,6 +186,27 @@ impl std::fmt::Debug for CompiledModule {
     }
 }
 
+/// Compiled functions by their content, in memory, for [`TransformEngine::for_repeated_builds`].
+#[derive(Debug, Default)]
+struct FunctionCache {
+    functions: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl wasmtime::CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let functions = self.functions.lock().unwrap_or_else(|p| p.into_inner());
+        functions
+            .get(key)
+            .map(|v| std::borrow::Cow::Owned(v.clone()))
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        let mut functions = self.functions.lock().unwrap_or_else(|p| p.into_inner());
+        functions.insert(key.to_vec(), value);
+        true
+    }
+}
+
 /// The wasmtime engine with reqsync's policy applied, and the compiled-module cache.
 #[derive(Clone)]
 pub struct TransformEngine {
@@ -226,6 +247,21 @@ impl TransformEngine {
         Self::build(limits, cache, Interruption::Fuel { units_per_call })
     }
 
+    /// Like [`TransformEngine::new`], for a process that compiles one module again and again as
+    /// it is edited (`reqsync transform dev`): Cranelift keeps each compiled function in memory,
+    /// keyed by the function's own content, and a new build of the module compiles only the
+    /// functions that changed. A Python or JavaScript module is an interpreter (unchanged from
+    /// build to build) plus a snapshot of its heap, so a rebuild compiles a fraction of it. The
+    /// cache lives and dies with the process: nothing of it is read from disk. The code it
+    /// produces is the same, so it is stored in (and found by a service in) the module cache
+    /// like any other.
+    pub fn for_repeated_builds(
+        limits: SandboxLimits,
+        cache: Option<ModuleCache>,
+    ) -> Result<Self, TransformError> {
+        Self::build_with(limits, cache, Interruption::Epoch, true)
+    }
+
     /// An engine whose calls are never interrupted: **unsafe for production**, a module that
     /// loops hangs its thread for good. Only for measuring what interruption costs.
     #[doc(hidden)]
@@ -241,10 +277,24 @@ impl TransformEngine {
         cache: Option<ModuleCache>,
         interruption: Interruption,
     ) -> Result<Self, TransformError> {
+        Self::build_with(limits, cache, interruption, false)
+    }
+
+    fn build_with(
+        limits: SandboxLimits,
+        cache: Option<ModuleCache>,
+        interruption: Interruption,
+        repeated_builds: bool,
+    ) -> Result<Self, TransformError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(interruption == Interruption::Epoch);
         config.consume_fuel(matches!(interruption, Interruption::Fuel { .. }));
+        if repeated_builds {
+            config
+                .enable_incremental_compilation(Arc::new(FunctionCache::default()))
+                .map_err(|e| TransformError::Engine(e.to_string()))?;
+        }
         let engine = Engine::new(&config).map_err(|e| TransformError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         link_sandbox(&mut linker).map_err(|e| TransformError::Engine(e.to_string()))?;

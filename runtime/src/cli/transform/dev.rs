@@ -18,8 +18,8 @@ use super::build::ToolchainArgs;
 use super::kit::build;
 use super::kit::manifest::Manifest;
 use super::kit::toolchain::Toolchains;
+use super::load_with_progress;
 use super::row_input::{self, JobContext, Rows};
-use super::{CacheArgs, load_with_progress};
 use crate::cli::exit::{self, Failure, OrExit};
 
 /// Saves closer together than this are one change (an editor writes a file in several steps).
@@ -105,11 +105,12 @@ impl Session {
         let ctx = JobContext { config, job };
         // The project's own compiled-module cache: what this loop compiles, the service finds
         // compiled when it swaps the module in.
-        let no_flags = CacheArgs {
-            cache_dir: None,
-            no_cache: false,
-        };
-        let engine = row_input::engine(&no_flags, Some(&ctx))?;
+        let cache = ctx
+            .config
+            .module_cache()
+            .or_exit(exit::CONFIG, "cannot use the module cache")?;
+        let engine = TransformEngine::for_repeated_builds(ctx.job.sandbox.clone(), Some(cache))
+            .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
         let toolchains = args.toolchain.toolchains()?;
         let sample = if args.sample == 0 {
             Err("--sample 0".to_owned())
@@ -185,7 +186,8 @@ impl Session {
         let started = Instant::now();
         let mut status = Status::new();
         let ending = self.run_cycle(&mut status);
-        status.push(format!("{:.1} s", started.elapsed().as_secs_f64()));
+        let stages = status.stage_times();
+        status.push(format!("{:.1} s{stages}", started.elapsed().as_secs_f64()));
         println!(
             "{} {}",
             chrono::Local::now().format("%H:%M:%S"),
@@ -199,10 +201,12 @@ impl Session {
             Ok(built) => built,
             Err(e) => return status.fail(format!("build failed: {e:#}")),
         };
+        status.stage("build");
         let module = match load_with_progress(&self.engine, &built.module) {
             Ok(module) => module,
             Err(e) => return status.fail(format!("does not load: {e}")),
         };
+        status.stage("compile");
         let mut candidate = match TransformInstance::new(&self.engine, &module) {
             Ok(instance) => instance,
             Err(e) => return status.fail(format!("does not start: {e}")),
@@ -236,6 +240,7 @@ impl Session {
             Ok(report) => report,
             Err(e) => return status.fail(format!("tests could not run: {e}")),
         };
+        status.stage("tests");
         if let Some(e) = &report.examples {
             let passed = e.cases - e.failures.len();
             match e.failures.first() {
@@ -278,6 +283,7 @@ impl Session {
             (_, Err(_)) if !already => status.push("no active module to compare".into()),
             _ => {}
         }
+        status.stage("compare");
         if already {
             status.push(format!("already {}", destination.display()));
             return Ending::AlreadyActive;
@@ -376,6 +382,8 @@ fn deploy(built: &Path, destination: &Path) -> anyhow::Result<()> {
 }
 
 fn install(source: &Path, destination: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+
     use anyhow::Context;
     let folder = destination
         .parent()
@@ -386,17 +394,20 @@ fn install(source: &Path, destination: &Path) -> anyhow::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let partial = folder.join(format!(".{name}.{}.deploying", std::process::id()));
+    let bytes =
+        std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
     let result = (|| {
-        std::fs::copy(source, &partial).with_context(|| {
-            format!("cannot copy {} into {}", source.display(), folder.display())
-        })?;
+        // Created new (never through a link someone left at that name), then given the
+        // permissions of the file it replaces, so the service's account can still read it.
+        let mut file = reqsync::private_fs::create_new(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", partial.display()))?;
         if let Ok(existing) = std::fs::metadata(destination) {
             std::fs::set_permissions(&partial, existing.permissions())
                 .with_context(|| format!("cannot set the permissions of {}", partial.display()))?;
         }
-        std::fs::File::open(&partial)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("cannot flush {}", partial.display()))?;
         std::fs::rename(&partial, destination)
             .with_context(|| format!("cannot replace {}", destination.display()))
     })();
@@ -406,14 +417,40 @@ fn install(source: &Path, destination: &Path) -> anyhow::Result<()> {
     result
 }
 
-/// One cycle's status line, built step by step.
+/// One cycle's status line, built step by step, with the time each stage took.
 struct Status {
     parts: Vec<String>,
+    stages: Vec<(&'static str, Duration)>,
+    last: Instant,
 }
 
 impl Status {
     fn new() -> Self {
-        Self { parts: Vec::new() }
+        Self {
+            parts: Vec::new(),
+            stages: Vec::new(),
+            last: Instant::now(),
+        }
+    }
+
+    /// Ends the stage `name` now.
+    fn stage(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.stages.push((name, now - self.last));
+        self.last = now;
+    }
+
+    /// ` (build 11.0, compile 2.1, …)`: where the cycle's time went.
+    fn stage_times(&self) -> String {
+        if self.stages.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = self
+            .stages
+            .iter()
+            .map(|(name, took)| format!("{name} {:.1}", took.as_secs_f64()))
+            .collect();
+        format!(" ({})", parts.join(", "))
     }
 
     fn push(&mut self, part: String) {
