@@ -260,17 +260,20 @@ async fn transform_list_shows_each_jobs_module_version_and_hash() {
             std::fs::read(world.path(file)).expect("module"),
         ))
     };
-    assert_eq!(listed[0]["module"], "patients");
+    assert_eq!(listed[0]["job"], "patients");
+    assert_eq!(listed[0]["on_disk"]["module"], "patients");
     assert_eq!(
-        listed[0]["sha256"],
+        listed[0]["on_disk"]["sha256"],
         sha("transforms/patients.wasm").as_str()
     );
-    assert_eq!(listed[1]["module"], "vaccine-doses");
-    assert_eq!(listed[1]["version"], "1.0.0");
+    assert_eq!(listed[1]["on_disk"]["module"], "vaccine-doses");
+    assert_eq!(listed[1]["on_disk"]["version"], "1.0.0");
     assert_eq!(
-        listed[1]["sha256"],
+        listed[1]["on_disk"]["sha256"],
         sha("transforms/vaccine-doses.wasm").as_str()
     );
+    // No service runs this project: nothing to say about a running version.
+    assert!(listed[0]["running"].is_null(), "{listed}");
 }
 
 /// `reqsync demo`, the README's first command, end to end: both syncs, the receiver's summary,
