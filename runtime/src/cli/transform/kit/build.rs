@@ -117,7 +117,10 @@ fn build_rust(dir: &Path, out: &Path) -> anyhow::Result<String> {
     if !output.status.success() {
         bail!("the Rust build failed (cargo's messages are above)");
     }
-    // The artifact's path as cargo reports it: right whatever CARGO_TARGET_DIR says.
+    // The artifact's path as cargo reports it: right whatever CARGO_TARGET_DIR says. Only the
+    // module's own crate (the SDK and the rules are built too); both sides canonical, since a
+    // folder reached through a link is reported by its real path.
+    let module_dir = canonical(dir);
     let wasm = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -125,7 +128,8 @@ fn build_rust(dir: &Path, out: &Path) -> anyhow::Result<String> {
             m["reason"] == "compiler-artifact"
                 && m["manifest_path"]
                     .as_str()
-                    .is_some_and(|p| Path::new(p).parent() == Some(&*canonical(dir)))
+                    .and_then(|p| Path::new(p).parent().map(canonical))
+                    .is_some_and(|p| p == module_dir)
         })
         .flat_map(|m| {
             m["filenames"]

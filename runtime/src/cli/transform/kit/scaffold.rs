@@ -197,6 +197,11 @@ fn write_file(dir: &Path, file: &Planned) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
+    // A link is replaced, never written through: the kit's files are the folder's own.
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        std::fs::remove_file(&path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+    }
     std::fs::write(&path, &file.contents)
         .with_context(|| format!("cannot write {}", path.display()))
 }
@@ -358,6 +363,33 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(dir.path().join("app.py")).expect("read"),
             "the analyst's"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_refresh_replaces_a_link_instead_of_writing_through_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_new(
+            &dir.path().join("m"),
+            &new_module(Language::Python, Template::Patients),
+        )
+        .expect("write");
+        let elsewhere = dir.path().join("elsewhere.py");
+        std::fs::write(&elsewhere, "someone else's").expect("write");
+        let glue = dir.path().join("m/reqsync_guest.py");
+        std::fs::remove_file(&glue).expect("remove");
+        std::os::unix::fs::symlink(&elsewhere, &glue).expect("link");
+        refresh_kit_files(&dir.path().join("m"), Language::Python).expect("refresh");
+        assert_eq!(
+            std::fs::read_to_string(&elsewhere).expect("read"),
+            "someone else's"
+        );
+        assert!(
+            !std::fs::symlink_metadata(&glue)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
         );
     }
 
