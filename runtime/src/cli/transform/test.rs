@@ -139,8 +139,14 @@ fn print_report(r: &TestReport, args: &TestArgs) {
         r.cases_run, r.seed, r.as_of, o.emit, o.skip, o.reject
     );
     println!(
-        "speed      {:.0} generated rows/s; {} ms in all (load, examples, rows, batch check)",
-        r.cases_per_second, r.elapsed_ms
+        "speed      {:.0} generated rows/s; {} ms in all (load, examples, rows, batch check{})",
+        r.cases_per_second,
+        r.elapsed_ms,
+        if r.failure.as_ref().is_some_and(|f| f.shrink.is_some()) {
+            ", shrinking"
+        } else {
+            ""
+        }
     );
     match &r.failure {
         None => {
@@ -156,6 +162,27 @@ fn print_report(r: &TestReport, args: &TestArgs) {
             if let Some(row) = &f.row {
                 let row = serde_json::Value::Object(row.clone()).to_string();
                 println!("minimal row (generated, not real data):\n  {row}");
+                if let Some(s) = &f.shrink {
+                    let generator = if s.generator_capped {
+                        format!(
+                            " ({} of them the generator's own, its cap)",
+                            s.generator_checks
+                        )
+                    } else {
+                        String::new()
+                    };
+                    match &s.stopped {
+                        None => println!(
+                            "shrunk     in {} checks{generator}: no column can be made plainer",
+                            s.checks
+                        ),
+                        Some(why) => println!(
+                            "shrunk     in {} checks{generator}, then stopped ({why}): the row \
+                             may not be minimal",
+                            s.checks
+                        ),
+                    }
+                }
                 let module = args.module.display();
                 println!(
                     "reproduce: reqsync transform test {module} --seed {} --cases {} --as-of {}",
