@@ -213,64 +213,35 @@ pub fn test_module(
         },
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(options.seed)),
     );
-    let cx = Context {
-        engine,
-        module,
-        info: &info,
-        as_of: options.as_of,
-    };
     let generation = Instant::now();
     let mut generated_rows = 0u64;
     let mut remaining = options.cases as usize;
-    // The sync-sized batch runs on a thread of its own while the next rows are generated and
-    // checked: a second core nearly halves an interpreted module's test. Whatever the timing,
-    // the same failure is reported: a batch in flight holds earlier rows than any failure
-    // found meanwhile, so its verdict goes first.
-    let checked = std::thread::scope(|scope| -> Result<Checked, TestRunError> {
-        let mut checked = Checked::Passed;
-        let mut in_flight = None;
-        while remaining > 0 && checked.passed() {
-            let n = remaining.min(GENERATED_BATCH_ROWS);
-            remaining -= n;
-            let trees = match (0..n)
-                .map(|_| strategy.new_tree(&mut runner))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(trees) => trees,
-                Err(reason) => {
-                    checked = Checked::Whole(Violation::new(
-                        Property::NoFault,
-                        format!("the test run was aborted: {reason}"),
-                    ));
-                    break;
-                }
-            };
-            generated_rows += n as u64;
-            checked = generated.check_batch(trees);
-            if checked.passed() && generated.pending.len() >= SYNC_BATCH_ROWS {
-                if let Some(job) = in_flight.take() {
-                    checked = join(job)?;
-                }
-                if checked.passed() {
-                    in_flight = generated
-                        .take_sync_batch()
-                        .map(|(batch, trees)| (scope.spawn(move || batch.check(cx)), trees));
-                }
-            }
-        }
-        if let Some(job) = in_flight.take() {
-            let earlier = join(job)?;
-            if !earlier.passed() {
-                checked = earlier;
-            }
-        }
-        if checked.passed()
-            && let Some((batch, trees)) = generated.take_sync_batch()
+    let mut checked = Checked::Passed;
+    while remaining > 0 && checked.passed() {
+        let n = remaining.min(GENERATED_BATCH_ROWS);
+        remaining -= n;
+        let trees = match (0..n)
+            .map(|_| strategy.new_tree(&mut runner))
+            .collect::<Result<Vec<_>, _>>()
         {
-            checked = batch.check(cx)?.with_trees(trees);
+            Ok(trees) => trees,
+            Err(reason) => {
+                checked = Checked::Whole(Violation::new(
+                    Property::NoFault,
+                    format!("the test run was aborted: {reason}"),
+                ));
+                break;
+            }
+        };
+        generated_rows += n as u64;
+        checked = generated.check_batch(trees);
+        if checked.passed() && generated.pending.len() >= SYNC_BATCH_ROWS {
+            checked = generated.check_sync_batch()?;
         }
-        Ok(checked)
-    })?;
+    }
+    if checked.passed() {
+        checked = generated.check_sync_batch()?;
+    }
     report.cases_per_second = generated_rows as f64 / generation.elapsed().as_secs_f64().max(1e-9);
     let failure = match checked {
         Checked::Passed => None,
@@ -599,11 +570,11 @@ impl<'a> Generated<'a> {
         }
     }
 
-    /// The rows waiting for the sync-sized batch, and their value trees (which stay on this
-    /// thread: proptest's are not `Send`).
-    fn take_sync_batch(&mut self) -> Option<(SyncBatch, Vec<Tree>)> {
+    /// The rows waiting for the sync-sized batch, checked (see [`SyncBatch::check`]) and
+    /// dropped.
+    fn check_sync_batch(&mut self) -> Result<Checked, TestRunError> {
         if self.pending.is_empty() {
-            return None;
+            return Ok(Checked::Passed);
         }
         let starts = std::mem::take(&mut self.batch_starts);
         let (mut trees, mut rows, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
@@ -612,28 +583,17 @@ impl<'a> Generated<'a> {
             rows.push(p.row);
             outcomes.push(p.outcome);
         }
-        Some((
-            SyncBatch {
-                rows,
-                outcomes,
-                starts,
-            },
-            trees,
-        ))
+        let batch = SyncBatch {
+            rows,
+            outcomes,
+            starts,
+        };
+        Ok(batch.check(self)?.with_trees(trees))
     }
 }
 
-/// What the sync-sized batch needs, shared with the thread that runs it.
-#[derive(Clone, Copy)]
-struct Context<'a> {
-    engine: &'a TransformEngine,
-    module: &'a CompiledModule,
-    info: &'a ModuleInfo,
-    as_of: NaiveDate,
-}
-
 /// Rows that passed their batches of generated rows, with their outcomes there, in generation
-/// order.
+/// order, apart from their value trees.
 struct SyncBatch {
     rows: Vec<GeneratedRow>,
     outcomes: Vec<RowOutcome>,
@@ -675,26 +635,13 @@ impl SyncVerdict {
     }
 }
 
-type InFlight<'scope> = (
-    std::thread::ScopedJoinHandle<'scope, Result<SyncVerdict, TransformError>>,
-    Vec<Tree>,
-);
-
-fn join(job: InFlight<'_>) -> Result<Checked, TestRunError> {
-    let (handle, trees) = job;
-    let verdict = handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    Ok(verdict.with_trees(trees))
-}
-
 impl SyncBatch {
     /// The rows again, as one batch of about a sync's size laid out differently (in reverse),
     /// on a new instance: each row must end as it did on the main instance. When one does not,
     /// its own batch of generated rows runs again on a new instance to say why: a different
     /// outcome there is state the module kept (`fresh-instance`), the same one means the
     /// batch's layout changed it (`batch-consistent`).
-    fn check(self, cx: Context<'_>) -> Result<SyncVerdict, TransformError> {
+    fn check(self, cx: &Generated<'_>) -> Result<SyncVerdict, TransformError> {
         let n = self.rows.len();
         // The deadline is per call, and this call is a whole batch.
         let base = cx.engine.limits();
