@@ -36,8 +36,9 @@ pub struct TestArgs {
     /// Check generated rows only.
     #[arg(long)]
     pub no_examples: bool,
-    /// Deadline of one call (one row) during the test. A row that takes longer is a failure:
-    /// real batches hold hundreds of rows under the job's deadline.
+    /// Deadline of one row during the test (a batch of generated rows that overruns it is
+    /// retried one row per call). A row that takes longer is a failure: real batches hold
+    /// hundreds of rows under the job's deadline.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub deadline_ms: u64,
     /// Print the report as JSON (for CI).
@@ -161,7 +162,13 @@ fn print_report(r: &TestReport, args: &TestArgs) {
             println!("FAIL       {}: {}", f.property.id(), f.detail);
             if let Some(row) = &f.row {
                 let row = serde_json::Value::Object(row.clone()).to_string();
-                println!("minimal row (generated, not real data):\n  {row}");
+                let minimal = f.shrink.as_ref().is_some_and(|s| s.complete);
+                let label = if minimal {
+                    "minimal row"
+                } else {
+                    "failing row"
+                };
+                println!("{label} (generated, not real data):\n  {row}");
                 if let Some(s) = &f.shrink {
                     let generator = if s.generator_capped {
                         format!(
@@ -171,15 +178,17 @@ fn print_report(r: &TestReport, args: &TestArgs) {
                     } else {
                         String::new()
                     };
+                    let checks = match s.checks {
+                        1 => "1 check".to_owned(),
+                        n => format!("{n} checks"),
+                    };
                     match &s.stopped {
                         None => println!(
-                            "shrunk     in {} checks{generator}: no column can be made plainer",
-                            s.checks
+                            "shrunk     in {checks}{generator}: no column can be made plainer"
                         ),
                         Some(why) => println!(
-                            "shrunk     in {} checks{generator}, then stopped ({why}): the row \
-                             may not be minimal",
-                            s.checks
+                            "shrunk     in {checks}{generator}, then stopped ({why}): the row \
+                             may not be minimal"
                         ),
                     }
                 }
