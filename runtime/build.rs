@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: [(&str, &str); 11] = [
+const GUESTS: [(&str, &str); 12] = [
     ("transform-patients", "REQSYNC_PATIENTS_WASM"),
     ("transform-vaccine-doses", "REQSYNC_VACCINE_DOSES_WASM"),
     // Sandbox test modules (tests/guests): built here so the test suite can load them; only
@@ -23,6 +23,10 @@ const GUESTS: [(&str, &str); 11] = [
     ("test-guest-flawed-quote", "REQSYNC_TEST_GUEST_FLAWED_QUOTE"),
     ("test-guest-flawed-panic", "REQSYNC_TEST_GUEST_FLAWED_PANIC"),
     ("test-guest-flawed-field", "REQSYNC_TEST_GUEST_FLAWED_FIELD"),
+    (
+        "test-guest-flawed-long-name",
+        "REQSYNC_TEST_GUEST_FLAWED_LONG_NAME",
+    ),
 ];
 
 /// Test guests that cannot be members of the main workspace: `tests/guests/wit-v1` carries its

@@ -17,8 +17,22 @@ fn main() -> ExitCode {
     {
         return cli::service::dispatch(run);
     }
-    // The demo prints its own narrative; the in-process receiver's request log would drown it.
-    let quiet = matches!(args.command, cli::Command::Demo(_));
+    let quietness = match &args.command {
+        // The demo prints its own narrative; the in-process receiver's request log would drown
+        // it.
+        cli::Command::Demo(_) => cli::logging::Quietness::Warnings,
+        // Their output is a report (`dev`: one status line per save); -v adds the log.
+        cli::Command::Transform(t)
+            if matches!(
+                t.command,
+                cli::transform::TransformCommand::Test(_)
+                    | cli::transform::TransformCommand::Dev(_)
+            ) =>
+        {
+            cli::logging::Quietness::Report
+        }
+        _ => cli::logging::Quietness::Run,
+    };
     match &args.log_dir {
         Some(dir) => {
             if let Err(e) = cli::logging::init_files(dir, args.verbose, args.log_json) {
@@ -26,7 +40,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(cli::exit::CONFIG);
             }
         }
-        None => cli::logging::init(args.verbose, args.log_json, quiet),
+        None => cli::logging::init(args.verbose, args.log_json, quietness),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

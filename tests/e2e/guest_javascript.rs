@@ -78,6 +78,31 @@ fn javascript_and_rust_patients_agree_on_generated_edge_case_rows() {
     assert!(tally.warned > 100, "{tally:?}");
 }
 
+/// componentize-js drops a byte order mark that opens a string it receives, so the glue puts it
+/// back before cutting a column's text into cells. When the rest of the column is ASCII, the
+/// cells are cut by string index: the mark must be back before that choice, or every offset of
+/// the column is 3 bytes off and the batch is refused as malformed.
+#[test]
+fn a_byte_order_mark_opening_an_otherwise_ascii_column_reaches_the_javascript_module() {
+    let rows: Vec<Map<String, Value>> = ["\u{feff}Smith", "Jones", "Lee"]
+        .iter()
+        .enumerate()
+        .map(|(i, last)| {
+            let row = json!({
+                "patno": i + 1,
+                "lname": last,
+                "fname": "Ann",
+                "birth_date": "2015-01-01",
+                "updated_at": "2016-09-28T12:00:00-05:00",
+            });
+            row.as_object().expect("object").clone()
+        })
+        .collect();
+    // The first batch goes with its columns as given; the tally asserts agreement.
+    let tally = guests::compare_json_rows(PATIENTS, &[rows]);
+    assert_eq!(tally.rows, 3);
+}
+
 #[test]
 fn javascript_and_rust_patients_treat_batches_of_the_required_columns_alone_alike() {
     guests::assert_required_columns_alone_agree(PATIENTS, &guests::two_patients(), 1);

@@ -5,10 +5,24 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-/// `quiet` lowers the default to warnings (verbosity flags still raise it).
-pub fn init(verbose: u8, json: bool, quiet: bool) {
+/// What a command logs when neither `-v` nor `REQSYNC_LOG` says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quietness {
+    /// reqsync's progress and everyone's warnings: runs, the daemon, most commands.
+    Run,
+    /// Warnings only: the demo, which narrates itself.
+    Warnings,
+    /// Errors only: a command whose output is a report (`transform test`, and `transform dev`,
+    /// which tests on every save). The warnings a failing module makes the host log (a batch
+    /// retried row by row on a fresh instance, once per failing batch, hundreds of times while
+    /// a failure shrinks) belong in a run's log; the report says what failed.
+    Report,
+}
+
+/// The stderr log; `quietness` sets the default level (verbosity flags still raise it).
+pub fn init(verbose: u8, json: bool, quietness: Quietness) {
     let filter = EnvFilter::try_from_env("REQSYNC_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, quiet)));
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, quietness)));
     // Colour codes only on a terminal: under systemd they would land in the journal as escapes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     subscriber(filter, json, ansi, std::io::stderr).init();
@@ -33,18 +47,21 @@ pub fn init_files(dir: &std::path::Path, verbose: u8, json: bool) -> anyhow::Res
         .build(dir)
         .with_context(|| format!("cannot open a log file in {}", dir.display()))?;
     let filter = EnvFilter::try_from_env("REQSYNC_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, false)));
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, Quietness::Run)));
     subscriber(filter, json, false, files).try_init()?;
     Ok(())
 }
 
-fn default_filter(verbose: u8, quiet: bool) -> &'static str {
+fn default_filter(verbose: u8, quietness: Quietness) -> &'static str {
     // tiberius logs SQL Server's error messages (which can quote row values, e.g. a failed
     // conversion) at ERROR level and packet contents at TRACE: silenced, since the SQL Server
     // source reports every failure itself, with PHI-free messages.
     match verbose {
-        0 if quiet => "warn,tiberius=off",
-        0 => "warn,reqsync=info,tiberius=off",
+        0 => match quietness {
+            Quietness::Run => "warn,reqsync=info,tiberius=off",
+            Quietness::Warnings => "warn,tiberius=off",
+            Quietness::Report => "error,tiberius=off",
+        },
         1 => "info,reqsync=debug,tiberius=off",
         _ => "debug,reqsync=trace,tiberius=off",
     }

@@ -179,19 +179,44 @@ impl TransformInstance {
         converted: ConvertedBatch,
         as_of: NaiveDate,
     ) -> Result<Vec<RowOutcome>, TransformError> {
+        let verdicts = self.verdicts(&converted.batch, as_of)?;
         let ConvertedBatch {
-            batch,
             keys,
             groups,
             conversion_findings,
+            ..
         } = converted;
+        Ok(outcomes(verdicts, keys, groups, conversion_findings))
+    }
+
+    /// Runs a converted batch the caller keeps (`reqsync transform test` runs each batch of
+    /// generated rows three times): only its keys are copied.
+    pub fn process_borrowed(
+        &mut self,
+        converted: &ConvertedBatch,
+        as_of: NaiveDate,
+    ) -> Result<Vec<RowOutcome>, TransformError> {
+        let verdicts = self.verdicts(&converted.batch, as_of)?;
+        Ok(outcomes(
+            verdicts,
+            converted.keys.clone(),
+            converted.groups.clone(),
+            converted.conversion_findings.clone(),
+        ))
+    }
+
+    fn verdicts(
+        &mut self,
+        batch: &wit::RowBatch,
+        as_of: NaiveDate,
+    ) -> Result<Vec<Verdict>, TransformError> {
         let rows = batch.rows as usize;
         let context = wit::BatchContext {
             as_of_date: as_of.format("%Y-%m-%d").to_string(),
         };
-        let verdicts = match self.call(&context, &batch) {
-            Ok(result) => self.interpret_all(result, rows)?,
-            Err(CallError::Module(e)) => return Err(e),
+        match self.call(&context, batch) {
+            Ok(result) => self.interpret_all(result, rows),
+            Err(CallError::Module(e)) => Err(e),
             Err(CallError::Row(fault, error)) => {
                 // The error carries the trap kind and wasm backtrace, never row data.
                 tracing::warn!(
@@ -202,29 +227,9 @@ impl TransformInstance {
                     "transform failed on a batch; retrying it one row at a time"
                 );
                 self.replace()?;
-                self.row_by_row(&context, &batch)?
+                self.row_by_row(&context, batch)
             }
-        };
-        let mut groups = groups.map(Vec::into_iter);
-        Ok(verdicts
-            .into_iter()
-            .zip(keys)
-            .zip(conversion_findings)
-            .map(|((verdict, key), conversion)| {
-                let group = groups.as_mut().and_then(Iterator::next);
-                // A value the host could not convert reached the module as NULL; whatever the
-                // module made of that, the row is not what the source holds.
-                let verdict = match conversion {
-                    Some(findings) => Verdict::Reject { findings },
-                    None => verdict,
-                };
-                RowOutcome {
-                    key,
-                    group,
-                    verdict,
-                }
-            })
-            .collect())
+        }
     }
 
     fn call(
@@ -363,6 +368,35 @@ impl TransformInstance {
             }
         }
     }
+}
+
+/// Each row's outcome: its verdict, unless the host could not convert one of its values.
+fn outcomes(
+    verdicts: Vec<Verdict>,
+    keys: Vec<compact_str::CompactString>,
+    groups: Option<Vec<compact_str::CompactString>>,
+    conversion_findings: Vec<Option<Vec<Finding>>>,
+) -> Vec<RowOutcome> {
+    let mut groups = groups.map(Vec::into_iter);
+    verdicts
+        .into_iter()
+        .zip(keys)
+        .zip(conversion_findings)
+        .map(|((verdict, key), conversion)| {
+            let group = groups.as_mut().and_then(Iterator::next);
+            // A value the host could not convert reached the module as NULL; whatever the
+            // module made of that, the row is not what the source holds.
+            let verdict = match conversion {
+                Some(findings) => Verdict::Reject { findings },
+                None => verdict,
+            };
+            RowOutcome {
+                key,
+                group,
+                verdict,
+            }
+        })
+        .collect()
 }
 
 /// Row `i` of a batch, as a batch of its own.

@@ -37,11 +37,41 @@ pub fn batch_from_json(
     info: &ModuleInfo,
     rows: &[&Map<String, Value>],
 ) -> Result<ConvertedBatch, JsonRowError> {
-    let n = rows.len();
+    build(
+        info,
+        rows.len(),
+        |row, column| rows[row].get(&info.input_columns[column].name),
+        |row| rows[row].get(&info.key_column),
+    )
+}
+
+/// Builds one batch from rows holding a value (or NULL) per declared input column, in
+/// declaration order: what `reqsync transform test` generates. The same batch as
+/// [`batch_from_json`] makes of the rows as objects, without copying each value into one.
+pub fn batch_from_values(
+    info: &ModuleInfo,
+    rows: &[&[Option<Value>]],
+) -> Result<ConvertedBatch, JsonRowError> {
+    let cell = |row: usize, column: usize| rows[row].get(column)?.as_ref();
+    let key = info
+        .input_columns
+        .iter()
+        .position(|c| c.name == info.key_column);
+    build(info, rows.len(), cell, |row| cell(row, key?))
+}
+
+/// The batch of `n` rows whose value in the `column`th input column of row `row` is
+/// `cell(row, column)` and whose key is `key(row)` (`None`, or JSON null, for NULL).
+fn build<'a>(
+    info: &ModuleInfo,
+    n: usize,
+    cell: impl Fn(usize, usize) -> Option<&'a Value>,
+    key: impl Fn(usize) -> Option<&'a Value>,
+) -> Result<ConvertedBatch, JsonRowError> {
     let mut columns = Vec::with_capacity(info.input_columns.len());
-    for spec in &info.input_columns {
+    for (c, spec) in info.input_columns.iter().enumerate() {
         let mut present = vec![1u8; n];
-        let cell = |i: usize| rows[i].get(&spec.name).filter(|v| !v.is_null());
+        let cell = |i: usize| cell(i, c).filter(|v| !v.is_null());
         let bad = |row: usize, reason: &'static str| JsonRowError {
             row,
             column: spec.name.clone(),
@@ -102,9 +132,8 @@ pub fn batch_from_json(
             present,
         });
     }
-    let keys = rows
-        .iter()
-        .map(|row| match row.get(&info.key_column) {
+    let keys = (0..n)
+        .map(|i| match key(i) {
             Some(Value::String(s)) => s.into(),
             Some(Value::Null) | None => CompactString::default(),
             Some(v) => v.to_compact_string(),
@@ -119,4 +148,62 @@ pub fn batch_from_json(
         groups: None,
         conversion_findings: vec![None; n],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::info::{ColumnSpec, FieldSpec};
+
+    #[test]
+    fn rows_of_values_make_the_batch_their_objects_make() {
+        let column = |name: &str, kind| ColumnSpec {
+            name: name.into(),
+            kind,
+            required: false,
+            nullable: true,
+            hints: Vec::new(),
+        };
+        let info = ModuleInfo {
+            name: "t".into(),
+            version: "1".into(),
+            target: "patient_data".into(),
+            key_column: "patno".into(),
+            input_columns: vec![
+                column("name", ColumnKind::Text),
+                column("patno", ColumnKind::Integer),
+                column("weight", ColumnKind::Float),
+                column("flag", ColumnKind::Boolean),
+            ],
+            output_fields: vec![FieldSpec {
+                name: "patient_number".into(),
+                required: true,
+            }],
+        };
+        let rows: Vec<Vec<Option<Value>>> = vec![
+            vec![
+                Some("José".into()),
+                Some(7.into()),
+                Some(1.5.into()),
+                Some(true.into()),
+            ],
+            vec![None, None, Some(Value::Null), Some(0.into())],
+            vec![Some("".into()), Some((-1).into()), None, None],
+        ];
+        let objects: Vec<Map<String, Value>> = rows
+            .iter()
+            .map(|row| {
+                info.input_columns
+                    .iter()
+                    .zip(row)
+                    .filter_map(|(c, v)| Some((c.name.clone(), v.clone()?)))
+                    .collect()
+            })
+            .collect();
+        let values: Vec<&[Option<Value>]> = rows.iter().map(Vec::as_slice).collect();
+        let from_values = batch_from_values(&info, &values).expect("batch");
+        let from_json = batch_from_json(&info, &objects.iter().collect::<Vec<_>>()).expect("batch");
+        assert_eq!(format!("{from_values:?}"), format!("{from_json:?}"));
+        assert_eq!(from_values.keys, ["7", "", "-1"]);
+    }
 }

@@ -48,6 +48,9 @@ pub enum TransformCommand {
     /// What a module file is: name, version, WIT world, declared columns and fields, hash.
     Inspect(inspect::InspectArgs),
     /// Check a module alone: its example cases, then generated rows (property tests).
+    ///
+    /// Prints its report and nothing else; -v (--verbose) adds the host's log, e.g. a warning
+    /// for each batch retried row by row after the module failed on one of its rows.
     Test(test::TestArgs),
     /// Show what a module does to given rows.
     Try(try_rows::TryArgs),

@@ -36,8 +36,9 @@ pub struct TestArgs {
     /// Check generated rows only.
     #[arg(long)]
     pub no_examples: bool,
-    /// Deadline of one call (one row) during the test. A row that takes longer is a failure:
-    /// real batches hold hundreds of rows under the job's deadline.
+    /// Deadline of one row during the test (a batch of generated rows that overruns it is
+    /// retried one row per call). A row that takes longer is a failure: real batches hold
+    /// hundreds of rows under the job's deadline.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub deadline_ms: u64,
     /// Print the report as JSON (for CI).
@@ -141,8 +142,14 @@ fn print_report(r: &TestReport, args: &TestArgs) {
         r.cases_run, r.seed, r.as_of, o.emit, o.skip, o.reject
     );
     println!(
-        "speed      {:.0} generated rows/s; {} ms in all (load, examples, rows, batch check)",
-        r.cases_per_second, r.elapsed_ms
+        "speed      {:.0} generated rows/s; {} ms in all (load, examples, rows, batch check{})",
+        r.cases_per_second,
+        r.elapsed_ms,
+        if r.failure.as_ref().is_some_and(|f| f.shrink.is_some()) {
+            ", shrinking"
+        } else {
+            ""
+        }
     );
     match &r.failure {
         None => {
@@ -157,7 +164,36 @@ fn print_report(r: &TestReport, args: &TestArgs) {
             println!("FAIL       {}: {}", f.property.id(), f.detail);
             if let Some(row) = &f.row {
                 let row = serde_json::Value::Object(row.clone()).to_string();
-                println!("minimal row (generated, not real data):\n  {row}");
+                let minimal = f.shrink.as_ref().is_some_and(|s| s.complete);
+                let label = if minimal {
+                    "minimal row"
+                } else {
+                    "failing row"
+                };
+                println!("{label} (generated, not real data):\n  {row}");
+                if let Some(s) = &f.shrink {
+                    let generator = if s.generator_capped {
+                        format!(
+                            " ({} of them the generator's own, its cap)",
+                            s.generator_checks
+                        )
+                    } else {
+                        String::new()
+                    };
+                    let checks = match s.checks {
+                        1 => "1 check".to_owned(),
+                        n => format!("{n} checks"),
+                    };
+                    match &s.stopped {
+                        None => println!(
+                            "shrunk     in {checks}{generator}: no column can be made plainer"
+                        ),
+                        Some(why) => println!(
+                            "shrunk     in {checks}{generator}, then stopped ({why}): the row \
+                             may not be minimal"
+                        ),
+                    }
+                }
                 let module = args.module.display();
                 println!(
                     "reproduce: reqsync transform test {module} --seed {} --cases {} --as-of {}",

@@ -87,6 +87,21 @@ impl Violation {
     }
 }
 
+impl Violation {
+    /// Whether `other` is the same failure for shrinking: the same property and, for a fault,
+    /// the same host code (a row that traps does not shrink into one that times out).
+    pub fn same_failure(&self, other: &Violation) -> bool {
+        let code = |v: &Violation| {
+            host_codes::ALL
+                .iter()
+                .find(|c| v.detail.starts_with(&format!("{c}:")))
+                .copied()
+        };
+        self.property == other.property
+            && (self.property != Property::NoFault || code(self) == code(other))
+    }
+}
+
 /// Checks one row's outcome, given the row as the module received it.
 pub fn check_outcome(
     info: &ModuleInfo,
@@ -254,6 +269,18 @@ mod tests {
         for bad in ["", "Blank", "out_of_range", "-x", "x-", "a--b", "a b"] {
             assert!(!is_kebab(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_trap_and_a_timeout_are_different_failures_of_the_same_property() {
+        let trap = Violation::new(Property::NoFault, "transform-trap: trapped (field `*`)");
+        let again = Violation::new(Property::NoFault, "transform-trap: other words");
+        let timeout = Violation::new(Property::NoFault, "transform-timeout: too slow");
+        let schema = Violation::new(Property::RecordSchema, "emitted record breaks …");
+        assert!(trap.same_failure(&again));
+        assert!(!trap.same_failure(&timeout));
+        assert!(!trap.same_failure(&schema));
+        assert!(schema.same_failure(&Violation::new(Property::RecordSchema, "another field")));
     }
 
     #[test]

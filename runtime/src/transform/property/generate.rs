@@ -15,6 +15,8 @@
 use chrono::{Days, NaiveDate};
 use proptest::prelude::*;
 use proptest::sample::select;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 use serde_json::Value;
 
 use crate::transform::info::{ColumnKind, ColumnSpec, ModuleInfo, ValueHint};
@@ -416,6 +418,37 @@ pub fn rows(info: &ModuleInfo, as_of: NaiveDate) -> Result<BoxedStrategy<Generat
         .boxed())
 }
 
+/// The plainest valid value of each of `info`'s input columns, in declaration order: where
+/// shrinking takes a column a failure does not depend on (after NULL, for a nullable column).
+/// It is the column's first plausible alternative simplified as far as it goes: a range's
+/// minimum, the first code, a dates hint's first day (at midnight, at the first offset, for a
+/// timestamp), the shortest text a pattern allows, `A` for name-like text.
+pub fn plainest_values(info: &ModuleInfo, as_of: NaiveDate) -> Result<Vec<Value>, HintError> {
+    info.input_columns
+        .iter()
+        .map(|spec| Ok(simplest(&ColumnPlan::new(spec)?.plausible(as_of))))
+        .collect()
+}
+
+/// Where `strategy`'s shrinking ends when every simplification is accepted.
+fn simplest(strategy: &BoxedStrategy<Value>) -> Value {
+    // A guard only: each step shrinks a finite search space (a binary search, an index,
+    // a collection's length), so the loop ends long before.
+    const MAX_STEPS: u32 = 100_000;
+    let mut runner = TestRunner::deterministic();
+    match strategy.new_tree(&mut runner) {
+        Ok(mut tree) => {
+            let mut steps = 0;
+            while steps < MAX_STEPS && tree.simplify() {
+                steps += 1;
+            }
+            tree.current()
+        }
+        // Plausible strategies reject nothing.
+        Err(_) => Value::Null,
+    }
+}
+
 /// NULL as one alternative (first, so shrinking prefers it) for nullable columns.
 fn with_null(
     plan: &ColumnPlan,
@@ -431,7 +464,7 @@ fn with_null(
 
 /// Groups (of 2 or more) of integer columns declaring identical hints: likely the same key seen
 /// twice, e.g. through a join.
-fn tie_groups(info: &ModuleInfo) -> Vec<Vec<usize>> {
+pub fn tie_groups(info: &ModuleInfo) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, c) in info.input_columns.iter().enumerate() {
         if c.kind != ColumnKind::Integer || c.hints.is_empty() {
@@ -483,8 +516,7 @@ fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
 
 #[cfg(test)]
 mod tests {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::{TestRng, TestRunner};
+    use proptest::test_runner::TestRng;
 
     use super::*;
     use crate::transform::info::FieldSpec;
@@ -646,6 +678,72 @@ mod tests {
             .filter(|r| r[1].is_some() && r[0] == r[1])
             .count();
         assert!(equal > 200, "only {equal} of 1000 rows tie the two columns");
+    }
+
+    #[test]
+    fn the_plainest_value_of_a_column_is_the_simplest_its_hints_allow() {
+        let i = info(vec![
+            column(
+                "n",
+                ColumnKind::Integer,
+                false,
+                vec![ValueHint::Range { min: 7, max: 99 }],
+            ),
+            column("plain", ColumnKind::Integer, true, vec![]),
+            column(
+                "sex",
+                ColumnKind::Text,
+                true,
+                vec![ValueHint::OneOf(vec!["F".into(), "M".into()])],
+            ),
+            column(
+                "zip",
+                ColumnKind::Text,
+                true,
+                vec![ValueHint::Pattern("[0-9]{5}(-[0-9]{4})?".into())],
+            ),
+            column(
+                "name",
+                ColumnKind::Text,
+                false,
+                vec![ValueHint::MaxLength(35)],
+            ),
+            column(
+                "dob",
+                ColumnKind::Date,
+                false,
+                vec![ValueHint::Dates {
+                    min: "1900-01-01".into(),
+                    max: "2020-12-31".into(),
+                }],
+            ),
+            column(
+                "updated",
+                ColumnKind::Timestamp,
+                false,
+                vec![ValueHint::Dates {
+                    min: "2000-01-01".into(),
+                    max: "2025-12-31".into(),
+                }],
+            ),
+            column("at", ColumnKind::Time, true, vec![]),
+            column("flag", ColumnKind::Boolean, true, vec![]),
+        ]);
+        let plainest = plainest_values(&i, ymd(2024, 6, 1)).expect("plan");
+        assert_eq!(
+            plainest,
+            [
+                Value::from(7),
+                Value::from(1),
+                Value::from("F"),
+                Value::from("00000"),
+                Value::from("A"),
+                Value::from("1900-01-01"),
+                Value::from("2000-01-01T00:00:00-06:00"),
+                Value::from("00:00:00"),
+                Value::from(0),
+            ]
+        );
     }
 
     #[test]
