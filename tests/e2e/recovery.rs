@@ -126,13 +126,17 @@ async fn a_run_failing_after_some_requests_does_not_make_the_next_run_skip_the_r
     );
     let failed = &runs[1].jobs[0].requests;
     let statuses: Vec<&str> = failed.iter().map(|r| r.status.as_str()).collect();
-    // Requests go two at a time (`requests_in_flight`): the fourth may already be on its way
-    // when the third fails, and then fails too; nothing is sent after a failure.
-    assert!(
-        statuses == ["success", "success", "failed"]
-            || statuses == ["success", "success", "failed", "failed"],
-        "{statuses:?}"
-    );
+    // Requests go two at a time (`requests_in_flight`), so ReqCheck's third arrival, the first
+    // to fail, may be the ledger's second or third request: the second travels on a connection
+    // of its own, and on a busy machine it can reach ReqCheck after the first was answered and
+    // the third sent on the first's connection. One more may be on its way when the failure is
+    // seen, and fails too. Nothing is sent after that, so the ledger holds exactly the two that
+    // got through and one or two failures, and nothing unanswered.
+    let count = |status: &str| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!(count("success"), 2, "{statuses:?}");
+    assert!((1..=2).contains(&count("failed")), "{statuses:?}");
+    assert_eq!(statuses.len(), count("success") + count("failed"), "{statuses:?}");
+    assert_eq!(statuses[0], "success", "{statuses:?}");
 }
 
 /// Where a run is killed.
