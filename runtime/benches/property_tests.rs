@@ -98,6 +98,7 @@ fn main() {
                     examples: Some(examples.clone()),
                     fresh_every: DEFAULT_FRESH_EVERY,
                     max_shrink_time: Duration::from_secs(60),
+                    max_generation_time: None,
                 };
                 let report = test_module(&engine, &module, &options).expect("test runs");
                 assert!(report.passed, "{name} fails its property tests: {report:?}");

@@ -135,7 +135,11 @@ async fn a_run_failing_after_some_requests_does_not_make_the_next_run_skip_the_r
     let count = |status: &str| statuses.iter().filter(|s| **s == status).count();
     assert_eq!(count("success"), 2, "{statuses:?}");
     assert!((1..=2).contains(&count("failed")), "{statuses:?}");
-    assert_eq!(statuses.len(), count("success") + count("failed"), "{statuses:?}");
+    assert_eq!(
+        statuses.len(),
+        count("success") + count("failed"),
+        "{statuses:?}"
+    );
     assert_eq!(statuses[0], "success", "{statuses:?}");
 }
 

@@ -37,9 +37,14 @@ pub struct DevArgs {
     /// NAME being the module's name in reqsync-module.toml].
     #[arg(long, value_name = "NAME")]
     pub job: Option<String>,
-    /// Generated rows checked by the property tests on every cycle.
-    #[arg(long, default_value_t = 300, value_name = "N")]
+    /// Generated rows checked by the property tests on every cycle (fewer when --test-seconds
+    /// runs out first).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
     pub cases: u32,
+    /// Time box of the generated rows on every cycle: none is started after it, so a slow
+    /// module still gets its answer quickly (`reqsync transform test` checks all of --cases).
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub test_seconds: u64,
     /// Time allowed to shrink a property-test failure to a minimal row.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub shrink_seconds: u64,
@@ -235,6 +240,7 @@ impl Session {
             examples: Some(examples),
             fresh_every: DEFAULT_FRESH_EVERY,
             max_shrink_time: Duration::from_secs(self.args.shrink_seconds),
+            max_generation_time: Some(Duration::from_secs(self.args.test_seconds)),
         };
         let report = match test_module(&self.engine, &module, &options) {
             Ok(report) => report,
@@ -254,6 +260,10 @@ impl Session {
             }
         }
         match &report.failure {
+            None if report.time_boxed => status.push(format!(
+                "properties ok ({} rows in the {} s box)",
+                report.cases_run, self.args.test_seconds
+            )),
             None => status.push(format!("properties ok ({} rows)", report.cases_run)),
             Some(f) => {
                 let module_path = built.module.display();

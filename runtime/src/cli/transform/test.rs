@@ -98,6 +98,7 @@ pub fn run(args: TestArgs) -> Result<u8, Failure> {
         examples,
         fresh_every: DEFAULT_FRESH_EVERY,
         max_shrink_time: Duration::from_secs(60),
+        max_generation_time: None,
     };
     let report = test_module(&engine, &module, &options).or_exit(exit::TRANSFORM, &context)?;
 

@@ -67,6 +67,12 @@ pub struct TestOptions {
     pub fresh_every: u32,
     /// Upper bound on the time spent shrinking a failure to a minimal row.
     pub max_shrink_time: Duration,
+    /// Time box of the generated rows: none are started once this much time has gone into
+    /// them, even short of `cases` (`reqsync transform dev` checks on every save and must
+    /// answer quickly whatever the module's speed). `None`: all `cases`. Rows come from the seed
+    /// in the same order either way, so a failure found within the box reproduces with the
+    /// same seed and `cases`.
+    pub max_generation_time: Option<Duration>,
 }
 
 /// What a test run found; serialises as the `--json` output.
@@ -79,6 +85,9 @@ pub struct TestReport {
     pub cases_requested: u32,
     /// Generated rows checked (including the retries made while shrinking a failure).
     pub cases_run: u64,
+    /// Whether the time box (`max_generation_time`) ended the generated rows before
+    /// `cases_requested`.
+    pub time_boxed: bool,
     pub outcomes: OutcomeCounts,
     /// The whole test: loading, example cases, generated rows, batch check, shrinking.
     pub elapsed_ms: u64,
@@ -162,6 +171,7 @@ pub fn test_module(
         examples: None,
         cases_requested: options.cases,
         cases_run: 0,
+        time_boxed: false,
         outcomes: OutcomeCounts::default(),
         elapsed_ms: 0,
         cases_per_second: 0.0,
@@ -218,6 +228,13 @@ pub fn test_module(
     let mut remaining = options.cases as usize;
     let mut checked = Checked::Passed;
     while remaining > 0 && checked.passed() {
+        if options
+            .max_generation_time
+            .is_some_and(|limit| generation.elapsed() >= limit)
+        {
+            report.time_boxed = true;
+            break;
+        }
         let n = remaining.min(GENERATED_BATCH_ROWS);
         remaining -= n;
         let trees = match (0..n)
