@@ -116,6 +116,10 @@ export class BatchError {
 }
 
 // ---- Running a batch -------------------------------------------------------------------------
+// The engine inside the component interprets JavaScript without a JIT, so every operation costs:
+// a function call or a string slice is worth dozens of arithmetic operations, and iterator
+// protocols (`for … of`, destructuring, spread) far more. The code below avoids them on the
+// per-row path; docs/PERFORMANCE.md ("Guest languages") has the measurements.
 
 /**
  * `transform`: binds the batch to the declared columns once, then calls `rowFunction(row, ctx)`
@@ -124,58 +128,63 @@ export class BatchError {
  * `null` for NULL and for an optional column the query does not return;
  * `ctx.asOfDate` is the date "not in the future" rules compare against (the module has no
  * clock, which keeps runs reproducible).
+ *
+ * One `row` object serves every row of the batch (its properties are overwritten for the next
+ * row): read it during the call, do not keep it.
  */
 export function runBatch(info, context, batch, rowFunction) {
   if (!isCalendarDate(context.asOfDate)) {
     throw new BatchError('invalid-context', 'the as-of date is not a YYYY-MM-DD calendar date');
   }
   const ctx = Object.freeze({ asOfDate: context.asOfDate });
-  const columns = bindColumns(info.inputColumns, batch);
-  const fields = new FieldLists(info.outputFields);
-  const outcomes = [];
-  for (let i = 0; i < batch.rows; i++) {
-    const row = {};
-    for (const { name, cells } of columns) row[name] = cells === null ? null : cells[i];
+  const rows = batch.rows;
+  const bound = bindColumns(info.inputColumns, batch);
+  const fill = rowFiller(bound.names);
+  const cells = bound.cells;
+  const nonAscii = bound.nonAsciiRows;
+  const out = new FieldLists(info.outputFields, rows);
+  const outcomes = new Array(rows);
+  const row = {};
+  for (let i = 0; i < rows; i++) {
+    fill(row, cells, i);
     const outcome = rowFunction(row, ctx);
-    switch (outcome.kind) {
-      case 'emit': {
-        const entries = fields.add(outcome.record);
-        if (typeof entries === 'string') {
-          const message = 'the module wrote a field it did not declare';
-          const finding = { field: entries, code: 'undeclared-field', message };
-          outcomes.push({ tag: 'reject', val: [finding] });
-          break;
-        }
-        if (Array.isArray(entries)) {
-          const findings = entries.map((field) => ({
-            field,
-            code: 'control-character',
-            message: CONTROL_CHARACTER_MESSAGE,
-          }));
-          outcomes.push({ tag: 'reject', val: findings });
-          break;
-        }
-        outcomes.push({
-          tag: 'emit',
-          val: { ...entries, warnings: outcome.warnings.map(toWitFinding) },
-        });
-        break;
-      }
-      case 'skip':
-        outcomes.push({ tag: 'skip', val: { code: outcome.code, message: outcome.message } });
-        break;
-      case 'reject':
-        outcomes.push({ tag: 'reject', val: outcome.findings.map(toWitFinding) });
-        break;
-      default:
-        throw new TypeError('a row function must return emit(…), skip(…) or reject(…)');
+    const kind = outcome.kind;
+    if (kind === 'emit') {
+      outcomes[i] = out.add(outcome.record, outcome.warnings, i, nonAscii[i] === 1);
+    } else if (kind === 'reject') {
+      outcomes[i] = { tag: 'reject', val: outcome.findings };
+    } else if (kind === 'skip') {
+      outcomes[i] = { tag: 'skip', val: { code: outcome.code, message: outcome.message } };
+    } else {
+      throw new TypeError('a row function must return emit(…), skip(…) or reject(…)');
     }
   }
-  return { outcomes, ...fields.finish() };
+  return out.finish(outcomes);
 }
 
-function toWitFinding({ field, code, message }) {
-  return { field, code, message };
+/**
+ * A function `(row, cells, i)` that sets every declared column's property of `row` to row
+ * `i`'s value: generated once per column list, with the names written as literals, because a
+ * property set by a literal name is several times cheaper in the interpreter than one by a
+ * computed name in a loop. The names come from the module's own declaration, never from rows.
+ */
+const fillers = new Map();
+function rowFiller(names) {
+  const key = names.join('\u0000');
+  let fill = fillers.get(key);
+  if (fill === undefined) {
+    const body = names.map((name, k) => `row[${JSON.stringify(name)}] = cells[${k}][i];`);
+    try {
+      fill = new Function('row', 'cells', 'i', body.join('\n'));
+    } catch {
+      // An engine without `Function`: the same assignments, by computed name.
+      fill = (row, cells, i) => {
+        for (let k = 0; k < names.length; k++) row[names[k]] = cells[k][i];
+      };
+    }
+    fillers.set(key, fill);
+  }
+  return fill;
 }
 
 const TEXT_KINDS = new Set(['text', 'date', 'time', 'timestamp']);
@@ -184,29 +193,52 @@ const INTEGER_KINDS = new Set(['integer', 'boolean']);
 /**
  * Resolves every declared column against the batch (by name: columns arrive in query order,
  * and optional ones may be absent) and checks the batch's shape, so the row loop can trust it.
- * Returns `[{ name, cells }]` in declaration order; `cells` holds one JS value per row (`null`
- * for NULL), or is `null` when an optional column is not in the batch.
+ * Returns `{ names, cells, nonAsciiRows }`: per declared column its name and one JS value per
+ * row (`null` for NULL, and for every row of an optional column the batch lacks), and per row
+ * 1 when one of its text values is not ASCII.
  */
 function bindColumns(declared, batch) {
   const rows = batch.rows;
-  return declared.map((spec) => {
-    const column = batch.columns.find((c) => c.name === spec.name);
+  const names = [];
+  const cells = [];
+  const nonAsciiRows = new Uint8Array(rows);
+  let nulls = null;
+  for (let d = 0; d < declared.length; d++) {
+    const spec = declared[d];
+    let column;
+    for (let c = 0; c < batch.columns.length; c++) {
+      if (batch.columns[c].name === spec.name) {
+        column = batch.columns[c];
+        break;
+      }
+    }
+    names.push(spec.name);
     if (column === undefined) {
       if (spec.presence !== Presence.OPTIONAL) {
         throw new BatchError('missing-column', `input column \`${spec.name}\` is not in the batch`);
       }
-      return { name: spec.name, cells: null };
+      if (nulls === null) nulls = new Array(rows).fill(null);
+      cells.push(nulls);
+      continue;
     }
-    const { tag, val } = column.values;
+    const tag = column.values.tag;
+    const val = column.values.val;
+    const present = column.present;
+    if (present.length !== 0 && present.length !== rows) {
+      throw malformed(spec.name, 'its NULL map does not have one entry per row');
+    }
+    // An empty NULL map means no NULLs in this batch.
+    const nullable = present.length !== 0;
     let values;
     if (tag === 'text' && TEXT_KINDS.has(spec.kind)) {
-      values = textCells(spec.name, val, rows);
+      values = textCells(spec.name, val, rows, nullable ? present : null, nonAsciiRows);
     } else if (
       (tag === 'integer' && INTEGER_KINDS.has(spec.kind)) ||
       (tag === 'float' && spec.kind === 'float')
     ) {
       if (val.length !== rows) throw malformed(spec.name, 'it does not have one value per row');
-      values = val;
+      values = new Array(rows);
+      for (let i = 0; i < rows; i++) values[i] = nullable && present[i] === 0 ? null : val[i];
     } else {
       throw new BatchError(
         'wrong-column-type',
@@ -214,17 +246,9 @@ function bindColumns(declared, batch) {
           `but the batch carries ${tag} values`,
       );
     }
-    const present = column.present;
-    if (present.length !== 0 && present.length !== rows) {
-      throw malformed(spec.name, 'its NULL map does not have one entry per row');
-    }
-    // An empty NULL map means no NULLs in this batch.
-    const cells = new Array(rows);
-    for (let i = 0; i < rows; i++) {
-      cells[i] = present.length !== 0 && present[i] === 0 ? null : values[i];
-    }
-    return { name: spec.name, cells };
-  });
+    cells.push(values);
+  }
+  return { names, cells, nonAsciiRows };
 }
 
 function malformed(column, what) {
@@ -232,55 +256,109 @@ function malformed(column, what) {
 }
 
 /**
- * Cuts a text column into its cells. The host sends all values of a column as one string plus
- * byte offsets into its UTF-8 encoding (one buffer crosses the component boundary instead of
- * one string per cell). JavaScript strings index UTF-16 code units, so offsets are only string
- * indices when the text is ASCII; otherwise they are translated by walking the text once.
+ * Cuts a text column into its cells (`null` where `present` says NULL). The host sends all
+ * values of a column as one string plus byte offsets into its UTF-8 encoding (one buffer crosses
+ * the component boundary instead of one string per cell). JavaScript strings index UTF-16 code
+ * units, so offsets are only string indices when the text is ASCII; otherwise they are
+ * translated by walking the text once, and the rows holding non-ASCII text are marked in
+ * `nonAsciiRows`.
  */
-function textCells(column, { data, offsets }, rows) {
+function textCells(column, { data, offsets }, rows, present, nonAsciiRows) {
   if (offsets.length !== rows + 1) throw malformed(column, 'it does not have rows + 1 offsets');
   const bad = () => malformed(column, 'an offset decreases, is past the end or splits a character');
   // componentize-js (0.23) turns the host's UTF-8 into a JS string with `new TextDecoder()`,
   // which drops a byte order mark (U+FEFF) at the start of the text. When the first non-NULL
   // cell begins with one, the text arrives exactly 3 bytes shorter than the offsets say: put it
   // back, or every cell of the column would be cut in the wrong place.
-  const text = utf8Length(data) + 3 === offsets[rows] ? `\ufeff${data}` : data;
+  const ascii = !NON_ASCII.test(data);
+  const dataBytes = ascii ? data.length : utf8LengthSparse(data);
+  const text = dataBytes + 3 === offsets[rows] ? `\ufeff${data}` : data;
   const cells = new Array(rows);
-  if (!NON_ASCII.test(text)) {
+  if (ascii && text === data) {
+    if (offsets[rows] > text.length) throw bad();
+    let start = offsets[0];
     for (let i = 0; i < rows; i++) {
-      const start = offsets[i];
       const end = offsets[i + 1];
-      if (start > end || end > text.length) throw bad();
-      cells[i] = text.slice(start, end);
+      if (start > end) throw bad();
+      cells[i] = present !== null && present[i] === 0 ? null : text.slice(start, end);
+      start = end;
     }
     return cells;
   }
-  // Byte offset → string index, for offsets in non-decreasing order (anything else is a host
-  // bug): advance through the text one character at a time, counting its UTF-8 bytes.
-  let byte = 0;
-  let index = 0;
-  const indexOf = (target) => {
-    while (byte < target && index < text.length) {
-      const unit = text.charCodeAt(index);
-      if (unit < 0x80) byte += 1;
-      else if (unit < 0x800) byte += 2;
-      else if (unit >= 0xd800 && unit <= 0xdbff) {
-        byte += 4; // a surrogate pair: one 4-byte character, two code units
-        index += 1;
-      } else byte += 3;
-      index += 1;
+  // Byte offset → string index: the offset less the extra bytes of the non-ASCII characters
+  // before it (a UTF-8 character of 2 or 3 bytes is one code unit, of 4 bytes two). Only those
+  // characters are visited, in order, as the offsets advance (they never decrease: anything
+  // else is a host bug).
+  const { at, size, units } = nonAsciiCharacters(text);
+  const total = text.length + (at.length === 0 ? 0 : extraBytes(size, units));
+  let k = 0;
+  let extra = 0;
+  const indexOf = (byte) => {
+    if (byte > total) throw bad();
+    while (k < at.length && at[k] + extra < byte) {
+      if (byte < at[k] + extra + size[k]) throw bad(); // inside a character
+      extra += size[k] - units[k];
+      k += 1;
     }
-    if (byte !== target) throw bad(); // past the end, or inside a character
-    return index;
+    return byte - extra;
   };
   let start = indexOf(offsets[0]);
+  let startK = k;
   for (let i = 0; i < rows; i++) {
     if (offsets[i + 1] < offsets[i]) throw bad();
     const end = indexOf(offsets[i + 1]);
-    cells[i] = text.slice(start, end);
+    if (k !== startK) nonAsciiRows[i] = 1;
+    cells[i] = present !== null && present[i] === 0 ? null : text.slice(start, end);
     start = end;
+    startK = k;
   }
   return cells;
+}
+
+const NON_ASCII_RUNS = /[^\x00-\x7f]+/g;
+
+/**
+ * The non-ASCII characters of `text`, in order: string index, UTF-8 size and code units (2 for
+ * a surrogate pair), found with one regular-expression search per run of them.
+ */
+function nonAsciiCharacters(text) {
+  const at = [];
+  const size = [];
+  const units = [];
+  NON_ASCII_RUNS.lastIndex = 0;
+  let run;
+  while ((run = NON_ASCII_RUNS.exec(text)) !== null) {
+    const from = run.index;
+    const to = from + run[0].length;
+    for (let u = from; u < to; u++) {
+      const unit = text.charCodeAt(u);
+      at.push(u);
+      if (unit < 0x800) {
+        size.push(2);
+        units.push(1);
+      } else if (unit >= 0xd800 && unit <= 0xdbff && u + 1 < to) {
+        size.push(4);
+        units.push(2);
+        u += 1;
+      } else {
+        size.push(3);
+        units.push(1);
+      }
+    }
+  }
+  return { at, size, units };
+}
+
+function extraBytes(size, units) {
+  let extra = 0;
+  for (let k = 0; k < size.length; k++) extra += size[k] - units[k];
+  return extra;
+}
+
+/** UTF-8 length of a long `text`, visiting only its non-ASCII characters. */
+function utf8LengthSparse(text) {
+  const { size, units } = nonAsciiCharacters(text);
+  return text.length + extraBytes(size, units);
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -310,10 +388,6 @@ const BOOLEAN = 3;
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 
-/**
- * The typed fields of a batch's emitted records: the WIT `batch-result`'s parallel lists and
- * its text buffer, with UTF-8 byte offsets. The host writes each record's JSON from them.
- */
 // NUL and the other C0 controls but tab, line feed and carriage return: ReqCheck keeps text in
 // PostgreSQL, which cannot store NUL, and the rest is never clinic data. A record holding one is
 // rejected (`control-character`), as the Rust SDK and the host do.
@@ -321,82 +395,215 @@ const UNSTORABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 const CONTROL_CHARACTER_MESSAGE =
   'the text holds a NUL or another control character (other than tab and line breaks), ' +
   'which ReqCheck cannot store';
+const UNDECLARED_MESSAGE = 'the module wrote a field it did not declare';
 
+/**
+ * The typed fields of a batch's emitted records: the WIT `batch-result`'s parallel lists
+ * (typed arrays, which cross the boundary as one copy each) and its text buffer, with UTF-8
+ * byte offsets. The host writes each record's JSON from them.
+ *
+ * Text values are interned per batch: a value already in the buffer ("Kansas City", "MO", a
+ * common name) is pointed at again rather than appended. An entry only says where its text is,
+ * so entries may share it; and the buffer is what componentize-js encodes character by
+ * character when the batch returns, at a measured 0.18 µs a character.
+ */
 class FieldLists {
-  constructor(outputFields) {
+  constructor(outputFields, rows) {
     this.indexOf = new Map();
-    outputFields.forEach(({ name }, i) => {
-      if (!this.indexOf.has(name)) this.indexOf.set(name, i);
-    });
-    this.text = [];
-    this.offset = 0; // UTF-8 byte length of the text so far
-    this.indexes = [];
-    this.kinds = [];
-    this.values = [];
-    this.float = new DataView(new ArrayBuffer(8));
+    for (let i = 0; i < outputFields.length; i++) {
+      if (!this.indexOf.has(outputFields[i].name)) this.indexOf.set(outputFields[i].name, i);
+    }
+    this.names = outputFields.map((f) => f.name);
+    // A record holds each declared field at most once (an object has each key once), so
+    // rows × fields entries always suffice.
+    const capacity = Math.max(rows * outputFields.length, 1);
+    this.indexes = new Uint16Array(capacity);
+    this.kinds = new Uint8Array(capacity);
+    this.values = new BigUint64Array(capacity);
+    // The same 8 bytes per entry as two u32 (little-endian: length, then start).
+    this.words = new Uint32Array(this.values.buffer);
+    this.float = new Float64Array(this.values.buffer);
+    this.count = 0;
+    this.pieces = [];
+    this.interned = new Map(); // text -> its entry in `starts` / `lengths`
+    this.starts = [];
+    this.lengths = [];
+    this.bytes = 0; // UTF-8 length of the pieces so far
+    // Per row: its entries when emitted, for the control-character check at the end.
+    this.firstOf = new Uint32Array(rows);
+    this.countOf = new Uint32Array(rows);
   }
 
   /**
    * Appends a record's fields (keys in insertion order; `null` and `undefined` left out) and
-   * returns `{ first, count }`, or the first key that is not a declared field, or the array of
-   * keys whose text ReqCheck cannot store (nothing is appended then).
+   * returns the row's outcome: emitted, or rejected when it holds a key that is not a declared
+   * field (`undeclared-field`, its entries taken back). `ascii`: the row's input text is all
+   * ASCII, so text values are too unless the module made non-ASCII text itself (checked when
+   * the batch ends).
    */
-  add(record) {
-    const fields = Object.entries(record).filter(
-      ([, value]) => value !== undefined && value !== null,
-    );
-    for (const [key] of fields) if (!this.indexOf.has(key)) return key;
-    const unstorable = fields
-      .filter(([, value]) => typeof value === 'string' && UNSTORABLE.test(value))
-      .map(([key]) => key);
-    if (unstorable.length > 0) return unstorable;
-    const first = this.indexes.length;
-    for (const [key, value] of fields) {
-      this.indexes.push(this.indexOf.get(key));
+  add(record, warnings, row, ascii) {
+    const first = this.count;
+    let e = first;
+    let undeclared;
+    let fault;
+    // `for … in` is by far the cheapest walk over a record's keys here; it also visits
+    // inherited enumerable keys, which a plain object has none of.
+    const keys = Object.getPrototypeOf(record) === Object.prototype ? null : Object.keys(record);
+    if (keys !== null) {
+      const plain = Object.fromEntries(keys.map((key) => [key, record[key]]));
+      return this.add(plain, warnings, row, ascii);
+    }
+    for (const key in record) {
+      const value = record[key];
+      if (value === undefined || value === null) continue;
+      const index = this.indexOf.get(key);
+      if (index === undefined) {
+        undeclared = key;
+        break;
+      }
       switch (typeof value) {
         case 'string': {
-          const len = utf8Length(value);
-          this.kinds.push(TEXT);
-          this.values.push((BigInt(this.offset) << 32n) | BigInt(len));
-          this.text.push(value);
-          this.offset += len;
+          if (value === '') {
+            this.kinds[e] = TEXT;
+            this.words[2 * e] = 0;
+            this.words[2 * e + 1] = 0;
+            break;
+          }
+          let piece = this.interned.get(value);
+          if (piece === undefined) {
+            piece = this.pieces.length;
+            const bytes = ascii ? value.length : utf8Length(value);
+            this.pieces.push(value);
+            this.starts.push(this.bytes);
+            this.lengths.push(bytes);
+            this.bytes += bytes;
+            this.interned.set(value, piece);
+          }
+          this.kinds[e] = TEXT;
+          this.words[2 * e] = this.lengths[piece];
+          this.words[2 * e + 1] = this.starts[piece];
           break;
         }
         case 'bigint':
           if (value < I64_MIN || value > I64_MAX) {
-            throw new RangeError(`${key}: the integer does not fit 64 bits`);
+            fault ??= new RangeError(`${key}: the integer does not fit 64 bits`);
+            continue;
           }
-          this.kinds.push(INTEGER);
-          this.values.push(BigInt.asUintN(64, value));
+          this.kinds[e] = INTEGER;
+          this.values[e] = value; // stored modulo 2^64: a negative one as its two's complement
           break;
         case 'number':
           // NaN and infinities have no JSON form; writing them as null would clear the field.
-          if (!Number.isFinite(value)) throw new TypeError(`${key}: not a finite number`);
-          this.float.setFloat64(0, value, true);
-          this.kinds.push(FLOAT);
-          this.values.push(this.float.getBigUint64(0, true));
+          if (!Number.isFinite(value)) {
+            fault ??= new TypeError(`${key}: not a finite number`);
+            continue;
+          }
+          this.kinds[e] = FLOAT;
+          this.float[e] = value;
           break;
         case 'boolean':
-          this.kinds.push(BOOLEAN);
-          this.values.push(value ? 1n : 0n);
+          this.kinds[e] = BOOLEAN;
+          this.words[2 * e] = value ? 1 : 0;
+          this.words[2 * e + 1] = 0;
           break;
         default:
-          throw new TypeError(
+          fault ??= new TypeError(
             `${key}: a record value is a ${typeof value}; ` +
               'records hold strings, numbers and booleans',
           );
+          continue;
       }
+      this.indexes[e] = index;
+      e += 1;
     }
-    return { first, count: this.indexes.length - first };
+    if (undeclared !== undefined) {
+      const finding = { field: undeclared, code: 'undeclared-field', message: UNDECLARED_MESSAGE };
+      return { tag: 'reject', val: [finding] };
+    }
+    if (fault !== undefined) {
+      // A control character rejects the row before a value without a JSON form fails it.
+      const unstorable = this.unstorable(first, e);
+      if (unstorable.length === 0) throw fault;
+      return { tag: 'reject', val: unstorable };
+    }
+    this.count = e;
+    this.firstOf[row] = first;
+    this.countOf[row] = e - first;
+    return { tag: 'emit', val: { first, count: e - first, warnings } };
   }
 
-  /** The WIT `batch-result` fields (all but `outcomes`). */
-  finish() {
+  /** Findings for the entries `from..to` whose text ReqCheck cannot store. */
+  unstorable(from, to) {
+    const findings = [];
+    for (let e = from; e < to; e++) {
+      if (this.kinds[e] !== TEXT || this.words[2 * e] === 0) continue;
+      const piece = this.pieceAt(this.words[2 * e + 1]);
+      if (UNSTORABLE.test(this.pieces[piece])) {
+        findings.push({
+          field: this.names[this.indexes[e]],
+          code: 'control-character',
+          message: CONTROL_CHARACTER_MESSAGE,
+        });
+      }
+    }
+    return findings;
+  }
+
+  /** The piece starting at byte `start` (pieces are never empty, so starts are distinct). */
+  pieceAt(start) {
+    if (this.byStart === undefined || this.byStart.size !== this.pieces.length) {
+      this.byStart = new Map();
+      for (let p = 0; p < this.pieces.length; p++) this.byStart.set(this.starts[p], p);
+    }
+    return this.byStart.get(start);
+  }
+
+  /** The WIT `batch-result`, given every row's outcome. */
+  finish(outcomes) {
+    const text = this.pieces.join('');
+    if (utf8LengthSparse(text) !== this.bytes) {
+      // The module made non-ASCII text of a row whose input was ASCII: count every piece.
+      this.recount();
+    }
+    // One search of the whole batch's text; rows only when it finds something.
+    if (UNSTORABLE.test(text)) {
+      for (let row = 0; row < outcomes.length; row++) {
+        if (outcomes[row].tag !== 'emit') continue;
+        const first = this.firstOf[row];
+        const unstorable = this.unstorable(first, first + this.countOf[row]);
+        if (unstorable.length > 0) outcomes[row] = { tag: 'reject', val: unstorable };
+      }
+    }
+    const n = this.count;
     return {
-      text: this.text.join(''),
-      fieldIndexes: Uint16Array.from(this.indexes),
-      kinds: Uint8Array.from(this.kinds),
-      values: BigUint64Array.from(this.values),
+      text,
+      fieldIndexes: this.indexes.slice(0, n),
+      kinds: this.kinds.slice(0, n),
+      values: this.values.slice(0, n),
+      outcomes,
     };
+  }
+
+  /** Recomputes every piece's UTF-8 offsets, and every text entry's. */
+  recount() {
+    const starts = [];
+    const lengths = [];
+    let bytes = 0;
+    for (let p = 0; p < this.pieces.length; p++) {
+      const length = utf8Length(this.pieces[p]);
+      starts.push(bytes);
+      lengths.push(length);
+      bytes += length;
+    }
+    for (let e = 0; e < this.count; e++) {
+      if (this.kinds[e] !== TEXT || this.words[2 * e] === 0) continue;
+      const piece = this.pieceAt(this.words[2 * e + 1]);
+      this.words[2 * e] = lengths[piece];
+      this.words[2 * e + 1] = starts[piece];
+    }
+    this.starts = starts;
+    this.lengths = lengths;
+    this.bytes = bytes;
+    this.byStart = undefined;
   }
 }

@@ -245,6 +245,12 @@ impl TransformEngine {
         config.wasm_component_model(true);
         config.epoch_interruption(interruption == Interruption::Epoch);
         config.consume_fuel(matches!(interruption, Interruption::Fuel { .. }));
+        // For profiling only: with REQSYNC_PERFMAP=1 wasmtime writes /tmp/perf-PID.map, so that
+        // `perf report` names the modules' functions (e.g. CPython's inside a Python module)
+        // instead of showing bare JIT addresses (docs/PERFORMANCE.md, "Guest languages").
+        if std::env::var_os("REQSYNC_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| TransformError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         link_sandbox(&mut linker).map_err(|e| TransformError::Engine(e.to_string()))?;
