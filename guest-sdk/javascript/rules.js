@@ -72,6 +72,12 @@ export function collapseWhitespace(value) {
  */
 export function nonBlank(value) {
   if (value == null) return undefined;
+  // `trim`'s usual case, without the call.
+  const length = value.length;
+  if (length === 0) return undefined;
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(length - 1);
+  if (first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f) return value;
   const trimmed = trim(value);
   return trimmed === '' ? undefined : trimmed;
 }

@@ -376,6 +376,8 @@ class _RecordLists:
             if kind is str:
                 if not value:
                     raise ValueError(f"{field}: an empty string is never sent; leave the field out")
+            elif kind is date:  # sent as `YYYY-MM-DD`
+                value, kind = value.isoformat(), str
             elif kind is not int and kind is not bool and kind is not float:
                 value, kind = _unusual(field, value)
             index = lookup(field)
@@ -521,8 +523,6 @@ class Transform(wit_world.WitWorld):
         outcomes: list = []
         add_outcome = outcomes.append
         outcome_emit, emitted = types.Outcome_Emit, types.Emitted
-        # (first entry, count) of the emitted records, for the control-character check below.
-        spans: list = []
 
         for index in range(batch.rows):
             row._index = index
@@ -547,7 +547,6 @@ class Transform(wit_world.WitWorld):
                         raise fault
                 warnings = outcome.warnings
                 count = len(indexes) - first
-                spans.append((index, first, count))
                 add_outcome(
                     outcome_emit(
                         emitted(first, count, [w.to_wit() for w in warnings] if warnings else [])
@@ -570,8 +569,10 @@ class Transform(wit_world.WitWorld):
         if _UNSTORABLE.search(text):
             raw = text.encode()
             names = [field.name for field in self.output_fields]
-            for index, first, count in spans:
-                unstorable = lists.unstorable(raw, first, count)
+            for index, outcome in enumerate(outcomes):
+                if type(outcome) is not outcome_emit:
+                    continue
+                unstorable = lists.unstorable(raw, outcome.value.first, outcome.value.count)
                 if unstorable:
                     outcomes[index] = types.Outcome_Reject(
                         [

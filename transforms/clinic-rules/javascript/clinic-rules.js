@@ -211,9 +211,7 @@ export function gender(value) {
 }
 
 /** Optional text fields sent trimmed (address, city, race, …); `undefined` when blank. */
-export function optionalText(value) {
-  return nonBlank(value);
-}
+export const optionalText = nonBlank;
 
 /**
  * Optional free text passed through as written (`notes`, `comments`): only left out when there
