@@ -116,6 +116,10 @@ export class BatchError {
 }
 
 // ---- Running a batch -------------------------------------------------------------------------
+// The engine inside the component interprets JavaScript without a JIT, so every operation costs:
+// a function call or a string slice is worth dozens of arithmetic operations, and iterator
+// protocols (`for … of`, destructuring, spread) far more. The code below avoids them on the
+// per-row path; docs/PERFORMANCE.md ("Guest languages") has the measurements.
 
 /**
  * `transform`: binds the batch to the declared columns once, then calls `rowFunction(row, ctx)`
@@ -124,58 +128,199 @@ export class BatchError {
  * `null` for NULL and for an optional column the query does not return;
  * `ctx.asOfDate` is the date "not in the future" rules compare against (the module has no
  * clock, which keeps runs reproducible).
+ *
+ * One `row` object serves every row of the batch (its properties are overwritten for the next
+ * row): read it during the call, do not keep it.
  */
 export function runBatch(info, context, batch, rowFunction) {
   if (!isCalendarDate(context.asOfDate)) {
     throw new BatchError('invalid-context', 'the as-of date is not a YYYY-MM-DD calendar date');
   }
   const ctx = Object.freeze({ asOfDate: context.asOfDate });
-  const columns = bindColumns(info.inputColumns, batch);
-  const fields = new FieldLists(info.outputFields);
-  const outcomes = [];
-  for (let i = 0; i < batch.rows; i++) {
-    const row = {};
-    for (const { name, cells } of columns) row[name] = cells === null ? null : cells[i];
+  const rows = batch.rows;
+  const bound = bindColumns(info.inputColumns, batch);
+  const fill = rowFiller(bound.names);
+  const cells = bound.cells;
+  const nonAscii = bound.nonAsciiRows;
+  const outcomes = new Array(rows);
+  const row = {};
+
+  // The typed fields of the emitted records: the WIT `batch-result`'s parallel lists (typed
+  // arrays cross the boundary as one copy each) and its text, with UTF-8 byte offsets. All of
+  // it lives in local variables of this one function: the interpreter reads a local directly,
+  // where every `this.x` or `object.x` is a property lookup.
+  const fields = info.outputFields;
+  const indexOf = new Map();
+  for (let f = 0; f < fields.length; f++) {
+    if (!indexOf.has(fields[f].name)) indexOf.set(fields[f].name, f);
+  }
+  // A record holds each declared field at most once (an object has each key once), so
+  // rows × fields entries always suffice.
+  const capacity = Math.max(rows * fields.length, 1);
+  const indexes = new Uint16Array(capacity);
+  const kinds = new Uint8Array(capacity);
+  const values = new BigUint64Array(capacity);
+  const words = new Uint32Array(values.buffer); // per entry: length, start (little-endian)
+  const floats = new Float64Array(values.buffer);
+  const firstOf = new Uint32Array(rows); // per emitted row: its entries
+  const countOf = new Uint32Array(rows);
+  // Text is interned per batch: a value already in the buffer ("Kansas City", "MO", a common
+  // name) is pointed at again rather than appended. Entries only say where their text is, so
+  // they may share it; and componentize-js encodes the returned text one character at a time
+  // (a measured 0.18 µs a character), which makes every character saved count.
+  const pieces = [];
+  const starts = [];
+  const lengths = [];
+  const interned = new Map();
+  let bytes = 0; // UTF-8 length of the pieces so far
+  let count = 0;
+
+  for (let i = 0; i < rows; i++) {
+    fill(row, cells, i);
     const outcome = rowFunction(row, ctx);
-    switch (outcome.kind) {
-      case 'emit': {
-        const entries = fields.add(outcome.record);
-        if (typeof entries === 'string') {
-          const message = 'the module wrote a field it did not declare';
-          const finding = { field: entries, code: 'undeclared-field', message };
-          outcomes.push({ tag: 'reject', val: [finding] });
-          break;
-        }
-        if (Array.isArray(entries)) {
-          const findings = entries.map((field) => ({
-            field,
-            code: 'control-character',
-            message: CONTROL_CHARACTER_MESSAGE,
-          }));
-          outcomes.push({ tag: 'reject', val: findings });
-          break;
-        }
-        outcomes.push({
-          tag: 'emit',
-          val: { ...entries, warnings: outcome.warnings.map(toWitFinding) },
-        });
+    const kind = outcome.kind;
+    if (kind === 'reject') {
+      outcomes[i] = { tag: 'reject', val: outcome.findings };
+      continue;
+    }
+    if (kind === 'skip') {
+      outcomes[i] = { tag: 'skip', val: { code: outcome.code, message: outcome.message } };
+      continue;
+    }
+    if (kind !== 'emit') {
+      throw new TypeError('a row function must return emit(…), skip(…) or reject(…)');
+    }
+    let record = outcome.record;
+    // `for … in` is the cheapest walk over a record's keys here; it would also visit inherited
+    // enumerable keys, which a plain object has none of.
+    if (Object.getPrototypeOf(record) !== Object.prototype) record = { ...record };
+    // The row's input text is all ASCII, so are its values unless the module made non-ASCII
+    // text itself (caught when the batch ends).
+    const ascii = nonAscii[i] === 0;
+    let e = count;
+    let undeclared;
+    let fault;
+    for (const key in record) {
+      const value = record[key];
+      if (value === undefined || value === null) continue;
+      const index = indexOf.get(key);
+      if (index === undefined) {
+        undeclared = key;
         break;
       }
-      case 'skip':
-        outcomes.push({ tag: 'skip', val: { code: outcome.code, message: outcome.message } });
-        break;
-      case 'reject':
-        outcomes.push({ tag: 'reject', val: outcome.findings.map(toWitFinding) });
-        break;
-      default:
-        throw new TypeError('a row function must return emit(…), skip(…) or reject(…)');
+      const type = typeof value;
+      if (type === 'string') {
+        kinds[e] = 0; // text
+        if (value === '') {
+          words[2 * e] = 0;
+          words[2 * e + 1] = 0;
+        } else {
+          let piece = interned.get(value);
+          if (piece === undefined) {
+            piece = pieces.length;
+            const length = ascii ? value.length : utf8Length(value);
+            pieces.push(value);
+            starts.push(bytes);
+            lengths.push(length);
+            bytes += length;
+            interned.set(value, piece);
+          }
+          words[2 * e] = lengths[piece];
+          words[2 * e + 1] = starts[piece];
+        }
+      } else if (type === 'bigint') {
+        if (value < I64_MIN || value > I64_MAX) {
+          fault ??= new RangeError(`${key}: the integer does not fit 64 bits`);
+          continue;
+        }
+        kinds[e] = 1; // integer
+        values[e] = value; // stored modulo 2^64: a negative one as its two's complement
+      } else if (type === 'number') {
+        // NaN and infinities have no JSON form; writing them as null would clear the field.
+        if (!Number.isFinite(value)) {
+          fault ??= new TypeError(`${key}: not a finite number`);
+          continue;
+        }
+        kinds[e] = 2; // float
+        floats[e] = value;
+      } else if (type === 'boolean') {
+        kinds[e] = 3; // boolean
+        words[2 * e] = value ? 1 : 0;
+        words[2 * e + 1] = 0;
+      } else {
+        fault ??= new TypeError(
+          `${key}: a record value is a ${type}; records hold strings, numbers and booleans`,
+        );
+        continue;
+      }
+      indexes[e] = index;
+      e += 1;
+    }
+    if (undeclared !== undefined) {
+      const finding = { field: undeclared, code: 'undeclared-field', message: UNDECLARED_MESSAGE };
+      outcomes[i] = { tag: 'reject', val: [finding] };
+      continue;
+    }
+    if (fault !== undefined) {
+      // A control character rejects the row before a value without a JSON form fails it.
+      const text = { kinds, words, indexes, pieces, starts, names: fields };
+      const unstorable = unstorableFields(text, count, e);
+      if (unstorable.length === 0) throw fault;
+      outcomes[i] = { tag: 'reject', val: unstorable };
+      continue;
+    }
+    firstOf[i] = count;
+    countOf[i] = e - count;
+    outcomes[i] = { tag: 'emit', val: { first: count, count: e - count, warnings: outcome.warnings } };
+    count = e;
+  }
+
+  const text = pieces.join('');
+  const lists = { kinds, words, indexes, pieces, starts, names: fields, count };
+  if (utf8Length(text) !== bytes) {
+    // The module made non-ASCII text of a row whose input was ASCII: count every piece.
+    recount(lists);
+  }
+  // One search of the whole batch's text; rows only when it finds something.
+  if (UNSTORABLE.test(text)) {
+    for (let i = 0; i < rows; i++) {
+      if (outcomes[i].tag !== 'emit') continue;
+      const unstorable = unstorableFields(lists, firstOf[i], firstOf[i] + countOf[i]);
+      if (unstorable.length > 0) outcomes[i] = { tag: 'reject', val: unstorable };
     }
   }
-  return { outcomes, ...fields.finish() };
+  return {
+    text,
+    fieldIndexes: indexes.slice(0, count),
+    kinds: kinds.slice(0, count),
+    values: values.slice(0, count),
+    outcomes,
+  };
 }
 
-function toWitFinding({ field, code, message }) {
-  return { field, code, message };
+/**
+ * A function `(row, cells, i)` that sets every declared column's property of `row` to row
+ * `i`'s value: generated once per column list, with the names written as literals, because a
+ * property set by a literal name is several times cheaper in the interpreter than one by a
+ * computed name in a loop. The names come from the module's own declaration, never from rows.
+ */
+const fillers = new Map();
+function rowFiller(names) {
+  const key = names.join('\u0000');
+  let fill = fillers.get(key);
+  if (fill === undefined) {
+    const body = names.map((name, k) => `row[${JSON.stringify(name)}] = cells[${k}][i];`);
+    try {
+      fill = new Function('row', 'cells', 'i', body.join('\n'));
+    } catch {
+      // An engine without `Function`: the same assignments, by computed name.
+      fill = (row, cells, i) => {
+        for (let k = 0; k < names.length; k++) row[names[k]] = cells[k][i];
+      };
+    }
+    fillers.set(key, fill);
+  }
+  return fill;
 }
 
 const TEXT_KINDS = new Set(['text', 'date', 'time', 'timestamp']);
@@ -184,29 +329,52 @@ const INTEGER_KINDS = new Set(['integer', 'boolean']);
 /**
  * Resolves every declared column against the batch (by name: columns arrive in query order,
  * and optional ones may be absent) and checks the batch's shape, so the row loop can trust it.
- * Returns `[{ name, cells }]` in declaration order; `cells` holds one JS value per row (`null`
- * for NULL), or is `null` when an optional column is not in the batch.
+ * Returns `{ names, cells, nonAsciiRows }`: per declared column its name and one JS value per
+ * row (`null` for NULL, and for every row of an optional column the batch lacks), and per row
+ * 1 when one of its text values is not ASCII.
  */
 function bindColumns(declared, batch) {
   const rows = batch.rows;
-  return declared.map((spec) => {
-    const column = batch.columns.find((c) => c.name === spec.name);
+  const names = [];
+  const cells = [];
+  const nonAsciiRows = new Uint8Array(rows);
+  let nulls = null;
+  for (let d = 0; d < declared.length; d++) {
+    const spec = declared[d];
+    let column;
+    for (let c = 0; c < batch.columns.length; c++) {
+      if (batch.columns[c].name === spec.name) {
+        column = batch.columns[c];
+        break;
+      }
+    }
+    names.push(spec.name);
     if (column === undefined) {
       if (spec.presence !== Presence.OPTIONAL) {
         throw new BatchError('missing-column', `input column \`${spec.name}\` is not in the batch`);
       }
-      return { name: spec.name, cells: null };
+      if (nulls === null) nulls = new Array(rows).fill(null);
+      cells.push(nulls);
+      continue;
     }
-    const { tag, val } = column.values;
+    const tag = column.values.tag;
+    const val = column.values.val;
+    const present = column.present;
+    if (present.length !== 0 && present.length !== rows) {
+      throw malformed(spec.name, 'its NULL map does not have one entry per row');
+    }
+    // An empty NULL map means no NULLs in this batch.
+    const nullable = present.length !== 0;
     let values;
     if (tag === 'text' && TEXT_KINDS.has(spec.kind)) {
-      values = textCells(spec.name, val, rows);
+      values = textCells(spec.name, val, rows, nullable ? present : null, nonAsciiRows);
     } else if (
       (tag === 'integer' && INTEGER_KINDS.has(spec.kind)) ||
       (tag === 'float' && spec.kind === 'float')
     ) {
       if (val.length !== rows) throw malformed(spec.name, 'it does not have one value per row');
-      values = val;
+      values = new Array(rows);
+      for (let i = 0; i < rows; i++) values[i] = nullable && present[i] === 0 ? null : val[i];
     } else {
       throw new BatchError(
         'wrong-column-type',
@@ -214,17 +382,9 @@ function bindColumns(declared, batch) {
           `but the batch carries ${tag} values`,
       );
     }
-    const present = column.present;
-    if (present.length !== 0 && present.length !== rows) {
-      throw malformed(spec.name, 'its NULL map does not have one entry per row');
-    }
-    // An empty NULL map means no NULLs in this batch.
-    const cells = new Array(rows);
-    for (let i = 0; i < rows; i++) {
-      cells[i] = present.length !== 0 && present[i] === 0 ? null : values[i];
-    }
-    return { name: spec.name, cells };
-  });
+    cells.push(values);
+  }
+  return { names, cells, nonAsciiRows };
 }
 
 function malformed(column, what) {
@@ -232,71 +392,67 @@ function malformed(column, what) {
 }
 
 /**
- * Cuts a text column into its cells. The host sends all values of a column as one string plus
- * byte offsets into its UTF-8 encoding (one buffer crosses the component boundary instead of
- * one string per cell). JavaScript strings index UTF-16 code units, so offsets are only string
- * indices when the text is ASCII; otherwise the text is encoded back to UTF-8 and each cell's
- * bytes decoded.
+ * Cuts a text column into its cells (`null` where `present` says NULL). The host sends all
+ * values of a column as one string plus byte offsets into its UTF-8 encoding (one buffer crosses
+ * the component boundary instead of one string per cell). JavaScript strings index UTF-16 code
+ * units, so offsets are only string indices when the text is ASCII; otherwise the text is
+ * encoded back to UTF-8 and each cell's bytes decoded, natively (walking the text to translate
+ * offsets costs the interpreter about a microsecond a character, milliseconds for one long
+ * value), and the rows holding non-ASCII text are marked in `nonAsciiRows`.
  */
-function textCells(column, { data, offsets }, rows) {
+function textCells(column, { data, offsets }, rows, present, nonAsciiRows) {
   if (offsets.length !== rows + 1) throw malformed(column, 'it does not have rows + 1 offsets');
   const bad = () => malformed(column, 'an offset decreases, is past the end or splits a character');
   const cells = new Array(rows);
-  // componentize-js (0.23) turns the host's UTF-8 into a JS string with `new TextDecoder()`,
-  // which drops a byte order mark (U+FEFF) at the start of the text. When the first non-NULL
-  // cell begins with one, the text arrives exactly 3 bytes shorter than the offsets say: put it
-  // back, or every cell of the column would be cut in the wrong place.
-  let bytes = UTF8_ENCODER.encode(data);
-  if (bytes.length + 3 === offsets[rows]) bytes = UTF8_ENCODER.encode(`\ufeff${data}`);
-  if (bytes.length === data.length) {
-    // ASCII: byte offsets are string indices.
+  let start = offsets[0];
+  if (offsets[rows] === data.length && !NON_ASCII.test(data)) {
     for (let i = 0; i < rows; i++) {
-      const start = offsets[i];
       const end = offsets[i + 1];
-      if (start > end || end > data.length) throw bad();
-      cells[i] = data.slice(start, end);
+      if (start > end) throw bad();
+      cells[i] = present !== null && present[i] === 0 ? null : data.slice(start, end);
+      start = end;
     }
     return cells;
   }
-  // Otherwise cut the UTF-8 bytes and decode each cell, natively: walking the text character
-  // by character to turn byte offsets into string indices cost the interpreter about a
-  // microsecond per character, milliseconds for one long value.
+  // componentize-js (0.23) turns the host's UTF-8 into a JS string with `new TextDecoder()`,
+  // which drops a byte order mark (U+FEFF) at the start of the text. When the first non-NULL
+  // cell begins with one, the text arrives exactly 3 bytes shorter than the offsets say: put it
+  // back, or every cell of the column would be cut in the wrong place. (An ASCII text whose mark
+  // was dropped comes here too: its offsets are not string indices.)
+  let bytes = UTF8_ENCODER.encode(data);
+  if (bytes.length + 3 === offsets[rows]) bytes = UTF8_ENCODER.encode(`\ufeff${data}`);
   for (let i = 0; i < rows; i++) {
-    const start = offsets[i];
     const end = offsets[i + 1];
     if (start > end || end > bytes.length) throw bad();
+    let cell;
     try {
-      cells[i] = CELL_DECODER.decode(bytes.subarray(start, end));
+      cell = CELL_DECODER.decode(bytes.subarray(start, end));
     } catch {
       throw bad(); // a cut inside a character
     }
+    if (cell.length !== end - start) nonAsciiRows[i] = 1;
+    cells[i] = present !== null && present[i] === 0 ? null : cell;
+    start = end;
   }
   return cells;
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
 const UTF8_ENCODER = new TextEncoder();
 // `fatal`: a cell cut inside a character is an error, not U+FFFD; `ignoreBOM`: a cell that
 // begins with U+FEFF keeps it.
 const CELL_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** UTF-8 length of `text` in bytes. */
+/** UTF-8 length of `text` in bytes (an ASCII text's without encoding it). */
 function utf8Length(text) {
-  return UTF8_ENCODER.encode(text).length;
+  return NON_ASCII.test(text) ? UTF8_ENCODER.encode(text).length : text.length;
 }
 
-// Value kinds of the WIT `batch-result.kinds` list.
-const TEXT = 0;
-const INTEGER = 1;
-const FLOAT = 2;
-const BOOLEAN = 3;
+// Value kinds of the WIT `batch-result.kinds` list: 0 text, 1 integer, 2 float, 3 boolean.
 
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 
-/**
- * The typed fields of a batch's emitted records: the WIT `batch-result`'s parallel lists and
- * its text buffer, with UTF-8 byte offsets. The host writes each record's JSON from them.
- */
 // NUL and the other C0 controls but tab, line feed and carriage return: ReqCheck keeps text in
 // PostgreSQL, which cannot store NUL, and the rest is never clinic data. A record holding one is
 // rejected (`control-character`), as the Rust SDK and the host do.
@@ -304,82 +460,54 @@ const UNSTORABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 const CONTROL_CHARACTER_MESSAGE =
   'the text holds a NUL or another control character (other than tab and line breaks), ' +
   'which ReqCheck cannot store';
+const UNDECLARED_MESSAGE = 'the module wrote a field it did not declare';
 
-class FieldLists {
-  constructor(outputFields) {
-    this.indexOf = new Map();
-    outputFields.forEach(({ name }, i) => {
-      if (!this.indexOf.has(name)) this.indexOf.set(name, i);
-    });
-    this.text = [];
-    this.offset = 0; // UTF-8 byte length of the text so far
-    this.indexes = [];
-    this.kinds = [];
-    this.values = [];
-    this.float = new DataView(new ArrayBuffer(8));
-  }
-
-  /**
-   * Appends a record's fields (keys in insertion order; `null` and `undefined` left out) and
-   * returns `{ first, count }`, or the first key that is not a declared field, or the array of
-   * keys whose text ReqCheck cannot store (nothing is appended then).
-   */
-  add(record) {
-    const fields = Object.entries(record).filter(
-      ([, value]) => value !== undefined && value !== null,
-    );
-    for (const [key] of fields) if (!this.indexOf.has(key)) return key;
-    const unstorable = fields
-      .filter(([, value]) => typeof value === 'string' && UNSTORABLE.test(value))
-      .map(([key]) => key);
-    if (unstorable.length > 0) return unstorable;
-    const first = this.indexes.length;
-    for (const [key, value] of fields) {
-      this.indexes.push(this.indexOf.get(key));
-      switch (typeof value) {
-        case 'string': {
-          const len = utf8Length(value);
-          this.kinds.push(TEXT);
-          this.values.push((BigInt(this.offset) << 32n) | BigInt(len));
-          this.text.push(value);
-          this.offset += len;
-          break;
-        }
-        case 'bigint':
-          if (value < I64_MIN || value > I64_MAX) {
-            throw new RangeError(`${key}: the integer does not fit 64 bits`);
-          }
-          this.kinds.push(INTEGER);
-          this.values.push(BigInt.asUintN(64, value));
-          break;
-        case 'number':
-          // NaN and infinities have no JSON form; writing them as null would clear the field.
-          if (!Number.isFinite(value)) throw new TypeError(`${key}: not a finite number`);
-          this.float.setFloat64(0, value, true);
-          this.kinds.push(FLOAT);
-          this.values.push(this.float.getBigUint64(0, true));
-          break;
-        case 'boolean':
-          this.kinds.push(BOOLEAN);
-          this.values.push(value ? 1n : 0n);
-          break;
-        default:
-          throw new TypeError(
-            `${key}: a record value is a ${typeof value}; ` +
-              'records hold strings, numbers and booleans',
-          );
-      }
+/**
+ * Findings for the entries `from..to` whose text ReqCheck cannot store (`lists`: the batch's
+ * field lists, as `runBatch` hands them over).
+ */
+function unstorableFields(lists, from, to) {
+  const findings = [];
+  for (let e = from; e < to; e++) {
+    if (lists.kinds[e] !== 0 || lists.words[2 * e] === 0) continue;
+    const piece = pieceAt(lists, lists.words[2 * e + 1]);
+    if (UNSTORABLE.test(lists.pieces[piece])) {
+      findings.push({
+        field: lists.names[lists.indexes[e]].name,
+        code: 'control-character',
+        message: CONTROL_CHARACTER_MESSAGE,
+      });
     }
-    return { first, count: this.indexes.length - first };
   }
+  return findings;
+}
 
-  /** The WIT `batch-result` fields (all but `outcomes`). */
-  finish() {
-    return {
-      text: this.text.join(''),
-      fieldIndexes: Uint16Array.from(this.indexes),
-      kinds: Uint8Array.from(this.kinds),
-      values: BigUint64Array.from(this.values),
-    };
+/** The text piece starting at byte `start` (pieces are never empty: starts are distinct). */
+function pieceAt(lists, start) {
+  if (lists.byStart === undefined) {
+    lists.byStart = new Map();
+    for (let p = 0; p < lists.pieces.length; p++) lists.byStart.set(lists.starts[p], p);
   }
+  return lists.byStart.get(start);
+}
+
+/** Recomputes every text entry's UTF-8 offsets from its piece, counting every piece. */
+function recount(lists) {
+  const starts = [];
+  const lengths = [];
+  let bytes = 0;
+  for (let p = 0; p < lists.pieces.length; p++) {
+    const length = utf8Length(lists.pieces[p]);
+    starts.push(bytes);
+    lengths.push(length);
+    bytes += length;
+  }
+  for (let e = 0; e < lists.count; e++) {
+    if (lists.kinds[e] !== 0 || lists.words[2 * e] === 0) continue;
+    const piece = pieceAt(lists, lists.words[2 * e + 1]);
+    lists.words[2 * e] = lengths[piece];
+    lists.words[2 * e + 1] = starts[piece];
+  }
+  lists.starts = starts;
+  lists.byStart = undefined;
 }

@@ -13,14 +13,46 @@
 // JavaScript's `trim()` nor `\s` matches it: they also strip U+FEFF (byte order mark) and do not
 // strip U+0085 (next line). `\p{White_Space}` would say it directly, but the engine inside the
 // component is built without Unicode property tables and rejects that regular expression.
+//
+// The engine interprets JavaScript without a JIT: a regular-expression replace costs about as
+// much as 25 character reads, so the helpers below look at characters first and only build a
+// new string when there is something to change (docs/PERFORMANCE.md, "Guest languages").
 const WHITESPACE =
   '\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const EDGE_WHITESPACE = new RegExp(`^[${WHITESPACE}]+|[${WHITESPACE}]+$`, 'g');
 const WHITESPACE_RUN = new RegExp(`[${WHITESPACE}]+`, 'g');
+// Whitespace that `collapseWhitespace` must rewrite: anything but a single space.
+const NOT_A_SINGLE_SPACE = new RegExp(`[${WHITESPACE.replace(' ', '')}]| {2}`);
+
+/** Whether UTF-16 code unit `c` is a White_Space character (all of them are single units). */
+function isWhitespace(c) {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0x85) return false;
+  return (
+    c === 0x85 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000
+  );
+}
 
 /** `value` without leading and trailing (Unicode) whitespace. */
 export function trim(value) {
-  return value.replace(EDGE_WHITESPACE, '');
+  const length = value.length;
+  if (length === 0) return value;
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(length - 1);
+  // The usual case: printable ASCII at both ends, nothing to strip.
+  if (first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f) return value;
+  let start = 0;
+  while (start < length && isWhitespace(value.charCodeAt(start))) start += 1;
+  let end = length;
+  while (end > start && isWhitespace(value.charCodeAt(end - 1))) end -= 1;
+  return start === 0 && end === length ? value : value.slice(start, end);
 }
 
 /**
@@ -30,7 +62,8 @@ export function trim(value) {
  * two spellings.
  */
 export function collapseWhitespace(value) {
-  return trim(value).replace(WHITESPACE_RUN, ' ');
+  const trimmed = trim(value);
+  return NOT_A_SINGLE_SPACE.test(trimmed) ? trimmed.replace(WHITESPACE_RUN, ' ') : trimmed;
 }
 
 /**
@@ -39,6 +72,12 @@ export function collapseWhitespace(value) {
  */
 export function nonBlank(value) {
   if (value == null) return undefined;
+  // `trim`'s usual case, without the call.
+  const length = value.length;
+  if (length === 0) return undefined;
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(length - 1);
+  if (first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f) return value;
   const trimmed = trim(value);
   return trimmed === '' ? undefined : trimmed;
 }
@@ -47,16 +86,11 @@ export function nonBlank(value) {
 // Strict on purpose: ReqCheck reads `MM-DD-YYYY` as day-month and `MM/DD/YY` as year 00YY
 // without complaint, so anything that is not exactly `YYYY-MM-DD` must be caught here.
 
-const DATE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
-
-// `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:MM` or `...Z`. An offset is mandatory: a local time
-// without one is ambiguous twice a year.
-const TIMESTAMP = new RegExp(
-  '^([0-9]{4}-[0-9]{2}-[0-9]{2})' + // date
-    'T([0-9]{2}):([0-9]{2}):([0-9]{2})' + // time
-    '(?:\\.[0-9]{1,9})?' + // fraction of a second
-    '(?:Z|[+-]([0-9]{2}):([0-9]{2}))$', // offset
-);
+// `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:MM` or `...Z`, hours 00–23 and minutes and seconds 00–59
+// (the offset's too). An offset is mandatory: a local time without one is ambiguous twice a
+// year. The date part is checked as a calendar date separately.
+const TIMESTAMP =
+  /^[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$/;
 
 function isLeapYear(year) {
   return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
@@ -64,7 +98,31 @@ function isLeapYear(year) {
 
 function daysInMonth(year, month) {
   if (month === 2) return isLeapYear(year) ? 29 : 28;
-  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** The value of the ASCII digit at `value[i]`, or -1 for any other character. */
+function digitAt(value, i) {
+  const d = value.charCodeAt(i) - 0x30;
+  return d >= 0 && d <= 9 ? d : -1;
+}
+
+/** Whether `value` starts with a `YYYY-MM-DD` calendar date (0001-01-01 to 9999-12-31). */
+function calendarDateAt(value) {
+  const y0 = digitAt(value, 0);
+  const y1 = digitAt(value, 1);
+  const y2 = digitAt(value, 2);
+  const y3 = digitAt(value, 3);
+  const m0 = digitAt(value, 5);
+  const m1 = digitAt(value, 6);
+  const d0 = digitAt(value, 8);
+  const d1 = digitAt(value, 9);
+  if ((y0 | y1 | y2 | y3 | m0 | m1 | d0 | d1) < 0) return false;
+  if (value.charCodeAt(4) !== 0x2d || value.charCodeAt(7) !== 0x2d) return false;
+  const year = y0 * 1000 + y1 * 100 + y2 * 10 + y3;
+  const month = m0 * 10 + m1;
+  const day = d0 * 10 + d1;
+  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
 }
 
 /**
@@ -75,20 +133,12 @@ function daysInMonth(year, month) {
  * keep them as text instead of converting to `Date` objects (which bring time zones along).
  */
 export function isCalendarDate(value) {
-  const match = DATE.exec(value);
-  if (match === null) return false;
-  const [year, month, day] = match.slice(1).map(Number);
-  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
+  return typeof value === 'string' && value.length === 10 && calendarDateAt(value);
 }
 
 /** True when `value` is a timestamp with a UTC offset, in the strict shape above. */
 export function isTimestampWithOffset(value) {
-  const match = TIMESTAMP.exec(value);
-  if (match === null || !isCalendarDate(match[1])) return false;
-  const [hour, minute, second] = match.slice(2, 5).map(Number);
-  if (hour > 23 || minute > 59 || second > 59) return false;
-  // Group 5 and 6 are the offset's hours and minutes (absent for `Z`).
-  return match[5] === undefined || (Number(match[5]) <= 23 && Number(match[6]) <= 59);
+  return TIMESTAMP.test(value) && calendarDateAt(value);
 }
 
 // ---- US postal addresses, phone numbers, e-mail addresses ------------------------------------
@@ -112,12 +162,20 @@ export const US_STATE_CODES = new Set([
  */
 export function normalizeState(value) {
   const trimmed = trim(value);
+  if (trimmed.length !== 2) return undefined;
   // Upper-case ASCII letters only: `toUpperCase()` on other characters can produce letters
   // ("ﬂ", a ligature, becomes "FL").
-  if (!/^[A-Za-z]{2}$/.test(trimmed)) return undefined;
+  const a = trimmed.charCodeAt(0);
+  const b = trimmed.charCodeAt(1);
+  if (a >= 0x41 && a <= 0x5a && b >= 0x41 && b <= 0x5a) {
+    return US_STATE_CODES.has(trimmed) ? trimmed : undefined;
+  }
+  if (!ASCII_LETTER_PAIR.test(trimmed)) return undefined;
   const code = trimmed.toUpperCase();
   return US_STATE_CODES.has(code) ? code : undefined;
 }
+
+const ASCII_LETTER_PAIR = /^[A-Za-z]{2}$/;
 
 /**
  * The trimmed `value` when it is a 5-digit ZIP code or a ZIP+4 (`12345-6789`). Nine digits
@@ -125,8 +183,10 @@ export function normalizeState(value) {
  */
 export function normalizeZip(value) {
   const trimmed = trim(value);
-  return /^[0-9]{5}(?:-[0-9]{4})?$/.test(trimmed) ? trimmed : undefined;
+  return ZIP.test(trimmed) ? trimmed : undefined;
 }
+
+const ZIP = /^[0-9]{5}(?:-[0-9]{4})?$/;
 
 /**
  * A North American phone number formatted `816-555-0100`, or `undefined`.
@@ -140,23 +200,24 @@ export function normalizeZip(value) {
  */
 export function normalizePhone(value) {
   let text = trim(value);
-  if (text.startsWith('+')) text = text.slice(1);
-  let digits = '';
-  for (const c of text) {
-    if (c >= '0' && c <= '9') {
-      digits += c;
-      if (digits.length > 11) return undefined;
-    } else if (!' ()-.'.includes(c)) {
-      return undefined;
-    }
-  }
+  // Already written the way it is sent: nothing to take apart.
+  if (FORMATTED_PHONE.test(text)) return text;
+  if (!PHONE_CHARACTERS.test(text)) return undefined;
+  if (text.charCodeAt(0) === 0x2b) text = text.slice(1); // one leading '+'
+  const digits = text.replace(NOT_A_DIGIT, '');
   let national;
   if (digits.length === 10) national = digits;
-  else if (digits.length === 11 && digits[0] === '1') national = digits.slice(1);
+  else if (digits.length === 11 && digits.charCodeAt(0) === 0x31) national = digits.slice(1);
   else return undefined;
-  if (national[0] < '2' || national[3] < '2') return undefined;
+  if (national.charCodeAt(0) < 0x32 || national.charCodeAt(3) < 0x32) return undefined;
   return `${national.slice(0, 3)}-${national.slice(3, 6)}-${national.slice(6)}`;
 }
+
+// `816-555-0100` with an area code and an exchange that do not start with 0 or 1.
+const FORMATTED_PHONE = /^[2-9][0-9]{2}-[2-9][0-9]{2}-[0-9]{4}$/;
+// Digits and ` ( ) - .`, after at most one leading '+'.
+const PHONE_CHARACTERS = /^\+?[0-9 ().-]*$/;
+const NOT_A_DIGIT = /[^0-9]/g;
 
 const utf8 = new TextEncoder();
 
@@ -175,6 +236,9 @@ const LOCAL_PART_FORBIDDEN = new Set([...'"(),:;<>[]\\'].map((c) => c.charCodeAt
  */
 export function plausibleEmail(value) {
   const trimmed = trim(value);
+  // Most addresses are plain ASCII ones that this one expression accepts (see
+  // PLAIN_EMAIL); anything else takes the byte-wise checks below.
+  if (trimmed.length <= 254 && PLAIN_EMAIL.test(trimmed)) return trimmed;
   const bytes = utf8.encode(trimmed);
   if (bytes.length > 254) return undefined;
   const at = bytes.indexOf(0x40); // '@'
@@ -209,6 +273,13 @@ export function plausibleEmail(value) {
   const tldOk = !last.every((b) => b >= 0x30 && b <= 0x39) && characters >= 2;
   return labels.length >= 2 && tldOk && !hasOddCharacter(trimmed) ? trimmed : undefined;
 }
+
+// An ASCII address that the byte-wise checks of `plausibleEmail` accept: a local part of 1–64
+// allowed characters without edge or double dots, then labels of letters, digits and inner
+// hyphens (1–63 characters), at least two, the last one of two or more characters with a
+// letter or hyphen in it. Whatever this refuses goes through those checks.
+const PLAIN_EMAIL =
+  /^(?=[^@]{1,64}@)[!#-'*+\-/-9=?A-Z^-~]+(?:\.[!#-'*+\-/-9=?A-Z^-~]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?=[A-Za-z0-9-]*[A-Za-z-])[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]$/;
 
 function isAsciiAlphanumeric(b) {
   return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from itertools import pairwise
 
 import wit_world
 from componentize_py_types import Err
@@ -86,14 +85,14 @@ class _CollectProblems:
         return False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Emit:
     """Send the record written for this row. `warnings` report values left out or repaired."""
 
     warnings: Sequence[Finding] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Skip:
     """Hold the row back without it being an error in the row itself (e.g. a dose whose patient
     ReqCheck does not have)."""
@@ -102,7 +101,7 @@ class Skip:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reject:
     """The row is invalid: quarantined and never sent. List every problem of the row at once, so
     one look at the quarantine shows the clinic all it has to fix."""
@@ -252,75 +251,68 @@ class Context:
 
 
 class Row:
-    """One row of a batch. Accessors take a declared column name and return None for NULL and
-    for an optional column the query does not return (and for a value of another kind, e.g.
-    `int()` on a text column). A name that is not declared raises KeyError: a typo must not
-    read as NULL forever."""
+    """The row being transformed. Accessors take a declared column name and return None for
+    NULL and for an optional column the query does not return (and for a value of another kind,
+    e.g. `int()` on a text column). A name that is not declared raises KeyError: a typo must not
+    read as NULL forever.
 
-    __slots__ = ("_columns", "_index")
+    One `Row` serves every row of a batch (it moves on after `row()` returns): read what you
+    need during the call, do not keep the object."""
 
-    def __init__(self, columns: dict, index: int):
-        self._columns = columns
-        self._index = index
-
-    def _cell(self, name: str):
-        try:
-            cells = self._columns[name]
-        except KeyError:
-            raise KeyError(f"column {name!r} is not in the module's input_columns") from None
-        return None if cells is None else cells[self._index]
+    # Per accessor, declared name -> that column's values (a list of None where the accessor
+    # does not apply), so an access is two subscripts; see `_bind`.
+    __slots__ = ("_text", "_int", "_float", "_carried", "_index")
 
     def text(self, name: str) -> str | None:
         """A text, date, time or timestamp column (dates and times arrive as ISO 8601 text)."""
-        value = self._cell(name)
-        return value if type(value) is str else None
+        try:
+            return self._text[name][self._index]
+        except KeyError:
+            raise _undeclared(name) from None
 
     def int(self, name: str) -> int | None:
-        value = self._cell(name)
-        return value if type(value) is int else None
+        try:
+            return self._int[name][self._index]
+        except KeyError:
+            raise _undeclared(name) from None
 
     def float(self, name: str) -> float | None:
-        value = self._cell(name)
-        return value if type(value) is float else None
+        try:
+            return self._float[name][self._index]
+        except KeyError:
+            raise _undeclared(name) from None
 
     def bool(self, name: str) -> bool | None:
         """A boolean column (delivered as an integer: 0 is false, anything else true)."""
-        value = self.int(name)
+        try:
+            value = self._int[name][self._index]
+        except KeyError:
+            raise _undeclared(name) from None
         return None if value is None else value != 0
 
     def has_column(self, name: str) -> bool:
         """True when the batch carries the column (its value may still be NULL)."""
-        return self._columns.get(name) is not None
+        return name in self._carried
+
+
+def _undeclared(name: str) -> KeyError:
+    return KeyError(f"column {name!r} is not in the module's input_columns")
 
 
 class Record:
-    """The JSON object of the current row. Each field once; leave a field out by not putting
-    it. Never put None or "": ReqCheck stores an explicit null or empty string over the value it
-    has, which is never what a partial update wants (so both raise here)."""
+    """The JSON object of the current row: `out.put(field, value)` and `out.put_opt(field,
+    value)`. Each field once; leave a field out by not putting it. Never put None or "":
+    ReqCheck stores an explicit null or empty string over the value it has, which is never what
+    a partial update wants (so both raise here).
 
-    __slots__ = ("_fields",)
+    `put(field, value)`: a string, integer, boolean, finite float or `datetime.date` (sent as
+    `YYYY-MM-DD`). `put_opt(field, value)`: `put`, or nothing when `value` is None.
 
-    def __init__(self):
-        self._fields: dict = {}
+    The fields go straight into the batch's typed field lists (the WIT `batch-result`): `put`
+    and `put_opt` are functions bound to those lists (see `_RecordLists`), which is why they are
+    attributes rather than methods. A row that is not emitted has its fields taken out again."""
 
-    def put(self, field: str, value) -> None:
-        """A string, integer, boolean, finite float or `datetime.date` (sent as `YYYY-MM-DD`)."""
-        if value is None:
-            raise TypeError(f"{field}: None is not sent; leave the field out (put_opt)")
-        if not isinstance(value, (str, int, float, date)):
-            raise TypeError(f"{field}: a {type(value).__name__} cannot be sent")
-        if value == "":
-            raise ValueError(f"{field}: an empty string is never sent; leave the field out")
-        if field in self._fields:
-            raise ValueError(f"{field} is put twice")
-        if isinstance(value, date):
-            value = value.isoformat()
-        self._fields[field] = value
-
-    def put_opt(self, field: str, value) -> None:
-        """`put`, or nothing when `value` is None."""
-        if value is not None:
-            self.put(field, value)
+    __slots__ = ("put", "put_opt")
 
 
 # Value kinds of the WIT `batch-result.kinds` list.
@@ -328,71 +320,162 @@ _TEXT, _INTEGER, _FLOAT, _BOOLEAN = 0, 1, 2, 3
 
 # NUL and the other C0 controls but tab, line feed and carriage return: ReqCheck keeps text in
 # PostgreSQL, which cannot store NUL, and the rest is never clinic data. A record holding one is
-# rejected (`control-character`), as the Rust SDK and the host do.
+# rejected (`control-character`), as the Rust SDK and the host do. The bytes form checks spans of
+# the batch's UTF-8 text (these are ASCII bytes, never part of a longer character).
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_UNSTORABLE_BYTES = re.compile(b"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CONTROL_CHARACTER_MESSAGE = (
     "the text holds a NUL or another control character (other than tab and line breaks), "
     "which ReqCheck cannot store"
 )
+_UNDECLARED_MESSAGE = "the module wrote a field it did not declare"
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_U64 = 0xFFFF_FFFF_FFFF_FFFF
+_INFINITIES = (float("inf"), float("-inf"))
 
 
-class _FieldLists:
+class _RecordLists:
     """The typed fields of a batch's emitted records: the WIT `batch-result`'s parallel lists
-    and its text buffer, with UTF-8 byte offsets."""
+    and its text buffer (UTF-8 byte offsets), written by the `Record`'s `put` as the module
+    calls it.
 
-    __slots__ = ("index_of", "text", "pos", "indexes", "kinds", "values")
+    Per row the loop in `Transform.transform` notes where the row's entries start (`first`);
+    an emitted row's record is entries `first..` of the lists. What `put` cannot decide alone
+    waits for the outcome, as it did when records were checked whole: the first undeclared field
+    (the row is then rejected `undeclared-field` if emitted) and the first value that has no
+    JSON form (raised if emitted). Both are noted in `trouble`, empty for a clean row."""
 
-    def __init__(self, output_fields: Sequence[Field]):
-        self.index_of: dict = {}
+    __slots__ = ("record", "text", "indexes", "kinds", "values", "trouble", "truncate")
+
+    def __init__(self, output_fields: Sequence[Field], row: Row):
+        index_of: dict = {}
         for i, field in enumerate(output_fields):
-            self.index_of.setdefault(field.name, i)
-        self.text: list = []
-        self.pos = 0  # UTF-8 byte length of the text so far
-        self.indexes: list = []
-        self.kinds = bytearray()
-        self.values: list = []
+            index_of.setdefault(field.name, i)
+        text: list = []
+        indexes: list = []
+        kinds = bytearray()
+        values: list = []
+        # Per declared field: the row (batch index) that last put it; undeclared ones by name.
+        written = [-1] * len(output_fields)
+        extra: dict = {}
+        # [first undeclared field, first value without a JSON form]: set at most once per row.
+        trouble: list = []
+        pos = 0  # UTF-8 byte length of the text so far
 
-    def add(self, record: Record):
-        """Appends a record's fields; returns (first entry, count), or the first field name
-        that is not declared, or the list of fields whose text ReqCheck cannot store (nothing
-        is appended then)."""
-        for field in record._fields:
-            if field not in self.index_of:
-                return field
-        unstorable = [
-            field
-            for field, value in record._fields.items()
-            if type(value) is str and _UNSTORABLE.search(value)
-        ]
-        if unstorable:
-            return unstorable
-        first = len(self.indexes)
-        for field, value in record._fields.items():
-            self.indexes.append(self.index_of[field])
-            if isinstance(value, str):
+        lookup = index_of.get
+        add_index, add_kind, add_value, add_text = (
+            indexes.append,
+            kinds.append,
+            values.append,
+            text.append,
+        )
+
+        def put(field: str, value) -> None:
+            nonlocal pos
+            kind = type(value)
+            if kind is str:
+                if not value:
+                    raise ValueError(f"{field}: an empty string is never sent; leave the field out")
+            elif kind is date:  # sent as `YYYY-MM-DD`
+                value, kind = value.isoformat(), str
+            elif kind is not int and kind is not bool and kind is not float:
+                value, kind = _unusual(field, value)
+            index = lookup(field)
+            if index is None:
+                _put_undeclared(field, row._index, extra, trouble)
+                return
+            if written[index] == row._index:
+                raise ValueError(f"{field} is put twice")
+            written[index] = row._index
+            if kind is str:
                 # `isascii` is O(1) in CPython and true for most values.
                 size = len(value) if value.isascii() else len(value.encode())
-                self.kinds.append(_TEXT)
-                self.values.append((self.pos << 32) | size)
-                self.text.append(value)
-                self.pos += size
-            elif isinstance(value, bool):  # before int: a bool is an int in Python
-                self.kinds.append(_BOOLEAN)
-                self.values.append(int(value))
-            elif isinstance(value, int):
+                add_kind(_TEXT)
+                add_value((pos << 32) | size)
+                add_text(value)
+                pos += size
+            elif kind is int:
                 if not _I64_MIN <= value <= _I64_MAX:
-                    raise ValueError(f"{field}: the integer does not fit 64 bits")
-                self.kinds.append(_INTEGER)
-                self.values.append(value & 0xFFFF_FFFF_FFFF_FFFF)
-            elif isinstance(value, float):
-                if value != value or value in (float("inf"), float("-inf")):
-                    raise ValueError(f"{field}: NaN and infinities have no JSON form")
-                self.kinds.append(_FLOAT)
-                self.values.append(struct.unpack("<Q", struct.pack("<d", value))[0])
+                    _trouble(trouble, 1, ValueError(f"{field}: the integer does not fit 64 bits"))
+                    return
+                add_kind(_INTEGER)
+                add_value(value & _U64)
+            elif kind is bool:
+                add_kind(_BOOLEAN)
+                add_value(1 if value else 0)
             else:
-                raise TypeError(f"{field}: a {type(value).__name__} cannot be sent")
-        return (first, len(self.indexes) - first)
+                if value != value or value in _INFINITIES:
+                    _trouble(trouble, 1, ValueError(f"{field}: NaN and infinities have no JSON form"))
+                    return
+                add_kind(_FLOAT)
+                add_value(_float_bits(value))
+            add_index(index)
+
+        def put_opt(field: str, value) -> None:
+            if value is not None:
+                put(field, value)
+
+        def truncate(first: int) -> None:
+            """Takes entries `first..` out again (a row that is not emitted)."""
+            nonlocal pos
+            for entry in range(len(indexes) - 1, first - 1, -1):
+                if kinds[entry] == _TEXT:
+                    pos -= values[entry] & 0xFFFF_FFFF
+                    text.pop()
+            del indexes[first:], kinds[first:], values[first:]
+
+        record = Record()
+        record.put = put
+        record.put_opt = put_opt
+        self.record = record
+        self.text, self.indexes, self.kinds, self.values = text, indexes, kinds, values
+        self.trouble = trouble
+        self.truncate = truncate
+
+    def unstorable(self, raw: bytes, first: int, count: int) -> list:
+        """The fields of entries `first..first+count` whose text ReqCheck cannot store, given
+        the batch's text as UTF-8 (`raw`). Only called when the batch's text holds one."""
+        found = []
+        for entry in range(first, first + count):
+            if self.kinds[entry] == _TEXT:
+                value = self.values[entry]
+                start = value >> 32
+                if _UNSTORABLE_BYTES.search(raw, start, start + (value & 0xFFFF_FFFF)):
+                    found.append(self.indexes[entry])
+        return found
+
+
+def _unusual(field: str, value) -> tuple:
+    """`put`'s slow path: a value of no exact str/int/bool/float type, as (value, its kind)."""
+    if value is None:
+        raise TypeError(f"{field}: None is not sent; leave the field out (put_opt)")
+    if isinstance(value, date):
+        return value.isoformat(), str
+    for kind in (str, bool, int, float):  # bool before int: a bool is an int in Python
+        if isinstance(value, kind):
+            if kind is str and value == "":
+                raise ValueError(f"{field}: an empty string is never sent; leave the field out")
+            return value, kind
+    raise TypeError(f"{field}: a {type(value).__name__} cannot be sent")
+
+
+def _put_undeclared(field: str, row: int, extra: dict, trouble: list) -> None:
+    """`put` of a field the module did not declare: an error only if the row is emitted."""
+    if extra.get(field) == row:
+        raise ValueError(f"{field} is put twice")
+    extra[field] = row
+    _trouble(trouble, 0, field)
+
+
+def _trouble(trouble: list, slot: int, what) -> None:
+    if not trouble:
+        trouble.extend((None, None))
+    if trouble[slot] is None:
+        trouble[slot] = what
+
+
+def _float_bits(value: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", value))[0]
 
 
 class Transform(wit_world.WitWorld):
@@ -433,41 +516,71 @@ class Transform(wit_world.WitWorld):
                 "invalid-context", "the as-of date is not a YYYY-MM-DD calendar date"
             )
         ctx = Context(as_of)
-        columns = _bind(self.input_columns, batch)
+        row = _bind(self.input_columns, batch)
+        lists = _RecordLists(self.output_fields, row)
+        out, indexes, trouble = lists.record, lists.indexes, lists.trouble
+        row_rule = self.row
+        outcomes: list = []
+        add_outcome = outcomes.append
+        outcome_emit, emitted = types.Outcome_Emit, types.Emitted
 
-        fields = _FieldLists(self.output_fields)
-        outcomes = []
         for index in range(batch.rows):
-            out = Record()
-            outcome = self.row(Row(columns, index), ctx, out)
-            if type(outcome) is Emit:
-                entries = fields.add(out)
-                if isinstance(entries, str):
-                    finding = types.Finding(
-                        entries, "undeclared-field", "the module wrote a field it did not declare"
+            row._index = index
+            first = len(indexes)
+            outcome = row_rule(row, ctx, out)
+            kind = type(outcome)
+            if kind is Emit:
+                if trouble:
+                    undeclared, fault = trouble
+                    trouble.clear()
+                    if undeclared is not None:
+                        lists.truncate(first)
+                        finding = types.Finding(undeclared, "undeclared-field", _UNDECLARED_MESSAGE)
+                        add_outcome(types.Outcome_Reject([finding]))
+                        continue
+                    # A value without a JSON form fails the row, unless a control character
+                    # rejects it first (below, with the batch's others), as before records
+                    # were written field by field.
+                    texts = lists.kinds.count(_TEXT, first)
+                    row_text = lists.text[len(lists.text) - texts :]
+                    if not any(_UNSTORABLE.search(t) for t in row_text):
+                        raise fault
+                warnings = outcome.warnings
+                count = len(indexes) - first
+                add_outcome(
+                    outcome_emit(
+                        emitted(first, count, [w.to_wit() for w in warnings] if warnings else [])
                     )
-                    outcomes.append(types.Outcome_Reject([finding]))
-                    continue
-                if isinstance(entries, list):
-                    findings = [
-                        types.Finding(field, "control-character", _CONTROL_CHARACTER_MESSAGE)
-                        for field in entries
-                    ]
-                    outcomes.append(types.Outcome_Reject(findings))
-                    continue
-                warnings = [finding.to_wit() for finding in outcome.warnings]
-                outcomes.append(types.Outcome_Emit(types.Emitted(*entries, warnings)))
-            elif type(outcome) is Reject:
-                findings = [finding.to_wit() for finding in outcome.findings]
-                outcomes.append(types.Outcome_Reject(findings))
-            elif type(outcome) is Skip:
-                skipped = types.Skipped(outcome.code, outcome.message)
-                outcomes.append(types.Outcome_Skip(skipped))
+                )
+                continue
+            if len(indexes) > first:
+                lists.truncate(first)
+            if trouble:
+                trouble.clear()
+            if kind is Reject:
+                add_outcome(types.Outcome_Reject([f.to_wit() for f in outcome.findings]))
+            elif kind is Skip:
+                add_outcome(types.Outcome_Skip(types.Skipped(outcome.code, outcome.message)))
             else:
                 raise TypeError(f"row() returned {type(outcome).__name__}, not an outcome")
-        return types.BatchResult(
-            "".join(fields.text), fields.indexes, bytes(fields.kinds), fields.values, outcomes
-        )
+
+        text = "".join(lists.text)
+        # One search of the whole batch's text; rows only when it finds something.
+        if _UNSTORABLE.search(text):
+            raw = text.encode()
+            names = [field.name for field in self.output_fields]
+            for index, outcome in enumerate(outcomes):
+                if type(outcome) is not outcome_emit:
+                    continue
+                unstorable = lists.unstorable(raw, outcome.value.first, outcome.value.count)
+                if unstorable:
+                    outcomes[index] = types.Outcome_Reject(
+                        [
+                            types.Finding(names[i], "control-character", _CONTROL_CHARACTER_MESSAGE)
+                            for i in unstorable
+                        ]
+                    )
+        return types.BatchResult(text, indexes, bytes(lists.kinds), lists.values, outcomes)
 
 
 # ---- reading the columnar batch -------------------------------------------------------------
@@ -482,33 +595,35 @@ def _malformed(column: str, what: str) -> Err:
     return _batch_error("malformed-batch", f"input column `{column}` is malformed: {what}")
 
 
-def _bind(declared: Sequence[Column], batch: types.RowBatch) -> dict:
-    """Every declared column's values as one list per column (None for NULL), or None for an
-    optional column the batch lacks. Checks the batch's shape once so `row()` can trust it;
-    the errors and their order are the Rust SDK's."""
+def _bind(declared: Sequence[Column], batch: types.RowBatch) -> Row:
+    """A `Row` over every declared column's values, as one list per column (None for NULL).
+    Checks the batch's shape once so `row()` can trust it; the errors and their order are the
+    Rust SDK's. An accessor that does not apply to a column (`int()` of a text column, any
+    accessor of an optional column the batch lacks) reads a list of None."""
     rows = batch.rows
     by_name = {}
     for column in batch.columns:
         by_name.setdefault(column.name, column)  # the first of duplicate names wins, as in Rust
-    bound = {}
+    nulls = [None] * rows
+    text, integer, floats, carried = {}, {}, {}, set()
     for spec in declared:
+        text[spec.name] = integer[spec.name] = floats[spec.name] = nulls
         column = by_name.get(spec.name)
         if column is None:
             if spec.presence is not Presence.OPTIONAL:
                 raise _batch_error(
                     "missing-column", f"input column `{spec.name}` is not in the batch"
                 )
-            bound[spec.name] = None
             continue
         values = column.values
         if type(values) is types.ColumnValues_Text and spec.kind in _TEXT_KINDS:
-            cells = _text_cells(spec.name, values.value, rows)
+            cells, by_kind = _text_cells(spec.name, values.value, rows), text
         elif type(values) is types.ColumnValues_Integer and spec.kind in _INTEGER_KINDS:
-            cells = _checked_length(spec.name, values.value, rows)
+            cells, by_kind = _checked_length(spec.name, values.value, rows), integer
         elif type(values) is types.ColumnValues_Float and spec.kind is FLOAT:
-            cells = _checked_length(spec.name, values.value, rows)
+            cells, by_kind = _checked_length(spec.name, values.value, rows), floats
         else:
-            carried = {
+            carried_kind = {
                 types.ColumnValues_Text: "text",
                 types.ColumnValues_Integer: "integer",
                 types.ColumnValues_Float: "float",
@@ -516,15 +631,19 @@ def _bind(declared: Sequence[Column], batch: types.RowBatch) -> dict:
             raise _batch_error(
                 "wrong-column-type",
                 f"input column `{spec.name}` is declared {spec.kind.name.lower()} but the "
-                f"batch carries {carried} values",
+                f"batch carries {carried_kind} values",
             )
         present = column.present
         if present:  # an empty NULL map means the column has no NULLs in this batch
             if len(present) != rows:
                 raise _malformed(spec.name, "its NULL map does not have one entry per row")
-            cells = [cell if flag else None for cell, flag in zip(cells, present, strict=True)]
-        bound[spec.name] = cells
-    return bound
+            if 0 in present:
+                cells = [cell if flag else None for cell, flag in zip(cells, present)]
+        by_kind[spec.name] = cells
+        carried.add(spec.name)
+    row = Row()
+    row._text, row._int, row._float, row._carried, row._index = text, integer, floats, carried, 0
+    return row
 
 
 def _checked_length(name: str, values: list, rows: int) -> list:
@@ -543,11 +662,14 @@ def _text_cells(name: str, text: types.TextValues, rows: int) -> list:
     data = text.data
     source = data if data.isascii() else data.encode()
     broken = "an offset decreases, is past the end or splits a character"
-    if rows and (offsets[-1] > len(source) or any(b < a for a, b in pairwise(offsets))):
+    # `sorted` is one pass over offsets already in order (the usual case).
+    if rows and (offsets[-1] > len(source) or offsets != sorted(offsets)):
         raise _malformed(name, broken)
+    starts = offsets[:-1]
+    ends = offsets[1:]
     if source is data:
-        return [data[a:b] for a, b in pairwise(offsets)]
+        return [data[a:b] for a, b in zip(starts, ends)]
     try:
-        return [source[a:b].decode() for a, b in pairwise(offsets)]
+        return [source[a:b].decode() for a, b in zip(starts, ends)]
     except UnicodeDecodeError:
         raise _malformed(name, broken) from None

@@ -34,7 +34,13 @@ def collapse_whitespace(value: str) -> str:
     """Trims `value` and turns every inner run of whitespace (tabs, line breaks, no-break
     spaces...) into one space. ReqCheck matches patients by what it stores, so "Mary  Ann" and
     "Mary Ann" must not become two spellings of one name."""
-    return _WHITESPACE_RUN.sub(" ", trim(value))
+    value = value.strip(WHITESPACE)
+    # Every whitespace character but the space is unprintable to `str.isprintable`, so a
+    # printable value without a double space has nothing to collapse (the usual case, and far
+    # cheaper than the substitution).
+    if value.isprintable() and "  " not in value:
+        return value
+    return _WHITESPACE_RUN.sub(" ", value)
 
 
 def non_blank(value: str | None) -> str | None:
@@ -42,29 +48,33 @@ def non_blank(value: str | None) -> str | None:
     must never receive an empty string for an optional field."""
     if value is None:
         return None
-    return trim(value) or None
+    return value.strip(WHITESPACE) or None
 
 
 # ---- dates and timestamps ------------------------------------------------------------------
 # Strict on purpose: ReqCheck reads `MM-DD-YYYY` as day-month and `MM/DD/YY` as year 00YY without
 # complaint, so anything that is not exactly `YYYY-MM-DD` must be caught here.
 
-_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Hours 00-23, minutes and seconds 00-59, the offset's too; the date is checked as a calendar
+# date separately.
 _TIMESTAMP = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     r"(?:\.[0-9]{1,9})?"
-    r"(?:Z|[+-]([0-9]{2}):([0-9]{2}))"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
+_from_iso = date.fromisoformat
 
 
 def parse_date(value: str) -> date | None:
     """Exactly `YYYY-MM-DD` naming a real calendar date between 0001-01-01 and 9999-12-31:
     `2024-02-29` is accepted; `2023-02-29`, `2024-2-9` and ` 2024-02-09` are not."""
-    match = _DATE.fullmatch(value)
-    if match is None:
+    # The pattern fixes the shape (`date.fromisoformat` alone would take `20240229` and week
+    # dates too); `fromisoformat` then reads those digits as `date(y, m, d)` would.
+    if _DATE.fullmatch(value) is None:
         return None
     try:
-        return date(int(match[1]), int(match[2]), int(match[3]))
+        return _from_iso(value)
     except ValueError:  # month 13, day 31 of a 30-day month, year 0000...
         return None
 
@@ -73,13 +83,11 @@ def is_timestamp(value: str) -> bool:
     """True for `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:MM` (or `Z` for UTC) with a real date,
     1 to 9 fraction digits and an explicit offset: a local time without one is ambiguous twice
     a year."""
-    match = _TIMESTAMP.fullmatch(value)
-    if match is None or parse_date(match[1]) is None:
+    if _TIMESTAMP.fullmatch(value) is None:
         return False
-    hour, minute, second = int(match[2]), int(match[3]), int(match[4])
-    if hour > 23 or minute > 59 or second > 59:
-        return False
-    if match[5] is not None and (int(match[5]) > 23 or int(match[6]) > 59):
+    try:
+        _from_iso(value[:10])
+    except ValueError:
         return False
     return True
 
@@ -123,6 +131,11 @@ _PHONE_CHARACTERS = re.compile(r"[0-9 ().-]*")
 _NOT_A_DIGIT = re.compile(r"[^0-9]")
 
 
+# `816-555-0100` with an area code and an exchange that do not start with 0 or 1: already what
+# `normalize_phone` returns.
+_FORMATTED_PHONE = re.compile(r"[2-9][0-9]{2}-[2-9][0-9]{2}-[0-9]{4}")
+
+
 def normalize_phone(value: str) -> str | None:
     """A North American number as `816-555-0100`.
 
@@ -131,6 +144,8 @@ def normalize_phone(value: str) -> str | None:
     area codes and exchanges starting with 0 or 1, which the numbering plan never assigns (this
     catches `123-456-7890` and digit-shifted entries)."""
     number = trim(value)
+    if _FORMATTED_PHONE.fullmatch(number):
+        return number
     number = number.removeprefix("+")
     if not _PHONE_CHARACTERS.fullmatch(number):
         return None
@@ -141,6 +156,16 @@ def normalize_phone(value: str) -> str | None:
         return None
     return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
 
+
+# An ASCII address that the byte-wise checks of `plausible_email` accept: a local part of 1-64
+# allowed characters without edge or double dots, then labels of letters, digits and inner
+# hyphens (1-63 characters), at least two, the last one of two or more characters with a letter
+# or hyphen in it. Whatever this refuses goes through those checks.
+_PLAIN_EMAIL = re.compile(
+    r"(?=[^@]{1,64}@)[!#-'*+\-/-9=?A-Z^-~]+(?:\.[!#-'*+\-/-9=?A-Z^-~]+)*@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"(?=[A-Za-z0-9-]*[A-Za-z-])[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]"
+)
 
 # A local part byte: anything visible but `"(),:;<>[]\`; non-ASCII bytes are allowed
 # (internationalised addresses).
@@ -161,6 +186,10 @@ def plausible_email(value: str) -> str | None:
     `john@`, `john@gmail`), not to reproduce RFC 5322. Lengths are UTF-8 bytes, as in the Rust
     rule, hence the byte-wise checks."""
     address = trim(value)
+    # Most addresses are plain ASCII ones that one expression accepts (see _PLAIN_EMAIL);
+    # anything else takes the byte-wise checks below.
+    if len(address) <= 254 and _PLAIN_EMAIL.fullmatch(address):
+        return address
     raw = address.encode()
     if len(raw) > 254:
         return None

@@ -9,6 +9,10 @@
 //! runs every batch `ROUNDS` times after one warm-up round; the figure is the median over all
 //! batch timings of (batch time / rows in the batch). Build the Python and JavaScript modules
 //! first: `scripts/build-guest-python`, `scripts/build-guest-javascript`.
+//!
+//! `REQSYNC_BENCH_MODULES="label=path;label=path"` measures other builds of `patients` (paths
+//! relative to the workspace) after the Rust one instead of the default Python and JavaScript
+//! ones: how docs/PERFORMANCE.md ("Guest languages") measured the glue with stripped-down rules.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -31,14 +35,28 @@ fn workspace() -> PathBuf {
 }
 
 fn main() {
-    let modules = [
-        ("Rust", PathBuf::from(env!("REQSYNC_PATIENTS_WASM"))),
-        ("Python", workspace().join("target/guests/patients-py.wasm")),
-        (
-            "JavaScript",
-            workspace().join("target/guests/patients-js.wasm"),
-        ),
-    ];
+    let mut modules = vec![(
+        "Rust".to_owned(),
+        PathBuf::from(env!("REQSYNC_PATIENTS_WASM")),
+    )];
+    match std::env::var("REQSYNC_BENCH_MODULES") {
+        Ok(list) => modules.extend(list.split(';').filter(|m| !m.is_empty()).map(|m| {
+            let (label, path) = m
+                .split_once('=')
+                .expect("REQSYNC_BENCH_MODULES: label=path;label=path");
+            (label.to_owned(), workspace().join(path))
+        })),
+        Err(_) => modules.extend([
+            (
+                "Python".to_owned(),
+                workspace().join("target/guests/patients-py.wasm"),
+            ),
+            (
+                "JavaScript".to_owned(),
+                workspace().join("target/guests/patients-js.wasm"),
+            ),
+        ]),
+    }
     for (language, path) in &modules {
         assert!(
             path.is_file(),

@@ -5,7 +5,7 @@
 // messages and records); the e2e test `guest_javascript` checks that row by row. Build it with
 // `scripts/build-guest-javascript`; README.md in this folder says how to change a rule.
 
-import * as clinic from './clinic-rules.js';
+import * as clinicRules from './clinic-rules.js';
 import { Problem } from './clinic-rules.js';
 import {
   Presence,
@@ -18,6 +18,11 @@ import {
   requiredField,
   runBatch,
 } from './reqsync-guest.js';
+
+// The rules as a plain object: calls through a module namespace (`import * as`) go through a
+// proxy, which the interpreter inside the component makes several times dearer than a
+// property of an ordinary object.
+const clinic = { ...clinicRules };
 
 const { REQUIRED, OPTIONAL } = Presence;
 
@@ -90,6 +95,15 @@ const INFO = {
   outputFields: OUTPUT_FIELDS,
 };
 
+/** `result` when it is a value to send; a Problem becomes a warning on `field` instead. */
+function unlessBad(warnings, field, result) {
+  if (result instanceof Problem) {
+    warnings.push(result.at(field));
+    return undefined;
+  }
+  return result;
+}
+
 /** Maps one `mpfile` row to a `patient_data` record, or rejects it. */
 function patientRow(row, ctx) {
   const { patient, findings } = clinic.validatePatient(
@@ -106,13 +120,6 @@ function patientRow(row, ctx) {
   // Bad optional values are left out with a warning: the patient still goes to ReqCheck (it
   // is needed for the doses), and the warning tells the clinic what to fix.
   const warnings = [];
-  const unlessBad = (field, result) => {
-    if (result instanceof Problem) {
-      warnings.push(result.at(field));
-      return undefined;
-    }
-    return result;
-  };
 
   // Key order is the order ReqCheck's records are written in; fields left `undefined` are not
   // sent at all (never as null or "": ReqCheck would overwrite what it has).
@@ -125,14 +132,14 @@ function patientRow(row, ctx) {
     address: clinic.optionalText(row.addr1),
     address2: clinic.optionalText(row.addr2),
     city: clinic.optionalText(row.city),
-    state: unlessBad('state', clinic.state(row.state)),
-    zip_code: unlessBad('zip_code', clinic.zip(row.zip)),
-    home_phone: unlessBad('home_phone', clinic.phone(row.home_phone)),
-    cell_phone: unlessBad('cell_phone', clinic.phone(row.cell_phone)),
-    email: unlessBad('email', clinic.email(row.email)),
+    state: unlessBad(warnings, 'state', clinic.state(row.state)),
+    zip_code: unlessBad(warnings, 'zip_code', clinic.zip(row.zip)),
+    home_phone: unlessBad(warnings, 'home_phone', clinic.phone(row.home_phone)),
+    cell_phone: unlessBad(warnings, 'cell_phone', clinic.phone(row.cell_phone)),
+    email: unlessBad(warnings, 'email', clinic.email(row.email)),
     race: clinic.optionalText(row.race),
     ethnicity: clinic.optionalText(row.ethnicity),
-    family_number: unlessBad('family_number', clinic.familyNumber(row.family_no)),
+    family_number: unlessBad(warnings, 'family_number', clinic.familyNumber(row.family_no)),
     notes: clinic.passThrough(row.notes),
     hd_mpfile_updated_at: updatedAt,
   };

@@ -8,7 +8,7 @@
 // with the JavaScript `patients` module; cvx-codes.js is generated from the Rust module's
 // data/cvx_codes.csv (generate-cvx-codes.mjs).
 
-import * as clinic from './clinic-rules.js';
+import * as clinicRules from './clinic-rules.js';
 import { Problem, codes } from './clinic-rules.js';
 import { CVX_CODE_LIST } from './cvx-codes.js';
 import {
@@ -23,6 +23,11 @@ import {
   runBatch,
   skip,
 } from './reqsync-guest.js';
+
+// The rules as a plain object: calls through a module namespace (`import * as`) go through a
+// proxy, which the interpreter inside the component makes several times dearer than a
+// property of an ordinary object.
+const clinic = { ...clinicRules };
 
 const { REQUIRED, NULLABLE, OPTIONAL } = Presence;
 

@@ -162,16 +162,21 @@ export function birthDate(value, asOfDate) {
  * `patient` is the cleaned patient when there are none.
  */
 export function validatePatient({ patno, lastName, firstName, birthDate: dob }, asOfDate) {
-  const checked = {
-    patient_number: patientNumber(patno),
-    last_name: personName(lastName),
-    first_name: personName(firstName),
-    dob: birthDate(dob, asOfDate),
-  };
-  const findings = Object.entries(checked)
-    .filter(([, result]) => result instanceof Problem)
-    .map(([field, problem]) => problem.at(field));
-  return { patient: findings.length === 0 ? checked : null, findings };
+  const number = patientNumber(patno);
+  const last = personName(lastName);
+  const first = personName(firstName);
+  const born = birthDate(dob, asOfDate);
+  // Findings in field order, as the Rust crate lists them.
+  const findings = [];
+  if (number instanceof Problem) findings.push(number.at('patient_number'));
+  if (last instanceof Problem) findings.push(last.at('last_name'));
+  if (first instanceof Problem) findings.push(first.at('first_name'));
+  if (born instanceof Problem) findings.push(born.at('dob'));
+  const patient =
+    findings.length === 0
+      ? { patient_number: number, last_name: last, first_name: first, dob: born }
+      : null;
+  return { patient, findings };
 }
 
 /**
@@ -190,14 +195,23 @@ export function sourceTimestamp(value) {
  */
 export function gender(value) {
   if (value == null) return undefined;
-  const code = trim(value);
-  return ['M', 'F', 'U', 'm', 'f', 'u'].includes(code) ? code.toUpperCase() : undefined;
+  switch (trim(value)) {
+    case 'M':
+    case 'm':
+      return 'M';
+    case 'F':
+    case 'f':
+      return 'F';
+    case 'U':
+    case 'u':
+      return 'U';
+    default:
+      return undefined;
+  }
 }
 
 /** Optional text fields sent trimmed (address, city, race, …); `undefined` when blank. */
-export function optionalText(value) {
-  return nonBlank(value);
-}
+export const optionalText = nonBlank;
 
 /**
  * Optional free text passed through as written (`notes`, `comments`): only left out when there
