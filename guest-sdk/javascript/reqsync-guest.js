@@ -119,7 +119,7 @@ export class BatchError {
 // The engine inside the component interprets JavaScript without a JIT, so every operation costs:
 // a function call or a string slice is worth dozens of arithmetic operations, and iterator
 // protocols (`for … of`, destructuring, spread) far more. The code below avoids them on the
-// per-row path; docs/PERFORMANCE.md ("Guest languages") has the measurements.
+// per-row path; docs/PERFORMANCE.md ("Guest languages") shows where a row's time goes.
 
 /**
  * `transform`: binds the batch to the declared columns once, then calls `rowFunction(row, ctx)`

@@ -14,9 +14,9 @@
 // strip U+0085 (next line). `\p{White_Space}` would say it directly, but the engine inside the
 // component is built without Unicode property tables and rejects that regular expression.
 //
-// The engine interprets JavaScript without a JIT: a regular-expression replace costs about as
-// much as 25 character reads, so the helpers below look at characters first and only build a
-// new string when there is something to change (docs/PERFORMANCE.md, "Guest languages").
+// The engine interprets JavaScript without a JIT, where a regular-expression replace is dear
+// next to reading a few characters: the helpers below look at characters first and only build
+// a new string when there is something to change (docs/PERFORMANCE.md, "Guest languages").
 const WHITESPACE =
   '\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const WHITESPACE_RUN = new RegExp(`[${WHITESPACE}]+`, 'g');

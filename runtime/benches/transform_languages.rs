@@ -12,7 +12,8 @@
 //!
 //! `REQSYNC_BENCH_MODULES="label=path;label=path"` measures other builds of `patients` (paths
 //! relative to the workspace) after the Rust one instead of the default Python and JavaScript
-//! ones: how docs/PERFORMANCE.md ("Guest languages") measured the glue with stripped-down rules.
+//! ones: `scripts/bench-guest-glue` measures stripped-down builds that way, to show where a
+//! guest language's time per row goes (docs/PERFORMANCE.md, "Guest languages").
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
