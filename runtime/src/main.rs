@@ -7,6 +7,7 @@ use clap::Parser;
 mod cli;
 
 fn main() -> ExitCode {
+    cli::closed_output::end_quietly_when_the_reader_leaves();
     let args = cli::Cli::parse();
     // Started by the Windows Service Control Manager: the service's thread sets up its own log
     // (in files: there is no console) and runtime.

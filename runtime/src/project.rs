@@ -91,6 +91,9 @@ name = "patients"
 query = "queries/patients.sql"
 transform = "transforms/patients.wasm"
 template = "templates/patient_data.json.j2"
+# When `reqsync daemon` runs the job: cron, in clinic_time_zone (02:00 daily here). Give both
+# jobs the same schedule: they then run as one run, patients first. `reqsync run` ignores it.
+# schedule = "0 2 * * *"
 batch_size = 500
 
 [[jobs]]
@@ -98,9 +101,14 @@ name = "vaccine-doses"
 query = "queries/vaccine_doses.sql"
 transform = "transforms/vaccine-doses.wasm"
 template = "templates/vaccine_dose_data.json.j2"
+# schedule = "0 2 * * *"
 # A patient's doses always go in one request, even if that exceeds the batch size.
 batch_size = 500
 group_by_column = "patno"
+
+# `reqsync daemon` only: where it serves /healthz and /metrics (loopback unless you mean it).
+# [daemon]
+# listen = "127.0.0.1:9464"
 "#
     )
 }
@@ -168,5 +176,31 @@ mod tests {
             assert_eq!(config.source_url, source);
             assert_eq!(config.reqcheck.url, "https://reqcheck.example.org");
         }
+    }
+
+    /// A new project is one edit from a service: uncommenting the schedule and `[daemon]` lines
+    /// the config carries gives both jobs the same valid schedule and the daemon its address.
+    #[test]
+    fn the_commented_schedule_and_daemon_lines_work_once_uncommented() {
+        let text = config_text("sqlite://clinic.db", "https://reqcheck.example.org");
+        let parse = |text: &str| crate::config::Config::parse(Path::new("reqsync.toml"), text);
+        let plain = parse(&text).expect("the config as written");
+        assert!(plain.jobs.iter().all(|j| j.schedule.is_none()));
+        let uncommented = ["# schedule = ", "# [daemon]", "# listen = "]
+            .iter()
+            .fold(text.clone(), |t, line| t.replace(line, &line[2..]));
+        assert_eq!(
+            uncommented.matches("\nschedule = ").count(),
+            2,
+            "{uncommented}"
+        );
+        let service = parse(&uncommented).expect("the config uncommented");
+        let schedules: Vec<_> = service.jobs.iter().map(|j| j.schedule.as_ref()).collect();
+        assert_eq!(schedules.len(), 2);
+        assert!(
+            schedules[0].is_some() && schedules[0] == schedules[1],
+            "{schedules:?}"
+        );
+        assert_eq!(service.daemon.listen.to_string(), "127.0.0.1:9464");
     }
 }

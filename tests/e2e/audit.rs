@@ -41,6 +41,69 @@ fn trail(dir: &Path, n: u64) -> std::path::PathBuf {
     path
 }
 
+/// `reqsync audit verify … | head -1`, `reqsync seed … | head -1`: the reader has closed the
+/// pipe before reqsync prints. The command ends quietly (exit 0), never with a panic and a
+/// backtrace.
+#[test]
+fn printing_into_a_closed_pipe_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().expect("dir");
+    trail(dir.path(), 4);
+    for args in [
+        &["audit", "verify", "audit.jsonl"][..],
+        &["audit", "verify", "audit.jsonl", "--json"][..],
+        &["seed", "--db", "sqlite://clinic.db", "--kcmo"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reqsync"));
+        cmd.env_remove("REQSYNC_LOG").stdout(writer);
+        let out = run_in(cmd, dir.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Every other command finds its files through `--config`; so does `audit verify` when no file
+/// is named: the trail the config's `[audit] file` names.
+#[test]
+fn verify_without_a_file_checks_the_trail_of_the_config() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = reqsync(dir.path(), &["init", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let state = dir.path().join("proj/.reqsync");
+    std::fs::create_dir_all(&state).expect("state dir");
+    let written = trail(&state, 3);
+    assert_eq!(written, state.join("audit.jsonl"));
+
+    let out = reqsync(
+        dir.path(),
+        &["audit", "verify", "--config", "proj/reqsync.toml"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("3 entries, chain intact"), "{stdout}");
+    // The default config, as for every command: reqsync.toml in the working folder.
+    let out = reqsync(&dir.path().join("proj"), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("3 entries, chain intact"));
+    // A file and a config at once is ambiguous.
+    let out = reqsync(
+        dir.path(),
+        &[
+            "audit",
+            "verify",
+            "x.jsonl",
+            "--config",
+            "proj/reqsync.toml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
 #[test]
 fn verify_accepts_an_intact_trail_and_prints_its_last_hash() {
     let dir = tempfile::tempdir().expect("dir");

@@ -217,6 +217,25 @@ async fn seed_and_init_make_a_project_that_runs() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// A new project's daemon has nothing to run until the jobs get a schedule: it refuses, and
+/// says where the lines to uncomment are.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_on_a_new_project_points_at_the_commented_schedule_lines() {
+    let world = World::kcmo().await;
+    let url = world.receiver.base_url();
+    let out = reqsync(&world, &["init", "fresh", "--reqcheck-url", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = reqsync(&world, &["daemon", "--config", "fresh/reqsync.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has a `schedule`") && err.contains("commented out in each job"),
+        "{err}"
+    );
+    let config = std::fs::read_to_string(world.path("fresh/reqsync.toml")).expect("config");
+    assert_eq!(config.matches("# schedule = \"0 2 * * *\"").count(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn check_passes_on_the_default_project_without_contacting_reqcheck() {
     let world = World::kcmo().await;

@@ -23,8 +23,12 @@ pub enum AuditCommand {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The audit file (`[audit] file`; by default `.reqsync/audit.jsonl` beside the config).
-    pub file: PathBuf,
+    /// The audit file [default: the config's `[audit] file`, `.reqsync/audit.jsonl` beside it
+    /// unless set].
+    pub file: Option<PathBuf>,
+    /// The config whose audit trail is checked (when no FILE is given).
+    #[arg(long, short, default_value_os_t = super::default_config(), conflicts_with = "file")]
+    pub config: PathBuf,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -37,8 +41,16 @@ pub fn run(args: AuditArgs) -> Result<u8, Failure> {
 }
 
 fn verify(args: VerifyArgs) -> Result<u8, Failure> {
-    let verdict = audit::verify_file(&args.file).or_exit(exit::CONFIG, "cannot verify")?;
-    let file = args.file.display();
+    let path = match args.file {
+        Some(file) => file,
+        None => {
+            reqsync::config::Config::load(&args.config)
+                .or_exit(exit::CONFIG, "cannot load the configuration")?
+                .audit_file
+        }
+    };
+    let verdict = audit::verify_file(&path).or_exit(exit::CONFIG, "cannot verify")?;
+    let file = path.display();
     if args.json {
         let out = match &verdict {
             Verdict::Intact(s) => serde_json::json!({

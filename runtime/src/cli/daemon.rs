@@ -43,8 +43,9 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
         return Err(Failure::new(
             exit::CONFIG,
             anyhow::anyhow!(
-                "no job in {} has a `schedule`: give the jobs a cron expression (e.g. \
-                 schedule = \"*/15 * * * *\") or call `reqsync run` from a scheduler instead",
+                "no job in {} has a `schedule`: give the jobs one cron expression (e.g. \
+                 schedule = \"0 2 * * *\"; a config from `reqsync init` has that line \
+                 commented out in each job) or call `reqsync run` from a scheduler instead",
                 config.path.display()
             ),
         ));

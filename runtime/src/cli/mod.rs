@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod closed_output;
 pub mod daemon;
 pub mod demo;
 pub mod exit;
@@ -57,7 +58,7 @@ pub enum Command {
     Receiver(receiver::ReceiverArgs),
     /// Write a complete, working project folder (config, queries, templates, transform modules).
     Init(init::InitArgs),
-    /// Inspect transform modules.
+    /// Transform modules: new, build, dev, test, try, diff, inspect, list.
     Transform(transform::TransformArgs),
     /// Recent runs from the run ledger: windows, counts, statuses, ReqCheck's import ids.
     History(history::HistoryArgs),
@@ -154,5 +155,22 @@ mod tests {
     fn every_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// `reqsync --help` is where a new user learns what `transform` holds: its one line names
+    /// every subcommand (it once said "Inspect transform modules", hiding test, try and diff).
+    #[test]
+    fn the_transform_line_of_the_help_names_every_transform_subcommand() {
+        use clap::CommandFactory;
+        let cli = super::Cli::command();
+        let transform = cli.find_subcommand("transform").expect("transform");
+        let about = transform.get_about().expect("about").to_string();
+        for sub in transform.get_subcommands() {
+            let name = sub.get_name();
+            assert!(
+                about.split([' ', ',', '.', ':']).any(|w| w == name),
+                "`{name}` is missing from {about:?}"
+            );
+        }
     }
 }
