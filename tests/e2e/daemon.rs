@@ -287,6 +287,17 @@ async fn the_binary_stops_cleanly_on_sigterm_with_exit_code_zero() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("shutdown requested"), "{stderr}");
     assert!(stderr.contains("daemon stopped"), "{stderr}");
+    // Log fields carry plain values (a time, a list of jobs, a basis), never Rust's debug forms
+    // such as `next_run=Some(2026-…)` or `jobs={"patients", …}`.
+    assert!(stderr.contains("next_run=20"), "{stderr}");
+    assert!(stderr.contains("jobs=patients,vaccine-doses"), "{stderr}");
+    assert!(
+        stderr.contains("basis=full") || stderr.contains("basis=last-complete-run"),
+        "{stderr}"
+    );
+    for debug_form in ["Some(", "jobs={", "jobs=[", "basis=Full", "basis=Last"] {
+        assert!(!stderr.contains(debug_form), "{debug_form}: {stderr}");
+    }
     // Whatever the last run managed before stopping, ReqCheck never got a dose of a patient it
     // lacks (a run stops between requests, patients first).
     let dump = world.dump();

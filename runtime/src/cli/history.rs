@@ -83,7 +83,7 @@ fn print_run(run: &RunRecord, detail: bool) {
             "    {:<14} {:<11} window {}  read {}  emitted {}  skipped {}  rejected {}  sent {}  acknowledged {}",
             j.job,
             j.status.as_str(),
-            j.window_start,
+            j.window_start_text(),
             j.read,
             j.emitted,
             j.skipped,

@@ -231,6 +231,14 @@ pub struct ScheduledJob {
     pub schedule: Schedule,
 }
 
+/// Job names as one log field: `patients,vaccine-doses`, not a debug-printed list.
+fn job_list<'a>(jobs: impl IntoIterator<Item = &'a String>) -> String {
+    jobs.into_iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The jobs of a config that have a `schedule`, and the names of those that have none (which
 /// the daemon does not run).
 pub fn scheduled_jobs(config: &Config) -> (Vec<ScheduledJob>, Vec<String>) {
@@ -452,14 +460,15 @@ impl Service {
             .collect();
         for (job, at) in self.jobs.iter().zip(&next) {
             self.state.set_next(&job.name, *at);
-            tracing::info!(job = %job.name, schedule = %job.schedule, next_run = ?at, "job scheduled");
+            let next_run = at.map_or_else(|| "never".to_owned(), |at| at.to_rfc3339());
+            tracing::info!(job = %job.name, schedule = %job.schedule, %next_run, "job scheduled");
         }
         let mut current: Option<Current> = None;
         let mut pending: BTreeSet<String> = BTreeSet::new();
         loop {
             if current.is_none() && !pending.is_empty() {
                 let jobs = std::mem::take(&mut pending);
-                tracing::info!(jobs = ?jobs, "scheduled run starting");
+                tracing::info!(jobs = %job_list(&jobs), "scheduled run starting");
                 self.state.started(&jobs);
                 let future = self
                     .runner
@@ -520,13 +529,13 @@ impl Service {
             }
         }
         if let Some(mut c) = current.take() {
-            tracing::info!(jobs = ?c.jobs, "shutting down: the current run stops at the next batch boundary");
+            tracing::info!(jobs = %job_list(&c.jobs), "shutting down: the current run stops at the next batch boundary");
             let result = c.future.as_mut().await;
             self.finish(c, result);
             summary.runs += 1;
         }
         if !pending.is_empty() {
-            tracing::info!(jobs = ?pending, "shutting down: waiting jobs not started");
+            tracing::info!(jobs = %job_list(&pending), "shutting down: waiting jobs not started");
         }
         summary
     }
@@ -545,7 +554,7 @@ impl Service {
                 .as_secs_f64(),
         };
         tracing::info!(
-            jobs = ?summary.jobs,
+            jobs = %job_list(&summary.jobs),
             outcome = summary.outcome.label(),
             seconds = summary.seconds,
             "scheduled run finished"

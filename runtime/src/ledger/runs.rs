@@ -155,6 +155,15 @@ pub struct JobRunRecord {
     pub requests: Vec<RequestRecord>,
 }
 
+impl JobRunRecord {
+    /// The window start as a run's summary prints it (`2026-12-07 01:53:00`, clinic time,
+    /// fractions of a second only when there are some); the stored text if it does not parse.
+    pub fn window_start_text(&self) -> String {
+        parse_local(&self.window_start)
+            .map_or_else(|| self.window_start.clone(), |start| start.to_string())
+    }
+}
+
 /// One request of a job and ReqCheck's answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestRecord {

@@ -327,3 +327,26 @@ fn resume_start_never_precedes_the_full_extract_start() {
             .unwrap()
     );
 }
+
+/// `reqsync history` and a run's summary print a window start the same way (the ledger keeps it
+/// as `2026-11-02T01:53:00.000`, the summary prints `2026-11-02 01:53:00`).
+#[test]
+fn history_prints_a_window_start_as_the_run_summary_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    for window in [
+        local("2026-11-02 01:53:00"),
+        local("2026-11-02 01:53:00") + Duration::milliseconds(250),
+    ] {
+        let run = ledger
+            .begin_run(RunKind::Sync, utc("2026-11-02T08:00:00Z"))
+            .unwrap();
+        ledger.begin_job(run, &job("patients", window)).unwrap();
+        let stored = ledger.recent_runs(1, false).unwrap().remove(0);
+        assert_eq!(stored.jobs[0].window_start_text(), window.to_string());
+    }
+    assert_eq!(
+        local("2026-11-02 01:53:00").to_string(),
+        "2026-11-02 01:53:00"
+    );
+}

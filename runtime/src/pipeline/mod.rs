@@ -338,7 +338,7 @@ impl Pipeline {
         report.window_start = Some(start);
         report.window_basis = Some(basis);
         report.as_of = Some(as_of);
-        tracing::info!(run_id = report.run_id, window_start = %start, basis = ?basis, %as_of, jobs = jobs.len(), "sync starting");
+        tracing::info!(run_id = report.run_id, window_start = %start, basis = %basis.as_str(), %as_of, jobs = jobs.len(), "sync starting");
 
         // Every job's window is fixed and recorded before the first one runs: a run that dies
         // in its first job must leave the later jobs' windows in the ledger too, or the next

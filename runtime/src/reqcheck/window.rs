@@ -67,6 +67,19 @@ pub enum WindowBasis {
     Ledger,
 }
 
+impl WindowBasis {
+    /// The basis as the run report's JSON names it, for log fields.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowBasis::Heartbeat => "heartbeat",
+            WindowBasis::InitialStart => "initial-start",
+            WindowBasis::Full => "full",
+            WindowBasis::LastCompleteRun => "last-complete-run",
+            WindowBasis::Ledger => "ledger",
+        }
+    }
+}
+
 /// Where the window starts, in the clinic's local time (source timestamps carry no offset).
 ///
 /// The heartbeat is the time ReqCheck *received* the last import, not a source timestamp, and
@@ -95,6 +108,22 @@ pub fn window_start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_basis_is_logged_as_the_report_names_it() {
+        for basis in [
+            WindowBasis::Heartbeat,
+            WindowBasis::InitialStart,
+            WindowBasis::Full,
+            WindowBasis::LastCompleteRun,
+            WindowBasis::Ledger,
+        ] {
+            assert_eq!(
+                serde_json::to_value(basis).expect("json"),
+                serde_json::json!(basis.as_str())
+            );
+        }
+    }
 
     fn tz() -> Tz {
         "America/Chicago".parse().unwrap()
