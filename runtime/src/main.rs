@@ -32,11 +32,12 @@ fn main() -> ExitCode {
         {
             cli::logging::Quietness::Report
         }
+        _ if args.quiet => cli::logging::Quietness::Warnings,
         _ => cli::logging::Quietness::Run,
     };
     match &args.log_dir {
         Some(dir) => {
-            if let Err(e) = cli::logging::init_files(dir, args.verbose, args.log_json) {
+            if let Err(e) = cli::logging::init_files(dir, args.verbose, args.log_json, quietness) {
                 eprintln!("error: {e:#}");
                 return ExitCode::from(cli::exit::CONFIG);
             }

@@ -236,6 +236,54 @@ async fn a_daemon_on_a_new_project_points_at_the_commented_schedule_lines() {
     assert_eq!(config.matches("# schedule = \"0 2 * * *\"").count(), 2);
 }
 
+/// At the default level a run's log had one or more lines per request (a 20,000-patient run
+/// printed about 410 around its summary). Per-request lines are debug now and audit events stay
+/// in the trail, so the log does not grow with the requests; `-q` keeps warnings only; the run's
+/// summary prints either way.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runs_default_log_has_no_line_per_request_and_quiet_keeps_warnings_only() {
+    let world = World::new(reqsync::seed::SeedOptions {
+        kcmo: true,
+        synthetic: Some(reqsync::seed::SyntheticOptions::new(300, 5)),
+        ..reqsync::seed::SeedOptions::default()
+    })
+    .await;
+    world.edit_config("batch_size = 500", "batch_size = 10");
+    let out = reqsync(&world, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let sent = world.dump().data_imports.len();
+    assert!(sent > 20, "only {sent} requests: the check proves little");
+    let log = stderr(&out);
+    for per_request in [
+        "request accepted",
+        "request_sent",
+        "request_sending",
+        "reqsync::audit",
+    ] {
+        assert!(!log.contains(per_request), "{per_request}:\n{log}");
+    }
+    assert!(
+        log.lines().count() < 20,
+        "{} lines:\n{log}",
+        log.lines().count()
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).is_empty(),
+        "the summary"
+    );
+
+    let out = reqsync(&world, &["--quiet", "run", "--full"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(!log.contains(" INFO "), "{log}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).is_empty(),
+        "the summary"
+    );
+    let out = reqsync(&world, &["-q", "-v", "run"]);
+    assert_eq!(out.status.code(), Some(2), "-q and -v conflict");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn check_passes_on_the_default_project_without_contacting_reqcheck() {
     let world = World::kcmo().await;

@@ -8,9 +8,10 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 /// What a command logs when neither `-v` nor `REQSYNC_LOG` says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quietness {
-    /// reqsync's progress and everyone's warnings: runs, the daemon, most commands.
+    /// reqsync's progress and everyone's warnings: runs, the daemon, most commands. Audit
+    /// events (one or two per request) stay in the audit trail, out of the log: `-v` adds them.
     Run,
-    /// Warnings only: the demo, which narrates itself.
+    /// Warnings only: `-q`, and the demo, which narrates itself.
     Warnings,
     /// Errors only: a command whose output is a report (`transform test`, and `transform dev`,
     /// which tests on every save). The warnings a failing module makes the host log (a batch
@@ -35,7 +36,12 @@ const LOG_FILES_KEPT: usize = 30;
 /// `reqsync.YYYY-MM-DD.log`, the oldest deleted beyond [`LOG_FILES_KEPT`]. The folder is
 /// created owner-only, like the state folder: the log holds no row data, but it names hosts,
 /// files and job sizes.
-pub fn init_files(dir: &std::path::Path, verbose: u8, json: bool) -> anyhow::Result<()> {
+pub fn init_files(
+    dir: &std::path::Path,
+    verbose: u8,
+    json: bool,
+    quietness: Quietness,
+) -> anyhow::Result<()> {
     use anyhow::Context;
     reqsync::private_fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the log folder {}", dir.display()))?;
@@ -47,7 +53,7 @@ pub fn init_files(dir: &std::path::Path, verbose: u8, json: bool) -> anyhow::Res
         .build(dir)
         .with_context(|| format!("cannot open a log file in {}", dir.display()))?;
     let filter = EnvFilter::try_from_env("REQSYNC_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, Quietness::Run)));
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, quietness)));
     subscriber(filter, json, false, files).try_init()?;
     Ok(())
 }
@@ -58,7 +64,7 @@ fn default_filter(verbose: u8, quietness: Quietness) -> &'static str {
     // source reports every failure itself, with PHI-free messages.
     match verbose {
         0 => match quietness {
-            Quietness::Run => "warn,reqsync=info,tiberius=off",
+            Quietness::Run => "warn,reqsync=info,reqsync::audit=warn,tiberius=off",
             Quietness::Warnings => "warn,tiberius=off",
             Quietness::Report => "error,tiberius=off",
         },
@@ -148,5 +154,29 @@ mod tests {
         let entries = reqsync::audit::read_entries(&path).unwrap();
         let events: Vec<_> = entries.iter().map(|e| e["event"].clone()).collect();
         assert_eq!(events, ["run_started", "run_started"]);
+
+        // (The trail is closed from here on.) At the default level a run's log keeps reqsync's
+        // progress but leaves the audit events, one or two per request, to the trail; `-v`
+        // shows them too; `-q` keeps warnings only.
+        for (verbose, quietness, progress, audit) in [
+            (0, Quietness::Run, true, false),
+            (1, Quietness::Run, true, true),
+            (0, Quietness::Warnings, false, false),
+        ] {
+            let printed = Printed::default();
+            let log = printed.clone();
+            let filter = EnvFilter::new(default_filter(verbose, quietness));
+            let sub = subscriber(filter, false, false, move || log.clone());
+            tracing::subscriber::with_default(sub, || {
+                tracing::info!(target: "reqsync::pipeline", "run finished");
+                tracing::info!(target: "reqsync::audit", event = "request_sent");
+                tracing::warn!(target: "reqsync::pipeline", "a warning");
+            });
+            let text = printed.text();
+            let case = format!("-v×{verbose} {quietness:?}: {text}");
+            assert_eq!(text.contains("run finished"), progress, "{case}");
+            assert_eq!(text.contains("request_sent"), audit, "{case}");
+            assert!(text.contains("a warning"), "{case}");
+        }
     }
 }

@@ -181,8 +181,11 @@ impl Sender<'_> {
             },
             other => other,
         })?;
+        // One line per request is too many at the default level (a 20,000-patient run printed
+        // hundreds around its summary); the ledger, the audit trail and the run report have
+        // every request anyway.
         if let Some(r) = &response {
-            tracing::info!(
+            tracing::debug!(
                 job,
                 endpoint,
                 records,

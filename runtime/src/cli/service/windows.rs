@@ -329,7 +329,7 @@ fn service_main(_arguments: Vec<OsString>) {
         return;
     };
     // No console: the log goes to files. If even that fails, the SCM's status is all there is.
-    let logging = logging::init_files(&args.log_dir, 0, false);
+    let logging = logging::init_files(&args.log_dir, 0, false, logging::Quietness::Run);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let handler = move |control| match control {
