@@ -284,6 +284,97 @@ async fn a_runs_default_log_has_no_line_per_request_and_quiet_keeps_warnings_onl
     assert_eq!(out.status.code(), Some(2), "-q and -v conflict");
 }
 
+/// A new user's first sync from the README: `reqsync receiver` says where it listens and how to
+/// point a project at it, `init` writes such a project (`--dev` for the receiver's default
+/// address) and says how to seed and run it, and that run works.
+#[test]
+fn the_receiver_and_init_dev_tell_a_new_user_how_to_reach_a_first_sync() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let bin = env!("CARGO_BIN_EXE_reqsync");
+    let cmd = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("REQSYNC_LOG")
+            .env_remove("RECEIVER_PASSWORD")
+            .env_remove("RECEIVER_USERNAME")
+            .output()
+            .expect("run reqsync")
+    };
+    let out = cmd(&["init", "dev", "--dev"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("`reqsync receiver`"), "{said}");
+    assert!(
+        said.contains("reqsync seed --db sqlite://dev/clinic.db --kcmo"),
+        "{said}"
+    );
+    let config = std::fs::read_to_string(dir.path().join("dev/reqsync.toml")).expect("config");
+    assert!(
+        config.contains("url = \"http://127.0.0.1:3000\""),
+        "{config}"
+    );
+    let out = cmd(&[
+        "init",
+        "other",
+        "--dev",
+        "--reqcheck-url",
+        "https://x.example",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--dev and --reqcheck-url conflict"
+    );
+
+    // A receiver on a free port says where it is and what a run there needs.
+    let mut receiver = Command::new(bin)
+        .args(["receiver", "--listen", "127.0.0.1:0", "--db", "received.db"])
+        .current_dir(dir.path())
+        .env_remove("RECEIVER_PASSWORD")
+        .env_remove("RECEIVER_USERNAME")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the receiver");
+    let mut lines = BufReader::new(receiver.stderr.take().expect("stderr")).lines();
+    let mut heard = String::new();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the receiver said where it listens")
+            .expect("line");
+        heard.push_str(&line);
+        heard.push('\n');
+        if let Some(rest) = line.strip_prefix("receiver listening on ") {
+            break rest.split(' ').next().expect("url").to_owned();
+        }
+    };
+    let hint = lines.next().expect("the hint").expect("line");
+    assert!(
+        hint.contains(&format!("--reqcheck-url {url}"))
+            && hint.contains("REQCHECK_USERNAME=test REQCHECK_PASSWORD=test"),
+        "{heard}{hint}"
+    );
+    // Done as it says: a project for that address, seeded as init says, run with that login.
+    let out = cmd(&["init", "clinic", "--reqcheck-url", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = cmd(&["seed", "--db", "sqlite://clinic/clinic.db", "--kcmo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = Command::new(bin)
+        .args(["run", "--config", "clinic/reqsync.toml"])
+        .current_dir(dir.path())
+        .env("REQCHECK_USERNAME", "test")
+        .env("REQCHECK_PASSWORD", "test")
+        .output()
+        .expect("run");
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn check_passes_on_the_default_project_without_contacting_reqcheck() {
     let world = World::kcmo().await;

@@ -30,7 +30,7 @@ pub use exit::Failure;
 #[command(name = "reqsync", version, about, long_about = None, after_help = exit::HELP)]
 pub struct Cli {
     /// More log output (-v: debug and the audit events, -vv: trace). Logs never contain row
-    /// values. REQSYNC_LOG overrides the level with a filter (e.g. REQSYNC_LOG=warn,reqsync=debug).
+    /// values. REQSYNC_LOG overrides the level with a filter (REQSYNC_LOG=warn,reqsync=debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Warnings and errors only (a command's own output, such as a run's summary, still prints).

@@ -27,7 +27,7 @@ pub enum ReceiverCommand {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:3000")]
+    #[arg(long, default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// SQLite file holding what the receiver was sent (created if missing).
     #[arg(long, default_value = "receiver.db")]
@@ -45,7 +45,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "RECEIVER_PASSWORD",
-        default_value = "test",
+        default_value = DEFAULT_PASSWORD,
         hide_default_value = true,
         hide_env_values = true
     )]
@@ -111,11 +111,72 @@ pub async fn run(args: ReceiverArgs) -> Result<u8, Failure> {
                 tls,
                 faults: Faults::new(s.faults),
             };
-            eprintln!("receiver listening on {} (Ctrl-C to stop)", config.listen);
-            receiver::serve_forever(config)
+            let default_password = config.password == DEFAULT_PASSWORD;
+            let username = config.username.clone();
+            let running = receiver::start(config)
+                .await
+                .or_exit(exit::CONFIG, "the receiver did not start")?;
+            eprintln!(
+                "{}",
+                how_to_use(&running.base_url(), &username, default_password)
+            );
+            receiver::serve_until_signal(running)
                 .await
                 .or_exit(exit::CONFIG, "the receiver stopped")?;
             Ok(exit::OK)
         }
+    }
+}
+
+/// ReqCheck's development password, the receiver's default: documented, so printed; any other
+/// password is not.
+const DEFAULT_PASSWORD: &str = "test";
+
+/// What the receiver prints once it listens: where, and how to point a project at it (a new
+/// user otherwise finds the address and the login only in `--help`).
+fn how_to_use(base_url: &str, username: &str, default_password: bool) -> String {
+    let password = if default_password {
+        format!("REQCHECK_PASSWORD={DEFAULT_PASSWORD}")
+    } else {
+        "REQCHECK_PASSWORD=<the receiver's --password>".to_owned()
+    };
+    let init = if base_url == DEV_URL {
+        "`reqsync init DIR --dev` writes a project that uses it".to_owned()
+    } else {
+        format!("`reqsync init DIR --reqcheck-url {base_url}` writes a project that uses it")
+    };
+    format!(
+        "receiver listening on {base_url} (Ctrl-C to stop)\n\
+         {init} (or set `url = \"{base_url}\"` under [reqcheck]); a run there needs \
+         REQCHECK_USERNAME={username} {password}"
+    )
+}
+
+/// Where `reqsync receiver` listens by default, and what `reqsync init --dev` points at.
+const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+pub const DEV_URL: &str = "http://127.0.0.1:3000";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_dev_points_at_where_the_receiver_listens_by_default() {
+        assert_eq!(DEV_URL, format!("http://{DEFAULT_LISTEN}"));
+    }
+
+    #[test]
+    fn the_receiver_says_how_to_point_a_project_at_it_without_a_password_it_was_given() {
+        let default = how_to_use(DEV_URL, "test", true);
+        assert!(default.contains("http://127.0.0.1:3000"), "{default}");
+        assert!(default.contains("init DIR --dev"), "{default}");
+        assert!(default.contains("REQCHECK_PASSWORD=test"), "{default}");
+        let other = how_to_use("https://127.0.0.1:8443", "clinic", false);
+        assert!(
+            other.contains("--reqcheck-url https://127.0.0.1:8443"),
+            "{other}"
+        );
+        assert!(other.contains("REQCHECK_USERNAME=clinic"), "{other}");
+        assert!(!other.contains("REQCHECK_PASSWORD=test"), "{other}");
     }
 }

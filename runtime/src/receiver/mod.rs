@@ -215,9 +215,9 @@ impl Drop for RunningReceiver {
     }
 }
 
-/// Runs a receiver until Ctrl-C or SIGTERM, then shuts it down gracefully (for the CLI).
-pub async fn serve_forever(config: ReceiverConfig) -> Result<(), ReceiverError> {
-    let mut running = start(config).await?;
+/// Runs a started receiver until Ctrl-C or SIGTERM, then shuts it down gracefully (for the
+/// CLI, which says where it listens once it does).
+pub async fn serve_until_signal(mut running: RunningReceiver) -> Result<(), ReceiverError> {
     let stopped_by_itself = tokio::select! {
         signal = shutdown_signal() => {
             signal?;
