@@ -39,15 +39,19 @@ fn self_signed() -> TlsIdentity {
 }
 
 pub(crate) async fn double(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) -> TdsDouble {
-    TdsDouble::start(DoubleConfig {
+    TdsDouble::start(double_config(handler, tls)).await
+}
+
+fn double_config(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) -> DoubleConfig {
+    DoubleConfig {
         user: SQL_USER.into(),
         password: SQL_PASSWORD.into(),
         windows_accounts: Vec::new(),
         databases: vec!["clinic".into()],
+        missing_database_error: 4060,
         tls,
         handler,
-    })
-    .await
+    }
 }
 
 /// A project folder whose source is the double, and a receiver.
@@ -242,6 +246,25 @@ async fn a_missing_database_is_named() {
     );
     let err = stream_error(&url, "SELECT 1").await;
     assert!(err.contains("`clinc` does not exist"), "{err}");
+    assert!(err.contains("error 4060"), "{err}");
+}
+
+/// Babelfish for PostgreSQL answers a login to a missing database with error 911 alone, not
+/// SQL Server's 4060: reported the same way, not as a bare server message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_database_answered_with_911_is_named_as_4060_is() {
+    let double = TdsDouble::start(DoubleConfig {
+        missing_database_error: 911,
+        ..double_config(Arc::new(ClinicTables::kcmo()), None)
+    })
+    .await;
+    let url = format!(
+        "sqlserver://{SQL_USER}@127.0.0.1:{}/clinc?encrypt=false",
+        double.port()
+    );
+    let err = stream_error(&url, "SELECT 1").await;
+    assert!(err.contains("`clinc` does not exist"), "{err}");
+    assert!(err.contains("error 911"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -62,6 +62,7 @@ async fn windows_double(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) -> 
             },
         ],
         databases: vec!["clinic".into()],
+        missing_database_error: 4060,
         tls,
         handler,
     })

@@ -141,6 +141,9 @@ pub struct DoubleConfig {
     /// Accounts that may log in with Windows authentication (NTLM).
     pub windows_accounts: Vec<WindowsAccount>,
     pub databases: Vec<String>,
+    /// The error a login to a database not in `databases` gets: 4060 (and 18456) as SQL Server
+    /// answers, or 911 alone as Babelfish for PostgreSQL does.
+    pub missing_database_error: u32,
     /// `None`: the double answers that it does not support encryption.
     pub tls: Option<TlsIdentity>,
     pub handler: Arc<dyn Handler>,
@@ -325,25 +328,30 @@ async fn serve(
         .iter()
         .any(|d| d.eq_ignore_ascii_case(&login.database))
     {
-        tokens::message(
-            out,
-            true,
-            4060,
-            11,
-            &format!(
-                "Cannot open database \"{}\" requested by the login. The login failed.",
-                login.database
-            ),
-            1,
-        );
-        tokens::message(
-            out,
-            true,
-            18456,
-            14,
-            &format!("Login failed for user '{login_name}'."),
-            1,
-        );
+        if config.missing_database_error == 911 {
+            let text = format!("database \"{}\" does not exist", login.database);
+            tokens::message(out, true, 911, 16, &text, 1);
+        } else {
+            tokens::message(
+                out,
+                true,
+                4060,
+                11,
+                &format!(
+                    "Cannot open database \"{}\" requested by the login. The login failed.",
+                    login.database
+                ),
+                1,
+            );
+            tokens::message(
+                out,
+                true,
+                18456,
+                14,
+                &format!("Login failed for user '{login_name}'."),
+                1,
+            );
+        }
         tokens::done(out, tokens::DONE_ERROR, 0);
         return w.finish(&mut io).await;
     }

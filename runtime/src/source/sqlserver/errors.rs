@@ -62,7 +62,9 @@ pub fn connect_reason(
         Error::Io { kind, .. } if url.auth.is_windows() && handshake_error(*kind) => {
             ConnectFailure::LoginFailed
         }
-        Error::Server(e) if e.code() == 4060 => ConnectFailure::DatabaseMissing,
+        // 4060 is SQL Server's answer at login; 911 ("database does not exist") is what
+        // Babelfish for PostgreSQL and a failed `USE` answer.
+        Error::Server(e) if matches!(e.code(), 4060 | 911) => ConnectFailure::DatabaseMissing,
         Error::Server(_) | Error::Routing { .. } => ConnectFailure::Refused,
         Error::Tls(_) => ConnectFailure::Tls,
         Error::Protocol(msg) if msg.contains("encryption level") => ConnectFailure::Tls,
@@ -103,10 +105,11 @@ fn connect_text(url: &SqlServerUrl, user: Option<&str>, err: &tiberius::error::E
                  the password ({}); the server's error log gives the exact reason",
                 password_hint(url)
             ),
-            4060 => format!(
+            4060 | 911 => format!(
                 "the database `{}` does not exist or {user} may not open it (SQL Server error \
-                 4060): check the database name in the URL and the login's database user",
-                url.database
+                 {}): check the database name in the URL and the login's database user",
+                url.database,
+                e.code()
             ),
             18470 => format!("the login {user} is disabled (SQL Server error 18470)"),
             18486 => format!("the login {user} is locked out (SQL Server error 18486)"),
