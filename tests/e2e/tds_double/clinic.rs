@@ -571,8 +571,8 @@ impl Handler for ClinicTables {
         Reply::Rows(result, self.take_fault(name))
     }
 
-    fn describe_window_parameter(&self, _sql: &str) -> Result<String, (u32, String)> {
-        Ok(self.updated_at.sql_name())
+    fn describe_window_parameter(&self, _sql: &str) -> Result<Option<String>, (u32, String)> {
+        Ok(Some(self.updated_at.sql_name()))
     }
 
     fn transaction(&self, event: Transaction) {

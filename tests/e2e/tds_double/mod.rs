@@ -86,10 +86,10 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers a SQL batch or an `sp_executesql` call.
     fn execute(&self, request: &Request) -> Reply;
 
-    /// What `sp_describe_undeclared_parameters` says about `@P1` in `sql`: its type name, or
-    /// a server error (number, message).
-    fn describe_window_parameter(&self, _sql: &str) -> Result<String, (u32, String)> {
-        Ok("datetime2(7)".into())
+    /// What `sp_describe_undeclared_parameters` says about `@P1` in `sql`: its type name,
+    /// nothing (an empty result, as some servers answer), or a server error (number, message).
+    fn describe_window_parameter(&self, _sql: &str) -> Result<Option<String>, (u32, String)> {
+        Ok(Some("datetime2(7)".into()))
     }
 
     /// A transaction began, committed or rolled back on some connection.
@@ -649,7 +649,11 @@ fn answer_to(request: &Request, config: &DoubleConfig) -> Reply {
             });
         }
         return match config.handler.describe_window_parameter(tsql) {
-            Ok(name) => Reply::rows(ResultSet {
+            Ok(None) => Reply::rows(ResultSet {
+                columns,
+                rows: vec![],
+            }),
+            Ok(Some(name)) => Reply::rows(ResultSet {
                 columns,
                 rows: vec![vec![
                     Cell::Int(1),

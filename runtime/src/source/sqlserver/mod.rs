@@ -254,7 +254,16 @@ impl SqlServerSource {
                     Ok(WindowType::FALLBACK)
                 }
             },
-            Ok(None) => Ok(WindowType::FALLBACK),
+            // No row for the parameter: some servers (and compatibility levels) describe
+            // nothing rather than fail. Exact on compatibility level 130+, as above.
+            Ok(None) => {
+                tracing::warn!(
+                    query = %query.name,
+                    "SQL Server did not describe the window parameter's type; binding it as \
+                     datetime2(7)"
+                );
+                Ok(WindowType::FALLBACK)
+            }
             // The server could not deduce a single type (e.g. the parameter is compared with
             // columns of different types, or the batch uses temporary tables). The query itself
             // may still be fine; binding datetime2(7) is exact on compatibility level 130+.
