@@ -204,9 +204,11 @@ fn is_kebab(code: &str) -> bool {
 ///
 /// Only values of at least four characters count (shorter ones occur in ordinary words), and
 /// not the values the module's own declaration or the generator's fixed boundaries name: a
-/// message may say "before 1900-01-01" or "not between 1 and 2147483647" whatever the row.
+/// message may say "before 1900-01-01" or "not between 1 and 2147483647" whatever the row. A row
+/// value found only inside such a declared text ("1474" inside "2147483647") is not a quote.
 struct Quotable {
     values: Vec<String>,
+    declared: Vec<String>,
 }
 
 impl Quotable {
@@ -238,15 +240,26 @@ impl Quotable {
             })
             .filter(|s| s.chars().count() >= 4 && !declared.contains(s))
             .collect();
-        Self { values }
+        Self { values, declared }
+    }
+
+    /// Whether `message` holds `value` somewhere other than inside a longer declared text.
+    fn quotes(&self, message: &str, value: &str) -> bool {
+        let declared: Vec<(usize, usize)> = self
+            .declared
+            .iter()
+            .filter(|d| d.len() > value.len())
+            .flat_map(|d| spans(message, d))
+            .collect();
+        spans(message, value).any(|(start, end)| {
+            !declared
+                .iter()
+                .any(|&(d_start, d_end)| d_start <= start && end <= d_end)
+        })
     }
 
     fn check(&self, message: &str, what: &str) -> Result<(), Violation> {
-        match self
-            .values
-            .iter()
-            .position(|v| message.contains(v.as_str()))
-        {
+        match self.values.iter().position(|v| self.quotes(message, v)) {
             // The detail says which message, not what it quoted: this text reaches CI logs.
             Some(_) => Err(Violation::new(
                 Property::NoValuesInMessages,
@@ -257,9 +270,48 @@ impl Quotable {
     }
 }
 
+/// Every occurrence of `needle` in `haystack`, overlapping ones too, as byte spans.
+fn spans<'a>(haystack: &'a str, needle: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
+    haystack
+        .char_indices()
+        .filter(move |(i, _)| !needle.is_empty() && haystack[*i..].starts_with(needle))
+        .map(move |(i, _)| (i, i + needle.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A generated ZIP code `1474` is not quoted by a message naming the declared bound
+    /// 2147483647, which happens to contain it; the same value on its own, or a row value that
+    /// contains a declared text, is.
+    #[test]
+    fn a_row_value_inside_a_declared_text_is_not_a_quote() {
+        let quotable = Quotable {
+            values: vec!["1474".into(), "21474836470".into()],
+            declared: vec!["2147483647".into()],
+        };
+        assert!(
+            quotable
+                .check("patient_number: above 2147483647", "reject")
+                .is_ok()
+        );
+        assert!(
+            quotable
+                .check("zip 1474 is not a ZIP code", "reject")
+                .is_err()
+        );
+        assert!(
+            quotable
+                .check("2147483647 and then 1474", "reject")
+                .is_err()
+        );
+        assert!(
+            quotable
+                .check("patient 21474836470 is too large", "reject")
+                .is_err()
+        );
+    }
 
     #[test]
     fn kebab_codes_are_lower_case_words_joined_by_hyphens() {
