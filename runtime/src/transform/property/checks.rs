@@ -245,6 +245,10 @@ impl Quotable {
 
     /// Whether `message` holds `value` somewhere other than inside a longer declared text.
     fn quotes(&self, message: &str, value: &str) -> bool {
+        // The usual case, checked once per value of every finding of every generated row.
+        if !message.contains(value) {
+            return false;
+        }
         let declared: Vec<(usize, usize)> = self
             .declared
             .iter()
