@@ -58,6 +58,16 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     secrets: RawSecrets,
+    #[serde(default)]
+    status: RawStatus,
+}
+
+/// `[status]`: what `reqsync status` and the daemon's status page call healthy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatus {
+    /// How old a job's last complete run may be (default `crate::status::DEFAULT_MAX_AGE`).
+    max_age: Option<String>,
 }
 
 /// `[secrets]`: the store `reqsync secret set` writes and `*_secret` keys read.
@@ -222,6 +232,8 @@ pub struct Config {
     pub audit_file: PathBuf,
     /// Where `*_secret` keys (and a source URL's `password_secret=`) find their secrets.
     pub secrets: SecretStore,
+    /// `[status] max_age`: a job whose last complete run is older needs someone to look.
+    pub status_max_age: Duration,
 }
 
 /// What ReqCheck's `201 partial_failure` (an import stored with record errors) means for a run.
@@ -669,6 +681,12 @@ impl Config {
             on_partial_failure,
             audit_file,
             secrets,
+            status_max_age: match raw.status.max_age.as_deref() {
+                Some(age) => {
+                    parse_duration(age).map_err(|reason| invalid("status.max_age", reason))?
+                }
+                None => crate::status::DEFAULT_MAX_AGE,
+            },
         })
     }
 

@@ -26,6 +26,7 @@ pub mod secret_file;
 pub mod secret_store;
 pub mod seed;
 pub mod source;
+pub mod status;
 pub mod transform;
 pub mod windows_accounts;
 #[cfg(windows)]

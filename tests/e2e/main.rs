@@ -40,6 +40,7 @@ mod seed_sqlserver;
 mod sources_postgres;
 mod sources_sqlserver;
 mod sqlserver_windows_auth;
+mod status;
 mod support;
 mod sync;
 mod tds_double;

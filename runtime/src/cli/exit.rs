@@ -21,6 +21,10 @@ pub const BUSY: u8 = 9;
 /// The process ran out of file descriptors (its open-file limit, or the system's); nothing
 /// was done.
 pub const RESOURCE: u8 = 10;
+/// `reqsync status`: some job's last run failed (or ended partial, abandoned, interrupted).
+pub const STATUS_FAILED: u8 = 11;
+/// `reqsync status`: some job has no complete run within `[status] max_age` (or none at all).
+pub const STATUS_STALE: u8 = 12;
 
 pub const HELP: &str = "\
 Exit codes:
@@ -35,7 +39,9 @@ Exit codes:
   7  ReqCheck stored an import with record errors (partial_failure)
   8  audit verify: the audit log has been altered
   9  another run of this project is in progress (runs never overlap); nothing was done
- 10  the process ran out of open files (raise the limit or look for a leak); nothing was done";
+ 10  the process ran out of open files (raise the limit or look for a leak); nothing was done
+ 11  status: a job's last run failed (or ended partial, abandoned or interrupted)
+ 12  status: a job has no complete run within `[status] max_age` (26 h by default)";
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]

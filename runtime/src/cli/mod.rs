@@ -16,6 +16,8 @@ pub mod schedule;
 pub mod secret;
 pub mod seed;
 pub mod service;
+pub mod service_health;
+pub mod status;
 pub mod transform;
 
 use std::path::PathBuf;
@@ -64,6 +66,9 @@ pub enum Command {
     Init(init::InitArgs),
     /// Transform modules: new, build, dev, test, try, diff, inspect, list.
     Transform(transform::TransformArgs),
+    /// Did the last sync work? Each job's last run, last complete run, next run, quarantine and
+    /// module; exit 11 when a last run failed, 12 when no run completed within `max_age`.
+    Status(status::StatusArgs),
     /// Recent runs from the run ledger: windows, counts, statuses, ReqCheck's import ids.
     History(history::HistoryArgs),
     /// Rows a transform rejected: list them, show one, or replay those that now pass.
@@ -96,6 +101,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             .map_err(|e| Failure::new(exit::INTERNAL, anyhow::anyhow!("transform command: {e}")))?,
         Command::Demo(args) => demo::run(args).await,
         Command::Audit(args) => audit::run(args),
+        Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args),
         Command::Quarantine(args) => quarantine::run(args).await,
         Command::Schedule(args) => tokio::task::spawn_blocking(move || schedule::run(args))

@@ -73,4 +73,21 @@ impl RunLock {
             .map_err(io)?;
         Ok(Self { _file: file })
     }
+
+    /// Whether some process holds the lock now, asked with a shared lock that is let go at
+    /// once: a run starting in that instant finds the lock taken and says "busy", so this is
+    /// asked only when the ledger shows a run that may still be going.
+    pub fn is_held(state_dir: &Path) -> std::io::Result<bool> {
+        let path = state_dir.join("run.lock");
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(TryLockError::WouldBlock) => Ok(true),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
+    }
 }

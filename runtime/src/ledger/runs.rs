@@ -51,7 +51,7 @@ impl RunKind {
             RunKind::DryRun => "dry-run",
         }
     }
-    fn parse(s: &str) -> Self {
+    pub(super) fn parse(s: &str) -> Self {
         match s {
             "full" => RunKind::Full,
             "replay" => RunKind::Replay,
@@ -72,7 +72,7 @@ impl RunStatus {
             RunStatus::Interrupted => "interrupted",
         }
     }
-    fn parse(s: &str) -> Self {
+    pub(super) fn parse(s: &str) -> Self {
         match s {
             "complete" => RunStatus::Complete,
             "partial" => RunStatus::Partial,

@@ -350,3 +350,109 @@ fn history_prints_a_window_start_as_the_run_summary_does() {
         "2026-11-02 01:53:00"
     );
 }
+
+#[test]
+fn a_run_that_ended_before_any_job_began_is_every_jobs_last_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let done = record_run(
+        &ledger,
+        RunKind::Sync,
+        "2026-11-01T02:00:00Z",
+        "2026-10-31 02:00:00",
+        RunStatus::Complete,
+    );
+    // ReqCheck unreachable: the run fails before its first job.
+    let failed = ledger
+        .begin_run(RunKind::Sync, utc("2026-11-02T02:00:00Z"))
+        .unwrap();
+    ledger
+        .finish_run(failed, RunStatus::Failed, Some(("delivery", "x")), None)
+        .unwrap();
+    // A replay and a dry run are not the scheduled work the overview is about.
+    record_run(
+        &ledger,
+        RunKind::Replay,
+        "2026-11-02T03:00:00Z",
+        "2026-10-31 02:00:00",
+        RunStatus::Complete,
+    );
+    let overview = ledger.job_overview("patients").unwrap();
+    let last = overview.last_run.unwrap();
+    assert_eq!((last.run_id, last.status), (failed, RunStatus::Failed));
+    assert_eq!(last.error_class.as_deref(), Some("delivery"));
+    assert_eq!(overview.last_complete.unwrap().run_id, done);
+
+    // The next run reaches the job: its row is the last run again.
+    let next = record_run(
+        &ledger,
+        RunKind::Sync,
+        "2026-11-03T02:00:00Z",
+        "2026-11-01 02:00:00",
+        RunStatus::Complete,
+    );
+    assert_eq!(
+        ledger
+            .job_overview("patients")
+            .unwrap()
+            .last_run
+            .unwrap()
+            .run_id,
+        next
+    );
+    let totals = ledger
+        .run_totals_since(utc("2026-11-02T00:00:00Z"))
+        .unwrap();
+    let ids: Vec<RunId> = totals.iter().map(|t| t.run_id).collect();
+    assert_eq!(
+        ids,
+        [failed, next],
+        "sync and full runs since then, oldest first"
+    );
+}
+
+#[test]
+fn open_quarantine_counts_each_entry_once_per_finding_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let run = ledger.begin_run(RunKind::Sync, Utc::now()).unwrap();
+    let rows = [
+        Rejection {
+            key: "1",
+            group: None,
+            findings: vec!["dob:required", "first_name:required"],
+        },
+        Rejection {
+            key: "2",
+            group: None,
+            findings: vec!["dob:not-a-date"],
+        },
+        Rejection {
+            key: "3",
+            group: None,
+            findings: vec!["dob:required"],
+        },
+    ];
+    ledger
+        .quarantine_rows(run, "patients", "m", rows, Utc::now())
+        .unwrap();
+    ledger
+        .resolve_quarantined(
+            run,
+            "patients",
+            &HashSet::from(["3".to_string()]),
+            Utc::now(),
+        )
+        .unwrap();
+    let counts: Vec<(String, i64)> = ledger
+        .open_quarantine_by_code()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.code, c.entries))
+        .collect();
+    assert_eq!(
+        counts,
+        [("not-a-date".to_string(), 1), ("required".to_string(), 1)]
+    );
+    assert_eq!(ledger.job_overview("patients").unwrap().open_quarantine, 2);
+}

@@ -276,7 +276,7 @@ impl ModuleRegistry {
         let candidate = self
             .engine
             .load(&slot.path)
-            .map_err(|e| (sha_of(&slot.path), e.to_string()))?;
+            .map_err(|e| (module_file_sha256(&slot.path), e.to_string()))?;
         let sha = Some(candidate.sha256.clone());
         let refuse = |reason: String| (sha.clone(), reason);
         let mut instance =
@@ -433,7 +433,7 @@ fn canonical(path: &Path) -> PathBuf {
 
 /// The SHA-256 of the file at `path`, when it is one a module could be (a regular file within
 /// the module size cap): a path swapped for a device must not be read without end.
-fn sha_of(path: &Path) -> Option<String> {
+pub fn module_file_sha256(path: &Path) -> Option<String> {
     use sha2::Digest;
     crate::input_file::read(path, crate::input_file::MODULE)
         .ok()

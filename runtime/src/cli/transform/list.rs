@@ -2,9 +2,7 @@
 //! service is running, what it runs now (a swap it refused leaves the file on disk different
 //! from the active version; this is where that shows).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use reqsync::config::Config;
@@ -13,9 +11,6 @@ use reqsync::transform::{SandboxLimits, TransformEngine, TransformInstance};
 use serde::Serialize;
 
 use crate::cli::exit::{self, Failure, OrExit};
-
-/// How long to wait for the running service's `/healthz`: it answers from memory.
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -56,7 +51,13 @@ pub fn run(args: ListArgs) -> Result<u8, Failure> {
         .or_exit(exit::CONFIG, "cannot use the module cache")?;
     let engine = TransformEngine::new(SandboxLimits::default(), Some(cache))
         .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
-    let service = running_service(config.daemon.listen);
+    let service = tokio::runtime::Handle::try_current()
+        .map_err(|e| e.to_string())
+        .and_then(|handle| {
+            handle.block_on(crate::cli::service_health::running_modules(
+                config.daemon.listen,
+            ))
+        });
     let mut listed = Vec::new();
     for job in &config.jobs {
         let described = engine.load(&job.transform).and_then(|module| {
@@ -155,56 +156,4 @@ fn print_human(
     if let Err(why) = service {
         println!("no running service answered: {why}");
     }
-}
-
-/// Each job's module as the project's running service reports it on `/healthz`.
-fn running_service(
-    listen: SocketAddr,
-) -> Result<std::collections::BTreeMap<String, ModuleStatus>, String> {
-    let addr = reachable(listen);
-    let url = format!("http://{addr}/healthz");
-    let fetch = async {
-        let client = reqwest::Client::builder()
-            .timeout(HEALTH_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let response = client.get(&url).send().await.map_err(|e| {
-            if e.is_connect() {
-                format!("nothing listens on {addr}")
-            } else {
-                format!("{addr}: {e}")
-            }
-        })?;
-        if !response.status().is_success() {
-            return Err(format!("{addr} answered {}", response.status()));
-        }
-        response
-            .json::<serde_json::Value>()
-            .await
-            .map_err(|e| format!("{addr} did not answer as reqsync's /healthz: {e}"))
-    };
-    let health = tokio::runtime::Handle::try_current()
-        .map_err(|e| e.to_string())?
-        .block_on(fetch)?;
-    let jobs = health["jobs"]
-        .as_object()
-        .ok_or_else(|| format!("{addr} did not answer as reqsync's /healthz"))?;
-    Ok(jobs
-        .iter()
-        .filter_map(|(job, h)| {
-            let status = serde_json::from_value::<ModuleStatus>(h["module"].clone()).ok()?;
-            Some((job.clone(), status))
-        })
-        .collect())
-}
-
-/// The address to connect to for a listen address: a wildcard one is reached on loopback.
-fn reachable(listen: SocketAddr) -> SocketAddr {
-    let ip = match listen.ip() {
-        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
-        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
-        ip => ip,
-    };
-    SocketAddr::new(ip, listen.port())
 }
