@@ -99,6 +99,16 @@ struct RawDaemon {
     request_timeout: Option<String>,
     /// Connections served at once; more are closed as they arrive (default 32).
     max_connections: Option<usize>,
+    /// Serve the status page at `/status` (default true).
+    status_page: Option<bool>,
+    /// The user name the status page asks for (HTTP basic authentication); required when
+    /// `listen` is not a loopback address.
+    status_username: Option<String>,
+    status_password_env: Option<String>,
+    status_password_file: Option<PathBuf>,
+    status_password_secret: Option<String>,
+    /// Refused with the way to give it: passwords never go in the config file.
+    status_password: Option<toml::Value>,
 }
 
 /// `[reqcheck]`
@@ -251,10 +261,15 @@ pub enum PartialFailurePolicy {
 /// `[daemon]`, validated.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    /// Where `/healthz` and `/metrics` are served.
+    /// Where `/healthz`, `/metrics` and `/status` are served.
     pub listen: SocketAddr,
     /// What one client may hold of that listener.
     pub limits: HttpLimits,
+    /// Whether `/status` is served at all.
+    pub status_page: bool,
+    /// The status page's login (user name, where its password is); without one the page is
+    /// served on loopback only.
+    pub status_login: Option<(String, CredentialsSource)>,
 }
 
 /// Two requests in flight keep ReqCheck busy while the answer to one travels back and the next
@@ -333,8 +348,14 @@ impl Config {
             .flat_map(|s| [&s.username, &s.password]);
         let mut named: Vec<&SecretRef> = Vec::new();
         let mut files: Vec<PathBuf> = Vec::new();
+        let status_page = self
+            .daemon
+            .status_login
+            .iter()
+            .map(|(_, password)| password);
         for source in [&self.reqcheck.username, &self.reqcheck.password]
             .into_iter()
+            .chain(status_page)
             .chain(proxy)
         {
             match source {
@@ -417,6 +438,7 @@ impl Config {
             ));
         }
         let username = pick_source(
+            "reqcheck",
             "username",
             Forms {
                 env: r.username_env,
@@ -430,6 +452,7 @@ impl Config {
         .map_err(|(key, reason)| invalid(&key, reason))?
         .unwrap_or_else(|| CredentialsSource::Env("REQCHECK_USERNAME".into()));
         let password = pick_source(
+            "reqcheck",
             "password",
             Forms {
                 env: r.password_env,
@@ -639,6 +662,57 @@ impl Config {
                 .map_err(|(k, reason)| invalid(&k, reason))?,
             });
         }
+        if raw.daemon.status_password.is_some() {
+            return Err(invalid(
+                "daemon.status_password",
+                "passwords never go in the config file; store it with `reqsync secret set \
+                 NAME` and name it with `status_password_secret`, or name the variable holding \
+                 it with `status_password_env`, or point `status_password_file` at a file \
+                 readable only by the service account"
+                    .into(),
+            ));
+        }
+        let status_password = pick_source(
+            "daemon",
+            "status_password",
+            Forms {
+                env: raw.daemon.status_password_env.clone(),
+                file: raw.daemon.status_password_file.clone(),
+                secret: raw.daemon.status_password_secret.clone(),
+            },
+            None,
+            &rel,
+            &secrets,
+        )
+        .map_err(|(key, reason)| invalid(&key, reason))?;
+        let status_login = match (raw.daemon.status_username.clone(), status_password) {
+            (Some(user), Some(password)) if !user.is_empty() && !user.contains(':') => {
+                Some((user, password))
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "daemon.status_username",
+                    "a user name for basic authentication is not empty and has no `:`".into(),
+                ));
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "daemon.status_password_env",
+                    "the status page's user name is configured but not its password: add \
+                     `status_password_env`, `status_password_file` or `status_password_secret`"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "daemon.status_username",
+                    "the status page's password is configured but not its user name: add \
+                     `status_username`"
+                        .into(),
+                ));
+            }
+        };
         let listen = raw
             .daemon
             .listen
@@ -676,6 +750,8 @@ impl Config {
             daemon: DaemonConfig {
                 listen,
                 limits: http_limits(&raw.daemon).map_err(|(k, reason)| invalid(&k, reason))?,
+                status_page: raw.daemon.status_page.unwrap_or(true),
+                status_login,
             },
             state_dir,
             on_partial_failure,
@@ -724,7 +800,8 @@ impl JobConfig {
     }
 }
 
-/// The three ways a credential can be given in `[reqcheck]`: `X_env`, `X_file`, `X_secret`.
+/// The three ways a credential can be given (in `[reqcheck]`, `[daemon]`): `X_env`, `X_file`,
+/// `X_secret`.
 struct Forms {
     env: Option<String>,
     file: Option<PathBuf>,
@@ -735,13 +812,14 @@ struct Forms {
 /// (`None` when none is given). A secret's name is checked here, so that a bad one fails when
 /// the config loads, not at the first run. Errors are (key, reason).
 fn pick_source(
+    section: &str,
     what: &str,
     forms: Forms,
     default_env: Option<&str>,
     rel: &dyn Fn(&Path) -> PathBuf,
     store: &SecretStore,
 ) -> Result<Option<CredentialsSource>, (String, String)> {
-    let key = |form: &str| format!("reqcheck.{what}_{form}");
+    let key = |form: &str| format!("{section}.{what}_{form}");
     let given = [
         forms.env.is_some(),
         forms.file.is_some(),
@@ -783,8 +861,8 @@ fn proxy_sources(
     rel: &dyn Fn(&Path) -> PathBuf,
     store: &SecretStore,
 ) -> Result<Option<CredentialsSources>, (String, String)> {
-    let username = pick_source("proxy_username", username, None, rel, store)?;
-    let password = pick_source("proxy_password", password, None, rel, store)?;
+    let username = pick_source("reqcheck", "proxy_username", username, None, rel, store)?;
+    let password = pick_source("reqcheck", "proxy_password", password, None, rel, store)?;
     match (username, password) {
         (Some(username), Some(password)) => Ok(Some(CredentialsSources { username, password })),
         (None, None) => Ok(None),

@@ -32,7 +32,7 @@ async fn kcmo() -> World {
 }
 
 /// Gives every job the same `schedule` (what the docs recommend: one run, patients first).
-fn schedule_all(world: &World, schedule: &str) {
+pub(crate) fn schedule_all(world: &World, schedule: &str) {
     let path = world.path("reqsync.toml");
     let text = std::fs::read_to_string(&path).expect("read config");
     let text = text.replace(
@@ -42,7 +42,7 @@ fn schedule_all(world: &World, schedule: &str) {
     std::fs::write(&path, text).expect("write config");
 }
 
-fn pipeline(world: &World) -> Pipeline {
+pub(crate) fn pipeline(world: &World) -> Pipeline {
     let config = world.config();
     let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).expect("source url");
     let source = source::open(&url, config.clinic_tz).expect("source");
@@ -66,7 +66,7 @@ fn pipeline(world: &World) -> Pipeline {
     }
 }
 
-async fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) async fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         if let Some(v) = check() {

@@ -41,6 +41,7 @@ mod sources_postgres;
 mod sources_sqlserver;
 mod sqlserver_windows_auth;
 mod status;
+mod status_page;
 mod support;
 mod sync;
 mod tds_double;

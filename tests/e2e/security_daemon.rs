@@ -34,6 +34,16 @@ impl Daemon {
     /// Starts the daemon on `listen` with `limits` (TOML lines of `[daemon]`) and every job on
     /// `schedule`, and waits until it says it started.
     async fn start(listen: &str, limits: &str, schedule: &str) -> Daemon {
+        Self::start_with_env(listen, limits, schedule, &[]).await
+    }
+
+    /// [`Daemon::start`] with more variables in the daemon's environment.
+    async fn start_with_env(
+        listen: &str,
+        limits: &str,
+        schedule: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let world = World::new(SeedOptions {
             kcmo: true,
             ..SeedOptions::default()
@@ -56,6 +66,7 @@ impl Daemon {
             .env("REQCHECK_USERNAME", USER)
             .env("REQCHECK_PASSWORD", PASSWORD)
             .env_remove("REQSYNC_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -336,6 +347,86 @@ async fn metrics_served_beyond_loopback_is_warned_about_at_start_up() {
         "{}",
         quiet.log()
     );
+}
+
+/// `GET /status` with an optional basic-authentication header: status, `WWW-Authenticate`, body.
+async fn status_page(addr: &str, login: Option<(&str, &str)>) -> (u16, Option<String>, String) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut request = client.get(format!("http://{addr}/status"));
+    if let Some((user, password)) = login {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().await.expect("GET /status");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().expect("header").to_string());
+    (status, challenge, response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_beyond_loopback_needs_a_login_and_is_refused_without_one() {
+    let port = free_port().rsplit_once(':').expect("port").1.to_string();
+    let daemon = Daemon::start_with_env(
+        &format!("0.0.0.0:{port}"),
+        "status_username = \"clinic-it\"\nstatus_password_env = \"STATUS_PAGE_PASSWORD\"",
+        NEVER_DURING_THE_TEST,
+        &[("STATUS_PAGE_PASSWORD", "correct horse")],
+    )
+    .await;
+    let addr = format!("127.0.0.1:{port}");
+    let (status, challenge, _) = status_page(&addr, None).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge.is_some_and(|c| c.starts_with("Basic ")),
+        "a browser is asked for the login"
+    );
+    let (status, _, _) = status_page(&addr, Some(("clinic-it", "wrong"))).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = status_page(&addr, Some(("someone", "correct horse"))).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = status_page(&addr, Some(("clinic-it", "correct horse"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("reqsync status"), "{body}");
+    assert!(
+        !daemon.log().contains("correct horse"),
+        "the password reached the log"
+    );
+    // `/status is not served` is the warning of a page without a login; this one has one.
+    assert!(
+        !daemon.log().contains("/status is not served"),
+        "{}",
+        daemon.log()
+    );
+    drop(daemon);
+
+    // No login configured: warned at start-up, and the page is never served there.
+    let port = free_port().rsplit_once(':').expect("port").1.to_string();
+    let daemon = Daemon::start(&format!("0.0.0.0:{port}"), "", NEVER_DURING_THE_TEST).await;
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("/status is not served")),
+        "{log}"
+    );
+    let (status, _, body) = status_page(&format!("127.0.0.1:{port}"), None).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("status_username"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_page_password_in_the_config_file_is_refused() {
+    let world = World::kcmo().await;
+    world.edit_config("[source]", "[daemon]\nstatus_password = \"x\"\n\n[source]");
+    let out = crate::support::reqsync(&world, &["status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("daemon.status_password"), "{stderr}");
+    assert!(stderr.contains("status_password_secret"), "{stderr}");
 }
 
 /// `prlimit --pid PID --nofile=SOFT:` (util-linux): the soft open-file limit of a running

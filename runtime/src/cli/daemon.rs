@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::Args;
-use reqsync::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs};
+use reqsync::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs, status_page};
 use reqsync::pipeline::Delivery;
 use reqsync::reqcheck::Credentials;
 use reqsync::transform::ModuleRegistry;
@@ -59,6 +59,16 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
     let client = super::run::client(&config, credentials)?;
     let listen = args.listen.unwrap_or(config.daemon.listen);
     let limits = config.daemon.limits;
+    let status_login = match &config.daemon.status_login {
+        Some((username, password)) => Some((
+            username.clone(),
+            password
+                .read_status_password()
+                .or_exit(exit::CONFIG, "cannot read the status page's password")?,
+        )),
+        None => None,
+    };
+    let page_config = config.daemon.status_page.then(|| Arc::new(config.clone()));
     let tz = config.clinic_tz;
     let mut pipeline = super::run::pipeline(config, Delivery::ReqCheck(client))?;
     // Hot swap: every job's module is loaded into the registry now, and the folders holding
@@ -94,6 +104,15 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
         Arc::new(SystemClock),
     );
     service.state().attach_modules(modules, module_files);
+    if let Some(page_config) = page_config {
+        let access = status_page::Access::new(local, status_login);
+        if let Some(warning) = access.warning(local) {
+            tracing::warn!("{warning}");
+        }
+        service
+            .state()
+            .attach_status_page(status_page::StatusPage::new(page_config, access));
+    }
     // The HTTP server outlives the scheduler's shutdown: `/healthz` keeps answering while the
     // current run stops at its batch boundary.
     let http_stop = CancellationToken::new();
@@ -103,7 +122,10 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
         limits,
         http_stop.clone(),
     ));
-    tracing::info!(listen = %local, "daemon started: serving /healthz and /metrics");
+    tracing::info!(
+        listen = %local,
+        "daemon started: serving /healthz, /metrics and /status"
+    );
     if let Some(warning) = http::exposure_warning(local) {
         tracing::warn!("{warning}");
     }

@@ -90,6 +90,7 @@ pub fn router(state: Arc<DaemonState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/status", get(super::status_page::handler))
         .with_state(state)
 }
 

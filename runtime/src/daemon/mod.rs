@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 pub mod schedule;
 pub mod service;
+pub mod status_page;
 
 pub use schedule::{Schedule, ScheduleError};
 pub use service::{

@@ -263,6 +263,8 @@ pub struct DaemonState {
     health: Mutex<Health>,
     /// The hot-swap registry and each job's module file, once the daemon has loaded them.
     modules: std::sync::OnceLock<(Arc<ModuleRegistry>, BTreeMap<String, std::path::PathBuf>)>,
+    /// `/status`, once the daemon has set it up (absent: the page is off).
+    status_page: std::sync::OnceLock<super::status_page::StatusPage>,
 }
 
 /// `/healthz`'s body. Job names, times and outcome words only.
@@ -325,6 +327,7 @@ impl DaemonState {
                     .collect(),
             }),
             modules: std::sync::OnceLock::new(),
+            status_page: std::sync::OnceLock::new(),
         }
     }
 
@@ -335,6 +338,15 @@ impl DaemonState {
         jobs: BTreeMap<String, std::path::PathBuf>,
     ) {
         let _ = self.modules.set((registry, jobs));
+    }
+
+    /// Serves `/status` from `page` (the project's config and who may see it).
+    pub fn attach_status_page(&self, page: super::status_page::StatusPage) {
+        let _ = self.status_page.set(page);
+    }
+
+    pub fn status_page(&self) -> Option<&super::status_page::StatusPage> {
+        self.status_page.get()
     }
 
     fn lock(&self) -> MutexGuard<'_, Health> {

@@ -52,8 +52,9 @@ pub enum CredentialsSource {
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error(
-        "{} is not set: export {var} (or set `{what}_file` or `{what}_secret` in [reqcheck])",
-        subject(what)
+        "{} is not set: export {var} (or set `{what}_file` or `{what}_secret` in {})",
+        subject(what),
+        section(what)
     )]
     EnvMissing { what: &'static str, var: String },
     /// `reason` names the file.
@@ -73,15 +74,32 @@ pub enum CredentialsError {
     },
 }
 
-/// "the password for ReqCheck", "the password for the proxy".
-fn subject(what: &str) -> String {
-    match what.strip_prefix("proxy_") {
-        Some(what) => format!("the {what} for the proxy"),
-        None => format!("the {what} for ReqCheck"),
+/// The config section a credential is set in.
+fn section(what: &str) -> &'static str {
+    if what.starts_with("status_") {
+        "[daemon]"
+    } else {
+        "[reqcheck]"
     }
 }
 
+/// "the password for ReqCheck", "the password for the proxy".
+fn subject(what: &str) -> String {
+    if let Some(what) = what.strip_prefix("proxy_") {
+        return format!("the {what} for the proxy");
+    }
+    if let Some(what) = what.strip_prefix("status_") {
+        return format!("the {what} of the daemon's status page");
+    }
+    format!("the {what} for ReqCheck")
+}
+
 impl CredentialsSource {
+    /// The status page's password (`[daemon] status_password_*`).
+    pub fn read_status_password(&self) -> Result<Secret, CredentialsError> {
+        self.read("status_password").map(Secret)
+    }
+
     fn read(&self, what: &'static str) -> Result<String, CredentialsError> {
         let value = match self {
             CredentialsSource::Env(var) => {
