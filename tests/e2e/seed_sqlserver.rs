@@ -8,14 +8,17 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use reqsync::pipeline::RunOptions;
+use reqsync::seed::schema::{IMFILE, MPFILE, TableDef};
 use reqsync::seed::{Corpus, SeedOptions, SyntheticOptions, SyntheticRows, seed_sqlserver};
 use reqsync::source::SqlServerSource;
 use reqsync::source::sqlserver::SqlServerUrl;
+use tokio_util::compat::TokioAsyncWriteCompatExt;
 
 use crate::sources_sqlserver::{SQL_PASSWORD, SQL_USER, SqlWorld, ca_signed, double, url_for};
 use crate::support::{run_with, testdata};
 use crate::sync::assert_receiver_equals_corpus;
-use crate::tds_double::clinic::{ClinicTables, Tables};
+use crate::tds_double::clinic::{ClinicTables, Tables, upsert_nulls};
+use crate::tds_double::request::Param;
 use crate::tds_double::{ParamValue, Request, TdsDouble};
 
 const BEGIN: &str = "SET XACT_ABORT ON;\nBEGIN TRANSACTION";
@@ -62,6 +65,21 @@ fn upserts<'a>(served: &'a [Request], table: &str) -> Vec<&'a Request> {
     served
         .iter()
         .filter(|r| r.sql.starts_with(&prefix))
+        .collect()
+}
+
+/// An upsert's rows, column by column: the parameter bound there, or `None` where the statement
+/// holds a typed `CAST(NULL AS …)`.
+fn rows_of<'a>(request: &'a Request, table: &TableDef) -> Vec<Vec<Option<&'a Param>>> {
+    let nulls = upsert_nulls(request, table).expect("an upsert the seed generates");
+    let mut params = request.params.iter();
+    let cells: Vec<Option<&Param>> = nulls
+        .iter()
+        .map(|&null| if null { None } else { params.next() })
+        .collect();
+    cells
+        .chunks(table.columns.len())
+        .map(<[_]>::to_vec)
         .collect()
 }
 
@@ -162,42 +180,46 @@ async fn seed_kcmo_creates_the_t_sql_schema_and_writes_every_row_in_one_transact
         );
     }
 
-    // The rows: typed sp_executesql parameters, 110 rows per statement at most.
+    // The rows: typed sp_executesql parameters, 110 rows per statement at most, a NULL typed
+    // in the statement instead (see `nulls_are_typed_in_the_statement_never_sent_as_untyped_parameters`).
     let patients = upserts(&served, "mpfile");
     let doses = upserts(&served, "imfile");
     assert_eq!(patients.len(), 1);
     assert_eq!(doses.len(), 2);
     assert!(patients.iter().chain(&doses).all(|r| r.rpc));
-    let params = |rs: &[&Request]| rs.iter().map(|r| r.params.len()).sum::<usize>();
-    assert_eq!(params(&patients), 21 * 19);
-    assert_eq!(params(&doses), 177 * 19);
-    assert_eq!(doses[0].params.len(), 110 * 19);
+    let patient_rows: Vec<Vec<Option<&Param>>> =
+        patients.iter().flat_map(|r| rows_of(r, &MPFILE)).collect();
+    let dose_rows: Vec<Vec<Option<&Param>>> =
+        doses.iter().flat_map(|r| rows_of(r, &IMFILE)).collect();
+    assert_eq!(patient_rows.len(), 21);
+    assert_eq!(dose_rows.len(), 177);
+    assert_eq!(rows_of(doses[0], &IMFILE).len(), 110);
     assert!(
         !patients[0].sql.contains("Patient2"),
         "values never enter the SQL text"
     );
-    let first = patients[0];
-    assert_eq!(first.param("@P1"), Some(&ParamValue::Int(101)));
-    assert_eq!(first.declared("@P1"), Some("bigint"));
+    let value = |cell: Option<&Param>| cell.map(|p| p.value.clone());
+    let declared = |cell: Option<&Param>| cell.map(|p| p.declared.clone());
+    let first = &patient_rows[0];
+    assert_eq!(value(first[0]), Some(ParamValue::Int(101)));
+    assert_eq!(declared(first[0]).as_deref(), Some("bigint"));
+    assert_eq!(value(first[1]), Some(ParamValue::Text("Patient".into())));
+    assert_eq!(declared(first[1]).as_deref(), Some("nvarchar(4000)"));
     assert_eq!(
-        first.param("@P2"),
-        Some(&ParamValue::Text("Patient".into()))
-    );
-    assert_eq!(first.declared("@P2"), Some("nvarchar(4000)"));
-    assert_eq!(
-        first.param("@P5"),
-        Some(&ParamValue::Date(
+        value(first[4]),
+        Some(ParamValue::Date(
             NaiveDate::from_ymd_opt(2015, 10, 15).expect("date")
         ))
     );
-    assert_eq!(first.param("@P6"), Some(&ParamValue::Null), "sex is NULL");
-    assert_eq!(first.declared("@P17"), Some("int"), "family_no is an int");
-    assert_eq!(first.declared("@P19"), Some("datetime2"));
-    let dose = doses[0];
-    assert_eq!(dose.param("@P1"), Some(&ParamValue::Int(1)));
-    assert_eq!(dose.param("@P5"), Some(&ParamValue::Int(110)), "cvx");
-    assert_eq!(dose.param("@P6"), Some(&ParamValue::Text("SKB".into())));
-    assert_eq!(dose.param("@P10"), Some(&ParamValue::Text("N".into())));
+    assert!(first[5].is_none(), "sex is NULL");
+    assert_eq!(declared(first[18]).as_deref(), Some("datetime2"));
+    let dose = &dose_rows[0];
+    assert_eq!(value(dose[0]), Some(ParamValue::Int(1)));
+    assert_eq!(value(dose[4]), Some(ParamValue::Int(110)), "cvx");
+    assert_eq!(declared(dose[4]).as_deref(), Some("int"), "cvx is an int");
+    assert_eq!(value(dose[5]), Some(ParamValue::Text("SKB".into())));
+    assert!(dose[6].is_none(), "lot_no is NULL");
+    assert_eq!(value(dose[9]), Some(ParamValue::Text("N".into())));
 
     // What the double committed is the corpus, every column of every row.
     assert_eq!(tables.committed(), kcmo_tables());
@@ -291,15 +313,12 @@ async fn synthetic_rows_arrive_exactly_accents_and_out_of_range_numbers_included
     let served = double.served();
     let sent = upserts(&served, "mpfile")
         .into_iter()
-        .flat_map(|r| r.params.chunks(19))
-        .find(|row| row[0].value == ParamValue::Int(accented.patno))
+        .flat_map(|r| rows_of(r, &MPFILE))
+        .find(|row| row[0].map(|p| &p.value) == Some(&ParamValue::Int(accented.patno)))
         .expect("the row as sent");
-    assert_eq!(sent[1].value, ParamValue::Text(accented.lname.clone()));
-    assert!(
-        sent[1].declared.starts_with("nvarchar"),
-        "{}",
-        sent[1].declared
-    );
+    let lname = sent[1].expect("a last name is never NULL");
+    assert_eq!(lname.value, ParamValue::Text(accented.lname.clone()));
+    assert!(lname.declared.starts_with("nvarchar"), "{}", lname.declared);
     let big = committed.patients.keys().copied().max().expect("patients");
     assert!(
         big > i64::from(i32::MAX),
@@ -334,4 +353,98 @@ async fn seed_then_run_on_the_double_delivers_exactly_what_the_seed_wrote() {
         (21, 177)
     );
     assert_receiver_equals_corpus(&world.dump(), "kcmo");
+}
+
+/// A NULL in a text or date column (KCMO's patients have no middle name or sex, its doses no lot
+/// number or expiry date) is written as `CAST(NULL AS <column type>)` in the statement, never
+/// sent as a parameter: tiberius sends a NULL string or date parameter untyped (TDS NULLTYPE,
+/// 0x1F), which Babelfish refuses with error 8009, and so does the double. The rows arrive with
+/// their NULLs.
+#[tokio::test(flavor = "multi_thread")]
+async fn nulls_are_typed_in_the_statement_never_sent_as_untyped_parameters() {
+    let tables = Arc::new(ClinicTables::empty());
+    let double = double(tables.clone(), None).await;
+    let kcmo = SeedOptions {
+        kcmo: true,
+        ..SeedOptions::default()
+    };
+    seed_lib(&double, &kcmo).await;
+    let served = double.served();
+    assert!(
+        served.iter().all(|r| r.refused.is_none()),
+        "no parameter was refused"
+    );
+    assert!(
+        served
+            .iter()
+            .flat_map(|r| &r.params)
+            .all(|p| p.value != ParamValue::Null),
+        "no NULL travels as a parameter"
+    );
+    let patients = upserts(&served, "mpfile");
+    let doses = upserts(&served, "imfile");
+    for (sql, typed) in [
+        (&patients[0].sql, "CAST(NULL AS nvarchar(60))"), // mname
+        (&patients[0].sql, "CAST(NULL AS char(1))"),      // sex
+        (&patients[0].sql, "CAST(NULL AS int)"),          // family_no
+        (&doses[0].sql, "CAST(NULL AS varchar(20))"),     // lot_no
+        (&doses[0].sql, "CAST(NULL AS date)"),            // exp_date
+    ] {
+        assert!(sql.contains(typed), "{typed} in {sql}");
+    }
+    let committed = tables.committed();
+    assert_eq!(committed, kcmo_tables());
+    let patient = &committed.patients[&101];
+    assert_eq!((&patient.mname, &patient.sex), (&None, &None));
+    let dose = &committed.doses[&1];
+    assert_eq!((&dose.lot_no, dose.exp_date), (&None, None));
+}
+
+/// The double refuses a NULL parameter sent untyped as Babelfish does, with error 8009 naming
+/// the parameter by number (counting `sp_executesql`'s `@stmt` and `@params`) and name: what
+/// makes the test above fail if the seed ever sends one again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_double_refuses_an_untyped_null_parameter_with_8009_as_babelfish_does() {
+    let double = double(Arc::new(ClinicTables::empty()), None).await;
+    let mut config = tiberius::Config::new();
+    config.host("127.0.0.1");
+    config.port(double.port());
+    config.database("clinic");
+    config.authentication(tiberius::AuthMethod::sql_server(SQL_USER, SQL_PASSWORD));
+    config.encryption(tiberius::EncryptionLevel::NotSupported);
+    let tcp = tokio::net::TcpStream::connect(config.get_addr())
+        .await
+        .expect("tcp");
+    let mut client = tiberius::Client::connect(config, tcp.compat_write())
+        .await
+        .expect("login");
+    let err = client
+        .execute(
+            "INSERT INTO t (a, b) VALUES (@P1, @P2)",
+            &[&1i32, &Option::<&str>::None],
+        )
+        .await
+        .expect_err("an untyped NULL is refused");
+    assert_eq!(err.code(), Some(8009), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Parameter 4 (\"@P2\"): Data type 0x1F is unknown."),
+        "{err}"
+    );
+}
+
+/// Error 8009's text names a parameter and a type, never a value: it is shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_parameter_type_is_shown_with_the_parameter_it_names() {
+    let tables = Arc::new(ClinicTables::empty());
+    let text = "The incoming tabular data stream (TDS) remote procedure call (RPC) protocol \
+                stream is incorrect. Parameter 9 (\"@P7\"): Data type 0x1F is unknown.";
+    tables.fail_upsert("mpfile", 1, 8009, text);
+    let double = double(tables.clone(), Some(ca_signed())).await;
+    let out = seed_cli(&double, &["--kcmo"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("SQL Server error 8009"), "{stderr}");
+    assert!(stderr.contains("Parameter 9 (\"@P7\")"), "{stderr}");
+    assert_eq!(tables.committed(), Tables::default());
 }

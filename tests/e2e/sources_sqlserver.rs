@@ -170,12 +170,17 @@ async fn kcmo_full_sync_over_tls_receiver_holds_exactly_the_source() {
     assert_eq!(queries.len(), 3);
     for q in queries {
         assert!(q.rpc, "parameterized through sp_executesql");
-        assert!(!q.sql.contains(">= ?"), "every ? became @P1");
+        assert!(!q.sql.contains(">= ?"), "every ? became a parameter");
         assert!(q.sql.contains(">= @P1"));
         assert_eq!(
             q.param("@P1").map(ParamValue::type_name).as_deref(),
             Some("datetime2(7)")
         );
+        // The dose query's second `?` is a parameter of its own.
+        if q.sql.contains("FROM imfile") {
+            assert!(q.sql.contains(">= @P2"), "{}", q.sql);
+            assert_eq!(q.param("@P2"), q.param("@P1"));
+        }
     }
 }
 
@@ -856,6 +861,41 @@ async fn a_pinned_self_signed_certificate_is_trusted_and_only_it() {
     assert!(err.contains("TLS"), "{err}");
 }
 
+/// A self-signed certificate that is also marked as a CA (`basicConstraints CA:TRUE`, what
+/// `openssl req -x509` writes by default) cannot be pinned: the driver checks a pinned
+/// certificate as a trust anchor with rustls' WebPKI verifier, which refuses a CA certificate as
+/// the server's own (`CaUsedAsEndEntity`), and tiberius offers no way to plug in a verifier
+/// that compares the certificate itself. The error says so and what works instead (CONFIG.md).
+#[tokio::test(flavor = "multi_thread")]
+async fn pinning_a_self_signed_certificate_marked_as_a_ca_fails_saying_why_and_what_works() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/tds_double/testdata");
+    let identity = TlsIdentity {
+        cert: dir.join("pinned-ca.pem"),
+        key: dir.join("pinned-ca.key"),
+    };
+    let handler = Arc::new(Fixed(
+        Reply::rows(ResultSet {
+            columns: vec![Col::new("id", SqlType::Int)],
+            rows: vec![vec![Cell::Int(1)]],
+        }),
+        None,
+    ));
+    let double = double(handler, Some(identity.clone())).await;
+    let err = stream_error(
+        &format!(
+            "sqlserver://{SQL_USER}@127.0.0.1:{}/clinic?trust_server_certificate={}",
+            double.port(),
+            identity.cert.display()
+        ),
+        "SELECT 1 AS id",
+    )
+    .await;
+    assert!(err.contains("TLS"), "{err}");
+    assert!(err.contains("CA:TRUE"), "{err}");
+    assert!(err.contains("trust_ca_file"), "{err}");
+    assert!(!err.contains("Config::"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_without_encryption_is_refused_by_default() {
     let double = double(Arc::new(ClinicTables::kcmo()), None).await;
@@ -866,4 +906,94 @@ async fn a_server_without_encryption_is_refused_by_default() {
     .await;
     assert!(err.contains("does not offer encryption"), "{err}");
     assert!(err.contains("encrypt=false"), "{err}");
+}
+
+/// `queries/vaccine_doses.sql` compares the window start twice (`imfile.updated_at >= ?` and
+/// `mpfile.updated_at >= ?`). SQL Server's `sp_describe_undeclared_parameters` refuses to
+/// describe a parameter used more than once (error 11508, which the double answers too), so
+/// each `?` is its own parameter, `@P1` and `@P2`: both are described and bound as the column's
+/// type (`datetime` here, not the `datetime2(7)` fallback), and the real query file selects the
+/// full history of exactly the patients changed since the window start, by either table.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dose_query_binds_and_describes_each_window_placeholder_as_its_own_parameter() {
+    let noon = start();
+    let old = NaiveDate::from_ymd_opt(2016, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("old");
+    let mut tables = crate::tds_double::clinic::Tables::default();
+    tables.created.extend(["mpfile", "imfile"]);
+    let corpus = reqsync::seed::Corpus::Kcmo;
+    for mut p in corpus.patients().expect("patients") {
+        // Patient 101 changed since the window start in `mpfile` only.
+        p.updated_at = if p.patno == 101 { noon } else { old };
+        tables.patients.insert(p.patno, p);
+    }
+    let mut doses = corpus.doses().expect("doses");
+    for d in &mut doses {
+        d.updated_at = old;
+    }
+    // One dose of patient 102 changed in `imfile` only.
+    let changed = doses
+        .iter_mut()
+        .find(|d| d.patno == 102)
+        .expect("a dose of patient 102");
+    changed.updated_at = noon + chrono::Duration::milliseconds(10);
+    tables
+        .doses
+        .extend(doses.iter().map(|d| (d.im_id, d.clone())));
+    let mut clinic = ClinicTables::with(tables);
+    clinic.updated_at = SqlType::DateTime;
+    let double = double(Arc::new(clinic), None).await;
+
+    let sql = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../queries/vaccine_doses.sql"),
+    )
+    .expect("the default dose query");
+    let src = source(&format!(
+        "sqlserver://{SQL_USER}@127.0.0.1:{}/clinic?encrypt=false",
+        double.port()
+    ));
+    let (columns, rows) = collect(&src, "vaccine_doses.sql", &sql, noon)
+        .await
+        .expect("the dose query");
+    assert_eq!(columns[0].name, "im_id");
+    let got: Vec<i64> = rows
+        .iter()
+        .map(|r| match r[0] {
+            Value::Int(i) => i,
+            _ => panic!("im_id"),
+        })
+        .collect();
+    let mut expected: Vec<&reqsync::seed::Dose> = doses
+        .iter()
+        .filter(|d| d.patno == 101 || d.patno == 102)
+        .collect();
+    expected.sort_by_key(|d| (d.patno, d.admin_date, d.im_id));
+    let expected: Vec<i64> = expected.iter().map(|d| d.im_id).collect();
+    assert!(expected.len() > 2, "both patients have doses");
+    assert_eq!(got, expected);
+
+    let served = double.served();
+    let describe = served
+        .iter()
+        .find(|r| r.sql.starts_with("EXEC sp_describe_undeclared_parameters"))
+        .expect("the type question");
+    let tsql = match describe.param("@P1") {
+        Some(ParamValue::Text(t)) => t,
+        other => panic!("@tsql: {other:?}"),
+    };
+    assert_eq!(tsql.matches("@P1").count(), 1, "{tsql}");
+    assert_eq!(tsql.matches("@P2").count(), 1, "{tsql}");
+    let query = served
+        .iter()
+        .find(|r| r.sql.contains("FROM imfile"))
+        .expect("the dose query");
+    assert_eq!(query.params.len(), 2, "one value per placeholder");
+    for name in ["@P1", "@P2"] {
+        assert_eq!(
+            query.param(name).map(ParamValue::type_name).as_deref(),
+            Some("datetime"),
+            "{name} is bound as the column's own type"
+        );
+    }
 }

@@ -359,28 +359,67 @@ impl Dialect {
                     updates.join(", ")
                 )
             }
-            // Delete-then-insert by key, what SQLite's INSERT OR REPLACE does, rather than
-            // MERGE: two plain statements whose behaviour needs no footnotes. The DELETE reuses
-            // the key parameters of the INSERT, so a row costs one parameter per column. Run it
-            // inside a transaction, where no other session sees the gap.
             Dialect::SqlServer => {
-                let key = table
-                    .columns
-                    .iter()
-                    .position(|c| c.name == table.primary_key)
-                    .unwrap_or(0);
-                let keys: Vec<String> = (0..rows).map(|r| param(r * width + key + 1)).collect();
-                format!(
-                    "DELETE FROM {0} WHERE {1} IN ({2});\nINSERT INTO {0} ({3}) VALUES {4}",
-                    table.name,
-                    table.primary_key,
-                    keys.join(", "),
-                    names.join(", "),
-                    values.join(", ")
-                )
+                sql_server_upsert(table, &vec![false; rows * table.columns.len()])
             }
         }
     }
+}
+
+/// SQL Server's upsert of `nulls.len() / columns` rows of `table`, where `nulls` says, row after
+/// row and column by column, which values are NULL.
+///
+/// A NULL is written into the statement as `CAST(NULL AS <the column's type>)` and is not a
+/// parameter: tiberius sends a NULL string, date or timestamp parameter with TDS's NULLTYPE
+/// (0x1F) and no type, which Babelfish for PostgreSQL refuses with error 8009 ("Data type 0x1F
+/// is unknown"), and the driver offers no way to send a typed NULL in its place. The other
+/// values are parameters `@P1`, `@P2`, … numbered in the order they are bound, so a row's
+/// parameter numbers depend on the NULLs before it.
+///
+/// Delete-then-insert by key, what SQLite's INSERT OR REPLACE does, rather than MERGE: two plain
+/// statements whose behaviour needs no footnotes. The DELETE reuses the key parameters of the
+/// INSERT (a key is never NULL), so a row costs at most one parameter per column. Run it inside
+/// a transaction, where no other session sees the gap.
+pub fn sql_server_upsert(table: &TableDef, nulls: &[bool]) -> String {
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+    let width = names.len();
+    let key = table
+        .columns
+        .iter()
+        .position(|c| c.name == table.primary_key)
+        .unwrap_or(0);
+    let mut next = 0usize;
+    let mut keys = Vec::new();
+    let values: Vec<String> = nulls
+        .chunks(width)
+        .map(|row| {
+            let items: Vec<String> = row
+                .iter()
+                .zip(table.columns)
+                .enumerate()
+                .map(|(i, (&null, column))| {
+                    if null {
+                        format!("CAST(NULL AS {})", Dialect::SqlServer.type_name(column.ty))
+                    } else {
+                        next += 1;
+                        if i == key {
+                            keys.push(format!("@P{next}"));
+                        }
+                        format!("@P{next}")
+                    }
+                })
+                .collect();
+            format!("({})", items.join(", "))
+        })
+        .collect();
+    format!(
+        "DELETE FROM {0} WHERE {1} IN ({2});\nINSERT INTO {0} ({3}) VALUES {4}",
+        table.name,
+        table.primary_key,
+        keys.join(", "),
+        names.join(", "),
+        values.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -477,6 +516,33 @@ mod tests {
         );
         assert!(sql.contains("VALUES (@P1, @P2,"), "{sql}");
         assert!(sql.ends_with("@P19), (@P20, @P21, @P22, @P23, @P24, @P25, @P26, @P27, @P28, @P29, @P30, @P31, @P32, @P33, @P34, @P35, @P36, @P37, @P38)"), "{sql}");
+    }
+
+    #[test]
+    fn sql_server_nulls_are_typed_literals_and_not_parameters() {
+        // Row 1: mname (column 4) and family_no (17) NULL; row 2: nothing NULL.
+        let width = MPFILE.columns.len();
+        let mut nulls = vec![false; 2 * width];
+        nulls[3] = true;
+        nulls[16] = true;
+        let sql = sql_server_upsert(&MPFILE, &nulls);
+        assert!(
+            sql.starts_with("DELETE FROM mpfile WHERE patno IN (@P1, @P18);"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("VALUES (@P1, @P2, @P3, CAST(NULL AS nvarchar(60)), @P4,"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("@P15, CAST(NULL AS int), @P16, @P17), (@P18,"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("@P35, @P36)"), "{sql}");
+        assert_eq!(
+            sql_server_upsert(&MPFILE, &vec![false; 3 * width]),
+            Dialect::SqlServer.upsert_rows(&MPFILE, 3)
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! `datetime2(7)` columns, `nvarchar` for people's text, over the SQL Server source's own
 //! connection code (`crate::source::sqlserver`).
 //!
-//! Every value travels as a typed `sp_executesql` parameter (`@P1`, `@P2`, …), never as SQL text.
+//! Every value travels as a typed `sp_executesql` parameter (`@P1`, `@P2`, …), never as SQL text;
+//! a NULL is written into the statement as `CAST(NULL AS <column type>)` instead (see
+//! [`super::schema::sql_server_upsert`] for why).
 //! The whole seed is one transaction, begun and ended by SQL batches:
 //!
 //! - `SET XACT_ABORT ON` makes any run-time error roll the whole transaction back on the server.
@@ -23,7 +25,7 @@ use std::fmt;
 use tiberius::{ColumnData, IntoSql, ToSql};
 
 use super::model::{Dose, Patient, Value};
-use super::schema::{Dialect, IMFILE, MPFILE, SqlType, TABLES, TableDef};
+use super::schema::{Dialect, IMFILE, MPFILE, SqlType, TABLES, TableDef, sql_server_upsert};
 use crate::source::sqlserver::SqlClient;
 
 /// Parameters one request may carry: SQL Server accepts 2 100, and `sp_executesql`'s own
@@ -140,22 +142,14 @@ pub async fn create_schema(client: &mut SqlClient) -> Result<()> {
     Ok(())
 }
 
-/// Binds a dialect-neutral value as the parameter type of its column. NULLs are typed too (the
-/// `@params` declaration names the column's type), so that every row of a `VALUES` list agrees
-/// on a column's type. `int` columns get `int`
-/// parameters when the value fits; one that does not is sent as `bigint` and refused by the
-/// server (arithmetic overflow) rather than cut here.
-fn bind<'a>(ty: SqlType, value: Value<'a>) -> ColumnData<'a> {
-    match value {
-        Value::Null => match ty {
-            SqlType::Int => ColumnData::I32(None),
-            SqlType::BigInt => ColumnData::I64(None),
-            SqlType::VarChar(_) | SqlType::NVarChar(_) | SqlType::Char(_) | SqlType::Text => {
-                ColumnData::String(None)
-            }
-            SqlType::Date => ColumnData::Date(None),
-            SqlType::DateTime => ColumnData::DateTime2(None),
-        },
+/// Binds a dialect-neutral value as the parameter type of its column; `None` for NULL, which
+/// the statement carries as `CAST(NULL AS <type>)` instead ([`sql_server_upsert`]): tiberius
+/// would send it untyped (TDS NULLTYPE), which Babelfish refuses with error 8009. `int` columns
+/// get `int` parameters when the value fits; one that does not is sent as `bigint` and refused
+/// by the server (arithmetic overflow) rather than cut here.
+fn bind<'a>(ty: SqlType, value: Value<'a>) -> Option<ColumnData<'a>> {
+    Some(match value {
+        Value::Null => return None,
         Value::Int(i) => match (ty, i32::try_from(i)) {
             (SqlType::Int, Ok(small)) => ColumnData::I32(Some(small)),
             _ => ColumnData::I64(Some(i)),
@@ -165,7 +159,7 @@ fn bind<'a>(ty: SqlType, value: Value<'a>) -> ColumnData<'a> {
         Value::Date(d) => d.into_sql(),
         // datetime2(7): 100 ns, the column's own resolution.
         Value::DateTime(t) => t.into_sql(),
-    }
+    })
 }
 
 /// Upserts rows (delete by key, then insert), [`rows_per_statement`] per statement. Call
@@ -192,9 +186,6 @@ struct Buffer<R> {
     rows: Vec<R>,
     keys: HashSet<i64>,
     written: u64,
-    /// The statement for a full batch, built once: the same text every time also lets the
-    /// server reuse its plan.
-    full_sql: String,
 }
 
 impl<R> Buffer<R> {
@@ -205,7 +196,6 @@ impl<R> Buffer<R> {
             rows: Vec::with_capacity(capacity),
             keys: HashSet::with_capacity(capacity),
             written: 0,
-            full_sql: Dialect::SqlServer.upsert_rows(table, capacity),
         }
     }
 }
@@ -304,26 +294,21 @@ async fn flush<R, const N: usize>(
         first: buffer.written + 1,
         last: buffer.written + count as u64,
     };
-    let partial;
-    let sql = if count == rows_per_statement(table) {
-        buffer.full_sql.as_str()
-    } else {
-        partial = Dialect::SqlServer.upsert_rows(table, count);
-        partial.as_str()
-    };
-    let params: Vec<ColumnData<'_>> = buffer
-        .rows
-        .iter()
-        .flat_map(|row| {
-            values(row)
-                .into_iter()
-                .zip(table.columns)
-                .map(|(value, column)| bind(column.ty, value))
-        })
-        .collect();
+    // The statement depends on which values are NULL (see `sql_server_upsert`): the server
+    // compiles one plan per NULL pattern, a small cost for a one-off load.
+    let mut nulls = Vec::with_capacity(count * table.columns.len());
+    let mut params: Vec<ColumnData<'_>> = Vec::with_capacity(count * table.columns.len());
+    for row in &buffer.rows {
+        for (value, column) in values(row).into_iter().zip(table.columns) {
+            let bound = bind(column.ty, value);
+            nulls.push(bound.is_none());
+            params.extend(bound);
+        }
+    }
+    let sql = sql_server_upsert(table, &nulls);
     let refs: Vec<&dyn ToSql> = params.iter().map(|p| p as &dyn ToSql).collect();
     client
-        .execute(sql, &refs)
+        .execute(sql.as_str(), &refs)
         .await
         .map_err(|error| WriteFailure { step, error })?;
     buffer.written += count as u64;
@@ -348,44 +333,42 @@ mod tests {
     }
 
     #[test]
-    fn parameters_carry_the_column_type_even_when_null() {
-        assert!(matches!(
-            bind(SqlType::Int, Value::Null),
-            ColumnData::I32(None)
-        ));
+    fn values_are_typed_parameters_and_nulls_are_none() {
+        // A NULL of any type is no parameter (the statement types it): tiberius would send it
+        // as TDS NULLTYPE, which Babelfish refuses with error 8009.
+        for ty in [
+            SqlType::Int,
+            SqlType::BigInt,
+            SqlType::NVarChar(60),
+            SqlType::VarChar(10),
+            SqlType::Char(2),
+            SqlType::Text,
+            SqlType::Date,
+            SqlType::DateTime,
+        ] {
+            assert!(bind(ty, Value::Null).is_none(), "{ty:?}");
+        }
         assert!(matches!(
             bind(SqlType::Int, Value::Int(7)),
-            ColumnData::I32(Some(7))
+            Some(ColumnData::I32(Some(7)))
         ));
         // Too large for `int`: the server refuses it, nothing is cut here.
         assert!(matches!(
             bind(SqlType::Int, Value::Int(1 << 40)),
-            ColumnData::I64(Some(_))
+            Some(ColumnData::I64(Some(_)))
         ));
         assert!(matches!(
             bind(SqlType::BigInt, Value::Int(3_000_000_000)),
-            ColumnData::I64(Some(3_000_000_000))
-        ));
-        assert!(matches!(
-            bind(SqlType::NVarChar(60), Value::Null),
-            ColumnData::String(None)
-        ));
-        assert!(matches!(
-            bind(SqlType::Date, Value::Null),
-            ColumnData::Date(None)
-        ));
-        assert!(matches!(
-            bind(SqlType::DateTime, Value::Null),
-            ColumnData::DateTime2(None)
+            Some(ColumnData::I64(Some(3_000_000_000)))
         ));
         let day = NaiveDate::from_ymd_opt(2016, 9, 28).expect("date");
         assert!(matches!(
             bind(SqlType::Date, Value::Date(day)),
-            ColumnData::Date(Some(_))
+            Some(ColumnData::Date(Some(_)))
         ));
         assert!(matches!(
             bind(SqlType::NVarChar(60), Value::Text("Nguyễn")),
-            ColumnData::String(Some(Cow::Borrowed("Nguyễn")))
+            Some(ColumnData::String(Some(Cow::Borrowed("Nguyễn"))))
         ));
     }
 

@@ -2,8 +2,12 @@
 //!
 //! The original extractor's queries use a bare `?` for "the date of the last import", possibly
 //! several times. Every `?` outside string literals, quoted identifiers and comments is rewritten
-//! to the engine's first positional parameter, so one bound value serves them all and the value
-//! never enters the SQL text.
+//! to a parameter, so the value never enters the SQL text. SQLite and PostgreSQL reuse their
+//! first positional parameter for every `?`, so one bound value serves them all. SQL Server gets
+//! one parameter per `?` (`@P1`, `@P2`, …), each bound to the window start: the source asks the
+//! server which type each is compared with (`sp_describe_undeclared_parameters`), and SQL Server
+//! refuses to describe a parameter used more than once in a batch (error 11508, "The undeclared
+//! parameter '@P1' is used more than once in the batch being analyzed").
 
 /// The parameter syntax of an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,22 +16,24 @@ pub enum PlaceholderStyle {
     Sqlite,
     /// `$1`
     Postgres,
-    /// `@P1`
+    /// `@P1`, `@P2`, …: one per placeholder.
     SqlServer,
 }
 
 impl PlaceholderStyle {
-    fn first_parameter(self) -> &'static str {
+    /// The parameter the `n`th placeholder (1-based) becomes.
+    fn parameter(self, n: usize) -> String {
         match self {
-            PlaceholderStyle::Sqlite => "?1",
-            PlaceholderStyle::Postgres => "$1",
-            PlaceholderStyle::SqlServer => "@P1",
+            PlaceholderStyle::Sqlite => "?1".to_owned(),
+            PlaceholderStyle::Postgres => "$1".to_owned(),
+            PlaceholderStyle::SqlServer => format!("@P{n}"),
         }
     }
 }
 
-/// Rewrites every bindable `?` of `sql` to the first parameter of `style`; returns the new SQL
-/// and how many placeholders it bound.
+/// Rewrites every bindable `?` of `sql` to a parameter of `style` (see the module docs); returns
+/// the new SQL and how many placeholders it bound. With [`PlaceholderStyle::SqlServer`], the
+/// parameters are `@P1` to `@P{count}`, each to be bound to the window start.
 pub fn bind_window_start(sql: &str, style: PlaceholderStyle) -> (String, usize) {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut count = 0;
@@ -86,8 +92,8 @@ pub fn bind_window_start(sql: &str, style: PlaceholderStyle) -> (String, usize) 
                 out.push(c);
             }
             '?' => {
-                out.push_str(style.first_parameter());
                 count += 1;
+                out.push_str(&style.parameter(count));
             }
             _ => out.push(c),
         }
@@ -108,10 +114,19 @@ mod tests {
         let (sql, n) = sqlite("SELECT * FROM a WHERE x >= ? OR y >= ?");
         assert_eq!(sql, "SELECT * FROM a WHERE x >= ?1 OR y >= ?1");
         assert_eq!(n, 2);
-        let (sql, _) = bind_window_start("WHERE x >= ?", PlaceholderStyle::Postgres);
-        assert_eq!(sql, "WHERE x >= $1");
-        let (sql, _) = bind_window_start("WHERE x >= ?", PlaceholderStyle::SqlServer);
-        assert_eq!(sql, "WHERE x >= @P1");
+        let (sql, _) = bind_window_start("WHERE x >= ? OR y >= ?", PlaceholderStyle::Postgres);
+        assert_eq!(sql, "WHERE x >= $1 OR y >= $1");
+    }
+
+    #[test]
+    fn sql_server_gets_one_parameter_per_placeholder() {
+        // SQL Server cannot describe a parameter used twice (error 11508).
+        let (sql, n) = bind_window_start(
+            "WHERE x >= ? /* ? */ OR y >= '?' OR z >= ?",
+            PlaceholderStyle::SqlServer,
+        );
+        assert_eq!(sql, "WHERE x >= @P1 /* ? */ OR y >= '?' OR z >= @P2");
+        assert_eq!(n, 2);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::sync::Mutex;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use reqsync::seed::model::Value as SeedValue;
-use reqsync::seed::schema::{Dialect, IMFILE, MPFILE, SqlType as SchemaType, TABLES, TableDef};
+use reqsync::seed::schema::{
+    Dialect, IMFILE, MPFILE, SqlType as SchemaType, TABLES, TableDef, sql_server_upsert,
+};
 use reqsync::seed::{Corpus, Dose, Patient};
 use reqsync::source::{PlaceholderStyle, bind_window_start};
 
@@ -98,7 +100,8 @@ impl ClinicTables {
         Self::with(Tables::default())
     }
 
-    fn with(committed: Tables) -> Self {
+    /// Tables a test built, committed.
+    pub fn with(committed: Tables) -> Self {
         let mut ddl = Vec::new();
         for table in TABLES {
             ddl.push((Dialect::SqlServer.create_table(table), table));
@@ -194,16 +197,18 @@ impl ClinicTables {
         stored >= start
     }
 
-    fn start(request: &Request) -> Result<i128, Reply> {
+    /// The window start bound as `name` (`@P1`, `@P2`, …), exactly.
+    fn start(request: &Request, name: &str) -> Result<i128, Reply> {
         request
-            .param("@P1")
+            .param(name)
             .and_then(ParamValue::exact)
             .ok_or_else(|| Reply::Error {
                 number: 8178,
                 class: 16,
-                message: "The parameterized query expects the parameter '@P1', which was not \
-                          supplied as a date/time."
-                    .into(),
+                message: format!(
+                    "The parameterized query expects the parameter '{name}', which was not \
+                     supplied as a date/time."
+                ),
             })
     }
 
@@ -257,18 +262,20 @@ impl ClinicTables {
         }
     }
 
-    fn doses_result(&self, tables: &Tables, start: i128) -> ResultSet {
+    /// `queries/vaccine_doses.sql`: its first `?` (`@P1`) is compared with `imfile.updated_at`,
+    /// its second (`@P2`) with `mpfile.updated_at`.
+    fn doses_result(&self, tables: &Tables, doses_since: i128, patients_since: i128) -> ResultSet {
         let mut changed: BTreeSet<i64> = tables
             .doses
             .values()
-            .filter(|d| self.changed_since(d.updated_at, start))
+            .filter(|d| self.changed_since(d.updated_at, doses_since))
             .map(|d| d.patno)
             .collect();
         changed.extend(
             tables
                 .patients
                 .values()
-                .filter(|p| self.changed_since(p.updated_at, start))
+                .filter(|p| self.changed_since(p.updated_at, patients_since))
                 .map(|p| p.patno),
         );
         let mut doses: Vec<&Dose> = tables
@@ -350,7 +357,12 @@ impl ClinicTables {
         Reply::Done(vec![None])
     }
 
-    fn upsert(&self, request: &Request, table: &'static TableDef) -> Reply {
+    fn upsert(
+        &self,
+        request: &Request,
+        table: &'static TableDef,
+        values: Vec<ParamValue>,
+    ) -> Reply {
         let mut state = self.state.lock().expect("state");
         let nth = {
             let n = state.upserts.entry(table.name).or_default();
@@ -374,7 +386,7 @@ impl ClinicTables {
         if !tables.created.contains(table.name) {
             return invalid_object(table.name);
         }
-        let values: Vec<&ParamValue> = request.params.iter().map(|p| &p.value).collect();
+        let values: Vec<&ParamValue> = values.iter().collect();
         let rows = values.chunks(table.columns.len());
         let count = rows.len() as u64;
         let mut keys = BTreeSet::new();
@@ -418,6 +430,46 @@ impl ClinicTables {
         tables.doses.extend(doses.into_iter().map(|d| (d.im_id, d)));
         Reply::Done(vec![Some(deleted), Some(count)])
     }
+}
+
+/// Which values of an upsert into `table` are NULL, row after row in column order, when the
+/// request is exactly one the seed generates: [`sql_server_upsert`] for the NULL pattern its
+/// `VALUES` list shows (a `CAST(NULL AS …)` where a value is NULL, a parameter elsewhere), with
+/// one parameter per non-NULL value.
+pub fn upsert_nulls(request: &Request, table: &TableDef) -> Option<Vec<bool>> {
+    let prefix = format!("DELETE FROM {} WHERE ", table.name);
+    if !request.rpc || !request.sql.starts_with(&prefix) {
+        return None;
+    }
+    let (_, list) = request.sql.split_once(" VALUES (")?;
+    let list = list.strip_suffix(')')?;
+    let mut nulls = Vec::new();
+    for row in list.split("), (") {
+        let items: Vec<&str> = row.split(", ").collect();
+        if items.len() != table.columns.len() {
+            return None;
+        }
+        nulls.extend(items.iter().map(|item| item.starts_with("CAST(NULL AS ")));
+    }
+    let bound = nulls.iter().filter(|null| !**null).count();
+    (request.params.len() == bound && request.sql == sql_server_upsert(table, &nulls))
+        .then_some(nulls)
+}
+
+/// The values of every row of an upsert (see [`upsert_nulls`]), row after row in column order.
+fn upsert_values(request: &Request, table: &TableDef) -> Option<Vec<ParamValue>> {
+    let nulls = upsert_nulls(request, table)?;
+    let mut params = request.params.iter();
+    nulls
+        .iter()
+        .map(|&null| {
+            if null {
+                Some(ParamValue::Null)
+            } else {
+                params.next().map(|p| p.value.clone())
+            }
+        })
+        .collect()
 }
 
 fn invalid_object(name: &str) -> Reply {
@@ -534,27 +586,24 @@ impl Handler for ClinicTables {
             return self.ddl(request, table);
         }
         for table in TABLES {
-            let width = table.columns.len();
-            let rows = request.params.len() / width;
-            if request.rpc
-                && rows > 0
-                && request.params.len() == rows * width
-                && request.sql == Dialect::SqlServer.upsert_rows(table, rows)
-            {
-                return self.upsert(request, table);
+            if let Some(values) = upsert_values(request, table) {
+                return self.upsert(request, table, values);
             }
         }
         // Reads see committed rows (no session reads its own uncommitted writes here).
         let tables = self.committed();
         let (name, result) = if request.sql == self.patients_sql {
-            match Self::start(request) {
+            match Self::start(request, "@P1") {
                 Ok(start) => ("patients", self.patients_result(&tables, start)),
                 Err(e) => return e,
             }
         } else if request.sql == self.doses_sql {
-            match Self::start(request) {
-                Ok(start) => ("doses", self.doses_result(&tables, start)),
-                Err(e) => return e,
+            match (Self::start(request, "@P1"), Self::start(request, "@P2")) {
+                (Ok(doses_since), Ok(patients_since)) => (
+                    "doses",
+                    self.doses_result(&tables, doses_since, patients_since),
+                ),
+                (Err(e), _) | (_, Err(e)) => return e,
             }
         } else {
             return Reply::Error {

@@ -19,6 +19,17 @@
 //! rolls it back, and a connection that ends with a transaction open rolls it back, as on a
 //! real server.
 //!
+//! Two answers follow what real servers do, so that the product fails here where it would fail
+//! there:
+//!
+//! - An RPC parameter sent as TDS NULLTYPE (0x1F, no type and no value: how tiberius sends a NULL
+//!   string, date or timestamp) is refused with error 8009 naming the parameter, as Babelfish
+//!   for PostgreSQL 4.3 refuses it ([`request::Refused`]).
+//! - `sp_describe_undeclared_parameters` answers one row per parameter of the batch, in order of
+//!   first use, and error 11508 ("The undeclared parameter '@P1' is used more than once in the
+//!   batch being analyzed") when a parameter appears twice, as SQL Server does; the type each
+//!   row suggests is the [`Handler`]'s.
+//!
 //! **Windows authentication** is served as SQL Server serves NTLM: a LOGIN7 with the
 //! integrated-security flag carries an NTLM NEGOTIATE message, the double answers with an SSPI
 //! token (0xED) holding an NTLM CHALLENGE with a server challenge it picks at random, the client
@@ -86,8 +97,10 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers a SQL batch or an `sp_executesql` call.
     fn execute(&self, request: &Request) -> Reply;
 
-    /// What `sp_describe_undeclared_parameters` says about `@P1` in `sql`: its type name,
-    /// nothing (an empty result, as some servers answer), or a server error (number, message).
+    /// What `sp_describe_undeclared_parameters` says about the parameters of `sql` (`@P1`,
+    /// `@P2`, …, each used once: the double answers error 11508 for one used twice, as SQL
+    /// Server does): the type name every parameter gets, nothing (an empty result, as some
+    /// servers answer), or a server error (number, message).
     fn describe_window_parameter(&self, _sql: &str) -> Result<Option<String>, (u32, String)> {
         Ok(Some("datetime2(7)".into()))
     }
@@ -628,6 +641,13 @@ fn control(out: &mut Vec<u8>, controls: &[Control], session: &mut Session, handl
 const DESCRIBE: &str = "EXEC sp_describe_undeclared_parameters @tsql = @P1";
 
 fn answer_to(request: &Request, config: &DoubleConfig) -> Reply {
+    if let Some(refused) = &request.refused {
+        return Reply::Error {
+            number: 8009,
+            class: 16,
+            message: refused.message(),
+        };
+    }
     if request.sql == DESCRIBE {
         let Some(ParamValue::Text(tsql)) = request.param("@P1") else {
             return Reply::Error {
@@ -642,7 +662,25 @@ fn answer_to(request: &Request, config: &DoubleConfig) -> Reply {
             Col::new("suggested_system_type_id", SqlType::Int),
             Col::new("suggested_system_type_name", SqlType::NVarChar(256)),
         ];
-        if !tsql.contains("@P1") {
+        // As SQL Server answers: one row per parameter, in order of first use, or error 11508
+        // when one is used more than once (SQL Server cannot describe such a parameter, even
+        // when every use is compared with the same type).
+        let names = parameter_uses(tsql);
+        let mut distinct: Vec<&str> = Vec::new();
+        for name in &names {
+            if distinct.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+                return Reply::Error {
+                    number: 11508,
+                    class: 16,
+                    message: format!(
+                        "The undeclared parameter '{name}' is used more than once in the batch \
+                         being analyzed."
+                    ),
+                };
+            }
+            distinct.push(name);
+        }
+        if distinct.is_empty() {
             return Reply::rows(ResultSet {
                 columns,
                 rows: vec![],
@@ -655,12 +693,18 @@ fn answer_to(request: &Request, config: &DoubleConfig) -> Reply {
             }),
             Ok(Some(name)) => Reply::rows(ResultSet {
                 columns,
-                rows: vec![vec![
-                    Cell::Int(1),
-                    Cell::Text("@P1".into()),
-                    Cell::Int(0),
-                    Cell::Text(name),
-                ]],
+                rows: distinct
+                    .iter()
+                    .enumerate()
+                    .map(|(i, parameter)| {
+                        vec![
+                            Cell::Int(i as i64 + 1),
+                            Cell::Text((*parameter).to_string()),
+                            Cell::Int(0),
+                            Cell::Text(name.clone()),
+                        ]
+                    })
+                    .collect(),
             }),
             Err((number, message)) => Reply::Error {
                 number,
@@ -670,6 +714,29 @@ fn answer_to(request: &Request, config: &DoubleConfig) -> Reply {
         };
     }
     config.handler.execute(request)
+}
+
+/// Every use of a parameter `@P<digits>` in `sql`, in order (the double parses no SQL: comments
+/// and literals are not skipped, and the product's queries hold no `@P` in either).
+fn parameter_uses(sql: &str) -> Vec<String> {
+    let bytes = sql.as_bytes();
+    let mut uses = Vec::new();
+    let mut i = 0;
+    while i + 2 < bytes.len() {
+        if bytes[i] == b'@' && bytes[i + 1].eq_ignore_ascii_case(&b'P') {
+            let digits = bytes[i + 2..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            if digits > 0 {
+                uses.push(sql[i..i + 2 + digits].to_string());
+                i += 2 + digits;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    uses
 }
 
 /// Writes the reply; `false` when a fault closed the connection. `aborted`: the transaction
@@ -774,6 +841,14 @@ async fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameter_uses_are_found_whole() {
+        assert_eq!(
+            parameter_uses("a >= @P1 OR b >= @p12 OR c = @Px OR @P1"),
+            vec!["@P1", "@p12", "@P1"]
+        );
+    }
 
     #[test]
     fn only_batches_of_transaction_control_are_recognised() {

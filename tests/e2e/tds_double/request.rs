@@ -21,6 +21,7 @@ pub struct Login {
 /// A parameter value as sent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamValue {
+    /// A NULL of a known type (a typed NULL: its TYPE_INFO, then a NULL length).
     Null,
     Int(i64),
     Text(String),
@@ -111,6 +112,29 @@ pub struct Request {
     /// The transaction descriptor the request carried in its ALL_HEADERS (`None`: 0, no
     /// transaction): how a client says which transaction a request belongs to.
     pub transaction: Option<u64>,
+    /// A parameter the server cannot decode, which it refuses the whole request for (error
+    /// 8009); the parameters after it are not read.
+    pub refused: Option<Refused>,
+}
+
+/// A parameter whose data type the server does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// 1-based, counting `sp_executesql`'s own `@stmt` and `@params`, as the server counts.
+    pub ordinal: usize,
+    pub name: String,
+    pub type_code: u8,
+}
+
+impl Refused {
+    /// Error 8009 in SQL Server's words, as Babelfish for PostgreSQL answers it.
+    pub fn message(&self) -> String {
+        format!(
+            "The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream \
+             is incorrect. Parameter {} (\"{}\"): Data type 0x{:02X} is unknown.",
+            self.ordinal, self.name, self.type_code
+        )
+    }
 }
 
 impl Request {
@@ -119,14 +143,6 @@ impl Request {
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
             .map(|p| &p.value)
-    }
-
-    /// The declared type of a parameter (see [`Param::declared`]).
-    pub fn declared(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.declared.as_str())
     }
 }
 
@@ -274,6 +290,7 @@ pub fn sql_batch(payload: &[u8]) -> Result<Request, String> {
         params: Vec::new(),
         rpc: false,
         transaction,
+        refused: None,
     })
 }
 
@@ -297,10 +314,25 @@ pub fn rpc(payload: &[u8]) -> Result<Request, String> {
     }
     let _flags = r.u16()?;
     let mut params = Vec::new();
+    let mut refused = None;
     while r.pos < payload.len() {
         let chars = usize::from(r.u8()?);
         let name = r.utf16(chars)?;
         let _status = r.u8()?;
+        // A parameter of type NULLTYPE (0x1F: no type, no value), which is how tiberius sends
+        // a NULL string, date or timestamp, is refused by Babelfish for PostgreSQL (seen on
+        // 4.3) with error 8009 in SQL Server's wording, naming the parameter: the double
+        // refuses it the same way, so a NULL sent untyped fails here as it fails there. A
+        // typed NULL (its TYPE_INFO, then a NULL length) is served. NULLTYPE carries no
+        // length, so nothing after it can be read.
+        if r.data.get(r.pos) == Some(&0x1F) {
+            refused = Some(Refused {
+                ordinal: params.len() + 1,
+                name,
+                type_code: 0x1F,
+            });
+            break;
+        }
         let value = param_value(&mut r)?;
         params.push(Param {
             name,
@@ -341,15 +373,13 @@ pub fn rpc(payload: &[u8]) -> Result<Request, String> {
         params,
         rpc: true,
         transaction,
+        refused,
     })
 }
 
 fn param_value(r: &mut Reader<'_>) -> Result<ParamValue, String> {
     let ty = r.u8()?;
     match ty {
-        // NULLTYPE: no TYPE_INFO and no value. tiberius sends NULL strings, dates and times
-        // this way; their type is in the `@params` declaration list.
-        0x1F => Ok(ParamValue::Null),
         // NVARCHAR / NCHAR
         0xE7 | 0xEF => {
             let max = r.u16()?;

@@ -12,27 +12,34 @@ use crate::source::ConnectFailure;
 
 /// Server errors whose message names only SQL text, objects or settings.
 const MESSAGE_SAFE: &[u32] = &[
-    102,   // Incorrect syntax near '…'
-    103,   // identifier too long
-    105,   // Unclosed quotation mark after the character string '…' (SQL text)
-    137,   // Must declare the scalar variable
-    156,   // Incorrect syntax near the keyword
-    170,   // Line n: Incorrect syntax near
-    174,   // function requires n arguments
-    195,   // is not a recognized built-in function name
-    207,   // Invalid column name
-    208,   // Invalid object name
-    209,   // Ambiguous column name
-    229,   // permission denied on object
-    230,   // permission denied on column
-    262,   // permission denied in database
-    297,   // user does not have permission
-    300,   // VIEW SERVER STATE permission
-    515,   // Cannot insert the value NULL into column '…', table '…' (names only)
-    1018,  // Incorrect syntax near … (hint)
-    1038,  // object or column name is missing or empty
-    4104,  // The multi-part identifier could not be bound
-    4121,  // Cannot find either column or function
+    102,  // Incorrect syntax near '…'
+    103,  // identifier too long
+    105,  // Unclosed quotation mark after the character string '…' (SQL text)
+    137,  // Must declare the scalar variable
+    156,  // Incorrect syntax near the keyword
+    170,  // Line n: Incorrect syntax near
+    174,  // function requires n arguments
+    195,  // is not a recognized built-in function name
+    207,  // Invalid column name
+    208,  // Invalid object name
+    209,  // Ambiguous column name
+    229,  // permission denied on object
+    230,  // permission denied on column
+    262,  // permission denied in database
+    297,  // user does not have permission
+    300,  // VIEW SERVER STATE permission
+    515,  // Cannot insert the value NULL into column '…', table '…' (names only)
+    1018, // Incorrect syntax near … (hint)
+    1038, // object or column name is missing or empty
+    4104, // The multi-part identifier could not be bound
+    4121, // Cannot find either column or function
+    // The request's parameters as the server decoded them, by number, name and type code:
+    // "The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is
+    // incorrect. Parameter 9 ("@P7"): Data type 0x1F is unknown." Never a value.
+    8003,  // too many parameters (the server's limit)
+    8009,  // Parameter n ("@Pn"): Data type 0x.. is unknown
+    8016,  // Parameter n ("@Pn"): Data type 0x.. has an invalid data length or metadata length
+    8023,  // Parameter n ("@Pn"): The supplied value is not a valid instance of data type …
     8120,  // Column is invalid in the select list (GROUP BY)
     8155,  // No column name was specified for column n
     11501, // sp_describe_undeclared_parameters: undeclared parameter cannot be deduced
@@ -310,8 +317,21 @@ pub fn browser_reason(
     (ConnectFailure::Unreachable, text)
 }
 
+/// What to do about a server certificate marked as a CA (`basicConstraints CA:TRUE`): rustls'
+/// WebPKI check refuses it as a server's own certificate (`CaUsedAsEndEntity`), even when it is
+/// itself the pinned or trusted certificate, and the driver's TLS setup takes no other verifier.
+const CA_AS_SERVER_CERTIFICATE: &str = "the server's certificate is marked as a CA certificate \
+    (basic constraints CA:TRUE, which `openssl req -x509` writes by default), and the TLS \
+    library does not accept a CA certificate as a server's own, even when it is the one pinned \
+    with `trust_server_certificate` or given in `trust_ca_file`: give the server a certificate \
+    without CA:TRUE (e.g. a self-signed one made with `-addext \
+    basicConstraints=critical,CA:FALSE` and its host name in `-addext \
+    subjectAltName=DNS:HOST`), or one issued by the clinic's CA and trust that CA with \
+    `trust_ca_file`";
+
 fn tls_reason(url: &SqlServerUrl, msg: &str) -> String {
     let fix = match &url.tls {
+        _ if msg.contains("CaUsedAsEndEntity") => CA_AS_SERVER_CERTIFICATE,
         TlsMode::Required {
             trust: Trust::System,
             ..
@@ -452,6 +472,15 @@ mod tests {
         );
         assert!(!unsafe_.contains("Jane"), "{unsafe_}");
         assert!(unsafe_.contains("245"), "{unsafe_}");
+    }
+
+    #[test]
+    fn a_refused_parameter_type_is_shown_it_names_a_parameter_not_a_value() {
+        let text = "The incoming tabular data stream (TDS) remote procedure call (RPC) protocol \
+                    stream is incorrect. Parameter 9 (\"@P7\"): Data type 0x1F is unknown.";
+        let msg = server_message(8009, 16, 1, text);
+        assert!(msg.contains("SQL Server error 8009"), "{msg}");
+        assert!(msg.contains(text), "{msg}");
     }
 
     #[test]

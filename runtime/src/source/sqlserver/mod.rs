@@ -1,7 +1,8 @@
 //! Microsoft SQL Server through `tiberius` (TDS 7.4 over TCP, TLS by rustls).
 //!
-//! Each query gets its own connection: log in, learn the window parameter's type, run the query
-//! with `sp_executesql` (the window start is a typed `@P1` parameter, never text in the SQL),
+//! Each query gets its own connection: log in, learn the window parameters' types, run the query
+//! with `sp_executesql` (the window start is a typed parameter per `?`, `@P1`, `@P2`, …, never
+//! text in the SQL),
 //! and stream rows into the bounded channel. tiberius reads the socket only as fast as rows are
 //! taken, so a slow pipeline holds the server back through TCP instead of filling memory.
 //!
@@ -215,13 +216,17 @@ impl SqlServerSource {
         Ok(client)
     }
 
-    /// The type to bind the window start as, asked from the server (see [`window`]).
-    async fn window_type(
+    /// The type to bind the window start as at each of the query's `placeholders` parameters
+    /// (`@P1`, `@P2`, …, one per `?`), asked from the server (see [`window`]). Each gets the
+    /// type of the column it is compared with, so two placeholders compared with columns of
+    /// different types are each rounded to their own column's resolution.
+    async fn window_types(
         &self,
         client: &mut SqlClient,
         sql: &str,
+        placeholders: usize,
         query: &Query,
-    ) -> Result<WindowType, SourceError> {
+    ) -> Result<Vec<WindowType>, SourceError> {
         let described = async {
             let stream = client
                 .query(
@@ -230,43 +235,29 @@ impl SqlServerSource {
                 )
                 .await?;
             let rows = stream.into_first_result().await?;
-            let mut suggestion = None;
+            // One row per parameter, by name; a parameter the server could not deduce may be
+            // missing, or have no type.
+            let mut suggestions: Vec<Option<String>> = vec![None; placeholders];
             for row in rows {
                 let name: Option<&str> = row.try_get("name")?;
-                if name.is_some_and(|n| n.eq_ignore_ascii_case("@P1")) {
+                let index = name
+                    .and_then(|n| n.strip_prefix('@'))
+                    .and_then(|n| n.strip_prefix(['P', 'p']))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| (1..=placeholders).contains(n));
+                if let Some(n) = index {
                     let ty: Option<&str> = row.try_get("suggested_system_type_name")?;
-                    suggestion = ty.map(str::to_string);
+                    suggestions[n - 1] = ty.map(str::to_string);
                 }
             }
-            Ok::<_, tiberius::error::Error>(suggestion)
+            Ok::<_, tiberius::error::Error>(suggestions)
         }
         .await;
-        match described {
-            Ok(Some(name)) => match WindowType::from_suggestion(&name) {
-                Suggestion::Use(ty) => Ok(ty),
-                Suggestion::Unusual(name) => {
-                    tracing::warn!(
-                        query = %query.name,
-                        suggested_type = %name,
-                        "the window start is compared with a column that is not a date or \
-                         time type; binding it as datetime2(7)"
-                    );
-                    Ok(WindowType::FALLBACK)
-                }
-            },
-            // No row for the parameter: some servers (and compatibility levels) describe
-            // nothing rather than fail. Exact on compatibility level 130+, as above.
-            Ok(None) => {
-                tracing::warn!(
-                    query = %query.name,
-                    "SQL Server did not describe the window parameter's type; binding it as \
-                     datetime2(7)"
-                );
-                Ok(WindowType::FALLBACK)
-            }
-            // The server could not deduce a single type (e.g. the parameter is compared with
-            // columns of different types, or the batch uses temporary tables). The query itself
-            // may still be fine; binding datetime2(7) is exact on compatibility level 130+.
+        let suggestions = match described {
+            Ok(suggestions) => suggestions,
+            // The server could not deduce the types (e.g. a parameter is compared with columns
+            // of different types, or the batch uses temporary tables). The query itself may
+            // still be fine; binding datetime2(7) is exact on compatibility level 130+.
             Err(e) => {
                 tracing::warn!(
                     query = %query.name,
@@ -280,9 +271,44 @@ impl SqlServerSource {
                         reason: errors::query_reason(&e, self.url.query_timeout),
                     });
                 }
-                Ok(WindowType::FALLBACK)
+                return Ok(vec![WindowType::FALLBACK; placeholders]);
             }
+        };
+        let mut undescribed = Vec::new();
+        let types = suggestions
+            .into_iter()
+            .enumerate()
+            .map(|(i, suggestion)| match suggestion {
+                Some(name) => match WindowType::from_suggestion(&name) {
+                    Suggestion::Use(ty) => ty,
+                    Suggestion::Unusual(name) => {
+                        tracing::warn!(
+                            query = %query.name,
+                            parameter = %format!("@P{}", i + 1),
+                            suggested_type = %name,
+                            "the window start is compared with a column that is not a date or \
+                             time type; binding it as datetime2(7)"
+                        );
+                        WindowType::FALLBACK
+                    }
+                },
+                None => {
+                    undescribed.push(format!("@P{}", i + 1));
+                    WindowType::FALLBACK
+                }
+            })
+            .collect();
+        // No row (or no type) for a parameter: some servers (and compatibility levels)
+        // describe nothing rather than fail. Exact on compatibility level 130+, as above.
+        if !undescribed.is_empty() {
+            tracing::warn!(
+                query = %query.name,
+                parameters = %undescribed.join(", "),
+                "SQL Server did not describe the window parameter's type; binding it as \
+                 datetime2(7)"
+            );
         }
+        Ok(types)
     }
 }
 
@@ -440,29 +466,34 @@ async fn read_query(
             return;
         }
     };
-    let param: Option<ColumnData<'static>> = if placeholders > 0 {
-        let bound = match source.window_type(&mut client, &sql, query).await {
-            Ok(ty) => {
-                ty.bind(window_start, source.clinic_tz)
-                    .map_err(|reason| SourceError::Query {
-                        query: query.name.clone(),
-                        reason: format!("the window start cannot be bound: {reason}"),
-                    })
-            }
-            Err(e) => Err(e),
-        };
-        match bound {
-            Ok(p) => Some(p),
+    // One value per placeholder (`@P1`, `@P2`, …), each the window start as its own type.
+    let mut bound: Vec<ColumnData<'static>> = Vec::with_capacity(placeholders);
+    if placeholders > 0 {
+        let types = match source
+            .window_types(&mut client, &sql, placeholders, query)
+            .await
+        {
+            Ok(types) => types,
             Err(e) => {
                 let _ = columns_tx.send(Err(e));
                 return;
             }
+        };
+        for ty in types {
+            match ty.bind(window_start, source.clinic_tz) {
+                Ok(value) => bound.push(value),
+                Err(reason) => {
+                    let _ = columns_tx.send(Err(SourceError::Query {
+                        query: query.name.clone(),
+                        reason: format!("the window start cannot be bound: {reason}"),
+                    }));
+                    return;
+                }
+            }
         }
-    } else {
-        None
-    };
+    }
     let params: Vec<&dyn tiberius::ToSql> =
-        param.iter().map(|p| p as &dyn tiberius::ToSql).collect();
+        bound.iter().map(|p| p as &dyn tiberius::ToSql).collect();
     let mut stream = match client.query(sql.as_str(), &params).await {
         Ok(s) => s,
         Err(e) => {
