@@ -22,6 +22,7 @@ mod overlap;
 mod phi;
 mod phi_sweep;
 mod platform_commands;
+mod progress_line;
 mod proxy;
 mod recovery;
 mod rejections;

@@ -25,8 +25,52 @@ pub fn init(verbose: u8, json: bool, quietness: Quietness) {
     let filter = EnvFilter::try_from_env("REQSYNC_LOG")
         .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, quietness)));
     // Colour codes only on a terminal: under systemd they would land in the journal as escapes.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    subscriber(filter, json, ansi, std::io::stderr).init();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if terminal {
+        // A run's progress line is drawn there too: each log line clears it, is written
+        // whole, and the line is redrawn below it.
+        subscriber(filter, json, true, BelowTheProgressLine).init();
+    } else {
+        subscriber(filter, json, false, std::io::stderr).init();
+    }
+}
+
+/// Stderr for the log on a terminal: one log line at a time, written with the progress bars
+/// cleared ([`reqsync::pipeline::progress::suspended`]) so that neither tears the other.
+struct BelowTheProgressLine;
+
+/// One log event, collected as the formatter writes it and printed when it is dropped.
+struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        reqsync::pipeline::progress::suspended(|| {
+            use std::io::Write;
+            let mut stderr = std::io::stderr().lock();
+            // Nowhere to report a failure to write the log to.
+            let _ = stderr.write_all(&self.0).and_then(|()| stderr.flush());
+        });
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BelowTheProgressLine {
+    type Writer = LogLine;
+    fn make_writer(&'a self) -> LogLine {
+        LogLine(Vec::new())
+    }
 }
 
 /// How many daily log files a service keeps (a month of nights to look back on).

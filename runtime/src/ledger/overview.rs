@@ -140,6 +140,23 @@ impl Ledger {
         })
     }
 
+    /// Rows the job's last complete read of the same breadth read — everything (`full`) or a
+    /// window — by a sync or a dry run: what the progress line expects this time.
+    pub fn last_complete_read(&self, job: &str, full: bool) -> Result<Option<u64>, LedgerError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT j.read FROM job_runs j JOIN runs r ON r.id = j.run_id
+                 WHERE j.job = ?1 AND j.status = 'complete'
+                   AND r.kind IN ('sync', 'full', 'dry-run') AND (j.window_basis = 'full') = ?2
+                 ORDER BY j.run_id DESC LIMIT 1",
+                rusqlite::params![job, full],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|read| read.map(|n| n.max(0) as u64))
+        })
+    }
+
     /// Each `sync` and `full` run started at or after `since`, oldest first, with the sums of
     /// its jobs' sent and rejected rows.
     pub fn run_totals_since(&self, since: DateTime<Utc>) -> Result<Vec<RunTotals>, LedgerError> {

@@ -572,7 +572,13 @@ impl Pipeline {
             })?;
 
         let batcher = RequestBatcher::new(config.batch_size, group_column);
-        let bar = progress.job(&name);
+        let expected_rows = if progress.visible() {
+            let full = state.report.window_basis == WindowBasis::Full;
+            recorder.expected_rows(&name, full)
+        } else {
+            None
+        };
+        let bar = progress.job(&name, expected_rows);
         let records_sent = AtomicUsize::new(0);
         let (queue, rendered) = requests::queue();
         let sender = requests::Sender {

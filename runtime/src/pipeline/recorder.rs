@@ -87,6 +87,16 @@ impl Recorder {
         Ok(self.ledger.job_history(job)?)
     }
 
+    /// Rows the job's last complete read of the same breadth read (everything, or a window),
+    /// for the progress line's expected total; `None` when unknown, for a replay (it reads
+    /// everything to keep a few), or when the ledger cannot say.
+    pub fn expected_rows(&self, job: &str, full: bool) -> Option<u64> {
+        if self.kind == RunKind::Replay {
+            return None;
+        }
+        self.ledger.last_complete_read(job, full).ok().flatten()
+    }
+
     pub fn job_started(&self, report: &JobReport) -> Result<(), RunError> {
         let basis = serde_json::to_value(report.window_basis)
             .ok()
