@@ -37,6 +37,21 @@ Exit codes:
   9  another run of this project is in progress (runs never overlap); nothing was done
  10  the process ran out of open files (raise the limit or look for a leak); nothing was done";
 
+/// The failure class a notification names for a run that ended with exit code `code`; `None`
+/// for success, a partial failure (the ledger has that run) and a busy project (nothing was
+/// done, another run is going).
+pub fn class_of(code: u8) -> Option<&'static str> {
+    match code {
+        CONFIG => Some("config"),
+        SOURCE => Some("source"),
+        TRANSFORM => Some("transform"),
+        DELIVERY => Some("delivery"),
+        RESOURCE => Some("resource"),
+        INTERNAL => Some("internal"),
+        _ => None,
+    }
+}
+
 /// An error with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {

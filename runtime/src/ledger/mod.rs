@@ -8,6 +8,7 @@
 //! Keys, codes, counts, hashes and import ids only: no row values.
 
 mod lock;
+mod notifications;
 mod quarantine;
 mod runs;
 mod schema;
@@ -20,6 +21,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use lock::{RunLock, RunLockError};
+pub use notifications::{
+    NewNotification, NotificationRecord, NotifySnapshot, NotifyState, PendingNotification,
+};
 pub use quarantine::{QuarantineEntry, QuarantineFilter, Rejection};
 pub use runs::{
     Answer, JobRunRecord, JobStart, JobStatus, JobTotals, RequestRecord, RunKind, RunRecord,

@@ -350,3 +350,34 @@ fn history_prints_a_window_start_as_the_run_summary_does() {
         "2026-11-02 01:53:00"
     );
 }
+
+#[test]
+fn a_version_1_ledger_gains_the_notification_tables_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ledger_path(dir.path());
+    {
+        // A ledger as reqsync wrote it before notifications: version 1, one run.
+        let ledger = Ledger::open(dir.path()).unwrap();
+        ledger
+            .begin_run(RunKind::Sync, utc("2026-12-01T02:00:00Z"))
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE notifications; DROP TABLE notify_state; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.recent_runs(10, false).unwrap().len(), 1);
+    assert!(ledger.notify_state().unwrap().is_none());
+    // Notifications start after the runs already there.
+    ledger.notify_init(utc("2026-12-02T00:00:00Z")).unwrap();
+    assert_eq!(ledger.notify_state().unwrap().unwrap().last_run, 1);
+    assert!(ledger.notifications(10).unwrap().is_empty());
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}

@@ -52,8 +52,10 @@ pub enum CredentialsSource {
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error(
-        "{} is not set: export {var} (or set `{what}_file` or `{what}_secret` in [reqcheck])",
-        subject(what)
+        "{} is not set: export {var} (or set `{key}_file` or `{key}_secret` in [{section}])",
+        subject(what),
+        key = key(what),
+        section = section(what)
     )]
     EnvMissing { what: &'static str, var: String },
     /// `reason` names the file.
@@ -66,23 +68,49 @@ pub enum CredentialsError {
     #[error("{} is empty", subject(what))]
     Empty { what: &'static str },
     /// `error` names the secret and where it was looked for, never its value.
-    #[error("{} (`{what}_secret`): {error}", subject(what))]
+    #[error("{} (`{}_secret`): {error}", subject(what), key(what))]
     Store {
         what: &'static str,
         error: SecretStoreError,
     },
 }
 
-/// "the password for ReqCheck", "the password for the proxy".
+/// "the password for ReqCheck", "the password for the proxy", "the password for the SMTP
+/// server", "the URL of the webhook".
 fn subject(what: &str) -> String {
-    match what.strip_prefix("proxy_") {
-        Some(what) => format!("the {what} for the proxy"),
-        None => format!("the {what} for ReqCheck"),
+    if let Some(what) = what.strip_prefix("proxy_") {
+        format!("the {what} for the proxy")
+    } else if let Some(what) = what.strip_prefix("smtp_") {
+        format!("the {what} for the SMTP server")
+    } else if what == "webhook_url" {
+        "the webhook's URL".to_string()
+    } else {
+        format!("the {what} for ReqCheck")
+    }
+}
+
+/// The config key a credential is named by, without its `_env`/`_file`/`_secret` suffix:
+/// `[notify.email]`'s keys are `username_*`/`password_*`, a webhook's `url_*`.
+fn key(what: &str) -> &str {
+    what.strip_prefix("smtp_")
+        .or_else(|| what.strip_prefix("webhook_"))
+        .unwrap_or(what)
+}
+
+/// The config section a credential's keys live in.
+fn section(what: &str) -> &'static str {
+    if what.starts_with("smtp_") {
+        "notify.email"
+    } else if what.starts_with("webhook_") {
+        "[notify.webhook]]"
+    } else {
+        "reqcheck"
     }
 }
 
 impl CredentialsSource {
-    fn read(&self, what: &'static str) -> Result<String, CredentialsError> {
+    /// The credential's value; `what` names it in errors (`password`, `smtp_password`, …).
+    pub fn read(&self, what: &'static str) -> Result<String, CredentialsError> {
         let value = match self {
             CredentialsSource::Env(var) => {
                 std::env::var(var).map_err(|_| CredentialsError::EnvMissing {
@@ -122,6 +150,14 @@ impl Credentials {
         Ok(Self {
             username: user.read("username")?,
             password: Secret(password.read("password")?),
+        })
+    }
+
+    /// The SMTP server's login (`[notify.email] username_*`, `password_*`).
+    pub fn load_smtp(sources: &CredentialsSources) -> Result<Self, CredentialsError> {
+        Ok(Self {
+            username: sources.username.read("smtp_username")?,
+            password: Secret(sources.password.read("smtp_password")?),
         })
     }
 
