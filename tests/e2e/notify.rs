@@ -61,6 +61,8 @@ impl SmtpServer {
         let out = tempfile::tempdir().expect("mail folder");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/smtp_server.py");
         let mut child = Command::new(python)
+            // aiosmtpd warns about its own use of a deprecated attribute on every login.
+            .args(["-W", "ignore::DeprecationWarning"])
             .arg(script)
             .arg(testdata().join("server.pem"))
             .arg(testdata().join("server.key"))
@@ -643,4 +645,38 @@ async fn a_silent_smtp_server_does_not_hold_the_run() {
         started.elapsed()
     );
     held.abort();
+}
+
+/// A run that fails before the ledger records it (no ReqCheck password in the environment) is
+/// notified by its class, with no run id; the exit code is still 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_failing_before_it_is_recorded_is_notified_by_its_class() {
+    let hooks = Hooks::start().await;
+    let world = World::kcmo().await;
+    append_config(
+        &world,
+        &format!(
+            "\n[notify]\n[[notify.webhook]]\nurl = \"{}/early\"\n",
+            hooks.base
+        ),
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reqsync"));
+    command.arg("run");
+    as_the_user(&mut command, &world).env_remove("REQCHECK_PASSWORD");
+    let out = command.output().expect("run reqsync");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = hooks.at("early");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["event"], "run-failed");
+    assert_eq!(got[0]["error_class"], "config");
+    assert!(got[0].get("run_id").is_none(), "{:?}", got[0]);
+    assert_eq!(
+        got[0]["title"],
+        "reqsync: a run failed before it started (config)"
+    );
 }

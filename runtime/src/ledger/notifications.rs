@@ -219,6 +219,25 @@ impl Ledger {
         })
     }
 
+    /// Takes an outbox row for delivery until `until`: `false` when another process (a
+    /// `reqsync run` while the daemon checks) has it, so the notice is not sent twice.
+    pub fn notification_claim(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE notifications SET claimed_until = ?3
+                 WHERE id = ?1 AND delivered_at IS NULL AND gave_up_at IS NULL
+                   AND (claimed_until IS NULL OR claimed_until < ?2)",
+                params![id, stamp(now), stamp(until)],
+            )
+            .map(|changed| changed == 1)
+        })
+    }
+
     /// Records an attempt to deliver an outbox row: delivered, or failed with `error` (a
     /// message without secrets or row values).
     pub fn notification_attempted(
@@ -230,7 +249,7 @@ impl Ledger {
         self.with(|c| {
             c.execute(
                 "UPDATE notifications SET attempts = attempts + 1, last_attempt_at = ?2,
-                     last_error = ?3,
+                     last_error = ?3, claimed_until = NULL,
                      delivered_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE NULL END
                  WHERE id = ?1",
                 params![id, stamp(now), error],

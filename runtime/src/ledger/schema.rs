@@ -100,6 +100,7 @@ CREATE TABLE notifications (
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_attempt_at TEXT,
     last_error      TEXT,                   -- why the last attempt failed (no secrets)
+    claimed_until   TEXT,                   -- a process is delivering it until then
     delivered_at    TEXT,
     gave_up_at      TEXT
 );

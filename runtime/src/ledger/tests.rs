@@ -381,3 +381,45 @@ fn a_version_1_ledger_gains_the_notification_tables_and_keeps_its_runs() {
         .unwrap();
     assert_eq!(version, 2);
 }
+
+#[test]
+fn an_outbox_row_is_delivered_by_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let now = utc("2026-12-07T02:00:00Z");
+    ledger
+        .notification_add(
+            now,
+            &["email".to_string(), "webhook-1".to_string()],
+            &crate::ledger::NewNotification {
+                event: "test".into(),
+                run_id: None,
+                notice: "{}".into(),
+            },
+        )
+        .unwrap();
+    let pending = ledger.notifications_pending().unwrap();
+    assert_eq!(pending.len(), 2);
+    let id = pending[0].id;
+    let until = now + Duration::minutes(10);
+    assert!(ledger.notification_claim(id, now, until).unwrap());
+    // Another process, meanwhile: the row is taken.
+    assert!(!ledger.notification_claim(id, now, until).unwrap());
+    // A failed attempt releases it for the next round; a delivered row is never taken again.
+    ledger
+        .notification_attempted(id, now, Some("refused"))
+        .unwrap();
+    assert!(ledger.notification_claim(id, now, until).unwrap());
+    ledger.notification_attempted(id, now, None).unwrap();
+    assert!(!ledger.notification_claim(id, now, until).unwrap());
+    // A claim that outlived its process expires.
+    let other = pending[1].id;
+    assert!(ledger.notification_claim(other, now, until).unwrap());
+    let later = until + Duration::seconds(1);
+    assert!(ledger.notification_claim(other, later, later).unwrap());
+    let rows = ledger.notifications(10).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.id == id && r.delivered && r.attempts == 2)
+    );
+}

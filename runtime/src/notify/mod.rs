@@ -39,6 +39,11 @@ use webhook::WebhookUrlError;
 /// by then it is old news, and the ledger should not grow without bound for a dead channel.
 pub const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(3);
 
+/// How long a process holds an outbox row it is delivering: past every attempt's timeout and
+/// backoff, so that a process that died mid-delivery does not keep the notice from others for
+/// long.
+const CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// Why one delivery attempt failed. Messages hold no secret and no row value: a webhook URL is
 /// never quoted, reqwest's errors are stripped of it.
 #[derive(Debug, thiserror::Error)]
@@ -256,6 +261,14 @@ impl Notifier {
                 let _ = ledger.notification_given_up(row.id, now, "unreadable notice");
                 continue;
             };
+            // Long enough for every attempt of this round to time out.
+            let until = now + CLAIM;
+            if !ledger
+                .notification_claim(row.id, now, until)
+                .unwrap_or(false)
+            {
+                continue;
+            }
             let mut failed = 0;
             loop {
                 match channel.send(&notice).await {
