@@ -12,6 +12,10 @@ use serde::Deserialize;
 
 use crate::daemon::Schedule;
 use crate::daemon::http::HttpLimits;
+use crate::notify::settings::{
+    DEFAULT_QUARANTINE_THRESHOLD, EmailConfig, EventKind, NotifyConfig, SmtpTls, UrlSource,
+    WebhookConfig, WebhookFormat,
+};
 use crate::reqcheck::credentials::{CredentialsSource, CredentialsSources};
 use crate::reqcheck::proxy::ProxySetting;
 use crate::reqcheck::targets::{self, Target};
@@ -60,6 +64,7 @@ struct RawConfig {
     secrets: RawSecrets,
     #[serde(default)]
     status: RawStatus,
+    notify: Option<RawNotify>,
 }
 
 /// `[status]`: what `reqsync status` and the daemon's status page call healthy.
@@ -68,6 +73,59 @@ struct RawConfig {
 struct RawStatus {
     /// How old a job's last complete run may be (default `crate::status::DEFAULT_MAX_AGE`).
     max_age: Option<String>,
+}
+
+/// `[notify]`: notices of failed, partial and stale runs and of a growing quarantine, by
+/// e-mail and webhooks (see `crate::notify`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    /// Which events (default: all of `run-failed`, `partial-failure`, `quarantine`, `stale`,
+    /// `recovered`).
+    on: Option<Vec<String>>,
+    /// Open quarantine entries past which a notice is sent (default 100).
+    quarantine_threshold: Option<u64>,
+    email: Option<RawEmail>,
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
+}
+
+/// `[notify.email]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    host: String,
+    /// Default 587 with STARTTLS, 465 with implicit TLS.
+    port: Option<u16>,
+    /// `"starttls"` (default) or `"tls"`.
+    tls: Option<String>,
+    from: String,
+    to: Vec<String>,
+    username_env: Option<String>,
+    username_file: Option<PathBuf>,
+    username_secret: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    password_secret: Option<String>,
+    /// Refused, like `[reqcheck] password`.
+    password: Option<toml::Value>,
+    ca_file: Option<PathBuf>,
+    /// Per-message timeout (default 30 s).
+    timeout: Option<String>,
+}
+
+/// `[[notify.webhook]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: Option<String>,
+    url_env: Option<String>,
+    url_file: Option<PathBuf>,
+    url_secret: Option<String>,
+    /// `"json"` (default), `"teams"` or `"slack"`.
+    format: Option<String>,
+    /// Per-request timeout (default 15 s).
+    timeout: Option<String>,
 }
 
 /// `[secrets]`: the store `reqsync secret set` writes and `*_secret` keys read.
@@ -244,6 +302,8 @@ pub struct Config {
     pub secrets: SecretStore,
     /// `[status] max_age`: a job whose last complete run is older needs someone to look.
     pub status_max_age: Duration,
+    /// `[notify]`; `None` without the section.
+    pub notify: Option<NotifyConfig>,
 }
 
 /// What ReqCheck's `201 partial_failure` (an import stored with record errors) means for a run.
@@ -353,10 +413,12 @@ impl Config {
             .status_login
             .iter()
             .map(|(_, password)| password);
+        let notify = self.notify.iter().flat_map(|n| n.secret_sources());
         for source in [&self.reqcheck.username, &self.reqcheck.password]
             .into_iter()
             .chain(status_page)
             .chain(proxy)
+            .chain(notify)
         {
             match source {
                 CredentialsSource::File(path) => files.push(path.clone()),
@@ -725,6 +787,18 @@ impl Config {
                     "expected an IP address and port, e.g. \"127.0.0.1:9464\"".into(),
                 )
             })?;
+        let status_max_age = match raw.status.max_age.as_deref() {
+            Some(age) => parse_duration(age).map_err(|reason| invalid("status.max_age", reason))?,
+            None => crate::status::DEFAULT_MAX_AGE,
+        };
+        if status_max_age.is_zero() {
+            return Err(invalid("status.max_age", "must be longer than 0s".into()));
+        }
+        let notify = raw
+            .notify
+            .map(|n| notify_config(n, status_max_age, &rel, &secrets))
+            .transpose()
+            .map_err(|(key, reason)| invalid(&key, reason))?;
         Ok(Config {
             path: path.to_path_buf(),
             reqcheck: ReqCheckConfig {
@@ -757,12 +831,8 @@ impl Config {
             on_partial_failure,
             audit_file,
             secrets,
-            status_max_age: match raw.status.max_age.as_deref() {
-                Some(age) => {
-                    parse_duration(age).map_err(|reason| invalid("status.max_age", reason))?
-                }
-                None => crate::status::DEFAULT_MAX_AGE,
-            },
+            status_max_age,
+            notify,
         })
     }
 
@@ -879,6 +949,219 @@ fn proxy_sources(
                 .into(),
         )),
     }
+}
+
+/// `[notify]`, checked: known events, at least one channel, e-mail addresses that parse, TLS
+/// always on for SMTP, a webhook URL given exactly one way and never quoted in an error (it may
+/// hold a token). Errors are (key, reason).
+/// `[notify]`, validated. A `stale` notice uses `[status] max_age`: one setting says how old the
+/// last complete run may be, for `reqsync status`, the status page and notices alike.
+fn notify_config(
+    raw: RawNotify,
+    stale_after: Duration,
+    rel: &dyn Fn(&Path) -> PathBuf,
+    store: &SecretStore,
+) -> Result<NotifyConfig, (String, String)> {
+    let on = match raw.on {
+        None => EventKind::CONFIGURABLE.into_iter().collect(),
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                EventKind::parse(name).ok_or_else(|| {
+                    (
+                        "notify.on".to_string(),
+                        format!(
+                            "`{name}` is not an event; use {}",
+                            EventKind::CONFIGURABLE
+                                .map(|k| format!("\"{}\"", k.as_str()))
+                                .join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let email = raw.email.map(|e| email_config(e, rel, store)).transpose()?;
+    let mut webhooks = Vec::new();
+    for (i, w) in raw.webhook.into_iter().enumerate() {
+        let key = |k: &str| format!("notify.webhook[{i}].{k}");
+        let format = match w.format.as_deref() {
+            None | Some("json") => WebhookFormat::Json,
+            Some("teams") => WebhookFormat::Teams,
+            Some("slack") => WebhookFormat::Slack,
+            Some(other) => {
+                return Err((
+                    key("format"),
+                    format!("`{other}` is not one of \"json\", \"teams\", \"slack\""),
+                ));
+            }
+        };
+        let secret = pick_source(
+            &format!("notify.webhook[{i}]"),
+            "url",
+            Forms {
+                env: w.url_env,
+                file: w.url_file,
+                secret: w.url_secret,
+            },
+            None,
+            rel,
+            store,
+        )?;
+        let url = match (w.url, secret) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    key("url"),
+                    "give the URL one of `url`, `url_env`, `url_file` and `url_secret`, not more"
+                        .into(),
+                ));
+            }
+            (None, None) => {
+                return Err((
+                    key("url"),
+                    "missing: set `url`, or (for a URL holding a token, as Teams and Slack \
+                     URLs do) `url_env`, `url_file` or `url_secret`"
+                        .into(),
+                ));
+            }
+            (Some(url), None) => {
+                crate::notify::webhook::check_url(&url).map_err(|e| (key("url"), e.to_string()))?;
+                UrlSource::Config(url)
+            }
+            (None, Some(source)) => UrlSource::Secret(source),
+        };
+        let timeout = match &w.timeout {
+            Some(t) => parse_duration(t).map_err(|e| (key("timeout"), e))?,
+            None => Duration::from_secs(15),
+        };
+        webhooks.push(WebhookConfig {
+            url,
+            format,
+            timeout,
+        });
+    }
+    if email.is_none() && webhooks.is_empty() {
+        return Err((
+            "notify".into(),
+            "no channel: add a [notify.email] section or a [[notify.webhook]]".into(),
+        ));
+    }
+    Ok(NotifyConfig {
+        on,
+        quarantine_threshold: raw
+            .quarantine_threshold
+            .unwrap_or(DEFAULT_QUARANTINE_THRESHOLD),
+        stale_after,
+        email,
+        webhooks,
+    })
+}
+
+/// `[notify.email]`, checked. Errors are (key, reason).
+fn email_config(
+    e: RawEmail,
+    rel: &dyn Fn(&Path) -> PathBuf,
+    store: &SecretStore,
+) -> Result<EmailConfig, (String, String)> {
+    if e.password.is_some() {
+        return Err((
+            "notify.email.password".into(),
+            "passwords never go in the config file; store it with `reqsync secret set smtp` \
+             and set `password_secret = \"smtp\"`, or name the variable holding it with \
+             `password_env`, or point `password_file` at a file readable only by the service \
+             account"
+                .into(),
+        ));
+    }
+    let tls = match e.tls.as_deref() {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Tls,
+        Some(other) => {
+            return Err((
+                "notify.email.tls".into(),
+                format!(
+                    "`{other}` is neither \"starttls\" nor \"tls\" (plain-text SMTP is not \
+                     offered: the login would cross the network readable)"
+                ),
+            ));
+        }
+    };
+    if e.host.trim().is_empty() {
+        return Err(("notify.email.host".into(), "must not be empty".into()));
+    }
+    crate::notify::email::check_address(&e.from)
+        .map_err(|reason| ("notify.email.from".to_string(), reason))?;
+    if e.to.is_empty() {
+        return Err((
+            "notify.email.to".into(),
+            "name at least one recipient".into(),
+        ));
+    }
+    for to in &e.to {
+        crate::notify::email::check_address(to)
+            .map_err(|reason| ("notify.email.to".to_string(), reason))?;
+    }
+    let username = pick_source(
+        "notify.email",
+        "username",
+        Forms {
+            env: e.username_env,
+            file: e.username_file,
+            secret: e.username_secret,
+        },
+        None,
+        rel,
+        store,
+    )?;
+    let password = pick_source(
+        "notify.email",
+        "password",
+        Forms {
+            env: e.password_env,
+            file: e.password_file,
+            secret: e.password_secret,
+        },
+        None,
+        rel,
+        store,
+    )?;
+    let login = match (username, password) {
+        (Some(username), Some(password)) => Some(CredentialsSources { username, password }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err((
+                "notify.email.password_env".into(),
+                "the SMTP user name is configured but not its password: add `password_env`, \
+                 `password_file` or `password_secret`"
+                    .into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err((
+                "notify.email.username_env".into(),
+                "the SMTP password is configured but not its user name: add `username_env`, \
+                 `username_file` or `username_secret`"
+                    .into(),
+            ));
+        }
+    };
+    let timeout = match &e.timeout {
+        Some(t) => parse_duration(t).map_err(|err| ("notify.email.timeout".to_string(), err))?,
+        None => Duration::from_secs(30),
+    };
+    Ok(EmailConfig {
+        port: e.port.unwrap_or(match tls {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+        }),
+        host: e.host,
+        tls,
+        from: e.from,
+        to: e.to,
+        login,
+        ca_file: e.ca_file.map(|p| rel(&p)),
+        timeout,
+    })
 }
 
 /// Applies limit overrides to `base`; a zero or absurd value is an error naming `prefix` + key.
@@ -1049,6 +1332,104 @@ template = "templates/patient_data.json.j2"
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn notify_parses_with_its_defaults_and_names_bad_keys() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(c.notify.is_none());
+        let c = parse(&format!(
+            "{MINIMAL}\n[notify]\n[notify.email]\nhost = \"smtp.clinic.example\"\n\
+             from = \"reqsync@clinic.example\"\nto = [\"ops@clinic.example\"]\n\
+             username_env = \"SMTP_USER\"\npassword_file = \"secrets/smtp\"\n\
+             [[notify.webhook]]\nurl_secret = \"teams-hook\"\nformat = \"teams\"\n"
+        ))
+        .unwrap();
+        let n = c.notify.as_ref().unwrap();
+        assert_eq!(n.on.len(), 5);
+        assert_eq!(n.quarantine_threshold, 100);
+        assert_eq!(n.stale_after, Duration::from_secs(26 * 3600));
+        let email = n.email.as_ref().unwrap();
+        assert_eq!((email.port, email.tls), (587, SmtpTls::StartTls));
+        assert_eq!(n.webhooks[0].format, WebhookFormat::Teams);
+        // The SMTP password file is a secret file: no job may read it as a query.
+        assert!(
+            c.secret_files()
+                .contains(&PathBuf::from("/srv/reqsync/secrets/smtp"))
+        );
+        let c = parse(&format!(
+            "{MINIMAL}\n[status]\nmax_age = \"2h\"\n[notify]\non = [\"stale\"]\n\
+             [notify.email]\nhost = \"h\"\ntls = \"tls\"\nfrom = \"a@b.example\"\n\
+             to = [\"c@d.example\"]\n"
+        ))
+        .unwrap();
+        let n = c.notify.unwrap();
+        assert_eq!(n.on.iter().copied().collect::<Vec<_>>(), [EventKind::Stale]);
+        assert_eq!(n.email.unwrap().port, 465);
+
+        let email = "[notify.email]\nhost = \"h\"\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]";
+        for (text, key) in [
+            ("[notify]", "notify"),
+            (
+                "[notify]\non = [\"everything\"]\n[[notify.webhook]]\nurl = \"https://h.example/x\"",
+                "notify.on",
+            ),
+            (
+                &format!("[notify]\n{email}\ntls = \"none\""),
+                "notify.email.tls",
+            ),
+            (
+                &format!("[notify]\n{email}\npassword = \"hunter2\""),
+                "notify.email.password",
+            ),
+            (
+                &format!("[notify]\n{email}\nusername_env = \"U\""),
+                "notify.email.password_env",
+            ),
+            (
+                "[notify]\n[notify.email]\nhost = \"h\"\nfrom = \"not an address\"\nto = [\"c@d.example\"]",
+                "notify.email.from",
+            ),
+            (
+                "[notify]\n[[notify.webhook]]\nformat = \"json\"",
+                "notify.webhook[0].url",
+            ),
+            (
+                "[notify]\n[[notify.webhook]]\nurl = \"https://h.example/a\"\nurl_env = \"HOOK\"",
+                "notify.webhook[0].url",
+            ),
+            (
+                "[notify]\n[[notify.webhook]]\nurl = \"https://h.example/a\"\nformat = \"discord\"",
+                "notify.webhook[0].format",
+            ),
+        ] {
+            let e = parse(&format!("{MINIMAL}\n{text}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_plain_http_webhook_is_refused_off_loopback_without_quoting_its_token() {
+        let hook = |url: &str| {
+            parse(&format!(
+                "{MINIMAL}\n[notify]\n[[notify.webhook]]\nurl = \"{url}\"\n"
+            ))
+        };
+        let e = hook("http://hooks.example.org/services/T0KEN")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("notify.webhook[0].url"), "{e}");
+        assert!(e.contains("https://"), "{e}");
+        assert!(!e.contains("T0KEN"), "{e}");
+        let e = hook("https://user:T0KEN@hooks.example.org/x")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("T0KEN"), "{e}");
+        assert!(hook("http://127.0.0.1:8080/hook").is_ok());
+        assert!(hook("https://prod.westus.logic.azure.com/workflows/x").is_ok());
     }
 
     #[test]

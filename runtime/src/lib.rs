@@ -14,6 +14,7 @@ pub(crate) mod iso_text;
 pub(crate) mod json_shape;
 pub mod ledger;
 pub mod native_path;
+pub mod notify;
 pub mod pipeline;
 pub mod private_fs;
 pub mod project;

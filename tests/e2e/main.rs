@@ -18,6 +18,7 @@ mod hostile_reqcheck;
 mod hot_swap;
 mod incremental;
 mod ledger_cli;
+mod notify;
 mod overlap;
 mod phi;
 mod phi_sweep;

@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use reqsync::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs, status_page};
+use reqsync::notify::Notifier;
 use reqsync::pipeline::Delivery;
 use reqsync::reqcheck::Credentials;
 use reqsync::transform::ModuleRegistry;
@@ -70,6 +72,10 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
     };
     let page_config = config.daemon.status_page.then(|| Arc::new(config.clone()));
     let tz = config.clinic_tz;
+    let notifier = Notifier::new(&config).map(Arc::new);
+    if let Some(notifier) = &notifier {
+        notifier.prepare();
+    }
     let mut pipeline = super::run::pipeline(config, Delivery::ReqCheck(client))?;
     // Hot swap: every job's module is loaded into the registry now, and the folders holding
     // them are watched; a changed file is validated and swapped in between batches.
@@ -100,7 +106,7 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
     let service = Service::new(
         jobs,
         tz,
-        Arc::new(PipelineRunner::new(pipeline)),
+        Arc::new(PipelineRunner::new(pipeline).with_notifier(notifier.clone())),
         Arc::new(SystemClock),
     );
     service.state().attach_modules(modules, module_files);
@@ -130,7 +136,12 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
         tracing::warn!("{warning}");
     }
 
+    let checks = notifier.map(|n| tokio::spawn(notify_checks(n, shutdown.clone())));
     let summary = service.run(shutdown).await;
+    if let Some(checks) = checks {
+        // A delivery cut short stays in the ledger's outbox for the next start.
+        checks.abort();
+    }
 
     http_stop.cancel();
     match server.await {
@@ -144,6 +155,21 @@ pub async fn serve(args: DaemonArgs, shutdown: CancellationToken) -> Result<u8, 
         "daemon stopped"
     );
     Ok(exit::OK)
+}
+
+/// `[notify]`'s periodic round: "no complete run within `[status] max_age`" needs no run to
+/// happen to be noticed, and notices a channel refused earlier are retried. Every 5 minutes, or
+/// a quarter of `max_age` when that is shorter (at least a second).
+async fn notify_checks(notifier: Arc<Notifier>, shutdown: CancellationToken) {
+    let every =
+        (notifier.config().stale_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
+    loop {
+        notifier.check().await;
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// First SIGTERM / Ctrl-C: stop scheduling and let the current run stop at its next batch

@@ -43,6 +43,21 @@ Exit codes:
  11  status: a job's last run failed (or ended partial, abandoned or interrupted)
  12  status: a job has no complete run within `[status] max_age` (26 h by default)";
 
+/// The failure class a notification names for a run that ended with exit code `code`; `None`
+/// for success, a partial failure (the ledger has that run) and a busy project (nothing was
+/// done, another run is going).
+pub fn class_of(code: u8) -> Option<&'static str> {
+    match code {
+        CONFIG => Some("config"),
+        SOURCE => Some("source"),
+        TRANSFORM => Some("transform"),
+        DELIVERY => Some("delivery"),
+        RESOURCE => Some("resource"),
+        INTERNAL => Some("internal"),
+        _ => None,
+    }
+}
+
 /// An error with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {

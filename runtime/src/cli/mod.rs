@@ -9,6 +9,7 @@ pub mod exit;
 pub mod history;
 pub mod init;
 pub mod logging;
+pub mod notify;
 pub mod quarantine;
 pub mod receiver;
 pub mod run;
@@ -82,6 +83,8 @@ pub enum Command {
     /// Run one sync a day from Windows Task Scheduler: install, show (the task's XML),
     /// uninstall.
     Schedule(schedule::ScheduleArgs),
+    /// Notifications (`[notify]`): `test` sends a test notice to every configured channel.
+    Notify(notify::NotifyArgs),
     /// Store the secrets `*_secret` keys name (`password_secret = "NAME"`): set, check, remove.
     Secret(secret::SecretArgs),
 }
@@ -112,6 +115,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             .await
             .map_err(|e| Failure::new(exit::INTERNAL, anyhow::anyhow!("service command: {e}")))?,
         Command::Secret(args) => secret::run(args),
+        Command::Notify(args) => notify::run(args).await,
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use reqsync::config::Config;
 use reqsync::ledger::RunStatus;
+use reqsync::notify::Notifier;
 use reqsync::pipeline::{
     Delivery, DryRunDir, DryRunOutput, Pipeline, Progress, RunOptions, RunReport,
 };
@@ -49,6 +50,24 @@ pub struct RunArgs {
 
 pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     let config = args.config.load()?;
+    // A dry run sends nothing, so it notifies nothing either.
+    let notifier = if args.dry_run {
+        None
+    } else {
+        Notifier::new(&config)
+    };
+    let before = notifier.as_ref().and_then(Notifier::prepare);
+    let result = sync(config, args).await;
+    if let Some(notifier) = notifier {
+        // Whatever the outcome; a notice that cannot be delivered is logged and retried
+        // later, and never changes the exit code.
+        let failure = result.as_ref().err().and_then(|f| exit::class_of(f.code));
+        notifier.after_run(before, failure).await;
+    }
+    result
+}
+
+async fn sync(config: Config, args: RunArgs) -> Result<u8, Failure> {
     reqsync::audit::open(&config.audit_file).map_err(|e| Failure::new(exit::CONFIG, e))?;
     let credentials = || {
         Credentials::load(&config.reqcheck.username, &config.reqcheck.password)

@@ -26,6 +26,7 @@ use super::metrics::Metrics;
 use super::schedule::Schedule;
 use crate::config::{Config, JobConfig};
 use crate::ledger::RunStatus;
+use crate::notify::Notifier;
 use crate::pipeline::{FailureClass, Pipeline, Progress, RunError, RunOptions};
 use crate::transform::ModuleRegistry;
 use crate::transform::registry::ModuleStatus;
@@ -116,6 +117,8 @@ pub struct PipelineRunner {
     // Runs never overlap (the loop guarantees it); the mutex lets a run narrow the job list.
     pipeline: tokio::sync::Mutex<Pipeline>,
     all_jobs: Vec<JobConfig>,
+    /// `[notify]`: a round of detection and delivery after each run.
+    notifier: Option<Arc<Notifier>>,
 }
 
 impl PipelineRunner {
@@ -124,7 +127,13 @@ impl PipelineRunner {
         Self {
             pipeline: tokio::sync::Mutex::new(pipeline),
             all_jobs,
+            notifier: None,
         }
+    }
+
+    pub fn with_notifier(mut self, notifier: Option<Arc<Notifier>>) -> Self {
+        self.notifier = notifier;
+        self
     }
 }
 
@@ -148,7 +157,13 @@ impl Runner for PipelineRunner {
                 cancel: Some(cancel),
                 ..RunOptions::default()
             };
-            match pipeline.run(&options, &Progress::hidden()).await {
+            let result = pipeline.run(&options, &Progress::hidden()).await;
+            if let Some(notifier) = self.notifier.clone() {
+                // On its own task: delivering (and retrying) must not hold up the schedule.
+                // What a shutdown cuts short is still in the ledger for the next round.
+                tokio::spawn(async move { notifier.check().await });
+            }
+            match result {
                 Ok(report) => RunResult {
                     outcome: if report.status == RunStatus::Partial {
                         Outcome::Partial

@@ -8,6 +8,7 @@
 //! Keys, codes, counts, hashes and import ids only: no row values.
 
 mod lock;
+mod notifications;
 mod overview;
 mod quarantine;
 mod runs;
@@ -21,6 +22,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use lock::{RunLock, RunLockError};
+pub use notifications::{
+    NewNotification, NotificationRecord, NotifySnapshot, NotifyState, PendingNotification,
+};
 pub use overview::{JobOverview, JobRunSummary, QuarantineCount, RunTotals};
 pub use quarantine::{QuarantineEntry, QuarantineFilter, Rejection};
 pub use runs::{

@@ -421,94 +421,102 @@ impl Ledger {
 
     /// One run with its jobs and (with `requests`) their requests.
     pub fn run(&self, id: RunId, requests: bool) -> Result<RunRecord, LedgerError> {
-        let found = self.with(|c| {
-            let run = c
-                .query_row(
-                    "SELECT id, kind, status, started_at, finished_at, host, pid, heartbeat,
-                            error_class, error, report_file FROM runs WHERE id = ?1",
-                    [id],
-                    |r| {
-                        Ok(RunRecord {
-                            id: r.get(0)?,
-                            kind: RunKind::parse(&r.get::<_, String>(1)?),
-                            status: RunStatus::parse(&r.get::<_, String>(2)?),
-                            started_at: r.get(3)?,
-                            finished_at: r.get(4)?,
-                            host: r.get(5)?,
-                            pid: r.get(6)?,
-                            heartbeat: r.get(7)?,
-                            error_class: r.get(8)?,
-                            error: r.get(9)?,
-                            report_file: r.get(10)?,
-                            jobs: Vec::new(),
-                        })
-                    },
-                )
-                .optional()?;
-            let Some(mut run) = run else {
-                return Ok(None);
-            };
-            let mut stmt = c.prepare(
-                "SELECT job, status, window_start, window_basis, started_at, finished_at, read,
-                        emitted, skipped, rejected, sent, acknowledged, module_sha256,
-                        query_sha256, template_sha256
-                 FROM job_runs WHERE run_id = ?1 ORDER BY started_at",
-            )?;
-            run.jobs = stmt
-                .query_map([id], |r| {
-                    Ok(JobRunRecord {
-                        job: r.get(0)?,
-                        status: RunStatus::parse(&r.get::<_, String>(1)?),
-                        window_start: r.get(2)?,
-                        window_basis: r.get(3)?,
-                        started_at: r.get(4)?,
-                        finished_at: r.get(5)?,
-                        read: r.get(6)?,
-                        emitted: r.get(7)?,
-                        skipped: r.get(8)?,
-                        rejected: r.get(9)?,
-                        sent: r.get(10)?,
-                        acknowledged: r.get(11)?,
-                        module_sha256: r.get(12)?,
-                        query_sha256: r.get(13)?,
-                        template_sha256: r.get(14)?,
-                        requests: Vec::new(),
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            if requests {
-                let mut stmt = c.prepare(
-                    "SELECT seq, endpoint, records, bytes, body_sha256, status, data_import_id,
-                            error_ids, sent_at, answered_at
-                     FROM requests WHERE run_id = ?1 AND job = ?2 ORDER BY seq",
-                )?;
-                for job in &mut run.jobs {
-                    job.requests = stmt
-                        .query_map(params![id, job.job], |r| {
-                            let error_ids: Option<String> = r.get(7)?;
-                            Ok(RequestRecord {
-                                seq: r.get(0)?,
-                                endpoint: r.get(1)?,
-                                records: r.get(2)?,
-                                bytes: r.get(3)?,
-                                body_sha256: r.get(4)?,
-                                status: r.get(5)?,
-                                data_import_id: r.get(6)?,
-                                error_ids: error_ids
-                                    .and_then(|s| serde_json::from_str(&s).ok())
-                                    .unwrap_or_default(),
-                                sent_at: r.get(8)?,
-                                answered_at: r.get(9)?,
-                            })
-                        })?
-                        .collect::<rusqlite::Result<_>>()?;
-                }
-            }
-            Ok(Some(run))
-        })?;
+        let found = self.with(|c| read_run(c, id, requests))?;
         found.ok_or_else(|| LedgerError::NoSuchRun {
             path: self.path.clone(),
             id,
         })
     }
+}
+
+/// One run with its jobs and (with `requests`) their requests, read through `c` (a connection
+/// or a transaction on it).
+pub(super) fn read_run(
+    c: &rusqlite::Connection,
+    id: RunId,
+    requests: bool,
+) -> rusqlite::Result<Option<RunRecord>> {
+    let run = c
+        .query_row(
+            "SELECT id, kind, status, started_at, finished_at, host, pid, heartbeat,
+                        error_class, error, report_file FROM runs WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    kind: RunKind::parse(&r.get::<_, String>(1)?),
+                    status: RunStatus::parse(&r.get::<_, String>(2)?),
+                    started_at: r.get(3)?,
+                    finished_at: r.get(4)?,
+                    host: r.get(5)?,
+                    pid: r.get(6)?,
+                    heartbeat: r.get(7)?,
+                    error_class: r.get(8)?,
+                    error: r.get(9)?,
+                    report_file: r.get(10)?,
+                    jobs: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut run) = run else {
+        return Ok(None);
+    };
+    let mut stmt = c.prepare(
+        "SELECT job, status, window_start, window_basis, started_at, finished_at, read,
+                    emitted, skipped, rejected, sent, acknowledged, module_sha256,
+                    query_sha256, template_sha256
+             FROM job_runs WHERE run_id = ?1 ORDER BY started_at",
+    )?;
+    run.jobs = stmt
+        .query_map([id], |r| {
+            Ok(JobRunRecord {
+                job: r.get(0)?,
+                status: RunStatus::parse(&r.get::<_, String>(1)?),
+                window_start: r.get(2)?,
+                window_basis: r.get(3)?,
+                started_at: r.get(4)?,
+                finished_at: r.get(5)?,
+                read: r.get(6)?,
+                emitted: r.get(7)?,
+                skipped: r.get(8)?,
+                rejected: r.get(9)?,
+                sent: r.get(10)?,
+                acknowledged: r.get(11)?,
+                module_sha256: r.get(12)?,
+                query_sha256: r.get(13)?,
+                template_sha256: r.get(14)?,
+                requests: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if requests {
+        let mut stmt = c.prepare(
+            "SELECT seq, endpoint, records, bytes, body_sha256, status, data_import_id,
+                        error_ids, sent_at, answered_at
+                 FROM requests WHERE run_id = ?1 AND job = ?2 ORDER BY seq",
+        )?;
+        for job in &mut run.jobs {
+            job.requests = stmt
+                .query_map(params![id, job.job], |r| {
+                    let error_ids: Option<String> = r.get(7)?;
+                    Ok(RequestRecord {
+                        seq: r.get(0)?,
+                        endpoint: r.get(1)?,
+                        records: r.get(2)?,
+                        bytes: r.get(3)?,
+                        body_sha256: r.get(4)?,
+                        status: r.get(5)?,
+                        data_import_id: r.get(6)?,
+                        error_ids: error_ids
+                            .and_then(|s| serde_json::from_str(&s).ok())
+                            .unwrap_or_default(),
+                        sent_at: r.get(8)?,
+                        answered_at: r.get(9)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+        }
+    }
+    Ok(Some(run))
 }

@@ -73,7 +73,41 @@ CREATE TABLE quarantine (
 );
 ";
 
-const VERSION: i64 = 1;
+/// Version 2: notifications (`[notify]`). `notify_state` is one row: how far the runs have been
+/// looked at, and which notices are "open" (a failure episode, a stale notice, a quarantine
+/// over its threshold), so that each is sent once and "recovered" only follows one of them.
+/// `notifications` is the outbox: one row per notice and channel, kept until delivered (or
+/// given up), so a notice that could not be sent is retried by the next run or daemon tick.
+/// Both hold counts, run ids, classes and job names only, like the rest of the ledger.
+const V2: &str = "
+CREATE TABLE notify_state (
+    id                  INTEGER PRIMARY KEY CHECK (id = 1),
+    created_at          TEXT NOT NULL,      -- when notifications were first set up
+    last_run            INTEGER NOT NULL,   -- runs up to this id have been looked at
+    failing_class       TEXT,               -- an open failure episode: the class last notified
+    failing_since       TEXT,
+    failed_runs         INTEGER NOT NULL DEFAULT 0,
+    stale_notified_at   TEXT,
+    quarantine_notified INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE notifications (
+    id              INTEGER PRIMARY KEY,
+    event           TEXT NOT NULL,          -- run-failed | partial-failure | quarantine | stale | recovered | test
+    channel         TEXT NOT NULL,          -- email | webhook-N
+    run_id          INTEGER,
+    created_at      TEXT NOT NULL,
+    notice          TEXT NOT NULL,          -- JSON: counts, run ids, classes, job names
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at TEXT,
+    last_error      TEXT,                   -- why the last attempt failed (no secrets)
+    claimed_until   TEXT,                   -- a process is delivering it until then
+    delivered_at    TEXT,
+    gave_up_at      TEXT
+);
+CREATE INDEX notifications_pending ON notifications(delivered_at, gave_up_at, id);
+";
+
+const VERSION: i64 = 2;
 
 pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
     let found: i64 = conn
@@ -86,11 +120,15 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), LedgerError>
             known: VERSION,
         });
     }
+    // Each step in one transaction with its version, so a ledger is never half-migrated.
     if found < 1 {
         conn.execute_batch(&format!(
-            "BEGIN; {V1} PRAGMA user_version = {VERSION}; COMMIT;"
+            "BEGIN; {V1} {V2} PRAGMA user_version = {VERSION}; COMMIT;"
         ))
         .map_err(|e| sqlite(path, e))?;
+    } else if found < 2 {
+        conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))
+            .map_err(|e| sqlite(path, e))?;
     }
     Ok(())
 }

@@ -456,3 +456,76 @@ fn open_quarantine_counts_each_entry_once_per_finding_code() {
     );
     assert_eq!(ledger.job_overview("patients").unwrap().open_quarantine, 2);
 }
+
+#[test]
+fn a_version_1_ledger_gains_the_notification_tables_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ledger_path(dir.path());
+    {
+        // A ledger as reqsync wrote it before notifications: version 1, one run.
+        let ledger = Ledger::open(dir.path()).unwrap();
+        ledger
+            .begin_run(RunKind::Sync, utc("2026-12-01T02:00:00Z"))
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE notifications; DROP TABLE notify_state; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.recent_runs(10, false).unwrap().len(), 1);
+    assert!(ledger.notify_state().unwrap().is_none());
+    // Notifications start after the runs already there.
+    ledger.notify_init(utc("2026-12-02T00:00:00Z")).unwrap();
+    assert_eq!(ledger.notify_state().unwrap().unwrap().last_run, 1);
+    assert!(ledger.notifications(10).unwrap().is_empty());
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
+#[test]
+fn an_outbox_row_is_delivered_by_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let now = utc("2026-12-07T02:00:00Z");
+    ledger
+        .notification_add(
+            now,
+            &["email".to_string(), "webhook-1".to_string()],
+            &crate::ledger::NewNotification {
+                event: "test".into(),
+                run_id: None,
+                notice: "{}".into(),
+            },
+        )
+        .unwrap();
+    let pending = ledger.notifications_pending().unwrap();
+    assert_eq!(pending.len(), 2);
+    let id = pending[0].id;
+    let until = now + Duration::minutes(10);
+    assert!(ledger.notification_claim(id, now, until).unwrap());
+    // Another process, meanwhile: the row is taken.
+    assert!(!ledger.notification_claim(id, now, until).unwrap());
+    // A failed attempt releases it for the next round; a delivered row is never taken again.
+    ledger
+        .notification_attempted(id, now, Some("refused"))
+        .unwrap();
+    assert!(ledger.notification_claim(id, now, until).unwrap());
+    ledger.notification_attempted(id, now, None).unwrap();
+    assert!(!ledger.notification_claim(id, now, until).unwrap());
+    // A claim that outlived its process expires.
+    let other = pending[1].id;
+    assert!(ledger.notification_claim(other, now, until).unwrap());
+    let later = until + Duration::seconds(1);
+    assert!(ledger.notification_claim(other, later, later).unwrap());
+    let rows = ledger.notifications(10).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.id == id && r.delivered && r.attempts == 2)
+    );
+}

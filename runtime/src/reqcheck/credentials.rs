@@ -52,9 +52,10 @@ pub enum CredentialsSource {
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error(
-        "{} is not set: export {var} (or set `{what}_file` or `{what}_secret` in {})",
+        "{} is not set: export {var} (or set `{key}_file` or `{key}_secret` in [{section}])",
         subject(what),
-        section(what)
+        key = key(what),
+        section = section(what)
     )]
     EnvMissing { what: &'static str, var: String },
     /// `reason` names the file.
@@ -67,31 +68,48 @@ pub enum CredentialsError {
     #[error("{} is empty", subject(what))]
     Empty { what: &'static str },
     /// `error` names the secret and where it was looked for, never its value.
-    #[error("{} (`{what}_secret`): {error}", subject(what))]
+    #[error("{} (`{}_secret`): {error}", subject(what), key(what))]
     Store {
         what: &'static str,
         error: SecretStoreError,
     },
 }
 
-/// The config section a credential is set in.
-fn section(what: &str) -> &'static str {
-    if what.starts_with("status_") {
-        "[daemon]"
+/// "the password for ReqCheck", "the password for the proxy", "the password for the SMTP
+/// server", "the URL of the webhook", "the password of the daemon's status page".
+fn subject(what: &str) -> String {
+    if let Some(what) = what.strip_prefix("proxy_") {
+        format!("the {what} for the proxy")
+    } else if let Some(what) = what.strip_prefix("smtp_") {
+        format!("the {what} for the SMTP server")
+    } else if what == "webhook_url" {
+        "the webhook's URL".to_string()
+    } else if let Some(what) = what.strip_prefix("status_") {
+        format!("the {what} of the daemon's status page")
     } else {
-        "[reqcheck]"
+        format!("the {what} for ReqCheck")
     }
 }
 
-/// "the password for ReqCheck", "the password for the proxy".
-fn subject(what: &str) -> String {
-    if let Some(what) = what.strip_prefix("proxy_") {
-        return format!("the {what} for the proxy");
+/// The config key a credential is named by, without its `_env`/`_file`/`_secret` suffix:
+/// `[notify.email]`'s keys are `username_*`/`password_*`, a webhook's `url_*`.
+fn key(what: &str) -> &str {
+    what.strip_prefix("smtp_")
+        .or_else(|| what.strip_prefix("webhook_"))
+        .unwrap_or(what)
+}
+
+/// The config section a credential's keys live in.
+fn section(what: &str) -> &'static str {
+    if what.starts_with("smtp_") {
+        "notify.email"
+    } else if what.starts_with("webhook_") {
+        "[notify.webhook]]"
+    } else if what.starts_with("status_") {
+        "daemon"
+    } else {
+        "reqcheck"
     }
-    if let Some(what) = what.strip_prefix("status_") {
-        return format!("the {what} of the daemon's status page");
-    }
-    format!("the {what} for ReqCheck")
 }
 
 impl CredentialsSource {
@@ -100,7 +118,8 @@ impl CredentialsSource {
         self.read("status_password").map(Secret)
     }
 
-    fn read(&self, what: &'static str) -> Result<String, CredentialsError> {
+    /// The credential's value; `what` names it in errors (`password`, `smtp_password`, …).
+    pub fn read(&self, what: &'static str) -> Result<String, CredentialsError> {
         let value = match self {
             CredentialsSource::Env(var) => {
                 std::env::var(var).map_err(|_| CredentialsError::EnvMissing {
@@ -140,6 +159,14 @@ impl Credentials {
         Ok(Self {
             username: user.read("username")?,
             password: Secret(password.read("password")?),
+        })
+    }
+
+    /// The SMTP server's login (`[notify.email] username_*`, `password_*`).
+    pub fn load_smtp(sources: &CredentialsSources) -> Result<Self, CredentialsError> {
+        Ok(Self {
+            username: sources.username.read("smtp_username")?,
+            password: Secret(sources.password.read("smtp_password")?),
         })
     }
 
