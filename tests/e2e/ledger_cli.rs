@@ -35,7 +35,7 @@ fn ledger(world: &World) -> Ledger {
 
 /// A template bug that garbles one patient's date of birth: valid JSON with ReqCheck's keys,
 /// which ReqCheck stores with a record error (`201 partial_failure`).
-const GARBLING_TEMPLATE: &str = r#"{"patient_data": [
+pub(crate) const GARBLING_TEMPLATE: &str = r#"{"patient_data": [
 {%- for record in records %}
   {%- if record.patient_number == 101 %}
   {"patient_number": 101, "first_name": {{ record.first_name }}, "last_name": {{ record.last_name }}, "dob": "unknown", "hd_mpfile_updated_at": {{ record.hd_mpfile_updated_at }}}

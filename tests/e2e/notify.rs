@@ -520,7 +520,7 @@ async fn webhooks_get_the_json_teams_and_slack_shapes_and_failures_change_no_exi
     );
 }
 
-/// The daemon notices "no complete run for `stale_after`" without any run happening, and says
+/// The daemon notices "no complete run within `[status] max_age`" without any run happening, and says
 /// it once per episode.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_notices_no_complete_run_once() {
@@ -679,4 +679,90 @@ async fn a_run_failing_before_it_is_recorded_is_notified_by_its_class() {
         got[0]["title"],
         "reqsync: a run failed before it started (config)"
     );
+}
+
+/// A run whose imports ReqCheck stores with a record error (a template that garbles one date of
+/// birth), and whose transform rejects two patients (empty last names) past a quarantine
+/// threshold of one: both are notified, with counts and no row value or patient number.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_failure_and_a_quarantine_past_its_threshold_are_notified_without_row_values() {
+    let hooks = Hooks::start().await;
+    let world = World::new(kcmo()).await;
+    world.share_module_cache();
+    let broken: Vec<i64> = {
+        let clinic = world.clinic();
+        let mut stmt = clinic
+            .prepare("SELECT patno FROM mpfile ORDER BY patno DESC LIMIT 2")
+            .expect("query");
+        stmt.query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("patnos")
+    };
+    world
+        .clinic()
+        .execute(
+            "UPDATE mpfile SET lname = '' WHERE patno IN (SELECT patno FROM mpfile ORDER BY patno DESC LIMIT 2)",
+            [],
+        )
+        .expect("break two rows");
+    std::fs::write(
+        world.path("templates/patient_data.json.j2"),
+        crate::ledger_cli::GARBLING_TEMPLATE,
+    )
+    .expect("template");
+    append_config(
+        &world,
+        &format!(
+            "\n[notify]\nquarantine_threshold = 1\n\
+             [[notify.webhook]]\nurl = \"{}/json/{HOOK_TOKEN}\"\n",
+            hooks.base
+        ),
+    );
+    let out = reqsync_with(&world, &[], &["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // What the run exits with anyway: ReqCheck stored a record with an error.
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+
+    let json = hooks.at("json");
+    let event = |name: &str| {
+        json.iter()
+            .find(|n| n["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} notice in {json:?}"))
+    };
+    let partial = event("partial-failure");
+    assert_eq!(partial["run_id"], 1);
+    let quarantine = event("quarantine");
+    assert_eq!(quarantine["quarantine"]["open"], 2, "{quarantine}");
+    assert_eq!(quarantine["quarantine"]["threshold"], 1, "{quarantine}");
+    assert_eq!(
+        quarantine["quarantine"]["by_job"]["patients"], 2,
+        "{quarantine}"
+    );
+
+    let phi = Phi::of(&world);
+    for body in &json {
+        phi.assert_absent("a notice", &body.to_string());
+        // A quarantined key would be a value of its own (a number, or a text of it); digits
+        // inside timestamps or paths are not looked at (they match by chance).
+        let mut values = Vec::new();
+        leaves(body, &mut values);
+        for patno in &broken {
+            assert!(
+                !values.contains(&patno.to_string()),
+                "the quarantined patient {patno} is named in {body}"
+            );
+        }
+    }
+}
+
+/// Every number and text in a JSON value, as text.
+fn leaves(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| leaves(v, out)),
+        Value::Object(fields) => fields.values().for_each(|v| leaves(v, out)),
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        _ => {}
+    }
 }
