@@ -106,9 +106,29 @@ template = "templates/vaccine_dose_data.json.j2"
 batch_size = 500
 group_by_column = "patno"
 
-# `reqsync daemon` only: where it serves /healthz and /metrics (loopback unless you mean it).
+# `reqsync daemon` only: where it serves /healthz, /metrics and the /status page (loopback
+# unless you mean it; elsewhere the page needs status_username and status_password_secret).
 # [daemon]
 # listen = "127.0.0.1:9464"
+
+# `reqsync status`, the /status page and notices call a job stale when its last complete run
+# is older than this.
+# [status]
+# max_age = "26h"
+
+# Tell someone when a run fails, the quarantine grows or no run completes (see `[notify]` in
+# docs/CONFIG.md); `reqsync notify test` sends a test notice. The SMTP password and a webhook
+# URL come from the environment, a file or the secret store, never from this file.
+# [notify]
+# [notify.email]
+# host = "smtp.clinic.example"
+# from = "reqsync@clinic.example"
+# to = ["it-oncall@clinic.example"]
+# username_env = "SMTP_USERNAME"
+# password_secret = "smtp"
+# [[notify.webhook]]
+# url_secret = "teams-hook"
+# format = "teams"
 "#
     )
 }
@@ -160,6 +180,32 @@ pub fn write_project(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The commented `[status]` and `[notify]` examples of a new config, uncommented as a user
+    /// would, load: an example that no longer parses would be a trap for the first user.
+    #[test]
+    fn the_commented_status_and_notify_examples_load_once_uncommented() {
+        let text = config_text("sqlite://clinic.db", "https://reqcheck.example.org");
+        let start = text.find("# [status]").expect("a [status] example");
+        let (head, examples) = text.split_at(start);
+        let uncommented: String = examples
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(toml) if toml.starts_with('[') || toml.contains(" = ") => toml,
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = crate::config::Config::parse(
+            Path::new("/srv/clinic/reqsync.toml"),
+            &format!("{head}{uncommented}\n"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.status_max_age, crate::status::DEFAULT_MAX_AGE);
+        let notify = config.notify.expect("[notify]");
+        assert!(notify.email.is_some());
+        assert_eq!(notify.webhooks.len(), 1);
+    }
 
     /// `reqsync init C:\proj --source sqlite://C:\proj\clinic.db` on Windows: the backslashes
     /// must reach the config as they were typed, not as TOML escapes (which fail to parse).
