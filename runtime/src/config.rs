@@ -333,7 +333,8 @@ pub struct DaemonConfig {
 }
 
 /// Two requests in flight keep ReqCheck busy while the answer to one travels back and the next
-/// leaves; three measured within the noise of two (docs/PERFORMANCE.md, session 12).
+/// leaves; three measured within the noise of two (docs/PERFORMANCE.md, "filling the idle
+/// moments").
 const DEFAULT_REQUESTS_IN_FLIGHT: usize = 2;
 /// Each request in flight may be in doubt after a crash, and holds a body in memory.
 const MAX_REQUESTS_IN_FLIGHT: usize = 8;

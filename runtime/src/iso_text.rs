@@ -6,8 +6,9 @@
 //! same reader. chrono's `parse_from_str` and `format` interpret their
 //! format strings again for every value, and its `Display` writes through `core::fmt` one
 //! character at a time: in a full sync that was about 60 % of the columnar conversion's
-//! instructions (callgrind, docs/PERFORMANCE.md "Session 9"). The direct paths take only values whose every part is in the ordinary range
-//! (years 0–9999, no leap second, an offset of whole minutes); anything else goes to chrono, so
+//! instructions (callgrind, docs/PERFORMANCE.md, "where reqsync's time goes"). The direct
+//! paths take only values whose every part is in the ordinary range (years 0–9999, no leap
+//! second, an offset of whole minutes); anything else goes to chrono, so
 //! the text is always exactly what chrono would write or read (tests sweep the edges).
 
 use std::fmt::Write as _;

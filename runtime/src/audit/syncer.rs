@@ -4,10 +4,10 @@
 //! survive a power loss follows here, right after, off the appending thread. Waiting for it
 //! inline cost a sync about 0.3 ms per request on the thread that also renders and sends (a
 //! million-dose sync writes some 2,400 entries; with every `fsync` a no-op the sync was 7 %
-//! faster, `docs/PERFORMANCE.md`, "Session 13"). A process that is killed loses nothing by
-//! this: the line was written before `append` returned and the OS keeps it. Only a power loss
-//! or an OS crash in the moment between a write and its flush could, and [`Syncer::flush`]
-//! lets a command wait for every flush before it exits.
+//! faster, `docs/PERFORMANCE.md`, "what each request costs"). A process that is killed loses
+//! nothing by this: the line was written before `append` returned and the OS keeps it. Only a
+//! power loss or an OS crash in the moment between a write and its flush could, and
+//! [`Syncer::flush`] lets a command wait for every flush before it exits.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -107,7 +107,7 @@ impl Ledger {
             // 256 KiB instead of SQLite's 2 MiB: a sync writes its requests and quarantined
             // rows once and reads few of them back, so a page evicted is at most a read from
             // the operating system's file cache; SQLite's full default cache was the largest
-            // part of a million-dose sync's growth in memory (docs/PERFORMANCE.md, "Session 7").
+            // part of a million-dose sync's growth in memory (docs/PERFORMANCE.md, "memory flat").
             .and_then(|_| conn.pragma_update(None, "cache_size", -256))
             .map_err(|e| opening(&path, e))?;
         schema::migrate(&conn, &path)?;

@@ -7,7 +7,7 @@
 //! into [`Chunk`]s (one text buffer and an offset per piece: a row costs its text plus about 30
 //! bytes, where a `String` per key, group and finding cost about 250), and each chunk that
 //! reaches [`SPILL_AT`] bytes is appended to an unnamed temporary file, so the memory held is
-//! one chunk whatever the number of rows (docs/PERFORMANCE.md, "Session 7"). Reading them back
+//! one chunk whatever the number of rows (docs/PERFORMANCE.md, "memory flat"). Reading them back
 //! goes chunk by chunk, in the order the rows were rejected.
 //!
 //! The file holds what the report file holds (keys and finding tags) and has no name: the

@@ -2,7 +2,7 @@
 //!
 //! An HTTP(S) server speaking ReqCheck's import API (`POST /heartbeat`, `/patient_data`,
 //! `/vaccine_dose_data`) with the real Rails app's behaviour, traps included, as written up in
-//! `shared/docs/reqcheck-api.md`: 400 on an empty array, 201 `partial_failure` even when every
+//! `docs/reqcheck-api.md`: 400 on an empty array, 201 `partial_failure` even when every
 //! record failed, doses grouped by the *raw* `patient_number`, a dose import replacing each
 //! patient's whole history, "Not Found" placeholder patients, gender never stored, 500s that
 //! leave half a request written. An extractor that works against this receiver works against

@@ -6,7 +6,7 @@
 //! the host copies a text or integer column whole instead of walking it value by value. The
 //! row-major batch this replaced cost a `Vec` per row and a [`Value`] per cell, which the
 //! reader allocated and the transform thread walked once more and freed: about a fifth of
-//! reqsync's CPU in a full sync (docs/PERFORMANCE.md, "Session 11").
+//! reqsync's CPU in a full sync (docs/PERFORMANCE.md, "source rows straight into columns").
 //!
 //! A column takes the type of its first non-NULL value. Engines with one type per column
 //! (PostgreSQL, SQL Server) never leave it; a value of another type (SQLite's dynamic typing, a
