@@ -19,6 +19,10 @@ use crate::daemon::{pipeline, poll, schedule_all};
 use crate::phi::Phi;
 use crate::support::World;
 
+/// Chromium starts, loads one page and writes a PNG in a few seconds; a first start on a slow
+/// machine can take longer.
+const BROWSER_PATIENCE: Duration = Duration::from_secs(120);
+
 const SENT_BLUE: [u8; 3] = [0x25, 0x63, 0xeb];
 const REJECTED_RED: [u8; 3] = [0xdc, 0x26, 0x26];
 
@@ -154,7 +158,8 @@ async fn the_status_page_renders_its_chart_in_a_real_browser_and_shows_no_phi() 
     let screenshot = shots.join("status.png");
     let _ = std::fs::remove_file(&screenshot);
     let profile = tempfile::tempdir().expect("browser profile");
-    let out = Command::new(&browser)
+    let log = std::fs::File::create(shots.join("chromium.log")).expect("browser log");
+    let mut browser = Command::new(&browser)
         .args([
             "--headless",
             // The test may run as root, where Chromium's own sandbox cannot start.
@@ -168,13 +173,31 @@ async fn the_status_page_renders_its_chart_in_a_real_browser_and_shows_no_phi() 
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--screenshot={}", screenshot.display()))
         .arg(format!("http://{addr}/status"))
-        .output()
-        .expect("run chromium");
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start chromium");
+    // Served by this test's runtime meanwhile: wait without blocking it, and never forever.
+    let deadline = tokio::time::Instant::now() + BROWSER_PATIENCE;
+    let status = loop {
+        if let Some(status) = browser.try_wait().expect("chromium") {
+            break Some(status);
+        }
+        if tokio::time::Instant::now() > deadline {
+            let _ = browser.kill();
+            let _ = browser.wait();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         screenshot.exists(),
         "Chromium took no screenshot ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        status.map_or_else(
+            || "killed after the time limit".to_string(),
+            |s| s.to_string()
+        ),
+        std::fs::read_to_string(shots.join("chromium.log")).unwrap_or_default()
     );
     let blue = pixels_of(&screenshot, SENT_BLUE);
     let red = pixels_of(&screenshot, REJECTED_RED);
