@@ -493,11 +493,7 @@ impl Config {
         if r.password.is_some() {
             return Err(invalid(
                 "reqcheck.password",
-                "passwords never go in the config file; store it with `reqsync secret set \
-                 reqcheck` and set `password_secret = \"reqcheck\"`, or set REQCHECK_PASSWORD \
-                 (or `password_env`), or point `password_file` at a file readable only by the \
-                 service account"
-                    .into(),
+                password_in_config("password", "reqcheck", Some("REQCHECK_PASSWORD")),
             ));
         }
         let username = pick_source(
@@ -531,11 +527,7 @@ impl Config {
         if r.proxy_password.is_some() {
             return Err(invalid(
                 "reqcheck.proxy_password",
-                "passwords never go in the config file; store it with `reqsync secret set \
-                 NAME` and name it with `proxy_password_secret`, or name the variable holding \
-                 it with `proxy_password_env`, or point `proxy_password_file` at a file \
-                 readable only by the service account"
-                    .into(),
+                password_in_config("proxy_password", "proxy", None),
             ));
         }
         let proxy = match &r.proxy {
@@ -728,11 +720,7 @@ impl Config {
         if raw.daemon.status_password.is_some() {
             return Err(invalid(
                 "daemon.status_password",
-                "passwords never go in the config file; store it with `reqsync secret set \
-                 NAME` and name it with `status_password_secret`, or name the variable holding \
-                 it with `status_password_env`, or point `status_password_file` at a file \
-                 readable only by the service account"
-                    .into(),
+                password_in_config("status_password", "status-page", None),
             ));
         }
         let status_password = pick_source(
@@ -869,6 +857,21 @@ impl JobConfig {
             .clone()
             .unwrap_or_else(|| target.endpoint.to_string())
     }
+}
+
+/// Why a `KEY = "…"` password in the config file is refused, and the three ways to give it
+/// instead (`key` is the key without its `_secret`/`_env`/`_file` ending; `store_name` a
+/// suggested name in the secret store; `default_env` the variable read without any of them).
+fn password_in_config(key: &str, store_name: &str, default_env: Option<&str>) -> String {
+    let env = match default_env {
+        Some(var) => format!("set {var} (or `{key}_env`)"),
+        None => format!("name the variable holding it with `{key}_env`"),
+    };
+    format!(
+        "passwords never go in the config file; store it with `reqsync secret set {store_name}` \
+         and set `{key}_secret = \"{store_name}\"`, or {env}, or point `{key}_file` at a file \
+         readable only by the service account"
+    )
 }
 
 /// The three ways a credential can be given (in `[reqcheck]`, `[daemon]`): `X_env`, `X_file`,
@@ -1067,11 +1070,7 @@ fn email_config(
     if e.password.is_some() {
         return Err((
             "notify.email.password".into(),
-            "passwords never go in the config file; store it with `reqsync secret set smtp` \
-             and set `password_secret = \"smtp\"`, or name the variable holding it with \
-             `password_env`, or point `password_file` at a file readable only by the service \
-             account"
-                .into(),
+            password_in_config("password", "smtp", None),
         ));
     }
     let tls = match e.tls.as_deref() {

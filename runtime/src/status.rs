@@ -227,6 +227,11 @@ fn run_in_progress(state_dir: &Path) -> bool {
     RunLock::is_held(state_dir).unwrap_or(false)
 }
 
+/// The first 12 hex digits of a SHA-256, as reports and pages show a module's or a file's hash.
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
 /// A duration as people say it: `45 s`, `12 min`, `3 h 12 min`, `2 d 4 h`.
 pub fn age_text(age: Duration) -> String {
     let s = age.as_secs();

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use reqsync::ledger::{Ledger, RunRecord};
+use reqsync::status::short_sha;
 
 use super::exit::{self, Failure, OrExit};
 
@@ -94,9 +95,9 @@ fn print_run(run: &RunRecord, detail: bool) {
         if detail {
             println!(
                 "        module {}  query {}  template {}",
-                short(&j.module_sha256),
-                short(&j.query_sha256),
-                short(&j.template_sha256)
+                short_sha(&j.module_sha256),
+                short_sha(&j.query_sha256),
+                short_sha(&j.template_sha256)
             );
             for r in &j.requests {
                 println!(
@@ -118,8 +119,4 @@ fn print_run(run: &RunRecord, detail: bool) {
             }
         }
     }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use reqsync::ledger::{JobRunSummary, Ledger, RunStatus};
-use reqsync::status::{JobStatus, ProjectStatus, age_text, project_status};
+use reqsync::status::{JobStatus, ProjectStatus, age_text, project_status, short_sha};
 use reqsync::transform::registry::ModuleStatus;
 
 use super::exit::{self, Failure, OrExit};
@@ -121,7 +121,7 @@ fn print_job(job: &JobStatus, running: Option<&ModuleStatus>) {
     println!("  quarantine     {} open", o.open_quarantine);
     let module = &job.module;
     let on_disk = match &module.sha256 {
-        Some(sha) => format!("sha256 {}", short(sha)),
+        Some(sha) => format!("sha256 {}", short_sha(sha)),
         None => "cannot be read".into(),
     };
     let relation = match (&module.sha256, &o.last_run) {
@@ -138,7 +138,7 @@ fn print_job(job: &JobStatus, running: Option<&ModuleStatus>) {
             "  service runs   {} {} sha256 {}",
             r.name,
             r.version,
-            short(&r.sha256)
+            short_sha(&r.sha256)
         );
     }
     for problem in &job.problems {
@@ -184,8 +184,4 @@ fn print_verdict(status: &ProjectStatus) {
     } else {
         println!("{attention} of {} job(s) need attention", status.jobs.len());
     }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
 }

@@ -23,7 +23,7 @@ use super::service::DaemonState;
 use crate::config::Config;
 use crate::ledger::{Ledger, QuarantineCount, RunRecord, RunTotals};
 use crate::reqcheck::Secret;
-use crate::status::{ProjectStatus, age_text, project_status};
+use crate::status::{ProjectStatus, age_text, project_status, short_sha};
 
 /// How far back the chart reaches.
 const CHART_DAYS: i64 = 30;
@@ -243,10 +243,6 @@ fn time_text(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
-}
-
 fn job_rows(status: &ProjectStatus, health: &super::service::Health) -> Vec<JobRow> {
     status
         .jobs
@@ -258,18 +254,17 @@ fn job_rows(status: &ProjectStatus, health: &super::service::Health) -> Vec<JobR
                     "{} {} ({}){}",
                     m.name,
                     m.version,
-                    short(&m.sha256),
+                    short_sha(&m.sha256),
                     if m.refused.is_some() {
                         "; a newer file on disk was refused"
                     } else {
                         ""
                     }
                 ),
-                None => j
-                    .module
-                    .sha256
-                    .as_deref()
-                    .map_or_else(|| "unreadable".into(), |s| format!("on disk {}", short(s))),
+                None => j.module.sha256.as_deref().map_or_else(
+                    || "unreadable".into(),
+                    |s| format!("on disk {}", short_sha(s)),
+                ),
             };
             JobRow {
                 job: o.job.clone(),
