@@ -20,9 +20,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reqsync::source::ColumnInfo;
-use reqsync::transform::registry::examples_beside;
-use reqsync::transform::{
+use reqsync_runtime::source::ColumnInfo;
+use reqsync_runtime::transform::registry::examples_beside;
+use reqsync_runtime::transform::{
     ModuleCache, ModuleRegistry, ModuleSlot, SandboxLimits, TransformEngine, TransformInstance,
 };
 
@@ -33,7 +33,7 @@ const GIVE_UP: Duration = Duration::from_secs(10);
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let module = dir.path().join("patients.wasm");
-    let original = std::fs::read(env!("REQSYNC_PATIENTS_WASM")).expect("patients module");
+    let original = std::fs::read(reqsync_test_guests::PATIENTS).expect("patients module");
     std::fs::write(&module, &original).expect("install");
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../transforms/patients/examples.json"),

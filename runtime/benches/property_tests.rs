@@ -16,9 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqsync::transform::examples::ExampleFile;
-use reqsync::transform::property::{DEFAULT_FRESH_EVERY, TestOptions, test_module};
-use reqsync::transform::{ModuleCache, SandboxLimits, TransformEngine};
+use reqsync_runtime::transform::examples::ExampleFile;
+use reqsync_runtime::transform::property::{DEFAULT_FRESH_EVERY, TestOptions, test_module};
+use reqsync_runtime::transform::{ModuleCache, SandboxLimits, TransformEngine};
 
 const RUNS: u64 = 5;
 
@@ -29,13 +29,13 @@ fn main() {
     let modules = [
         (
             "patients",
-            PathBuf::from(env!("REQSYNC_PATIENTS_WASM")),
+            PathBuf::from(reqsync_test_guests::PATIENTS),
             transforms.join("patients/examples.json"),
             20_000,
         ),
         (
             "vaccine-doses",
-            PathBuf::from(env!("REQSYNC_VACCINE_DOSES_WASM")),
+            PathBuf::from(reqsync_test_guests::VACCINE_DOSES),
             transforms.join("vaccine-doses/examples.json"),
             20_000,
         ),

@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use reqsync::audit::AuditWriter;
-use reqsync::transform::{ModuleCache, SandboxLimits, TransformEngine};
+use reqsync_runtime::audit::AuditWriter;
+use reqsync_runtime::transform::{ModuleCache, SandboxLimits, TransformEngine};
 use serde_json::{Map, Value};
 
 const ROUNDS: usize = 15;
@@ -26,7 +26,7 @@ fn main() {
         .expect("runtime/ is in the workspace")
         .to_path_buf();
     let modules = [
-        ("Rust", PathBuf::from(env!("REQSYNC_PATIENTS_WASM"))),
+        ("Rust", PathBuf::from(reqsync_test_guests::PATIENTS)),
         ("Python", workspace.join("target/guests/patients-py.wasm")),
         (
             "JavaScript",

@@ -31,15 +31,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use reqsync::config::{Config, JobConfig};
-use reqsync::seed::{SeedOptions, SyntheticOptions, seed_sqlite};
-use reqsync::source::{self, ColumnInfo, Query, RowBatch, SourceUrl};
-use reqsync::transform::{
+use reqsync_guest::Transform;
+use reqsync_guest::testing;
+use reqsync_runtime::config::{Config, JobConfig};
+use reqsync_runtime::source::{self, ColumnInfo, Query, RowBatch, SourceUrl};
+use reqsync_runtime::transform::{
     BatchPlan, FieldLists, RecordWriterForBenchmarks, RowOutcome, TransformEngine, TransformError,
     TransformInstance, Verdict,
 };
-use reqsync_guest::Transform;
-use reqsync_guest::testing;
+use reqsync_seeder::{SeedOptions, SyntheticOptions, seed_sqlite};
 
 const ROUNDS: usize = 21;
 /// The variants timed per batch (see the module docs, and `Timings`).
@@ -54,7 +54,7 @@ const FUEL_PER_CALL: u64 = 10_000_000_000;
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    reqsync::project::write_project(
+    reqsync_project::write_project(
         dir.path(),
         "sqlite://clinic.db",
         "https://reqcheck.invalid",
@@ -434,7 +434,7 @@ struct Tally {
 impl Tally {
     fn compare(&mut self, wasm: &[RowOutcome], native: &[testing::RowOutcome]) {
         assert_eq!(wasm.len(), native.len());
-        let codes = |findings: &[reqsync::transform::Finding]| {
+        let codes = |findings: &[reqsync_runtime::transform::Finding]| {
             let mut codes: Vec<String> = findings
                 .iter()
                 .map(|f| format!("{}:{}", f.field, f.code))

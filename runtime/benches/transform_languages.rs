@@ -19,11 +19,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use reqsync::seed::{SeedOptions, SyntheticOptions, seed_sqlite};
-use reqsync::source::{self, Query, RowBatch, SourceUrl};
-use reqsync::transform::{
+use reqsync_runtime::source::{self, Query, RowBatch, SourceUrl};
+use reqsync_runtime::transform::{
     BatchPlan, ModuleCache, SandboxLimits, TransformEngine, TransformInstance,
 };
+use reqsync_seeder::{SeedOptions, SyntheticOptions, seed_sqlite};
 
 const CLINIC_TZ: chrono_tz::Tz = chrono_tz::America::Chicago;
 const ROUNDS: usize = 15;
@@ -38,7 +38,7 @@ fn workspace() -> PathBuf {
 fn main() {
     let mut modules = vec![(
         "Rust".to_owned(),
-        PathBuf::from(env!("REQSYNC_PATIENTS_WASM")),
+        PathBuf::from(reqsync_test_guests::PATIENTS),
     )];
     match std::env::var("REQSYNC_BENCH_MODULES") {
         Ok(list) => modules.extend(list.split(';').filter(|m| !m.is_empty()).map(|m| {

@@ -27,11 +27,12 @@ pub enum SecretFileError {
 /// The file's text (not trimmed: callers take what their format says, a line or the whole).
 pub fn read(path: &Path) -> Result<String, SecretFileError> {
     let (file, meta) = input_file::open(path, input_file::SECRET)?;
-    if crate::private_fs::readable_by_others(&meta) || crate::private_fs::writable_by_others(&meta)
+    if reqsync_private_fs::readable_by_others(&meta)
+        || reqsync_private_fs::writable_by_others(&meta)
     {
         return Err(SecretFileError::Exposed {
             path: path.to_path_buf(),
-            mode: crate::private_fs::mode_text(&meta),
+            mode: reqsync_private_fs::mode_text(&meta),
         });
     }
     let mut text = String::new();

@@ -384,7 +384,7 @@ impl SecretStore {
             path: path.to_path_buf(),
             reason: e.to_string(),
         };
-        crate::private_fs::create_dir_all(&self.dir).map_err(|e| write_error(&self.dir, e))?;
+        reqsync_private_fs::create_dir_all(&self.dir).map_err(|e| write_error(&self.dir, e))?;
         let path = self.file(name);
         #[cfg(windows)]
         {
@@ -399,15 +399,15 @@ impl SecretStore {
             // An existing folder others can write into lets them swap a secret for their own
             // (ReqCheck would then be sent their password, or the source asked with it).
             let meta = std::fs::metadata(&self.dir).map_err(|e| write_error(&self.dir, e))?;
-            if crate::private_fs::writable_by_others(&meta) {
+            if reqsync_private_fs::writable_by_others(&meta) {
                 return Err(SecretStoreError::ExposedFolder {
                     path: self.dir.clone(),
-                    mode: crate::private_fs::mode_text(&meta),
+                    mode: reqsync_private_fs::mode_text(&meta),
                 });
             }
             let mut bytes = value.expose().as_bytes().to_vec();
             bytes.push(b'\n');
-            let written = crate::private_fs::write_atomically(&path, &bytes);
+            let written = reqsync_private_fs::write_atomically(&path, &bytes);
             bytes.fill(0);
             written.map_err(|e| write_error(&path, e))?;
             Ok(Written {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use reqsync::audit::AuditWriter;
+use reqsync_runtime::audit::AuditWriter;
 use serde_json::{Map, json};
 
 use crate::support::{PASSWORD, USER, World};
@@ -108,7 +108,7 @@ fn verify_without_a_file_checks_the_trail_of_the_config() {
 fn verify_accepts_an_intact_trail_and_prints_its_last_hash() {
     let dir = tempfile::tempdir().expect("dir");
     let path = trail(dir.path(), 4);
-    let last_hash = reqsync::audit::read_entries(&path).expect("entries")[3]["hash"]
+    let last_hash = reqsync_runtime::audit::read_entries(&path).expect("entries")[3]["hash"]
         .as_str()
         .expect("hash")
         .to_string();
@@ -183,7 +183,7 @@ async fn run_records_into_the_trail_beside_the_config_whatever_the_log_level() {
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let entries = reqsync::audit::read_entries(&path).expect("an intact chain");
+    let entries = reqsync_runtime::audit::read_entries(&path).expect("an intact chain");
     assert!(!entries.is_empty(), "the run recorded no audit event");
     assert!(
         entries.iter().all(|e| e["event"].is_string()),

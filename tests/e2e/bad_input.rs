@@ -16,7 +16,7 @@
 
 use std::process::{Command, Output};
 
-use reqsync::seed::SeedOptions;
+use reqsync_seeder::SeedOptions;
 
 use crate::phi::Phi;
 use crate::support::{Engine, PASSWORD, USER, World, testdata};
@@ -545,7 +545,7 @@ async fn a_core_wasm_module_exits_5_saying_it_is_not_a_component() {
 async fn a_module_built_against_wit_1_0_0_exits_5_asking_for_a_rebuild() {
     let world = world().await;
     std::fs::copy(
-        env!("REQSYNC_TEST_GUEST_WIT_V1"),
+        reqsync_test_guests::WIT_V1,
         world.path("transforms/vaccine-doses.wasm"),
     )
     .expect("copy module");
@@ -567,7 +567,7 @@ async fn a_module_built_against_wit_1_0_0_exits_5_asking_for_a_rebuild() {
 async fn a_module_that_traps_while_loading_exits_5_naming_it() {
     let world = world().await;
     std::fs::copy(
-        env!("REQSYNC_TEST_GUEST_DESCRIBE_PANICS"),
+        reqsync_test_guests::DESCRIBE_PANICS,
         world.path("transforms/vaccine-doses.wasm"),
     )
     .expect("copy module");

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use reqsync::pipeline::RunOptions;
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_seeder::SeedOptions;
 
 use crate::support::{World, doses};
 

@@ -242,10 +242,10 @@ async fn a_daemon_on_a_new_project_points_at_the_commented_schedule_lines() {
 /// summary prints either way.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_runs_default_log_has_no_line_per_request_and_quiet_keeps_warnings_only() {
-    let world = World::new(reqsync::seed::SeedOptions {
+    let world = World::new(reqsync_seeder::SeedOptions {
         kcmo: true,
-        synthetic: Some(reqsync::seed::SyntheticOptions::new(300, 5)),
-        ..reqsync::seed::SeedOptions::default()
+        synthetic: Some(reqsync_seeder::SyntheticOptions::new(300, 5)),
+        ..reqsync_seeder::SeedOptions::default()
     })
     .await;
     world.edit_config("batch_size = 500", "batch_size = 10");
@@ -450,7 +450,7 @@ fn the_demo_syncs_twice_and_leaves_an_intact_audit_trail() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("run 2 complete"), "{stdout}");
     assert!(stdout.contains("chain intact"), "{stdout}");
-    let entries = reqsync::audit::read_entries(&demo.join(".reqsync/audit.jsonl"))
+    let entries = reqsync_runtime::audit::read_entries(&demo.join(".reqsync/audit.jsonl"))
         .expect("an intact audit trail");
     let finished = entries
         .iter()

@@ -6,13 +6,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqsync::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs};
-use reqsync::pipeline::{Delivery, FailureClass, Pipeline, RunOptions};
-use reqsync::reqcheck::client::ClientOptions;
-use reqsync::reqcheck::{Credentials, ReqCheckClient, Secret};
-use reqsync::seed::SeedOptions;
-use reqsync::source::{self, SourceUrl};
-use reqsync::transform::{SandboxLimits, TransformEngine};
+use reqsync_runtime::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs};
+use reqsync_runtime::pipeline::{Delivery, FailureClass, Pipeline, RunOptions};
+use reqsync_runtime::reqcheck::client::ClientOptions;
+use reqsync_runtime::reqcheck::{Credentials, ReqCheckClient, Secret};
+use reqsync_runtime::source::{self, SourceUrl};
+use reqsync_runtime::transform::{SandboxLimits, TransformEngine};
+use reqsync_seeder::SeedOptions;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

@@ -6,12 +6,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqsync::config::Config;
-use reqsync::pipeline::{FailureClass, RunError, RunOptions, RunReport};
-use reqsync::receiver::RequestCounts;
-use reqsync::reqcheck::client::ClientOptions;
-use reqsync::reqcheck::{ClientError, Credentials, ReqCheckClient, RetryPolicy, Secret};
-use reqsync::seed::SeedOptions;
+use reqsync_receiver::RequestCounts;
+use reqsync_runtime::config::Config;
+use reqsync_runtime::pipeline::{FailureClass, RunError, RunOptions, RunReport};
+use reqsync_runtime::reqcheck::client::ClientOptions;
+use reqsync_runtime::reqcheck::{ClientError, Credentials, ReqCheckClient, RetryPolicy, Secret};
+use reqsync_seeder::SeedOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
@@ -405,10 +405,14 @@ async fn the_receiver_binary_logs_its_fault_plan_and_applies_it() {
             .expect("spawn reqsync receiver"),
     );
     let stderr = child.0.stderr.take().expect("stderr");
-    // The log is read on a thread of its own: reading blocks.
-    let (addr, plan) = tokio::task::spawn_blocking(move || {
+    // The log is read on a thread of its own (reading blocks), to its end: a reader that
+    // stopped after the two lines it wants would close the pipe under a receiver still
+    // writing its usage note, and a receiver whose stderr is gone ends itself quietly.
+    let (found, found_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut addr = None;
         let mut plan = None;
+        let mut found = Some(found);
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
@@ -421,13 +425,19 @@ async fn the_receiver_binary_logs_its_fault_plan_and_applies_it() {
                 _ => {}
             }
             if addr.is_some() && plan.is_some() {
-                break;
+                if let Some(found) = found.take() {
+                    let _ = found.send((addr.clone(), plan.clone()));
+                }
             }
         }
-        (addr, plan)
-    })
-    .await
-    .expect("log reader");
+        if let Some(found) = found {
+            let _ = found.send((addr, plan));
+        }
+    });
+    let (addr, plan) = tokio::task::spawn_blocking(move || found_rx.recv())
+        .await
+        .expect("log reader")
+        .expect("the log reader ends only after sending");
     let addr = addr.expect("the receiver logs its address");
     assert_eq!(
         plan.as_deref(),

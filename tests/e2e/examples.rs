@@ -1,11 +1,11 @@
 //! The default transform modules pass the example cases shipped beside them.
 
-use reqsync::transform::examples::ExampleFile;
-use reqsync::transform::{SandboxLimits, TransformEngine, TransformInstance};
+use reqsync_runtime::transform::examples::ExampleFile;
+use reqsync_runtime::transform::{SandboxLimits, TransformEngine, TransformInstance};
 
 fn check(module: &str) {
     let dir = tempfile::tempdir().expect("dir");
-    reqsync::project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false)
+    reqsync_project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false)
         .expect("project");
     let engine = TransformEngine::new(SandboxLimits::default(), None).expect("engine");
     let compiled = engine

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use reqsync::seed::{SourceTable, SyntheticOptions};
+use reqsync_seeder::{SourceTable, SyntheticOptions};
 use serde_json::{Map, Value, json};
 
 use crate::support::guests::{self, Guest, Language, Module};

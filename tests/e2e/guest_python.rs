@@ -11,7 +11,7 @@
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reqsync::seed::{InvalidKind, SourceTable, SyntheticOptions};
+use reqsync_seeder::{InvalidKind, SourceTable, SyntheticOptions};
 use serde_json::{Map, Value, json};
 
 use crate::support::guests::{self, Guest, Language, Module};

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use reqsync::source::{ColumnInfo, RowBatch, Value};
-use reqsync::transform::{
+use reqsync_runtime::source::{ColumnInfo, RowBatch, Value};
+use reqsync_runtime::transform::{
     LiveTransform, ModuleRegistry, SandboxLimits, TransformEngine, TransformInstance, Verdict,
 };
 
-const V1: &str = env!("REQSYNC_TEST_GUEST_SWAP_V1");
-const V2: &str = env!("REQSYNC_TEST_GUEST_SWAP_V2");
+const V1: &str = reqsync_test_guests::SWAP_V1;
+const V2: &str = reqsync_test_guests::SWAP_V2;
 
 fn guest_examples(version: u8) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,7 +39,7 @@ fn batch(first: i64, n: i64) -> RowBatch {
 }
 
 /// `(patient number, version)` of every emitted record of a batch.
-fn versions(outcomes: &[reqsync::transform::RowOutcome]) -> Vec<(i64, String)> {
+fn versions(outcomes: &[reqsync_runtime::transform::RowOutcome]) -> Vec<(i64, String)> {
     outcomes
         .iter()
         .map(|o| match &o.verdict {
@@ -56,7 +56,7 @@ struct Service {
     _dir: tempfile::TempDir,
     module: PathBuf,
     registry: Arc<ModuleRegistry>,
-    _watch: reqsync::transform::registry::Watch,
+    _watch: reqsync_runtime::transform::registry::Watch,
     engine: TransformEngine,
     live: LiveTransform,
 }
@@ -149,7 +149,7 @@ fn a_swap_under_a_continuous_stream_processes_every_row_exactly_once_by_one_vers
     assert!(history[0].refused.is_none());
 }
 
-fn wait_for_refusal(registry: &ModuleRegistry) -> reqsync::transform::SwapReport {
+fn wait_for_refusal(registry: &ModuleRegistry) -> reqsync_runtime::transform::SwapReport {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(r) = registry.history().into_iter().find(|r| r.refused.is_some()) {
@@ -221,8 +221,8 @@ fn a_module_failing_its_example_cases_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_run_uses_the_version_swapped_in_since_the_last_run() {
-    use reqsync::pipeline::RunOptions;
-    use reqsync::seed::SeedOptions;
+    use reqsync_runtime::pipeline::RunOptions;
+    use reqsync_seeder::SeedOptions;
 
     let world = crate::support::World::new(SeedOptions {
         kcmo: true,

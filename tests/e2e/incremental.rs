@@ -1,8 +1,8 @@
 //! An incremental run sends only the patients whose rows changed, each with its whole dose
 //! history, and leaves the receiver equal to the source.
 
-use reqsync::pipeline::RunOptions;
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_seeder::SeedOptions;
 use serde_json::Value;
 
 use crate::support::{World, doses, patients};

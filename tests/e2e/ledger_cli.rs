@@ -4,9 +4,9 @@
 
 use std::process::Output;
 
-use reqsync::ledger::{Ledger, RunKind, RunLock, RunStatus};
-use reqsync::reqcheck::window::WindowBasis;
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::ledger::{Ledger, RunKind, RunLock, RunStatus};
+use reqsync_runtime::reqcheck::window::WindowBasis;
+use reqsync_seeder::SeedOptions;
 use serde_json::Value;
 
 use crate::support::{World, doses, patients, reqsync};
@@ -258,7 +258,7 @@ async fn doses_of_a_quarantined_patient_are_held_back_whatever_the_dose_module_s
             1,
             "patients",
             "an-earlier-module",
-            [reqsync::ledger::Rejection {
+            [reqsync_runtime::ledger::Rejection {
                 key: "101",
                 group: None,
                 findings: vec!["address:invalid"],

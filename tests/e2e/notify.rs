@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use reqsync::ledger::Ledger;
-use reqsync::reqcheck::Secret;
-use reqsync::secret_store::{SecretName, SecretStore, WriteOptions};
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::ledger::Ledger;
+use reqsync_runtime::reqcheck::Secret;
+use reqsync_runtime::secret_store::{SecretName, SecretStore, WriteOptions};
+use reqsync_seeder::SeedOptions;
 use serde_json::Value;
 
 use crate::phi::Phi;
@@ -242,7 +242,7 @@ fn append_config(world: &World, text: &str) {
     std::fs::write(&path, config).expect("write config");
 }
 
-fn outbox(world: &World) -> Vec<reqsync::ledger::NotificationRecord> {
+fn outbox(world: &World) -> Vec<reqsync_runtime::ledger::NotificationRecord> {
     Ledger::open(&world.path(".reqsync/state"))
         .expect("ledger")
         .notifications(100)

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use reqsync::config::Config;
-use reqsync::ledger::RequestRecord;
-use reqsync::pipeline::{FailureClass, RunOptions};
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::config::Config;
+use reqsync_runtime::ledger::RequestRecord;
+use reqsync_runtime::pipeline::{FailureClass, RunOptions};
+use reqsync_seeder::SeedOptions;
 
 use crate::support::{PASSWORD, USER, World, client_for, last_run, requests, run_through};
 use crate::sync::assert_receiver_equals_corpus;
@@ -37,7 +37,7 @@ fn config(world: &World, in_flight: usize) -> Config {
     config
 }
 
-async fn run(world: &World, in_flight: usize) -> Result<(), reqsync::pipeline::RunError> {
+async fn run(world: &World, in_flight: usize) -> Result<(), reqsync_runtime::pipeline::RunError> {
     let config = config(world, in_flight);
     let client = client_for(&config, PASSWORD).expect("client");
     run_through(config, client, RunOptions::default())

@@ -9,8 +9,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use reqsync::receiver::{self, Faults, ReceiverConfig};
-use reqsync::seed::{SeedOptions, SyntheticOptions};
+use reqsync_receiver::{Faults, ReceiverConfig};
+use reqsync_seeder::{SeedOptions, SyntheticOptions};
 
 use crate::phi::Phi;
 use crate::support::{PASSWORD, USER, World};
@@ -139,7 +139,7 @@ async fn no_phi_reaches_logs_reports_errors_ledger_or_audit_trail_at_the_most_ve
         swept(&phi, &world, PASSWORD, &["quarantine", "list"]),
         Some(0)
     );
-    let key = reqsync::ledger::Ledger::open(&world.path(".reqsync/state"))
+    let key = reqsync_runtime::ledger::Ledger::open(&world.path(".reqsync/state"))
         .expect("ledger")
         .quarantine(&Default::default())
         .expect("quarantine")
@@ -156,7 +156,7 @@ async fn no_phi_reaches_logs_reports_errors_ledger_or_audit_trail_at_the_most_ve
     );
     // Delivery failures: ReqCheck failing for good after one accepted request, refusing the
     // credentials, unreachable.
-    let failing = receiver::start(ReceiverConfig {
+    let failing = reqsync_receiver::start(ReceiverConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         db_path: world.path("receiver.db"),
         username: USER.into(),

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use reqsync::seed::{SeedOptions, SyntheticOptions};
+use reqsync_seeder::{SeedOptions, SyntheticOptions};
 
 use crate::support::{World, as_the_user, reqsync};
 

@@ -10,11 +10,11 @@
 
 use std::process::{Command, Output};
 
-use reqsync::config::Config;
-use reqsync::pipeline::RunOptions;
-use reqsync::reqcheck::client::ClientOptions;
-use reqsync::reqcheck::{ClientError, Credentials, ProxySetting, ReqCheckClient, Secret};
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::config::Config;
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_runtime::reqcheck::client::ClientOptions;
+use reqsync_runtime::reqcheck::{ClientError, Credentials, ProxySetting, ReqCheckClient, Secret};
+use reqsync_seeder::SeedOptions;
 
 use crate::connect_proxy::{ConnectProxy, Mode, Options};
 use crate::delivery_faults;

@@ -6,11 +6,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqsync::ledger::{Ledger, RunStatus};
-use reqsync::pipeline::RunOptions;
-use reqsync::receiver::{self, Dump, Faults, ReceiverConfig, RequestCounts};
-use reqsync::reqcheck::window::WindowBasis;
-use reqsync::seed::{SeedOptions, SyntheticOptions};
+use reqsync_receiver::{Dump, Faults, ReceiverConfig, RequestCounts};
+use reqsync_runtime::ledger::{Ledger, RunStatus};
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_runtime::reqcheck::window::WindowBasis;
+use reqsync_seeder::{SeedOptions, SyntheticOptions};
 use serde_json::Value;
 
 use crate::support::{PASSWORD, USER, World, client_for, doses, patients, run_through};
@@ -55,8 +55,8 @@ fn seed() -> SeedOptions {
 }
 
 /// Points the project at a second receiver on the same database, failing as `specs` say.
-async fn faulty_receiver(world: &World, specs: &[&str]) -> receiver::RunningReceiver {
-    receiver::start(ReceiverConfig {
+async fn faulty_receiver(world: &World, specs: &[&str]) -> reqsync_receiver::RunningReceiver {
+    reqsync_receiver::start(ReceiverConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         db_path: world.path("receiver.db"),
         username: USER.into(),

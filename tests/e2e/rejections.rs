@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use reqsync::ledger::Ledger;
-use reqsync::pipeline::RunOptions;
-use reqsync::seed::{InvalidKind, SeedOptions, SourceTable, SyntheticOptions};
+use reqsync_runtime::ledger::Ledger;
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_seeder::{InvalidKind, SeedOptions, SourceTable, SyntheticOptions};
 
 use crate::support::{World, doses, patients, rejected};
 

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use reqsync::source::{ColumnInfo, RowBatch, Value};
-use reqsync::transform::{
+use reqsync_runtime::source::{ColumnInfo, RowBatch, Value};
+use reqsync_runtime::transform::{
     BatchPlan, SandboxLimits, TransformEngine, TransformError, TransformInstance, Verdict,
 };
 
@@ -53,7 +53,7 @@ fn codes(v: &Verdict) -> Vec<String> {
 fn each_misbehaving_row_is_rejected_alone_and_the_rest_of_the_batch_goes_through() {
     let engine = engine();
     let module = engine
-        .load(Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
+        .load(Path::new(reqsync_test_guests::HOSTILE))
         .expect("loads");
     let mut instance = TransformInstance::new(&engine, &module).expect("instantiates");
     let (columns, batch) = rows(&[
@@ -101,7 +101,7 @@ fn each_misbehaving_row_is_rejected_alone_and_the_rest_of_the_batch_goes_through
 #[test]
 fn a_module_importing_the_filesystem_is_refused_at_load_naming_the_import() {
     let err = engine()
-        .load(Path::new(env!("REQSYNC_TEST_GUEST_CAPABILITY")))
+        .load(Path::new(reqsync_test_guests::CAPABILITY))
         .expect_err("must be refused");
     assert!(
         matches!(err, TransformError::ForbiddenImport { .. }),
@@ -114,7 +114,7 @@ fn a_module_importing_the_filesystem_is_refused_at_load_naming_the_import() {
 fn default_modules_import_nothing_beyond_the_sandbox() {
     // The default modules load under the restricted linker: they import nothing beyond it.
     let dir = tempfile::tempdir().expect("dir");
-    reqsync::project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false)
+    reqsync_project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false)
         .expect("project");
     let engine = engine();
     for m in ["patients", "vaccine-doses"] {

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use reqsync::seed::SeedOptions;
+use reqsync_seeder::SeedOptions;
 
 use crate::support::{World, as_the_user, reqsync};
 

@@ -6,8 +6,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
-use reqsync::pipeline::{FailureClass, RunError, RunOptions};
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::pipeline::{FailureClass, RunError, RunOptions};
+use reqsync_seeder::SeedOptions;
 
 use crate::support::{World, last_run, reqsync};
 use crate::sync::assert_receiver_equals_corpus;
@@ -84,7 +84,7 @@ async fn a_device_or_a_huge_file_named_as_query_template_or_module_is_refused_un
 async fn a_secret_file_named_as_a_query_is_refused_without_quoting_it() {
     let world = world().await;
     let secret = world.path("reqcheck-password");
-    reqsync::private_fs::write_atomically(&secret, b"hunter2 correct horse\n").expect("secret");
+    reqsync_private_fs::write_atomically(&secret, b"hunter2 correct horse\n").expect("secret");
     world.edit_config(
         "# password_env = \"REQCHECK_PASSWORD\"",
         "password_file = \"reqcheck-password\"",

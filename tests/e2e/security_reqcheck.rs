@@ -7,12 +7,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reqsync::config::Config;
-use reqsync::ledger::RunStatus;
-use reqsync::pipeline::RunOptions;
-use reqsync::reqcheck::ClientError;
-use reqsync::reqcheck::client::MAX_ANSWER_BYTES;
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::config::Config;
+use reqsync_runtime::ledger::RunStatus;
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_runtime::reqcheck::ClientError;
+use reqsync_runtime::reqcheck::client::MAX_ANSWER_BYTES;
+use reqsync_seeder::SeedOptions;
 
 use crate::delivery_faults::{self, delivery_error};
 use crate::hostile_reqcheck::{Hostile, Reply, Seen};

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqsync::seed::SeedOptions;
+use reqsync_seeder::SeedOptions;
 
 use crate::phi::Phi;
 use crate::support::{PASSWORD, USER, World};
@@ -207,7 +207,11 @@ async fn a_template_that_loops_only_on_a_large_body_is_stopped_at_run_time_with_
     assert!(!ran.stderr.contains("sample records"), "{}", ran.stderr);
     assert_nothing_sent(&world);
     let run = crate::support::last_run(&world);
-    assert_eq!(run.status, reqsync::ledger::RunStatus::Failed, "{run:?}");
+    assert_eq!(
+        run.status,
+        reqsync_runtime::ledger::RunStatus::Failed,
+        "{run:?}"
+    );
     assert!(
         run.error
             .as_deref()

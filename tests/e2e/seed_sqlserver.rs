@@ -7,11 +7,11 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use reqsync::pipeline::RunOptions;
-use reqsync::seed::schema::{IMFILE, MPFILE, TableDef};
-use reqsync::seed::{Corpus, SeedOptions, SyntheticOptions, SyntheticRows, seed_sqlserver};
-use reqsync::source::SqlServerSource;
-use reqsync::source::sqlserver::SqlServerUrl;
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_runtime::source::SqlServerSource;
+use reqsync_runtime::source::sqlserver::SqlServerUrl;
+use reqsync_seeder::schema::{IMFILE, MPFILE, TableDef};
+use reqsync_seeder::{Corpus, SeedOptions, SyntheticOptions, SyntheticRows, seed_sqlserver};
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
 use crate::sources_sqlserver::{SQL_PASSWORD, SQL_USER, SqlWorld, ca_signed, double, url_for};
@@ -41,13 +41,10 @@ fn seed_cli(double: &TdsDouble, args: &[&str]) -> Output {
 }
 
 /// The library entry point against the double, without TLS.
-async fn seed_lib(double: &TdsDouble, options: &SeedOptions) -> reqsync::seed::SeedReport {
+async fn seed_lib(double: &TdsDouble, options: &SeedOptions) -> reqsync_seeder::SeedReport {
     let dir = tempfile::tempdir().expect("dir");
-    reqsync::private_fs::write_atomically(
-        &dir.path().join("sql-password"),
-        SQL_PASSWORD.as_bytes(),
-    )
-    .expect("password file");
+    reqsync_private_fs::write_atomically(&dir.path().join("sql-password"), SQL_PASSWORD.as_bytes())
+        .expect("password file");
     let url = SqlServerUrl::parse(
         &format!(
             "sqlserver://{SQL_USER}@127.0.0.1:{}/clinic?encrypt=false&password_file=sql-password",

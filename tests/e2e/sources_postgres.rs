@@ -9,15 +9,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use reqsync::pipeline::RunOptions;
-use reqsync::seed::model::{sqlite_date, sqlite_datetime};
-use reqsync::seed::{
-    InvalidKind, SeedOptions, SourceTable, SyntheticOptions, seed_postgres, seed_sqlite,
-};
-use reqsync::source::postgres::{PasswordSource, TlsMode};
-use reqsync::source::{
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_runtime::source::postgres::{PasswordSource, TlsMode};
+use reqsync_runtime::source::{
     ColumnInfo, ConnectFailure, PostgresSource, PostgresUrl, Query, RowBatch, Source, SourceError,
     SqliteSource, Value,
+};
+use reqsync_seeder::model::{sqlite_date, sqlite_datetime};
+use reqsync_seeder::{
+    InvalidKind, SeedOptions, SourceTable, SyntheticOptions, seed_postgres, seed_sqlite,
 };
 
 use crate::support::{CLINIC_TZ, Engine, PostgresSchema, World, postgres_base, rejected};
@@ -121,8 +121,9 @@ async fn kcmo_seeded_by_the_cli_syncs_and_the_receiver_equals_the_source() {
     let [patients_job, doses_job] = &report.jobs[..] else {
         panic!("two jobs")
     };
-    let counts =
-        |c: &reqsync::pipeline::JobReport| (c.counts.read, c.counts.emitted, c.counts.rejected);
+    let counts = |c: &reqsync_runtime::pipeline::JobReport| {
+        (c.counts.read, c.counts.emitted, c.counts.rejected)
+    };
     assert_eq!(counts(patients_job), (21, 21, 0));
     assert_eq!(counts(doses_job), (177, 177, 0));
     assert_eq!(patients_job.records_acknowledged(), 21);
@@ -164,7 +165,7 @@ async fn synthetic_invalid_rows_from_postgres_are_rejected_exactly_as_the_manife
         .invalid
         .clone();
     let report = world.run(RunOptions::default()).await.expect("sync");
-    let keys = |job: &reqsync::pipeline::JobReport| -> BTreeSet<String> {
+    let keys = |job: &reqsync_runtime::pipeline::JobReport| -> BTreeSet<String> {
         rejected(job).into_iter().map(|(key, _)| key).collect()
     };
     let expected_patients: BTreeSet<String> = manifest
@@ -747,7 +748,7 @@ async fn an_untrusted_certificate_is_a_tls_failure_and_no_verify_is_explicit() {
 async fn a_wrong_password_is_login_failed_and_never_shown() {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("pg-password");
-    reqsync::private_fs::write_atomically(&file, b"not-the-password-4711\n").expect("write");
+    reqsync_private_fs::write_atomically(&file, b"not-the-password-4711\n").expect("write");
     let mut url = postgres_base();
     url.password = PasswordSource::File(file);
     let source = PostgresSource::open(&url, CLINIC_TZ).expect("open");

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use reqsync::pipeline::{RunError, RunOptions};
-use reqsync::receiver::{self, ReceiverConfig, RunningReceiver};
-use reqsync::source::sqlserver::SqlServerUrl;
-use reqsync::source::{ColumnInfo, Query, Source, SourceError, SqlServerSource, Value};
+use reqsync_receiver::{ReceiverConfig, RunningReceiver};
+use reqsync_runtime::pipeline::{RunError, RunOptions};
+use reqsync_runtime::source::sqlserver::SqlServerUrl;
+use reqsync_runtime::source::{ColumnInfo, Query, Source, SourceError, SqlServerSource, Value};
 
 use crate::support::{PASSWORD, USER, run_with, testdata};
 use crate::sync::assert_receiver_equals_corpus;
@@ -63,23 +63,23 @@ pub(crate) struct SqlWorld {
 impl SqlWorld {
     pub(crate) async fn new(source_url: impl FnOnce(&std::path::Path) -> String) -> SqlWorld {
         let dir = tempfile::tempdir().expect("temp dir");
-        reqsync::private_fs::write_atomically(
+        reqsync_private_fs::write_atomically(
             &dir.path().join("sql-password"),
             format!("{SQL_PASSWORD}\n").as_bytes(),
         )
         .expect("password file");
-        let receiver = receiver::start(ReceiverConfig {
+        let receiver = reqsync_receiver::start(ReceiverConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             db_path: dir.path().join("receiver.db"),
             username: USER.into(),
             password: PASSWORD.into(),
             tls: None,
-            faults: receiver::Faults::default(),
+            faults: reqsync_receiver::Faults::default(),
         })
         .await
         .expect("receiver starts");
         let url = source_url(dir.path());
-        reqsync::project::write_project(dir.path(), &url, &receiver.base_url(), false)
+        reqsync_project::write_project(dir.path(), &url, &receiver.base_url(), false)
             .expect("project");
         crate::support::share_cache_key(&dir.path().join(".reqsync").join("state"));
         SqlWorld { dir, receiver }
@@ -90,15 +90,16 @@ impl SqlWorld {
         self.dir.path()
     }
 
-    pub(crate) fn config(&self) -> reqsync::config::Config {
+    pub(crate) fn config(&self) -> reqsync_runtime::config::Config {
         let mut config =
-            reqsync::config::Config::load(&self.dir.path().join("reqsync.toml")).expect("config");
+            reqsync_runtime::config::Config::load(&self.dir.path().join("reqsync.toml"))
+                .expect("config");
         config.cache_dir = crate::support::module_cache_dir();
         config
     }
 
-    pub(crate) fn dump(&self) -> reqsync::receiver::Dump {
-        reqsync::receiver::Store::open_read_only(self.dir.path().join("receiver.db"))
+    pub(crate) fn dump(&self) -> reqsync_receiver::Dump {
+        reqsync_receiver::Store::open_read_only(self.dir.path().join("receiver.db"))
             .expect("receiver db")
             .dump()
             .expect("dump")
@@ -276,8 +277,7 @@ async fn a_connection_broken_mid_result_fails_the_run_and_sends_nothing_of_that_
 async fn wrong_password_is_a_login_failure_naming_the_login_not_the_password() {
     let double = double(Arc::new(ClinicTables::kcmo()), None).await;
     let world = SqlWorld::new(|dir| {
-        reqsync::private_fs::write_atomically(&dir.join("wrong-password"), b"not-it")
-            .expect("file");
+        reqsync_private_fs::write_atomically(&dir.join("wrong-password"), b"not-it").expect("file");
         format!(
             "sqlserver://{SQL_USER}@127.0.0.1:{}/clinic?password_file=wrong-password&encrypt=false",
             double.port()
@@ -357,7 +357,7 @@ fn source(url: &str) -> SqlServerSource {
     // read as empty by another (the password is read when the source opens).
     let tmp = tempfile::tempdir().expect("dir");
     let dir = tmp.path().to_path_buf();
-    reqsync::private_fs::write_atomically(&dir.join("sql-password"), SQL_PASSWORD.as_bytes())
+    reqsync_private_fs::write_atomically(&dir.join("sql-password"), SQL_PASSWORD.as_bytes())
         .expect("password file");
     let url = if url.contains("password_file") {
         url.to_string()
@@ -922,7 +922,7 @@ async fn the_dose_query_binds_and_describes_each_window_placeholder_as_its_own_p
         .expect("old");
     let mut tables = crate::tds_double::clinic::Tables::default();
     tables.created.extend(["mpfile", "imfile"]);
-    let corpus = reqsync::seed::Corpus::Kcmo;
+    let corpus = reqsync_seeder::Corpus::Kcmo;
     for mut p in corpus.patients().expect("patients") {
         // Patient 101 changed since the window start in `mpfile` only.
         p.updated_at = if p.patno == 101 { noon } else { old };
@@ -964,7 +964,7 @@ async fn the_dose_query_binds_and_describes_each_window_placeholder_as_its_own_p
             _ => panic!("im_id"),
         })
         .collect();
-    let mut expected: Vec<&reqsync::seed::Dose> = doses
+    let mut expected: Vec<&reqsync_seeder::Dose> = doses
         .iter()
         .filter(|d| d.patno == 101 || d.patno == 102)
         .collect();

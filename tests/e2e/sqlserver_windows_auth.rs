@@ -316,7 +316,7 @@ fn windows_reqsync(dir: &Path) -> Command {
 /// file `win-password`; over TLS checked against the test CA when `tls`.
 async fn windows_world(double: &TdsDouble, account: &str, password: &str, tls: bool) -> SqlWorld {
     SqlWorld::new(|dir| {
-        reqsync::private_fs::write_atomically(
+        reqsync_private_fs::write_atomically(
             &dir.join("win-password"),
             format!("{password}\n").as_bytes(),
         )

@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use reqsync::ledger::{JobStart, Ledger, QuarantineFilter, RunKind, RunLock};
+use reqsync_runtime::ledger::{JobStart, Ledger, QuarantineFilter, RunKind, RunLock};
 use serde_json::Value;
 
 use crate::support::{World, reqsync};

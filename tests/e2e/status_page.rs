@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqsync::daemon::status_page::{Access, StatusPage};
-use reqsync::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs};
-use reqsync::ledger::{Ledger, QuarantineFilter};
+use reqsync_runtime::daemon::status_page::{Access, StatusPage};
+use reqsync_runtime::daemon::{PipelineRunner, Service, SystemClock, http, scheduled_jobs};
+use reqsync_runtime::ledger::{Ledger, QuarantineFilter};
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{pipeline, poll, schedule_all};

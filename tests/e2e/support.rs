@@ -8,15 +8,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use reqsync::config::Config;
-use reqsync::ledger::{Ledger, RequestRecord, RunRecord};
-use reqsync::pipeline::{Delivery, JobReport, Pipeline, Progress, RunError, RunOptions, RunReport};
-use reqsync::receiver::{self, Dump, ReceiverConfig, RunningReceiver, Store, TlsFiles};
-use reqsync::reqcheck::client::ClientOptions;
-use reqsync::reqcheck::{Credentials, ReqCheckClient, Secret};
-use reqsync::seed::{SeedOptions, SeedReport, seed_postgres, seed_sqlite};
-use reqsync::source::{self, PostgresSource, PostgresUrl, SourceUrl};
-use reqsync::transform::{ModuleCache, SandboxLimits, TransformEngine};
+use reqsync_receiver::{Dump, ReceiverConfig, RunningReceiver, Store, TlsFiles};
+use reqsync_runtime::config::Config;
+use reqsync_runtime::ledger::{Ledger, RequestRecord, RunRecord};
+use reqsync_runtime::pipeline::{
+    Delivery, JobReport, Pipeline, Progress, RunError, RunOptions, RunReport,
+};
+use reqsync_runtime::reqcheck::client::ClientOptions;
+use reqsync_runtime::reqcheck::{Credentials, ReqCheckClient, Secret};
+use reqsync_runtime::source::{self, PostgresSource, PostgresUrl, SourceUrl};
+use reqsync_runtime::transform::{ModuleCache, SandboxLimits, TransformEngine};
+use reqsync_seeder::{SeedOptions, SeedReport, seed_postgres, seed_sqlite};
 use serde_json::Value;
 
 pub const USER: &str = "e2e";
@@ -81,17 +83,17 @@ impl World {
                 (schema.url.clone(), seeded, Some(schema))
             }
         };
-        let receiver = receiver::start(ReceiverConfig {
+        let receiver = reqsync_receiver::start(ReceiverConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             db_path: dir.path().join("receiver.db"),
             username: USER.into(),
             password: PASSWORD.into(),
             tls,
-            faults: receiver::Faults::default(),
+            faults: reqsync_receiver::Faults::default(),
         })
         .await
         .expect("receiver starts");
-        reqsync::project::write_project(dir.path(), &source_url, &receiver.base_url(), false)
+        reqsync_project::write_project(dir.path(), &source_url, &receiver.base_url(), false)
             .expect("project");
         share_cache_key(&dir.path().join(".reqsync").join("state"));
         World {
@@ -220,14 +222,14 @@ pub fn module_cache() -> ModuleCache {
 /// (and add to) the entries the other tests compiled instead of compiling every module again.
 pub fn share_cache_key(state_dir: &Path) {
     drop(module_cache());
-    reqsync::private_fs::create_dir_all(state_dir).expect("state folder");
+    reqsync_private_fs::create_dir_all(state_dir).expect("state folder");
     // `copy` keeps the key's owner-only permissions.
     std::fs::copy(module_cache_key(), state_dir.join("module-cache.key")).expect("cache key");
 }
 
 /// The receiver's test TLS material: a throwaway CA and a localhost certificate it signed.
 pub fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/receiver/testdata")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../receiver/src/testdata")
 }
 
 pub async fn run_with(config: Config, options: RunOptions) -> Result<RunReport, RunError> {
@@ -243,7 +245,7 @@ pub async fn run_with(config: Config, options: RunOptions) -> Result<RunReport, 
 pub async fn run_on(
     config: Config,
     engine: TransformEngine,
-    modules: Option<std::sync::Arc<reqsync::transform::ModuleRegistry>>,
+    modules: Option<std::sync::Arc<reqsync_runtime::transform::ModuleRegistry>>,
     options: RunOptions,
 ) -> Result<RunReport, RunError> {
     let url = SourceUrl::parse(&config.source_url, Some(config.base_dir())).expect("source url");
@@ -439,13 +441,13 @@ impl World {
     /// with the fault plan on the same database, and the project's config points at it.
     pub async fn with_faults(seed: SeedOptions, specs: &[&str]) -> World {
         let mut world = World::new(seed).await;
-        let faulty = receiver::start(ReceiverConfig {
+        let faulty = reqsync_receiver::start(ReceiverConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             db_path: world.path("receiver.db"),
             username: USER.into(),
             password: PASSWORD.into(),
             tls: None,
-            faults: receiver::Faults::parse(specs).expect("fault specs"),
+            faults: reqsync_receiver::Faults::parse(specs).expect("fault specs"),
         })
         .await
         .expect("receiver with faults starts");
@@ -464,7 +466,7 @@ impl World {
 pub fn client_for(
     config: &Config,
     password: &str,
-) -> Result<ReqCheckClient, reqsync::reqcheck::ClientError> {
+) -> Result<ReqCheckClient, reqsync_runtime::reqcheck::ClientError> {
     let credentials = Credentials {
         username: USER.into(),
         password: Secret::new(password),

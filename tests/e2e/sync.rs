@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use reqsync::pipeline::RunOptions;
-use reqsync::receiver::Dump;
-use reqsync::seed::SeedOptions;
+use reqsync_receiver::Dump;
+use reqsync_runtime::pipeline::RunOptions;
+use reqsync_seeder::SeedOptions;
 use serde_json::Value;
 
 use crate::support::{World, corpus_csv, doses, patients};

@@ -1,7 +1,7 @@
 //! ReqCheck over HTTPS: certificates are verified by default; a configured CA is trusted.
 
-use reqsync::pipeline::{RunError, RunOptions};
-use reqsync::seed::SeedOptions;
+use reqsync_runtime::pipeline::{RunError, RunOptions};
+use reqsync_seeder::SeedOptions;
 
 use crate::support::{World, run_with, testdata};
 

@@ -4,17 +4,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use reqsync::seed::SeedOptions;
+use reqsync_seeder::SeedOptions;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::support::World;
 use crate::support::{module_cache_dir, xdg_state_home};
 
-const PATIENTS: &str = env!("REQSYNC_PATIENTS_WASM");
-const DOSES: &str = env!("REQSYNC_VACCINE_DOSES_WASM");
-const SWAP_V1: &str = env!("REQSYNC_TEST_GUEST_SWAP_V1");
-const SWAP_V2: &str = env!("REQSYNC_TEST_GUEST_SWAP_V2");
+const PATIENTS: &str = reqsync_test_guests::PATIENTS;
+const DOSES: &str = reqsync_test_guests::VACCINE_DOSES;
+const SWAP_V1: &str = reqsync_test_guests::SWAP_V1;
+const SWAP_V2: &str = reqsync_test_guests::SWAP_V2;
 
 const AS_OF: &str = "2026-01-01";
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 /// A folder holding the default modules and their example cases, as `reqsync init` lays them out.
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("dir");
-    reqsync::project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false)
+    reqsync_project::write_project(dir.path(), "sqlite://x.db", "http://127.0.0.1:1", false)
         .expect("project");
     dir
 }
@@ -43,12 +43,12 @@ fn json_report(module: &Path, extra: &[&str]) -> (Option<i32>, Value) {
 
 fn flawed(which: &str) -> PathBuf {
     PathBuf::from(match which {
-        "date" => env!("REQSYNC_TEST_GUEST_FLAWED_DATE"),
-        "state" => env!("REQSYNC_TEST_GUEST_FLAWED_STATE"),
-        "quote" => env!("REQSYNC_TEST_GUEST_FLAWED_QUOTE"),
-        "panic" => env!("REQSYNC_TEST_GUEST_FLAWED_PANIC"),
-        "field" => env!("REQSYNC_TEST_GUEST_FLAWED_FIELD"),
-        "long-name" => env!("REQSYNC_TEST_GUEST_FLAWED_LONG_NAME"),
+        "date" => reqsync_test_guests::FLAWED_DATE,
+        "state" => reqsync_test_guests::FLAWED_STATE,
+        "quote" => reqsync_test_guests::FLAWED_QUOTE,
+        "panic" => reqsync_test_guests::FLAWED_PANIC,
+        "field" => reqsync_test_guests::FLAWED_FIELD,
+        "long-name" => reqsync_test_guests::FLAWED_LONG_NAME,
         other => panic!("no flawed module {other}"),
     })
 }
@@ -268,7 +268,7 @@ fn human_output_prints_the_minimal_row_and_how_to_reproduce_it() {
 fn a_module_without_example_cases_is_refused_unless_told_to_skip_them() {
     let dir = tempfile::tempdir().expect("dir");
     let module = dir.path().join("patients.wasm");
-    std::fs::copy(env!("REQSYNC_PATIENTS_WASM"), &module).expect("copy");
+    std::fs::copy(reqsync_test_guests::PATIENTS, &module).expect("copy");
     let out = transform_test(&module, &["--cases", "10"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);

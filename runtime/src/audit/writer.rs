@@ -38,7 +38,7 @@ impl AuditWriter {
     /// entry, so a run learns about an unusable trail before it sends anything.
     pub fn open(path: &Path) -> Result<Self, AuditError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::private_fs::create_dir_all(dir).map_err(|e| AuditError::open(path, e))?;
+            reqsync_private_fs::create_dir_all(dir).map_err(|e| AuditError::open(path, e))?;
         }
         let existed = path.exists();
         let writer = AuditWriter {
@@ -111,7 +111,7 @@ impl AuditWriter {
 
     fn open_file(&self) -> Result<File, AuditError> {
         // The trail names users and hosts: readable by its owner only.
-        crate::private_fs::open_append(&self.path).map_err(|e| AuditError::open(&self.path, e))
+        reqsync_private_fs::open_append(&self.path).map_err(|e| AuditError::open(&self.path, e))
     }
 }
 

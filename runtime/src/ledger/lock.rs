@@ -46,8 +46,8 @@ impl RunLock {
                 RunLockError::Io { path, reason }
             }
         };
-        crate::private_fs::create_dir_all(state_dir).map_err(io)?;
-        let mut file = crate::private_fs::open_read_write(&path).map_err(io)?;
+        reqsync_private_fs::create_dir_all(state_dir).map_err(io)?;
+        let mut file = reqsync_private_fs::open_read_write(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -80,7 +80,7 @@ pub fn ledger_path(state_dir: &Path) -> PathBuf {
 impl Ledger {
     /// Opens (creating if needed) the ledger in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Self, LedgerError> {
-        crate::private_fs::create_dir_all(state_dir).map_err(|e| LedgerError::StateDir {
+        reqsync_private_fs::create_dir_all(state_dir).map_err(|e| LedgerError::StateDir {
             path: state_dir.to_path_buf(),
             reason: e.to_string(),
         })?;
@@ -147,7 +147,7 @@ impl Ledger {
 fn create(path: &Path) -> Result<(), LedgerError> {
     let tmp = path.with_file_name(format!(".ledger.db.{}.new", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    let built = crate::private_fs::create_new(&tmp)
+    let built = reqsync_private_fs::create_new(&tmp)
         .map_err(|e| LedgerError::StateDir {
             path: tmp.clone(),
             reason: e.to_string(),
@@ -156,7 +156,7 @@ fn create(path: &Path) -> Result<(), LedgerError> {
             let conn = Connection::open(&tmp).map_err(|e| sqlite(path, e))?;
             schema::migrate(&conn, path)
         });
-    let linked = built.and_then(|()| match crate::private_fs::link_into_place(&tmp, path) {
+    let linked = built.and_then(|()| match reqsync_private_fs::link_into_place(&tmp, path) {
         // Another process created it meanwhile: theirs is as good.
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(LedgerError::StateDir {
             path: path.to_path_buf(),
@@ -181,10 +181,10 @@ fn check_existing(path: &Path, meta: &std::fs::Metadata) -> Result<(), LedgerErr
     if meta.len() == 0 {
         return Err(damaged("the file is empty"));
     }
-    if crate::private_fs::readable_by_others(meta) {
+    if reqsync_private_fs::readable_by_others(meta) {
         tracing::warn!(
             path = %path.display(),
-            mode = %crate::private_fs::mode_text(meta),
+            mode = %reqsync_private_fs::mode_text(meta),
             "the run ledger is readable by other users; it holds patient numbers (chmod 600 it)"
         );
     }

@@ -54,7 +54,7 @@ impl DryRunDir {
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                crate::private_fs::create_dir_all(path).map_err(io)?;
+                reqsync_private_fs::create_dir_all(path).map_err(io)?;
             }
             Err(e) => return Err(io(e)),
         }
@@ -94,7 +94,7 @@ impl DryRunDir {
     pub fn write(&self, index: usize, job: &str, body: &[u8]) -> std::io::Result<PathBuf> {
         use std::io::Write;
         let path = self.path.join(format!("{:04}-{job}.json", index + 1));
-        crate::private_fs::create_new(&path)
+        reqsync_private_fs::create_new(&path)
             .and_then(|mut file| file.write_all(body))
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(path)

@@ -336,13 +336,13 @@ impl Recorder {
     fn write_report(&self, report: &RunReport) -> std::io::Result<PathBuf> {
         // Absolute: the ledger and the audit trail name the file for readers anywhere.
         let dir = std::path::absolute(self.state_dir.join("runs"))?;
-        crate::private_fs::create_dir_all(&dir)?;
+        reqsync_private_fs::create_dir_all(&dir)?;
         let path = dir.join(format!("run-{:06}.json", self.run));
         // Created, never overwritten: a report names one run for good, and an existing file
         // here means the ledger and the reports disagree (which the error makes visible).
         // Streamed rather than built in memory first: the report lists every rejected row,
         // megabytes at a million rows.
-        crate::private_fs::write_new(&path, |out| {
+        reqsync_private_fs::write_new(&path, |out| {
             serde_json::to_writer_pretty(out, report).map_err(std::io::Error::other)
         })
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;

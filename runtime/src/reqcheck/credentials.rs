@@ -205,7 +205,7 @@ mod tests {
     fn password_file_loses_its_trailing_newline_only() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pw");
-        crate::private_fs::write_atomically(&p, b" s3cret \n").unwrap();
+        reqsync_private_fs::write_atomically(&p, b" s3cret \n").unwrap();
         let c = Credentials::load(
             &CredentialsSource::File(p.clone()),
             &CredentialsSource::File(p),

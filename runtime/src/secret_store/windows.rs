@@ -40,7 +40,7 @@ use crate::input_file;
 use crate::reqcheck::Secret;
 use crate::secret_file::SecretFileError;
 use crate::windows_accounts as accounts;
-use crate::windows_acl::{SecurityDescriptor, wide};
+use reqsync_private_fs::windows_acl::{SecurityDescriptor, wide};
 
 /// Mixed into every blob (see the module's documentation). Changing it makes every stored
 /// secret unreadable: a new format gets a new string and keeps reading the old one.
@@ -225,7 +225,7 @@ fn unprotect(blob: &[u8]) -> io::Result<Vec<u8>> {
 fn write_with_dacl(dest: &Path, bytes: &[u8], sddl: &str) -> io::Result<()> {
     let descriptor = SecurityDescriptor::from_sddl(sddl)?;
     let dacl = descriptor.dacl()?;
-    let tmp = crate::private_fs::temporary_sibling(dest)?;
+    let tmp = reqsync_private_fs::temporary_sibling(dest)?;
     let written = (|| {
         let mut file = OpenOptions::new()
             .write(true)

@@ -448,7 +448,7 @@ fn read_password(url: &PostgresUrl) -> Result<Option<Secret>, SourceError> {
 
 /// A tokio-postgres error for a message: the server's message when it cannot quote row
 /// values, else its SQLSTATE (see the `errors` module).
-pub(crate) fn describe_error(e: &tokio_postgres::Error) -> String {
+pub fn describe_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => errors::server_message(db, ""),
         None => e.to_string(),
@@ -516,7 +516,7 @@ mod tests {
     fn the_password_file_gives_its_first_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pw");
-        crate::private_fs::write_atomically(&path, b"s3cret\n").unwrap();
+        reqsync_private_fs::write_atomically(&path, b"s3cret\n").unwrap();
         let url = PostgresUrl::parse(
             &format!("postgres://u@db/x?password_file={}", path.display()),
             None,
@@ -524,7 +524,7 @@ mod tests {
         .unwrap();
         let pw = read_password(&url).unwrap().unwrap();
         assert_eq!(pw.expose(), "s3cret");
-        crate::private_fs::write_atomically(&path, b"\n").unwrap();
+        reqsync_private_fs::write_atomically(&path, b"\n").unwrap();
         let e = read_password(&url).unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
     }

@@ -13,8 +13,8 @@ use super::TransformError;
 use super::bindings::wit;
 use super::info::{ColumnKind, ModuleInfo};
 use super::outcome::Finding;
-use crate::iso_text;
 use crate::source::{Cell, ColumnInfo, ColumnValues, RowBatch, SourceColumn};
+use reqsync_iso_text as iso_text;
 
 /// Which query column feeds which module column; worked out once per job.
 #[derive(Debug, Clone)]

@@ -508,7 +508,7 @@ mod tests {
     /// An instance of the hostile test guest (`tests/guests/hostile`) under `engine`.
     fn hostile_instance(engine: &TransformEngine) -> TransformInstance {
         let module = engine
-            .load(std::path::Path::new(env!("REQSYNC_TEST_GUEST_HOSTILE")))
+            .load(std::path::Path::new(reqsync_test_guests::HOSTILE))
             .expect("loads");
         TransformInstance::new(engine, &module).expect("instantiates")
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use aws_lc_rs::hmac;
 
-use crate::private_fs;
+use reqsync_private_fs as private_fs;
 
 /// Written after the tag, so that an entry of another format (or a truncated one) is told apart
 /// from a tampered one.

@@ -20,14 +20,14 @@ use chrono::NaiveDate;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use reqsync::seed::{SeedOptions, SeedReport, SyntheticOptions, seed_sqlite};
-use reqsync::source::{self, Query, SourceUrl};
-use reqsync::transform::examples::ExampleFile;
-use reqsync::transform::json_rows::batch_from_json;
-use reqsync::transform::{
+use reqsync_runtime::source::{self, Query, SourceUrl};
+use reqsync_runtime::transform::examples::ExampleFile;
+use reqsync_runtime::transform::json_rows::batch_from_json;
+use reqsync_runtime::transform::{
     BatchPlan, CompiledModule, ModuleInfo, RowOutcome, SandboxLimits, TransformEngine,
     TransformError, TransformInstance, Verdict, WIT_PACKAGE,
 };
+use reqsync_seeder::{SeedOptions, SeedReport, SyntheticOptions, seed_sqlite};
 use serde_json::{Map, Value, json};
 
 use super::CLINIC_TZ;
@@ -110,8 +110,8 @@ impl Module {
 
     fn rust_wasm(self) -> &'static Path {
         Path::new(match self {
-            Module::Patients => env!("REQSYNC_PATIENTS_WASM"),
-            Module::VaccineDoses => env!("REQSYNC_VACCINE_DOSES_WASM"),
+            Module::Patients => reqsync_test_guests::PATIENTS,
+            Module::VaccineDoses => reqsync_test_guests::VACCINE_DOSES,
         })
     }
 
@@ -605,7 +605,7 @@ impl Tally {
 
 /// A verdict in full, values included (for test data only).
 fn show(verdict: &Verdict) -> String {
-    let findings = |list: &[reqsync::transform::Finding]| {
+    let findings = |list: &[reqsync_runtime::transform::Finding]| {
         list.iter()
             .map(|f| format!("{} ({})", f.tag(), f.message))
             .collect::<Vec<_>>()
@@ -931,7 +931,7 @@ pub fn two_doses() -> [Value; 2] {
 /// The seeded comparison was not vacuous: doses were emitted, both kinds of held-back dose
 /// occurred, and every synthetic dose that is invalid in itself was rejected.
 pub fn assert_every_dose_verdict_occurred(tally: &Tally, seeded: &SeedReport) {
-    use reqsync::seed::{InvalidKind, SourceTable};
+    use reqsync_seeder::{InvalidKind, SourceTable};
     let synthetic = seeded.synthetic.as_ref().expect("synthetic report");
     let mut invalid_doses = 0;
     for row in synthetic

@@ -14,12 +14,12 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use reqsync::seed::model::Value as SeedValue;
-use reqsync::seed::schema::{
+use reqsync_runtime::source::{PlaceholderStyle, bind_window_start};
+use reqsync_seeder::model::Value as SeedValue;
+use reqsync_seeder::schema::{
     Dialect, IMFILE, MPFILE, SqlType as SchemaType, TABLES, TableDef, sql_server_upsert,
 };
-use reqsync::seed::{Corpus, Dose, Patient};
-use reqsync::source::{PlaceholderStyle, bind_window_start};
+use reqsync_seeder::{Corpus, Dose, Patient};
 
 use super::request::{ParamValue, exact_of};
 use super::tokens::{Cell, Col, ResultSet, SqlType, datetime_parts};

@@ -38,8 +38,8 @@ use crate::reqcheck::{CredentialsSource, Secret};
 pub use config::{Auth, Credentials, SqlServerUrl, TlsMode, Trust, UserSource};
 use window::{Suggestion, WindowType};
 
-/// A logged-in session (the seed writer uses it too: `crate::seed::sqlserver`).
-pub(crate) type SqlClient = Client<Compat<TcpStream>>;
+/// A logged-in session (the seeder writes through it too).
+pub type SqlClient = Client<Compat<TcpStream>>;
 type BatchSender = tokio::sync::mpsc::Sender<super::BatchMessage>;
 
 /// A SQL Server clinic database.
@@ -177,7 +177,7 @@ impl SqlServerSource {
     }
 
     /// TCP connect, prelogin, TLS and login, within `connect_timeout` in all.
-    pub(crate) async fn connect(&self) -> Result<SqlClient, SourceError> {
+    pub async fn connect(&self) -> Result<SqlClient, SourceError> {
         let url = &self.url;
         let open_err = |(kind, reason): (ConnectFailure, String)| SourceError::Connect {
             what: url.display(),
@@ -407,7 +407,7 @@ fn windows_only(auth: &Auth) -> String {
 
 /// Why a statement that writes (the seed's DDL and upserts) failed, naming nothing from its
 /// rows: SQL Server's message only for errors whose text quotes no value.
-pub(crate) fn describe_write_error(e: &tiberius::error::Error, query_timeout: Duration) -> String {
+pub fn describe_write_error(e: &tiberius::error::Error, query_timeout: Duration) -> String {
     errors::write_reason(e, query_timeout)
 }
 
