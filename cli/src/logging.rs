@@ -182,8 +182,8 @@ mod tests {
             let log = printed.clone();
             let sub = subscriber(EnvFilter::new("warn"), json, false, move || log.clone());
             tracing::subscriber::with_default(sub, || {
-                tracing::info!(target: "reqsync::audit", event = "run_started", json);
-                tracing::debug!(target: "reqsync::audit", event = "not_audited");
+                tracing::info!(target: reqsync::audit::TARGET, event = "run_started", json);
+                tracing::debug!(target: reqsync::audit::TARGET, event = "not_audited");
                 tracing::debug!("not printed");
                 tracing::warn!("printed");
             });
@@ -213,7 +213,7 @@ mod tests {
             let sub = subscriber(filter, false, false, move || log.clone());
             tracing::subscriber::with_default(sub, || {
                 tracing::info!(target: "reqsync::pipeline", "run finished");
-                tracing::info!(target: "reqsync::audit", event = "request_sent");
+                tracing::info!(target: reqsync::audit::TARGET, event = "request_sent");
                 tracing::warn!(target: "reqsync::pipeline", "a warning");
             });
             let text = printed.text();

@@ -1,9 +1,21 @@
 //! The audit trail: an append-only, hash-chained JSON-lines file of what reqsync did.
 //!
-//! Code records an audit event as a tracing event with target `reqsync::audit`:
+//! Every event the trail can hold is a struct in [`events`] (re-exported here), whose `emit`
+//! issues a tracing event with target [`TARGET`]:
 //!
 //! ```
-//! tracing::info!(target: "reqsync::audit", event = "run_started", job = "patients", records = 12);
+//! # let capture = reqsync::audit::AuditCapture::new().unwrap();
+//! # tracing::dispatcher::with_default(&capture.dispatch(), || {
+//! use reqsync::audit::{ModuleSwap, SwapResult};
+//! ModuleSwap {
+//!     path: "transforms/patients.wasm".as_ref(),
+//!     old_sha256: "9f2c…",
+//!     new_sha256: "41ab…",
+//!     result: SwapResult::Activated { millis: 38 },
+//! }
+//! .emit();
+//! # });
+//! # assert_eq!(capture.entries().unwrap()[0]["result"], "activated");
 //! ```
 //!
 //! Every such event (INFO or above, whatever the log verbosity) becomes one line with all its
@@ -17,6 +29,7 @@
 //! without a config) audit events are dropped.
 
 pub mod chain;
+pub mod events;
 mod layer;
 mod syncer;
 mod verify;
@@ -27,13 +40,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 pub use chain::{GENESIS, Link};
+pub use events::{
+    JobFinished, ModuleSwap, RequestFailed, RequestFields, RequestSending, RequestSent,
+    RunFinished, RunStarted, SwapResult,
+};
 pub use layer::{AuditFilter, AuditLayer, Unrecorded, layer, require, subscriber};
 pub use verify::{
     Broken, EntryInfo, Problem, Summary, Verdict, read_entries, verify_bytes, verify_file,
 };
 pub use writer::{AuditWriter, RESERVED};
 
-/// The target that makes a tracing event an audit event.
+/// The target that makes a tracing event an audit event; the structs in [`events`] emit with it.
 pub const TARGET: &str = "reqsync::audit";
 
 /// One entry as read back: a flat JSON object.
@@ -133,7 +150,7 @@ fn current() -> Option<Arc<AuditWriter>> {
 /// ```
 /// let capture = reqsync::audit::AuditCapture::new().unwrap();
 /// tracing::dispatcher::with_default(&capture.dispatch(), || {
-///     tracing::info!(target: "reqsync::audit", event = "run_started", records = 12);
+///     tracing::info!(target: reqsync::audit::TARGET, event = "run_started", records = 12);
 /// });
 /// assert_eq!(capture.entries().unwrap()[0]["records"], 12);
 /// ```

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -352,7 +352,7 @@ fn two_processes_appending_keep_one_chain() {
     }
     let entries = read_entries(&path).unwrap();
     assert_eq!(entries.len() as u64, 2 * CHILD_ENTRIES);
-    let pids: std::collections::BTreeSet<_> = entries.iter().map(|e| e["pid"].as_u64()).collect();
+    let pids: BTreeSet<_> = entries.iter().map(|e| e["pid"].as_u64()).collect();
     assert_eq!(pids.len(), 2, "both processes wrote");
 }
 
@@ -370,7 +370,7 @@ fn every_audit_event_becomes_an_entry_with_all_its_fields() {
     tracing::subscriber::with_default(subscriber(w.clone()), || {
         let path = Path::new("transforms/patients.wasm");
         tracing::info!(
-            target: "reqsync::audit",
+            target: TARGET,
             event = "run_started",
             job = "patients",
             records = 12,
@@ -381,8 +381,8 @@ fn every_audit_event_becomes_an_entry_with_all_its_fields() {
             kind = ?Some("x"),
             "a run started"
         );
-        tracing::warn!(target: "reqsync::audit", event = "module_swap", result = "refused");
-        tracing::error!(target: "reqsync::audit", event = "run_failed");
+        tracing::warn!(target: TARGET, event = "module_swap", result = "refused");
+        tracing::error!(target: TARGET, event = "run_failed");
     });
     let e = read_entries(w.path()).unwrap();
     assert_eq!(e.len(), 3);
@@ -415,13 +415,13 @@ fn debug_events_and_other_targets_are_not_audited() {
         )
         .with(AuditLayer::to(w.clone()).filtered());
     tracing::subscriber::with_default(subscriber, || {
-        tracing::debug!(target: "reqsync::audit", event = "too_chatty");
-        tracing::trace!(target: "reqsync::audit", event = "too_chatty");
+        tracing::debug!(target: TARGET, event = "too_chatty");
+        tracing::trace!(target: TARGET, event = "too_chatty");
         tracing::info!(target: "reqsync::pipeline", event = "not_audit");
         tracing::info!(target: "reqsync::audit::writer", event = "not_audit");
         tracing::error!(event = "not_audit");
-        tracing::info_span!(target: "reqsync::audit", "a_span").in_scope(|| {});
-        tracing::info!(target: "reqsync::audit", event = "audited");
+        tracing::info_span!(target: TARGET, "a_span").in_scope(|| {});
+        tracing::info!(target: TARGET, event = "audited");
     });
     let e = read_entries(w.path()).unwrap();
     let events: Vec<_> = e.iter().map(|e| e["event"].as_str().unwrap()).collect();
@@ -455,7 +455,7 @@ fn audit_events_are_recorded_when_the_log_shows_only_warnings() {
         )
         .with(AuditLayer::to(w.clone()).filtered());
     tracing::subscriber::with_default(subscriber, || {
-        tracing::info!(target: "reqsync::audit", event = "run_started", records = 1);
+        tracing::info!(target: TARGET, event = "run_started", records = 1);
     });
     assert_eq!(read_entries(w.path()).unwrap().len(), 1);
     assert!(printed.0.lock().unwrap().is_empty(), "the log stayed quiet");
@@ -465,7 +465,7 @@ fn audit_events_are_recorded_when_the_log_shows_only_warnings() {
 fn event_fields_cannot_forge_the_writer_fields() {
     let (_d, w) = layer_trail();
     tracing::subscriber::with_default(subscriber(w.clone()), || {
-        tracing::info!(target: "reqsync::audit", event = "x", seq = 99, hash = "forged", user = "root");
+        tracing::info!(target: TARGET, event = "x", seq = 99, hash = "forged", user = "root");
     });
     let e = &read_entries(w.path()).unwrap()[0];
     assert_eq!(e["seq"], 1);
@@ -481,16 +481,16 @@ fn the_installed_layer_writes_to_the_opened_file_and_drops_events_otherwise() {
     let (_d, path) = trail();
     let sub = || tracing_subscriber::registry().with(layer());
     tracing::subscriber::with_default(sub(), || {
-        tracing::info!(target: "reqsync::audit", event = "before_open");
+        tracing::info!(target: TARGET, event = "before_open");
     });
     open(&path).unwrap();
     assert_eq!(current_path().as_deref(), Some(path.as_path()));
     tracing::subscriber::with_default(sub(), || {
-        tracing::info!(target: "reqsync::audit", event = "while_open");
+        tracing::info!(target: TARGET, event = "while_open");
     });
     close();
     tracing::subscriber::with_default(sub(), || {
-        tracing::info!(target: "reqsync::audit", event = "after_close");
+        tracing::info!(target: TARGET, event = "after_close");
     });
     let e = read_entries(&path).unwrap();
     let events: Vec<_> = e.iter().map(|e| e["event"].as_str().unwrap()).collect();
@@ -515,7 +515,7 @@ fn open_names_the_path_when_it_cannot_create_the_file() {
 fn a_capture_collects_the_entries_of_code_run_under_it() {
     let capture = AuditCapture::new().unwrap();
     tracing::dispatcher::with_default(&capture.dispatch(), || {
-        tracing::info!(target: "reqsync::audit", event = "run_started", records = 12);
+        tracing::info!(target: TARGET, event = "run_started", records = 12);
     });
     let e = capture.entries().unwrap();
     assert_eq!((e.len(), &e[0]["records"]), (1, &json!(12)));
@@ -547,7 +547,7 @@ fn child_process_with_a_failing_trail() {
         .with(AuditLayer::to(w).filtered())
         .init();
     std::fs::remove_dir_all(&state).unwrap();
-    tracing::info!(target: "reqsync::audit", event = "run_started");
+    tracing::info!(target: TARGET, event = "run_started");
     eprintln!("still running");
 }
 
@@ -572,4 +572,389 @@ fn a_failed_append_is_logged_and_the_process_goes_on() {
     );
     assert!(stderr.contains("audit.jsonl"), "names the file: {stderr}");
     assert!(stderr.contains("still running"), "{stderr}");
+}
+
+// --- the events ---
+
+/// Emits one event into a trail of its own; returns its entry's level and its other fields
+/// without those the writer adds.
+fn entry_of(emit: impl FnOnce()) -> (String, Map<String, Value>) {
+    let (_d, w) = layer_trail();
+    tracing::subscriber::with_default(subscriber(w.clone()), emit);
+    let mut entries = read_entries(w.path()).unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let mut entry = entries.remove(0);
+    let level = entry["level"].as_str().unwrap().to_string();
+    for field in RESERVED {
+        entry.remove(field);
+    }
+    (level, entry)
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+const REQCHECK: &str = "https://sync:s3cret@reqcheck.example.org/?token=t0ken";
+const SHA: &str = "5f2b9d0c7e4a1b3c6d8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e";
+
+fn request() -> RequestFields<'static> {
+    RequestFields {
+        run_id: 42,
+        job: "patients",
+        seq: 3,
+        url: crate::redact::RedactedUrl::new(REQCHECK),
+        endpoint: "/patient_data",
+        records: 500,
+        bytes: 151_200,
+        body_sha256: SHA,
+    }
+}
+
+/// What every request event starts with, as written.
+fn request_entry(event: &str) -> Value {
+    json!({
+        "event": event,
+        "run_id": 42,
+        "job": "patients",
+        // The writer's own `seq` numbers the lines; the request's is kept beside it.
+        "field_seq": 3,
+        "url": "https://***@reqcheck.example.org/?…",
+        "endpoint": "/patient_data",
+        "records": 500,
+        "bytes": 151_200,
+        "body_sha256": SHA,
+    })
+}
+
+fn with(base: Value, more: Value) -> Map<String, Value> {
+    let mut map = object(base);
+    map.extend(object(more));
+    map
+}
+
+/// An event struct emitted through the real layer and writer, and what it must write.
+struct Case {
+    name: &'static str,
+    written: (String, Map<String, Value>),
+    expected: (&'static str, Map<String, Value>),
+}
+
+/// Each event struct (both outcomes where an event has two shapes), with the level and entry it
+/// must write: the line format docs/AUDIT.md describes and verifiers and log shippers read.
+fn every_event() -> Vec<Case> {
+    let jobs = ["patients".to_string(), "vaccine-doses".to_string()];
+    let failure = crate::reqcheck::ClientError::Server {
+        endpoint: "/patient_data".into(),
+        status: 503,
+    };
+    let window_start = chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+        .unwrap()
+        .and_hms_opt(6, 30, 0)
+        .unwrap();
+    vec![
+        Case {
+            name: "RunStarted",
+            written: entry_of(|| {
+                RunStarted {
+                    run_id: 42,
+                    kind: crate::ledger::RunKind::DryRun,
+                    jobs: &jobs,
+                    config: Path::new("clinic/reqsync.toml"),
+                    source: crate::redact::RedactedUrl::new("postgres://reader:pw@db/clinic"),
+                    reqcheck: crate::redact::RedactedUrl::new(REQCHECK),
+                    ledger: Path::new("clinic/.reqsync/ledger.db"),
+                }
+                .emit();
+            }),
+            expected: (
+                "INFO",
+                object(json!({
+                    "event": "run_started",
+                    "run_id": 42,
+                    "kind": "dry-run",
+                    "jobs": "patients,vaccine-doses",
+                    "config": "clinic/reqsync.toml",
+                    "source": "postgres://***@db/clinic",
+                    "reqcheck": "https://***@reqcheck.example.org/?…",
+                    "ledger": "clinic/.reqsync/ledger.db",
+                })),
+            ),
+        },
+        Case {
+            name: "RequestSending",
+            written: entry_of(|| RequestSending { request: request() }.emit()),
+            expected: ("INFO", object(request_entry("request_sending"))),
+        },
+        Case {
+            name: "RequestSent",
+            written: entry_of(|| {
+                RequestSent {
+                    request: request(),
+                    status: crate::reqcheck::ImportStatus::PartialFailure,
+                    data_import_id: 9001,
+                    record_errors: 2,
+                }
+                .emit();
+            }),
+            expected: (
+                "INFO",
+                with(
+                    request_entry("request_sent"),
+                    json!({
+                        "status": "partial_failure",
+                        "data_import_id": 9001,
+                        "record_errors": 2,
+                    }),
+                ),
+            ),
+        },
+        Case {
+            name: "RequestFailed",
+            written: entry_of(|| {
+                RequestFailed {
+                    request: request(),
+                    error: &failure,
+                }
+                .emit();
+            }),
+            expected: (
+                "INFO",
+                with(
+                    request_entry("request_failed"),
+                    json!({"error": failure.to_string()}),
+                ),
+            ),
+        },
+        Case {
+            name: "JobFinished",
+            written: entry_of(|| {
+                JobFinished {
+                    run_id: 42,
+                    job: "vaccine-doses",
+                    status: crate::ledger::RunStatus::Partial,
+                    window_start,
+                    read: 1200,
+                    emitted: 1150,
+                    skipped: 30,
+                    rejected: 20,
+                    sent: 1150,
+                    acknowledged: 1148,
+                    requests: 3,
+                    quarantine_resolved: 4,
+                    module_sha256: "aa",
+                    query_sha256: "bb",
+                    template_sha256: "cc",
+                }
+                .emit();
+            }),
+            expected: (
+                "INFO",
+                object(json!({
+                    "event": "job_finished",
+                    "run_id": 42,
+                    "job": "vaccine-doses",
+                    "status": "partial",
+                    "window_start": "2026-03-01 06:30:00",
+                    "read": 1200,
+                    "emitted": 1150,
+                    "skipped": 30,
+                    "rejected": 20,
+                    "sent": 1150,
+                    "acknowledged": 1148,
+                    "requests": 3,
+                    "quarantine_resolved": 4,
+                    "module_sha256": "aa",
+                    "query_sha256": "bb",
+                    "template_sha256": "cc",
+                })),
+            ),
+        },
+        Case {
+            name: "RunFinished (failed)",
+            written: entry_of(|| {
+                RunFinished {
+                    run_id: 42,
+                    status: crate::ledger::RunStatus::Failed,
+                    seconds: 12.5,
+                    jobs: 2,
+                    sent: 1650,
+                    error_class: Some("delivery"),
+                    report_file: Some("/srv/clinic/.reqsync/runs/run-000042.json"),
+                }
+                .emit();
+            }),
+            expected: (
+                "INFO",
+                object(json!({
+                    "event": "run_finished",
+                    "run_id": 42,
+                    "status": "failed",
+                    "seconds": 12.5,
+                    "jobs": 2,
+                    "sent": 1650,
+                    "error_class": "delivery",
+                    "report_file": "/srv/clinic/.reqsync/runs/run-000042.json",
+                })),
+            ),
+        },
+        Case {
+            name: "RunFinished (no error, no report)",
+            written: entry_of(|| {
+                RunFinished {
+                    run_id: 43,
+                    status: crate::ledger::RunStatus::Complete,
+                    seconds: 0.0,
+                    jobs: 0,
+                    sent: 0,
+                    error_class: None,
+                    report_file: None,
+                }
+                .emit();
+            }),
+            expected: (
+                "INFO",
+                object(json!({
+                    "event": "run_finished",
+                    "run_id": 43,
+                    "status": "complete",
+                    "seconds": 0.0,
+                    "jobs": 0,
+                    "sent": 0,
+                    "error_class": "",
+                    "report_file": "",
+                })),
+            ),
+        },
+        Case {
+            name: "ModuleSwap (activated)",
+            written: entry_of(|| {
+                ModuleSwap {
+                    path: Path::new("transforms/patients.wasm"),
+                    old_sha256: "aa",
+                    new_sha256: "dd",
+                    result: SwapResult::Activated { millis: 38 },
+                }
+                .emit();
+            }),
+            expected: (
+                "INFO",
+                object(json!({
+                    "event": "module_swap",
+                    "path": "transforms/patients.wasm",
+                    "old_sha256": "aa",
+                    "new_sha256": "dd",
+                    "result": "activated",
+                    "millis": 38,
+                    "message": "transform module swapped",
+                })),
+            ),
+        },
+        Case {
+            name: "ModuleSwap (refused)",
+            written: entry_of(|| {
+                ModuleSwap {
+                    path: Path::new("transforms/patients.wasm"),
+                    old_sha256: "aa",
+                    new_sha256: "",
+                    result: SwapResult::Refused {
+                        reason: "example case `minimal` failed: code date_invalid",
+                    },
+                }
+                .emit();
+            }),
+            expected: (
+                "WARN",
+                object(json!({
+                    "event": "module_swap",
+                    "path": "transforms/patients.wasm",
+                    "old_sha256": "aa",
+                    "new_sha256": "",
+                    "result": "refused",
+                    "reason": "example case `minimal` failed: code date_invalid",
+                    "message": "new transform module refused; the active version keeps running",
+                })),
+            ),
+        },
+    ]
+}
+
+#[test]
+fn each_event_struct_writes_its_name_level_and_fields_to_the_trail() {
+    for Case {
+        name,
+        written,
+        expected,
+    } in every_event()
+    {
+        assert_eq!(written.0, expected.0, "{name}");
+        assert_eq!(
+            Value::Object(written.1),
+            Value::Object(expected.1),
+            "{name}"
+        );
+    }
+}
+
+/// The level cell and the fields docs/AUDIT.md's event table lists, by event.
+fn documented_events() -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/AUDIT.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let section = text
+        .split("\n### Events\n")
+        .nth(1)
+        .expect("docs/AUDIT.md has a section `### Events`");
+    let section = section.split("\n#").next().unwrap_or(section);
+    // `text` in backticks: the event in the first cell, field names in the last (where
+    // nothing else is in backticks).
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    };
+    let mut documented = BTreeMap::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let event = ticked(cells[0]).remove(0);
+        let level = cells[1].to_string();
+        let fields = ticked(cells.last().unwrap()).into_iter().collect();
+        assert!(
+            documented.insert(event.clone(), (level, fields)).is_none(),
+            "{event} twice"
+        );
+    }
+    documented
+}
+
+#[test]
+fn docs_audit_md_lists_every_event_with_its_level_and_exactly_its_fields() {
+    let documented = documented_events();
+    let mut written: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for Case {
+        name,
+        written: (level, entry),
+        ..
+    } in every_event()
+    {
+        let event = entry["event"].as_str().unwrap().to_string();
+        let documented_level = documented.get(&event).map_or("", |(l, _)| l.as_str());
+        assert!(
+            documented_level.contains(&level),
+            "{name}: {level} is not in `{documented_level}`"
+        );
+        written
+            .entry(event)
+            .or_default()
+            .extend(entry.keys().filter(|k| *k != "event").cloned());
+    }
+    let documented: BTreeMap<_, _> = documented
+        .into_iter()
+        .map(|(event, (_, fields))| (event, fields))
+        .collect();
+    assert_eq!(documented, written);
 }

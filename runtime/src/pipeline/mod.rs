@@ -32,7 +32,6 @@ pub use delivery::{Delivery, DryRunOutput};
 pub use dry_run_dir::{DryRunDir, DryRunDirError};
 pub use prepare::PreparedJob;
 pub use progress::Progress;
-pub use recorder::AUDIT;
 pub use report::{JobReport, ModuleReport, ReportedError, RequestReport, RunReport};
 
 use crate::config::{Config, JobConfig, PartialFailurePolicy};

@@ -1,8 +1,6 @@
 //! A run's bookkeeping, in one place: the run lock, the ledger (runs, job windows, requests,
-//! quarantine), the audit trail's events and the machine-readable report file.
-//!
-//! Audit events go through `tracing` with target `reqsync::audit` (the audit layer chains them
-//! into the audit file); like everything else here they carry keys, counts and hashes only.
+//! quarantine), the audit trail's events ([`crate::audit::events`]) and the machine-readable
+//! report file. Like everything else here they carry keys, counts and hashes only.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -11,6 +9,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use super::RunError;
 use super::report::{JobReport, RunReport};
+use crate::audit::{
+    JobFinished, RequestFailed, RequestFields, RequestSending, RequestSent, RunFinished, RunStarted,
+};
 use crate::config::Config;
 use crate::ledger::{
     Answer, JobHistory, JobStart, JobTotals, Ledger, Rejection, RunId, RunKind, RunLock,
@@ -18,16 +19,13 @@ use crate::ledger::{
 use crate::redact::RedactedUrl;
 use crate::reqcheck::{ClientError, ImportResponse, ImportStatus};
 
-/// The audit trail's `tracing` target.
-pub const AUDIT: &str = "reqsync::audit";
-
 #[derive(Debug)]
 pub(super) struct Recorder {
     ledger: Ledger,
     run: RunId,
     kind: RunKind,
     state_dir: PathBuf,
-    /// Redacted ([`RedactedUrl`]), as the audit events write it.
+    /// As configured; the audit events redact it ([`RedactedUrl`]).
     reqcheck_url: String,
     // Held until the run is recorded as finished.
     _lock: RunLock,
@@ -43,31 +41,33 @@ impl Recorder {
         let lock = RunLock::acquire(&config.state_dir)?;
         let ledger = Ledger::open(&config.state_dir)?;
         let run = ledger.begin_run(kind, started_at)?;
-        tracing::info!(
-            target: AUDIT,
-            event = "run_started",
-            run_id = run,
-            kind = kind.as_str(),
-            jobs = %jobs.join(","),
-            config = %config.path.display(),
-            // Both checked where they were configured; redacted anyway, since the trail is
-            // kept for years and a source URL is only parsed later.
-            source = %RedactedUrl::new(&config.source_url),
-            reqcheck = %RedactedUrl::new(&config.reqcheck.url),
-            ledger = %ledger.path().display(),
-        );
+        RunStarted {
+            run_id: run,
+            kind,
+            jobs,
+            config: &config.path,
+            source: RedactedUrl::new(&config.source_url),
+            reqcheck: RedactedUrl::new(&config.reqcheck.url),
+            ledger: ledger.path(),
+        }
+        .emit();
         Ok(Self {
             ledger,
             run,
             kind,
             state_dir: config.state_dir.clone(),
-            reqcheck_url: RedactedUrl::new(&config.reqcheck.url).to_string(),
+            reqcheck_url: config.reqcheck.url.clone(),
             _lock: lock,
         })
     }
 
     pub fn run_id(&self) -> RunId {
         self.run
+    }
+
+    /// ReqCheck's address as the audit trail writes it.
+    pub fn reqcheck_url(&self) -> RedactedUrl<'_> {
+        RedactedUrl::new(&self.reqcheck_url)
     }
 
     fn sends(&self) -> bool {
@@ -126,56 +126,29 @@ impl Recorder {
         Ok(self.ledger.open_ungrouped_quarantine_keys()?)
     }
 
-    /// Before a request leaves (`seq` is 1-based).
-    pub fn sending(
-        &self,
-        job: &str,
-        seq: usize,
-        endpoint: &str,
-        records: usize,
-        bytes: usize,
-        body_sha256: &str,
-    ) -> Result<(), RunError> {
+    /// Before a request leaves.
+    pub fn sending(&self, request: &RequestFields<'_>) -> Result<(), RunError> {
         if self.sends() {
             self.ledger.request_sending(
                 self.run,
-                job,
-                seq,
-                endpoint,
-                records,
-                bytes,
-                body_sha256,
+                request.job,
+                request.seq,
+                request.endpoint,
+                request.records,
+                request.bytes,
+                request.body_sha256,
             )?;
             // On disk before the request leaves: a trail that cannot be written (a full disk)
             // stops the run here rather than leave an import at ReqCheck it never recorded.
-            crate::audit::require(|| {
-                tracing::info!(
-                    target: AUDIT,
-                    event = "request_sending",
-                    run_id = self.run,
-                    job,
-                    seq,
-                    url = %self.reqcheck_url,
-                    endpoint,
-                    records,
-                    bytes,
-                    body_sha256,
-                );
-            })?;
+            crate::audit::require(|| RequestSending { request: *request }.emit())?;
         }
         Ok(())
     }
 
     /// After ReqCheck answered (or the request failed for good).
-    #[allow(clippy::too_many_arguments)]
     pub fn answered(
         &self,
-        job: &str,
-        seq: usize,
-        endpoint: &str,
-        records: usize,
-        bytes: usize,
-        body_sha256: &str,
+        request: &RequestFields<'_>,
         result: Result<&ImportResponse, &ClientError>,
     ) -> Result<(), RunError> {
         if !self.sends() {
@@ -189,39 +162,18 @@ impl Recorder {
             },
             Err(_) => Answer::Failed,
         };
-        self.ledger.request_answered(self.run, job, seq, &answer)?;
+        self.ledger
+            .request_answered(self.run, request.job, request.seq, &answer)?;
+        let request = *request;
         match result {
-            Ok(r) => tracing::info!(
-                target: AUDIT,
-                event = "request_sent",
-                run_id = self.run,
-                job,
-                seq,
-                url = %self.reqcheck_url,
-                endpoint,
-                records,
-                bytes,
-                body_sha256,
-                status = match r.status {
-                    ImportStatus::Success => "success",
-                    ImportStatus::PartialFailure => "partial_failure",
-                },
-                data_import_id = r.data_import_id,
-                record_errors = r.error_ids.len(),
-            ),
-            Err(e) => tracing::info!(
-                target: AUDIT,
-                event = "request_failed",
-                run_id = self.run,
-                job,
-                seq,
-                url = %self.reqcheck_url,
-                endpoint,
-                records,
-                bytes,
-                body_sha256,
-                error = %e,
-            ),
+            Ok(r) => RequestSent {
+                request,
+                status: r.status,
+                data_import_id: r.data_import_id,
+                record_errors: r.error_ids.len(),
+            }
+            .emit(),
+            Err(error) => RequestFailed { request, error }.emit(),
         }
         Ok(())
     }
@@ -276,25 +228,24 @@ impl Recorder {
                     .resolve_quarantined(self.run, &report.job, passed, now)?;
             }
         }
-        tracing::info!(
-            target: AUDIT,
-            event = "job_finished",
-            run_id = self.run,
-            job = %report.job,
-            status = report.status.as_str(),
-            window_start = %report.window_start,
-            read = totals.read,
-            emitted = totals.emitted,
-            skipped = totals.skipped,
-            rejected = totals.rejected,
-            sent = totals.sent,
-            acknowledged = totals.acknowledged,
-            requests = report.requests.len(),
-            quarantine_resolved = resolved,
-            module_sha256 = %report.module.sha256,
-            query_sha256 = %report.query_sha256,
-            template_sha256 = %report.template_sha256,
-        );
+        JobFinished {
+            run_id: self.run,
+            job: &report.job,
+            status: report.status,
+            window_start: report.window_start,
+            read: totals.read,
+            emitted: totals.emitted,
+            skipped: totals.skipped,
+            rejected: totals.rejected,
+            sent: totals.sent,
+            acknowledged: totals.acknowledged,
+            requests: report.requests.len(),
+            quarantine_resolved: resolved,
+            module_sha256: &report.module.sha256,
+            query_sha256: &report.query_sha256,
+            template_sha256: &report.template_sha256,
+        }
+        .emit();
         Ok(resolved)
     }
 
@@ -319,17 +270,16 @@ impl Recorder {
         {
             tracing::error!(run_id = self.run, error = %e, "cannot record the run's end in the ledger; the next run treats it as interrupted and re-sends its window");
         }
-        tracing::info!(
-            target: AUDIT,
-            event = "run_finished",
-            run_id = self.run,
-            status = report.status.as_str(),
-            seconds = report.seconds,
-            jobs = report.jobs.len(),
-            sent = report.jobs.iter().map(|j| j.records_sent()).sum::<usize>(),
-            error_class = report.error.as_ref().map(|e| e.class.as_str()).unwrap_or(""),
-            report_file = file_text.as_deref().unwrap_or(""),
-        );
+        RunFinished {
+            run_id: self.run,
+            status: report.status,
+            seconds: report.seconds,
+            jobs: report.jobs.len(),
+            sent: report.jobs.iter().map(|j| j.records_sent()).sum(),
+            error_class: report.error.as_ref().map(|e| e.class.as_str()),
+            report_file: file_text.as_deref(),
+        }
+        .emit();
         file
     }
 

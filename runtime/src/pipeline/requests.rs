@@ -22,6 +22,7 @@ use super::batcher::Request;
 use super::recorder::Recorder;
 use super::report::RequestReport;
 use super::{Delivery, RunError, check_cancel};
+use crate::audit::RequestFields;
 use crate::render::BodyTemplate;
 use crate::reqcheck::ClientError;
 
@@ -157,8 +158,17 @@ impl Sender<'_> {
         } = request;
         let (job, endpoint) = (self.job, self.endpoint);
         let bytes = body.len();
-        self.recorder
-            .sending(job, seq, endpoint, records, bytes, &body_sha256)?;
+        let audited = RequestFields {
+            run_id: self.recorder.run_id(),
+            job,
+            seq,
+            url: self.recorder.reqcheck_url(),
+            endpoint,
+            records,
+            bytes,
+            body_sha256: &body_sha256,
+        };
+        self.recorder.sending(&audited)?;
         tracing::debug!(job, endpoint, seq, records, bytes, "sending request");
         let result = self
             .delivery
@@ -170,8 +180,7 @@ impl Sender<'_> {
             _ => None,
         };
         if let Some(answer) = answer {
-            self.recorder
-                .answered(job, seq, endpoint, records, bytes, &body_sha256, answer)?;
+            self.recorder.answered(&audited, answer)?;
         }
         // Recorded above as failed (the window holds it for the next run); the run itself
         // stops because it was asked to, not because ReqCheck failed.

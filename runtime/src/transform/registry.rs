@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::examples::ExampleFile;
 use super::{BatchPlan, CompiledModule, TransformEngine, TransformError, TransformInstance};
+use crate::audit::{ModuleSwap, SwapResult};
 use crate::source::ColumnInfo;
 
 /// Editors and copy tools write a file in several steps; events closer together than this are
@@ -440,29 +441,18 @@ pub fn module_file_sha256(path: &Path) -> Option<String> {
         .map(|b| hex::encode(sha2::Sha256::digest(b)))
 }
 
-/// The audit event of a swap attempt: fixed fields, hashes and the refusal reason (which names
-/// files, codes and example case names — never row data).
+/// The audit event of a swap attempt.
 fn audit(r: &SwapReport) {
-    match &r.refused {
-        None => tracing::info!(
-            target: "reqsync::audit",
-            event = "module_swap",
-            path = %r.path.display(),
-            old_sha256 = %r.old_sha256,
-            new_sha256 = %r.new_sha256,
-            result = "activated",
-            millis = r.millis as u64,
-            "transform module swapped"
-        ),
-        Some(reason) => tracing::warn!(
-            target: "reqsync::audit",
-            event = "module_swap",
-            path = %r.path.display(),
-            old_sha256 = %r.old_sha256,
-            new_sha256 = %r.new_sha256,
-            result = "refused",
-            %reason,
-            "new transform module refused; the active version keeps running"
-        ),
+    ModuleSwap {
+        path: &r.path,
+        old_sha256: &r.old_sha256,
+        new_sha256: &r.new_sha256,
+        result: match &r.refused {
+            None => SwapResult::Activated {
+                millis: r.millis as u64,
+            },
+            Some(reason) => SwapResult::Refused { reason },
+        },
     }
+    .emit();
 }
