@@ -1259,11 +1259,11 @@ mod tests {
         for (name, text) in [
             (
                 "packaging/linux/reqsync.toml",
-                include_str!("../../packaging/linux/reqsync.toml"),
+                include_str!("../../../packaging/linux/reqsync.toml"),
             ),
             (
                 "packaging/windows/reqsync.toml",
-                include_str!("../../packaging/windows/reqsync.toml"),
+                include_str!("../../../packaging/windows/reqsync.toml"),
             ),
         ] {
             let config = Config::parse(Path::new("reqsync.toml"), text)
