@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use reqsync_project::write_project;
+use reqsync_runtime::config::{DEFAULT_PASSWORD_ENV, DEFAULT_USERNAME_ENV};
 
 use super::exit::{self, Failure, OrExit};
 
@@ -39,19 +40,20 @@ pub fn run(args: InitArgs) -> Result<u8, Failure> {
     write_project(&args.dir, &args.source, reqcheck_url, args.force)
         .or_exit(exit::CONFIG, "cannot write the project")?;
     let config = args.dir.join("reqsync.toml");
+    let (user, password) = (DEFAULT_USERNAME_ENV, DEFAULT_PASSWORD_ENV);
     println!("wrote a reqsync project to {}", args.dir.display());
     if args.dev {
         // The development receiver's documented login; a real ReqCheck's never shows here.
         println!(
             "next: start `reqsync receiver` in another terminal, seed a clinic database \
              (`reqsync seed --db {source} --kcmo`), then \
-             `REQCHECK_USERNAME=test REQCHECK_PASSWORD=test reqsync run --config {config}`",
+             `{user}=test {password}=test reqsync run --config {config}`",
             source = seed_url(&args),
             config = config.display()
         );
     } else {
         println!(
-            "next: edit {0}, export REQCHECK_USERNAME and REQCHECK_PASSWORD, then `reqsync run --config {0}`",
+            "next: edit {0}, export {user} and {password}, then `reqsync run --config {0}`",
             config.display()
         );
     }

@@ -121,7 +121,7 @@ fn default_filter(verbose: u8, quietness: Quietness) -> &'static str {
 /// `REQSYNC_LOG`) is a per-layer filter rather than a global one, because a global filter would
 /// also decide what the audit layer sees, and `-q` or `REQSYNC_LOG=warn` would then silently
 /// stop the audit trail. The audit layer writes nowhere until a command calls
-/// `reqsync::audit::open` with the config's `[audit] file`.
+/// `reqsync_runtime::audit::open` with the config's `[audit] file`.
 fn subscriber<W>(
     filter: EnvFilter,
     json: bool,
@@ -182,8 +182,8 @@ mod tests {
             let log = printed.clone();
             let sub = subscriber(EnvFilter::new("warn"), json, false, move || log.clone());
             tracing::subscriber::with_default(sub, || {
-                tracing::info!(target: reqsync::audit::TARGET, event = "run_started", json);
-                tracing::debug!(target: reqsync::audit::TARGET, event = "not_audited");
+                tracing::info!(target: reqsync_runtime::audit::TARGET, event = "run_started", json);
+                tracing::debug!(target: reqsync_runtime::audit::TARGET, event = "not_audited");
                 tracing::debug!("not printed");
                 tracing::warn!("printed");
             });
@@ -213,7 +213,7 @@ mod tests {
             let sub = subscriber(filter, false, false, move || log.clone());
             tracing::subscriber::with_default(sub, || {
                 tracing::info!(target: "reqsync::pipeline", "run finished");
-                tracing::info!(target: reqsync::audit::TARGET, event = "request_sent");
+                tracing::info!(target: reqsync_runtime::audit::TARGET, event = "request_sent");
                 tracing::warn!(target: "reqsync::pipeline", "a warning");
             });
             let text = printed.text();

@@ -48,24 +48,39 @@ pub enum ProjectError {
 
 /// The config of a new project.
 pub fn config_text(source: &str, reqcheck_url: &str) -> String {
+    use reqsync_runtime::config::{self as c, duration_text};
     // As TOML strings: a Windows path in a URL (`sqlite://C:\proj\clinic.db`) holds
     // backslashes, which a plain "…" would turn into escape sequences.
     let source = toml_string(source);
     let reqcheck_url = toml_string(reqcheck_url);
+    // The defaults the file states, from where they are defined.
+    let (username_env, password_env) = (c::DEFAULT_USERNAME_ENV, c::DEFAULT_PASSWORD_ENV);
+    let timeout = toml_string(&duration_text(
+        reqsync_runtime::reqcheck::client::DEFAULT_TIMEOUT,
+    ));
+    let requests_in_flight = c::DEFAULT_REQUESTS_IN_FLIGHT;
+    let clinic_time_zone = toml_string(c::DEFAULT_CLINIC_TIME_ZONE);
+    let look_back = toml_string(c::DEFAULT_LOOK_BACK);
+    let state_dir = toml_string(c::DEFAULT_STATE_DIR);
+    let on_partial_failure = toml_string(c::PartialFailurePolicy::default().as_str());
+    let batch_size = c::DEFAULT_BATCH_SIZE;
+    let group_by_column = toml_string(c::DEFAULT_GROUP_BY_COLUMN);
+    let listen = toml_string(c::DEFAULT_DAEMON_LISTEN);
+    let max_age = toml_string(&duration_text(reqsync_runtime::status::DEFAULT_MAX_AGE));
     format!(
         r#"# reqsync configuration; every key is described in docs/CONFIG.md.
 # Secrets never go here: the ReqCheck username and password come from the environment
-# (REQCHECK_USERNAME, REQCHECK_PASSWORD), from files (username_file, password_file), or from
+# ({username_env}, {password_env}), from files (username_file, password_file), or from
 # the secret store (`reqsync secret set reqcheck`, then password_secret = "reqcheck").
 
 [reqcheck]
 url = {reqcheck_url}
-# username_env = "REQCHECK_USERNAME"
-# password_env = "REQCHECK_PASSWORD"
+# username_env = "{username_env}"
+# password_env = "{password_env}"
 # password_secret = "reqcheck"
-# timeout = "2m"
+# timeout = {timeout}
 # Requests awaiting ReqCheck's answer at once (1 = one at a time).
-# requests_in_flight = 2
+# requests_in_flight = {requests_in_flight}
 # The HTTP proxy to ReqCheck: by default HTTPS_PROXY or the system's; "none" connects directly.
 # Its credentials, if it wants them, come from proxy_username_env / proxy_password_env (or _file).
 # proxy = "http://proxy.example:3128"
@@ -74,15 +89,15 @@ url = {reqcheck_url}
 url = {source}
 
 [sync]
-clinic_time_zone = "America/Chicago"
+clinic_time_zone = {clinic_time_zone}
 # Re-read this much before ReqCheck's last import, for rows committed late in the source.
-look_back = "1d"
+look_back = {look_back}
 # Window start when ReqCheck has no import yet; without it the first run reads everything.
 # initial_start = "2016-01-01T00:00:00"
 # The run ledger, run reports and quarantine (see README, "The run ledger").
-# state_dir = ".reqsync/state"
+# state_dir = {state_dir}
 # "fail" (exit 7, next run re-sends) or "accept" when ReqCheck answers partial_failure.
-# on_partial_failure = "fail"
+# on_partial_failure = {on_partial_failure}
 
 # Patients run first whatever the order here: ReqCheck invents placeholder patients for doses
 # of patients it does not have.
@@ -94,7 +109,7 @@ template = "templates/patient_data.json.j2"
 # When `reqsync daemon` runs the job: cron, in clinic_time_zone (02:00 daily here). Give both
 # jobs the same schedule: they then run as one run, patients first. `reqsync run` ignores it.
 # schedule = "0 2 * * *"
-batch_size = 500
+batch_size = {batch_size}
 
 [[jobs]]
 name = "vaccine-doses"
@@ -103,18 +118,18 @@ transform = "transforms/vaccine-doses.wasm"
 template = "templates/vaccine_dose_data.json.j2"
 # schedule = "0 2 * * *"
 # A patient's doses always go in one request, even if that exceeds the batch size.
-batch_size = 500
-group_by_column = "patno"
+batch_size = {batch_size}
+group_by_column = {group_by_column}
 
 # `reqsync daemon` only: where it serves /healthz, /metrics and the /status page (loopback
 # unless you mean it; elsewhere the page needs status_username and status_password_secret).
 # [daemon]
-# listen = "127.0.0.1:9464"
+# listen = {listen}
 
 # `reqsync status`, the /status page and notices call a job stale when its last complete run
 # is older than this.
 # [status]
-# max_age = "26h"
+# max_age = {max_age}
 
 # Tell someone when a run fails, the quarantine grows or no run completes (see `[notify]` in
 # docs/CONFIG.md); `reqsync notify test` sends a test notice. The SMTP password and a webhook
@@ -208,6 +223,47 @@ mod tests {
         let notify = config.notify.expect("[notify]");
         assert!(notify.email.is_some());
         assert_eq!(notify.webhooks.len(), 1);
+    }
+
+    /// The defaults a new config states, in comments or written out, are the code's: stating
+    /// them all, or leaving them all out, loads the config as written.
+    #[test]
+    fn the_defaults_a_new_config_states_are_the_defaults() {
+        let text = config_text("sqlite://clinic.db", "https://reqcheck.example.org");
+        let parse = |text: &str| {
+            let config =
+                reqsync_runtime::config::Config::parse(Path::new("/srv/clinic/reqsync.toml"), text)
+                    .unwrap_or_else(|e| panic!("{e}\n{text}"));
+            format!("{config:?}")
+        };
+        let commented = [
+            "# username_env = ",
+            "# password_env = ",
+            "# timeout = ",
+            "# requests_in_flight = ",
+            "# state_dir = ",
+            "# on_partial_failure = ",
+            "# [daemon]",
+            "# listen = ",
+            "# [status]",
+            "# max_age = ",
+        ];
+        // The `[notify]` example that closes the file is an example, not a default.
+        let (head, notify) = text.split_at(text.find("\n# [notify]\n").expect("[notify]"));
+        let stated = commented.iter().fold(head.to_string(), |t, line| {
+            assert_eq!(t.matches(line).count(), 1, "{line}");
+            t.replace(line, &line[2..])
+        }) + notify;
+        let written = ["clinic_time_zone = ", "look_back = ", "batch_size = "];
+        let left_out: String = text
+            .lines()
+            .filter(|line| !written.iter().any(|key| line.starts_with(key)))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_eq!(left_out.lines().count(), text.lines().count() - 4);
+        let as_written = parse(&text);
+        assert!(parse(&stated) == as_written, "{stated}");
+        assert!(parse(&left_out) == as_written, "{left_out}");
     }
 
     /// `reqsync init C:\proj --source sqlite://C:\proj\clinic.db` on Windows: the backslashes

@@ -258,7 +258,7 @@ async fn a_runs_default_log_has_no_line_per_request_and_quiet_keeps_warnings_onl
         "request accepted",
         "request_sent",
         "request_sending",
-        reqsync::audit::TARGET,
+        reqsync_runtime::audit::TARGET,
     ] {
         assert!(!log.contains(per_request), "{per_request}:\n{log}");
     }

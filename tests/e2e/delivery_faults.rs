@@ -424,10 +424,11 @@ async fn the_receiver_binary_logs_its_fault_plan_and_applies_it() {
                 Some("faults_planned") => plan = fields["plan"].as_str().map(String::from),
                 _ => {}
             }
-            if addr.is_some() && plan.is_some() {
-                if let Some(found) = found.take() {
-                    let _ = found.send((addr.clone(), plan.clone()));
-                }
+            if addr.is_some()
+                && plan.is_some()
+                && let Some(found) = found.take()
+            {
+                let _ = found.send((addr.clone(), plan.clone()));
             }
         }
         if let Some(found) = found {

@@ -1,6 +1,6 @@
-//! `[notify]`, validated: which events, the thresholds, and the channels. Parsed from the config
-//! file by `config.rs`; secrets (the SMTP login, a webhook URL holding a token) are only named
-//! here, and read when a notice is sent.
+//! `[notify]` of the config file, and what it becomes once checked: which events, the
+//! thresholds, and the channels, each with its defaults. Secrets (the SMTP login, a webhook
+//! URL holding a token) are only named here, and read when a notice is sent.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -8,10 +8,67 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Context, Forms, Invalid, parse_duration, password_in_config, pick_source};
 use crate::reqcheck::{CredentialsSource, CredentialsSources};
 
 /// The default of `quarantine_threshold`.
 pub const DEFAULT_QUARANTINE_THRESHOLD: u64 = 100;
+/// The default of `[notify.email] timeout`: one message, connection included.
+pub const DEFAULT_EMAIL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of `[[notify.webhook]] timeout`, per request.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `[notify]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotify {
+    /// Which events (default: all of [`EventKind::CONFIGURABLE`]).
+    on: Option<Vec<String>>,
+    /// Open quarantine entries past which a notice is sent (default
+    /// [`DEFAULT_QUARANTINE_THRESHOLD`]).
+    quarantine_threshold: Option<u64>,
+    email: Option<RawEmail>,
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
+}
+
+/// `[notify.email]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEmail {
+    host: String,
+    /// Default: [`SmtpTls::default_port`] of `tls`.
+    port: Option<u16>,
+    /// `"starttls"` (default, [`SmtpTls::StartTls`]) or `"tls"`.
+    tls: Option<String>,
+    from: String,
+    to: Vec<String>,
+    username_env: Option<String>,
+    username_file: Option<PathBuf>,
+    username_secret: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    password_secret: Option<String>,
+    /// Refused, like `[reqcheck] password`.
+    password: Option<toml::Value>,
+    ca_file: Option<PathBuf>,
+    /// Per-message timeout (default [`DEFAULT_EMAIL_TIMEOUT`]).
+    timeout: Option<String>,
+}
+
+/// `[[notify.webhook]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhook {
+    url: Option<String>,
+    url_env: Option<String>,
+    url_file: Option<PathBuf>,
+    url_secret: Option<String>,
+    /// `"json"` (default, [`WebhookFormat::Json`]), `"teams"` or `"slack"`.
+    format: Option<String>,
+    /// Per-request timeout (default [`DEFAULT_WEBHOOK_TIMEOUT`]).
+    timeout: Option<String>,
+}
 
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -72,13 +129,25 @@ pub struct NotifyConfig {
 
 /// How the SMTP connection is encrypted. There is no plain-text mode: the login and the
 /// notice would cross the network readable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SmtpTls {
     /// Plain connection upgraded with STARTTLS before anything else (port 587); a server that
     /// does not offer STARTTLS is refused.
+    #[default]
     StartTls,
     /// TLS from the first byte ("implicit TLS", SMTPS, port 465).
     Tls,
+}
+
+impl SmtpTls {
+    /// The port a server speaking this way listens on, unless `port` says otherwise: the
+    /// submission port for STARTTLS, SMTPS's for implicit TLS.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+        }
+    }
 }
 
 /// `[notify.email]`
@@ -98,9 +167,10 @@ pub struct EmailConfig {
 }
 
 /// The body shape a webhook receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WebhookFormat {
     /// The notice itself as JSON.
+    #[default]
     Json,
     /// A Microsoft Teams message with an Adaptive Card (a Teams Workflows webhook).
     Teams,
@@ -115,6 +185,16 @@ impl WebhookFormat {
             WebhookFormat::Teams => "teams",
             WebhookFormat::Slack => "slack",
         }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            WebhookFormat::Json,
+            WebhookFormat::Teams,
+            WebhookFormat::Slack,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == text)
     }
 }
 
@@ -154,5 +234,216 @@ impl NotifyConfig {
             }
         }
         sources
+    }
+}
+
+impl NotifyConfig {
+    /// `[notify]`, checked: known events, at least one channel, e-mail addresses that parse,
+    /// TLS always on for SMTP, a webhook URL given exactly one way and never quoted in an error
+    /// (it may hold a token). A `stale` notice uses `stale_after`, `[status] max_age`: one
+    /// setting says how old the last complete run may be, for `reqsync status`, the status page
+    /// and notices alike.
+    pub(crate) fn from_raw(
+        raw: RawNotify,
+        stale_after: Duration,
+        cx: &Context,
+    ) -> Result<Self, Invalid> {
+        let on = match raw.on {
+            None => EventKind::CONFIGURABLE.into_iter().collect(),
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    EventKind::parse(name).ok_or_else(|| {
+                        Invalid::new(
+                            "notify.on",
+                            format!(
+                                "`{name}` is not an event; use {}",
+                                EventKind::CONFIGURABLE
+                                    .map(|k| format!("\"{}\"", k.as_str()))
+                                    .join(", ")
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let email = raw
+            .email
+            .map(|e| EmailConfig::from_raw(e, cx))
+            .transpose()?;
+        let webhooks = raw
+            .webhook
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| WebhookConfig::from_raw(i, w, cx))
+            .collect::<Result<Vec<_>, _>>()?;
+        if email.is_none() && webhooks.is_empty() {
+            return Err(Invalid::new(
+                "notify",
+                "no channel: add a [notify.email] section or a [[notify.webhook]]",
+            ));
+        }
+        Ok(NotifyConfig {
+            on,
+            quarantine_threshold: raw
+                .quarantine_threshold
+                .unwrap_or(DEFAULT_QUARANTINE_THRESHOLD),
+            stale_after,
+            email,
+            webhooks,
+        })
+    }
+}
+
+impl EmailConfig {
+    /// `[notify.email]`, checked.
+    fn from_raw(e: RawEmail, cx: &Context) -> Result<Self, Invalid> {
+        if e.password.is_some() {
+            return Err(Invalid::new(
+                "notify.email.password",
+                password_in_config("password", "smtp", None),
+            ));
+        }
+        let tls = match e.tls.as_deref() {
+            None => SmtpTls::default(),
+            Some("starttls") => SmtpTls::StartTls,
+            Some("tls") => SmtpTls::Tls,
+            Some(other) => {
+                return Err(Invalid::new(
+                    "notify.email.tls",
+                    format!(
+                        "`{other}` is neither \"starttls\" nor \"tls\" (plain-text SMTP is not \
+                         offered: the login would cross the network readable)"
+                    ),
+                ));
+            }
+        };
+        if e.host.trim().is_empty() {
+            return Err(Invalid::new("notify.email.host", "must not be empty"));
+        }
+        super::email::check_address(&e.from)
+            .map_err(|reason| Invalid::new("notify.email.from", reason))?;
+        if e.to.is_empty() {
+            return Err(Invalid::new(
+                "notify.email.to",
+                "name at least one recipient",
+            ));
+        }
+        for to in &e.to {
+            super::email::check_address(to)
+                .map_err(|reason| Invalid::new("notify.email.to", reason))?;
+        }
+        let username = pick_source(
+            "notify.email",
+            "username",
+            Forms {
+                env: e.username_env,
+                file: e.username_file,
+                secret: e.username_secret,
+            },
+            None,
+            cx,
+        )?;
+        let password = pick_source(
+            "notify.email",
+            "password",
+            Forms {
+                env: e.password_env,
+                file: e.password_file,
+                secret: e.password_secret,
+            },
+            None,
+            cx,
+        )?;
+        let login = match (username, password) {
+            (Some(username), Some(password)) => Some(CredentialsSources { username, password }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(Invalid::new(
+                    "notify.email.password_env",
+                    "the SMTP user name is configured but not its password: add `password_env`, \
+                     `password_file` or `password_secret`",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Invalid::new(
+                    "notify.email.username_env",
+                    "the SMTP password is configured but not its user name: add `username_env`, \
+                     `username_file` or `username_secret`",
+                ));
+            }
+        };
+        let timeout = match &e.timeout {
+            Some(t) => {
+                parse_duration(t).map_err(|err| Invalid::new("notify.email.timeout", err))?
+            }
+            None => DEFAULT_EMAIL_TIMEOUT,
+        };
+        Ok(EmailConfig {
+            port: e.port.unwrap_or(tls.default_port()),
+            host: e.host,
+            tls,
+            from: e.from,
+            to: e.to,
+            login,
+            ca_file: e.ca_file.map(|p| cx.rel(&p)),
+            timeout,
+        })
+    }
+}
+
+impl WebhookConfig {
+    /// The `i`th `[[notify.webhook]]`, checked.
+    fn from_raw(i: usize, w: RawWebhook, cx: &Context) -> Result<Self, Invalid> {
+        let key = |k: &str| format!("notify.webhook[{i}].{k}");
+        let format = match w.format.as_deref() {
+            None => WebhookFormat::default(),
+            Some(text) => WebhookFormat::parse(text).ok_or_else(|| {
+                Invalid::new(
+                    key("format"),
+                    format!("`{text}` is not one of \"json\", \"teams\", \"slack\""),
+                )
+            })?,
+        };
+        let secret = pick_source(
+            &format!("notify.webhook[{i}]"),
+            "url",
+            Forms {
+                env: w.url_env,
+                file: w.url_file,
+                secret: w.url_secret,
+            },
+            None,
+            cx,
+        )?;
+        let url = match (w.url, secret) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::new(
+                    key("url"),
+                    "give the URL one of `url`, `url_env`, `url_file` and `url_secret`, not more",
+                ));
+            }
+            (None, None) => {
+                return Err(Invalid::new(
+                    key("url"),
+                    "missing: set `url`, or (for a URL holding a token, as Teams and Slack \
+                     URLs do) `url_env`, `url_file` or `url_secret`",
+                ));
+            }
+            (Some(url), None) => {
+                super::webhook::check_url(&url).map_err(|e| Invalid::new(key("url"), e))?;
+                UrlSource::Config(url)
+            }
+            (None, Some(source)) => UrlSource::Secret(source),
+        };
+        let timeout = match &w.timeout {
+            Some(t) => parse_duration(t).map_err(|e| Invalid::new(key("timeout"), e))?,
+            None => DEFAULT_WEBHOOK_TIMEOUT,
+        };
+        Ok(WebhookConfig {
+            url,
+            format,
+            timeout,
+        })
     }
 }

@@ -107,7 +107,7 @@ impl Pipeline {
         };
         let plan = BatchPlan::new(info, &columns, self.config.clinic_tz).map_err(transform_err)?;
         if grouped {
-            let column = job.group_by_column.as_deref().unwrap_or("patno");
+            let column = job.group_column();
             plan.with_group_column(column, &columns)
                 .map_err(transform_err)?;
         }

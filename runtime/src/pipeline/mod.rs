@@ -523,12 +523,9 @@ impl Pipeline {
             job: name.clone(),
             error,
         };
-        let group_column = target.group_field.map(|_| {
-            config
-                .group_by_column
-                .clone()
-                .unwrap_or_else(|| "patno".to_string())
-        });
+        let group_column = target
+            .group_field
+            .map(|_| config.group_column().to_string());
         let mut live = LiveTransform::new(
             instance,
             slot,

@@ -42,6 +42,12 @@ use super::base_url::parse_base_url;
 use super::proxy::{self, ProxyError, ProxyLogin, ProxyRoute, ProxySetting, Route, SystemProxy};
 use super::retry::{Decision, FailureKind, RetryPolicy, StopReason, parse_retry_after};
 
+/// How long one attempt at a request may take, answer included, unless `[reqcheck] timeout`
+/// says otherwise. A service stopping waits for the request in flight: the systemd unit's
+/// `TimeoutStopSec=150` (packaging/linux/reqsync.service, README) allows for this, so raise
+/// both together.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How the client connects.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -63,11 +69,11 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
-            timeout: Duration::from_secs(120),
+            timeout: DEFAULT_TIMEOUT,
             ca_file: None,
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
-            proxy: ProxySetting::System,
+            proxy: ProxySetting::default(),
             proxy_credentials: None,
         }
     }
