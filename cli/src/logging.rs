@@ -36,7 +36,7 @@ pub fn init(verbose: u8, json: bool, quietness: Quietness) {
 }
 
 /// Stderr for the log on a terminal: one log line at a time, written with the progress bars
-/// cleared ([`reqsync::pipeline::progress::suspended`]) so that neither tears the other.
+/// cleared ([`reqsync_runtime::pipeline::progress::suspended`]) so that neither tears the other.
 struct BelowTheProgressLine;
 
 /// One log event, collected as the formatter writes it and printed when it is dropped.

@@ -1,6 +1,6 @@
 //! `reqsync secret set|check|remove NAME`: the secret store that `password_secret = "NAME"`
 //! (and the other `*_secret` keys, and a source URL's `password_secret=`) read from. See
-//! `reqsync::secret_store` for where secrets live and how each platform protects them.
+//! `reqsync_runtime::secret_store` for where secrets live and how each platform protects them.
 //!
 //! The secret itself never appears on the command line (process lists and shell histories
 //! show it): `set` reads it from standard input, typed without echo at a terminal.

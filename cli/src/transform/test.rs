@@ -1,5 +1,5 @@
 //! `reqsync transform test MODULE.wasm`: the module alone, on its example cases and on generated
-//! rows (see `reqsync::transform::property`).
+//! rows (see `reqsync_runtime::transform::property`).
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,9 +4,9 @@
 //! issues a tracing event with target [`TARGET`]:
 //!
 //! ```
-//! # let capture = reqsync::audit::AuditCapture::new().unwrap();
+//! # let capture = reqsync_runtime::audit::AuditCapture::new().unwrap();
 //! # tracing::dispatcher::with_default(&capture.dispatch(), || {
-//! use reqsync::audit::{ModuleSwap, SwapResult};
+//! use reqsync_runtime::audit::{ModuleSwap, SwapResult};
 //! ModuleSwap {
 //!     path: "transforms/patients.wasm".as_ref(),
 //!     old_sha256: "9f2c…",
@@ -148,9 +148,9 @@ fn current() -> Option<Arc<AuditWriter>> {
 /// Captures the audit entries of code run under it, in a file of its own (removed on drop).
 ///
 /// ```
-/// let capture = reqsync::audit::AuditCapture::new().unwrap();
+/// let capture = reqsync_runtime::audit::AuditCapture::new().unwrap();
 /// tracing::dispatcher::with_default(&capture.dispatch(), || {
-///     tracing::info!(target: reqsync::audit::TARGET, event = "run_started", records = 12);
+///     tracing::info!(target: reqsync_runtime::audit::TARGET, event = "run_started", records = 12);
 /// });
 /// assert_eq!(capture.entries().unwrap()[0]["records"], 12);
 /// ```

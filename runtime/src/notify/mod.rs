@@ -141,12 +141,6 @@ impl Notifier {
         })
     }
 
-    /// Waits between in-process attempts (tests shorten them).
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     pub fn config(&self) -> &NotifyConfig {
         &self.config
     }

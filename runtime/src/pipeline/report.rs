@@ -79,14 +79,6 @@ impl JobReport {
             .filter_map(|r| r.response.as_ref())
             .filter(|r| r.status == ImportStatus::PartialFailure || !r.error_ids.is_empty())
     }
-
-    /// ReqCheck's import ids, in order.
-    pub fn import_ids(&self) -> Vec<i64> {
-        self.requests
-            .iter()
-            .filter_map(|r| r.response.as_ref().map(|resp| resp.data_import_id))
-            .collect()
-    }
 }
 
 /// The error a run ended with: its class (the exit code's) and message (keys and codes only).
