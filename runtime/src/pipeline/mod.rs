@@ -9,6 +9,7 @@ pub mod batcher;
 mod check;
 mod delivery;
 mod dry_run_dir;
+mod error;
 mod prepare;
 pub mod progress;
 mod recorder;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 use futures::future::MaybeDone;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -30,117 +31,20 @@ use tokio_util::sync::CancellationToken;
 pub use check::JobCheck;
 pub use delivery::{Delivery, DryRunOutput};
 pub use dry_run_dir::{DryRunDir, DryRunDirError};
+pub use error::{FailureClass, RunError};
 pub use prepare::PreparedJob;
 pub use progress::Progress;
 pub use report::{JobReport, ModuleReport, ReportedError, RequestReport, RunReport};
 
 use crate::config::{Config, JobConfig, PartialFailurePolicy};
 use crate::ledger::window::job_window;
-use crate::ledger::{LedgerError, RunKind, RunLockError, RunStatus};
-use crate::render::{BodyTemplate, RenderError};
-use crate::reqcheck::ClientError;
-use crate::reqcheck::window::{HeartbeatAhead, WindowBasis, check_heartbeat, window_start};
+use crate::ledger::{RunKind, RunStatus};
+use crate::render::BodyTemplate;
+use crate::reqcheck::window::{WindowBasis, check_heartbeat, window_start};
 use crate::source::{AnySource, Query, RowStream, SourceError};
-use crate::transform::{
-    LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, TransformError, Verdict,
-};
-use batcher::{BatchError, RequestBatcher};
+use crate::transform::{LiveTransform, ModuleRegistry, RowOutcome, TransformEngine, Verdict};
+use batcher::RequestBatcher;
 use recorder::Recorder;
-
-/// What failed, sorted by who has to act: the classes map to the documented exit codes.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("job `{job}`: {reason}")]
-    Config { job: String, reason: String },
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    // The fields are not called `source`: thiserror would make them the error's cause too,
-    // and a report printing the chain would say everything twice.
-    #[error("job `{job}`: {error}")]
-    Transform { job: String, error: TransformError },
-    #[error("job `{job}`: {error}")]
-    Template { job: String, error: RenderError },
-    #[error(transparent)]
-    Delivery(#[from] ClientError),
-    #[error(transparent)]
-    HeartbeatAhead(#[from] HeartbeatAhead),
-    #[error("job `{job}`: {error}")]
-    Batch { job: String, error: BatchError },
-    #[error("dry-run output: {0}")]
-    DryRunOutput(String),
-    #[error(
-        "job `{job}`: stopped at a batch boundary on request; the requests already sent stay sent"
-    )]
-    Abandoned { job: String },
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    #[error(
-        "job `{job}`: cannot read back the rejected rows kept in a temporary file: {error} \
-         (check the temporary directory, TMPDIR)"
-    )]
-    RejectedRows { job: String, error: std::io::Error },
-    #[error(transparent)]
-    Lock(#[from] RunLockError),
-    #[error(transparent)]
-    Unaudited(#[from] crate::audit::Unrecorded),
-}
-
-/// Exit-code classes (see the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureClass {
-    Config,
-    Source,
-    Transform,
-    Delivery,
-    /// Stopped on request ([`RunOptions::cancel`]): nobody has to act.
-    Abandoned,
-    /// Another run of the project holds the run lock; nothing was done.
-    Busy,
-    /// The process ran out of an operating-system resource (file descriptors): the limit is
-    /// too low or something leaks. Not a busy project, not bad configuration.
-    Resource,
-}
-
-impl FailureClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureClass::Config => "config",
-            FailureClass::Source => "source",
-            FailureClass::Transform => "transform",
-            FailureClass::Delivery => "delivery",
-            FailureClass::Abandoned => "abandoned",
-            FailureClass::Busy => "busy",
-            FailureClass::Resource => "resource",
-        }
-    }
-}
-
-impl RunError {
-    pub fn class(&self) -> FailureClass {
-        match self {
-            // A module file that cannot be read is a path to fix in the config, not a module
-            // to fix.
-            RunError::Transform {
-                error: TransformError::Read { .. },
-                ..
-            } => FailureClass::Config,
-            RunError::Config { .. }
-            | RunError::Template { .. }
-            | RunError::DryRunOutput(_)
-            | RunError::Ledger(_)
-            | RunError::RejectedRows { .. }
-            | RunError::Unaudited(_) => FailureClass::Config,
-            RunError::Source(_) | RunError::Batch { .. } => FailureClass::Source,
-            RunError::Transform { .. } => FailureClass::Transform,
-            RunError::Delivery(_) | RunError::HeartbeatAhead(_) => FailureClass::Delivery,
-            RunError::Abandoned { .. } => FailureClass::Abandoned,
-            RunError::Lock(RunLockError::Busy { .. }) => FailureClass::Busy,
-            RunError::Lock(RunLockError::OutOfFiles { .. }) => FailureClass::Resource,
-            // The state folder cannot be written (permissions, a file in its place).
-            RunError::Lock(RunLockError::Io { .. }) => FailureClass::Config,
-        }
-    }
-}
 
 /// Per-run choices.
 #[derive(Debug, Clone, Default)]
@@ -271,6 +175,8 @@ impl Pipeline {
         result.map(|()| report)
     }
 
+    /// The run after its ledger entry: every job prepared and checked, the window fixed, then
+    /// the jobs driven in ReqCheck's order.
     async fn run_jobs(
         &self,
         selected: &[&JobConfig],
@@ -279,16 +185,31 @@ impl Pipeline {
         progress: &Progress,
         report: &mut RunReport,
     ) -> Result<(), RunError> {
-        let cfg = &self.config;
-        // Everything is loaded and checked before the first request: a broken module, query
-        // file or template stops the run with nothing sent.
+        let jobs = self.prepare_jobs(selected).await?;
+        let window = self
+            .fix_window(recorder, options, report, jobs.len())
+            .await?;
+        let planned = plan_jobs(&self.config, recorder, jobs, &window, options)?;
+        self.drive_jobs(planned, recorder, options, progress, window.as_of, report)
+            .await
+    }
+
+    /// Loads and checks everything before the first request: a broken module, query file or
+    /// template stops the run with nothing sent. Returns the jobs in ReqCheck's order.
+    async fn prepare_jobs(&self, selected: &[&JobConfig]) -> Result<Vec<PreparedJob>, RunError> {
         let mut jobs = Vec::new();
         for job in selected {
             jobs.push(prepare::prepare(job, &self.engine, self.modules.as_deref()).await?);
         }
         jobs.sort_by_key(|j| j.target.order);
+        // The first job's query is checked when it starts, before its first request; the
+        // later ones are checked now, so that a dose query that does not fit its module stops
+        // the run before the patients are sent, not after.
+        // (What the checks need is copied out first: a prepared job holds its module instance,
+        // which is not `Sync`, so a borrow of one must not be held across an await.)
         let probes: Vec<(JobConfig, String, crate::transform::ModuleInfo, bool)> = jobs
             .iter()
+            .skip(1)
             .map(|j| {
                 (
                     j.config.clone(),
@@ -298,14 +219,23 @@ impl Pipeline {
                 )
             })
             .collect();
-        // The first job's query is checked when it starts, before its first request; the
-        // later ones are checked now, so that a dose query that does not fit its module stops
-        // the run before the patients are sent, not after.
-        for (config, sql, info, grouped) in probes.iter().skip(1) {
+        for (config, sql, info, grouped) in &probes {
             self.check_query_columns(config, sql, info, *grouped)
                 .await?;
         }
+        Ok(jobs)
+    }
 
+    /// Asks ReqCheck where the window starts (unless the run reads everything), refuses a
+    /// heartbeat ahead of the run, and records the window in the ledger and the report.
+    async fn fix_window(
+        &self,
+        recorder: &Recorder,
+        options: &RunOptions,
+        report: &mut RunReport,
+        job_count: usize,
+    ) -> Result<RunWindow, RunError> {
+        let cfg = &self.config;
         // A replay reads everything and keeps only the listed keys.
         let full = options.full || options.replay.is_some();
         let heartbeat = match (&self.delivery, full) {
@@ -337,66 +267,26 @@ impl Pipeline {
         report.window_start = Some(start);
         report.window_basis = Some(basis);
         report.as_of = Some(as_of);
-        tracing::info!(run_id = report.run_id, window_start = %start, basis = %basis.as_str(), %as_of, jobs = jobs.len(), "sync starting");
+        tracing::info!(run_id = report.run_id, window_start = %start, basis = %basis.as_str(), %as_of, jobs = job_count, "sync starting");
+        Ok(RunWindow {
+            heartbeat,
+            start,
+            basis,
+            as_of,
+        })
+    }
 
-        // Every job's window is fixed and recorded before the first one runs: a run that dies
-        // in its first job must leave the later jobs' windows in the ledger too, or the next
-        // run would start those jobs from the heartbeat the first job's requests moved.
-        let mut planned = Vec::new();
-        for job in jobs {
-            let name = job.config.name.clone();
-            let history = recorder.job_history(&name)?;
-            let (job_start, job_basis) = job_window(
-                (start, basis),
-                heartbeat,
-                &history,
-                cfg.look_back,
-                cfg.clinic_tz,
-            );
-            if job_basis == WindowBasis::Ledger {
-                tracing::warn!(
-                    job = %name,
-                    window_start = %job_start,
-                    heartbeat_window_start = %start,
-                    "ReqCheck's last import is later than what the run ledger knows was fully \
-                     sent: starting earlier, so rows an unfinished run never sent are sent now"
-                );
-            }
-            let state = JobState {
-                report: JobReport {
-                    job: name.clone(),
-                    endpoint: job.endpoint.clone(),
-                    status: RunStatus::Running,
-                    window_start: job_start,
-                    window_basis: job_basis,
-                    module: ModuleReport {
-                        name: job.instance.info().name.clone(),
-                        version: job.instance.info().version.clone(),
-                        sha256: job.instance.module().sha256.clone(),
-                    },
-                    module_versions: Vec::new(),
-                    query_sha256: job.query_sha256.clone(),
-                    template_sha256: job.template.sha256().to_string(),
-                    counts: Default::default(),
-                    rejected_rows: batcher::RejectedRows::default(),
-                    requests: Vec::new(),
-                    seconds: 0.0,
-                    resolved_quarantine: 0,
-                },
-                selection: RowSelection {
-                    quarantined: recorder.open_quarantine(&name)?,
-                    passed: HashSet::new(),
-                    held_patients: HashSet::new(),
-                    replay: options
-                        .replay
-                        .as_ref()
-                        .and_then(|keys| keys.get(&name).cloned()),
-                },
-            };
-            recorder.job_started(&state.report)?;
-            planned.push((job, state));
-        }
-
+    /// Runs the planned jobs one after the other, each job's query started while the previous
+    /// one sends; stops at the first job that fails, after recording it.
+    async fn drive_jobs(
+        &self,
+        planned: Vec<(PreparedJob, JobState)>,
+        recorder: &Recorder,
+        options: &RunOptions,
+        progress: &Progress,
+        as_of: NaiveDate,
+        report: &mut RunReport,
+    ) -> Result<(), RunError> {
         let cancel = options.cancel.as_ref();
         // Patients that passed in this replay: their doses are replayed with them.
         let mut replayed_patients: HashSet<String> = HashSet::new();
@@ -444,35 +334,48 @@ impl Pipeline {
                 replayed_patients.extend(passed.iter().cloned());
             }
             job_report.seconds = began.elapsed().as_secs_f64();
-            job_report.status = match &result {
-                Ok(())
-                    if job_report.partial_failures().next().is_some()
-                        && cfg.on_partial_failure == PartialFailurePolicy::Fail =>
-                {
-                    RunStatus::Partial
-                }
-                Ok(()) => RunStatus::Complete,
-                Err(RunError::Abandoned { .. }) => RunStatus::Abandoned,
-                Err(_) => RunStatus::Failed,
-            };
-            job_report.resolved_quarantine = recorder.job_finished(&job_report, &passed)?;
-            tracing::info!(
-                job = %job_report.job,
-                status = %job_report.status,
-                read = job_report.counts.read,
-                emitted = job_report.counts.emitted,
-                rejected = job_report.counts.rejected,
-                sent = job_report.records_sent(),
-                requests = job_report.requests.len(),
-                module_sha256 = %job_report.module.sha256,
-                module_versions = job_report.module_versions.len(),
-                query_sha256 = %job_report.query_sha256,
-                template_sha256 = %job_report.template_sha256,
-                "job finished"
-            );
+            self.finish_job(&mut job_report, &result, &passed, recorder)?;
             report.jobs.push(job_report);
             result?;
         }
+        Ok(())
+    }
+
+    /// A job's final status from how it ended, recorded in the ledger (which resolves the
+    /// quarantine entries its rows passed) and the log.
+    fn finish_job(
+        &self,
+        job_report: &mut JobReport,
+        result: &Result<(), RunError>,
+        passed: &HashSet<String>,
+        recorder: &Recorder,
+    ) -> Result<(), RunError> {
+        job_report.status = match result {
+            Ok(())
+                if job_report.partial_failures().next().is_some()
+                    && self.config.on_partial_failure == PartialFailurePolicy::Fail =>
+            {
+                RunStatus::Partial
+            }
+            Ok(()) => RunStatus::Complete,
+            Err(RunError::Abandoned { .. }) => RunStatus::Abandoned,
+            Err(_) => RunStatus::Failed,
+        };
+        job_report.resolved_quarantine = recorder.job_finished(job_report, passed)?;
+        tracing::info!(
+            job = %job_report.job,
+            status = %job_report.status,
+            read = job_report.counts.read,
+            emitted = job_report.counts.emitted,
+            rejected = job_report.counts.rejected,
+            sent = job_report.records_sent(),
+            requests = job_report.requests.len(),
+            module_sha256 = %job_report.module.sha256,
+            module_versions = job_report.module_versions.len(),
+            query_sha256 = %job_report.query_sha256,
+            template_sha256 = %job_report.template_sha256,
+            "job finished"
+        );
         Ok(())
     }
 
@@ -621,6 +524,82 @@ impl Pipeline {
         bar.finish(report.counts.read, report.records_sent());
         Ok(())
     }
+}
+
+/// Where a run's window starts, as fixed before its first job.
+#[derive(Debug, Clone, Copy)]
+struct RunWindow {
+    heartbeat: Option<DateTime<FixedOffset>>,
+    start: NaiveDateTime,
+    basis: WindowBasis,
+    as_of: NaiveDate,
+}
+
+/// Every job's window fixed and recorded before the first one runs: a run that dies in its
+/// first job must leave the later jobs' windows in the ledger too, or the next run would start
+/// those jobs from the heartbeat the first job's requests moved.
+fn plan_jobs(
+    cfg: &Config,
+    recorder: &Recorder,
+    jobs: Vec<PreparedJob>,
+    window: &RunWindow,
+    options: &RunOptions,
+) -> Result<Vec<(PreparedJob, JobState)>, RunError> {
+    let mut planned = Vec::new();
+    for job in jobs {
+        let name = job.config.name.clone();
+        let history = recorder.job_history(&name)?;
+        let (job_start, job_basis) = job_window(
+            (window.start, window.basis),
+            window.heartbeat,
+            &history,
+            cfg.look_back,
+            cfg.clinic_tz,
+        );
+        if job_basis == WindowBasis::Ledger {
+            tracing::warn!(
+                job = %name,
+                window_start = %job_start,
+                heartbeat_window_start = %window.start,
+                "ReqCheck's last import is later than what the run ledger knows was fully \
+                 sent: starting earlier, so rows an unfinished run never sent are sent now"
+            );
+        }
+        let state = JobState {
+            report: JobReport {
+                job: name.clone(),
+                endpoint: job.endpoint.clone(),
+                status: RunStatus::Running,
+                window_start: job_start,
+                window_basis: job_basis,
+                module: ModuleReport {
+                    name: job.instance.info().name.clone(),
+                    version: job.instance.info().version.clone(),
+                    sha256: job.instance.module().sha256.clone(),
+                },
+                module_versions: Vec::new(),
+                query_sha256: job.query_sha256.clone(),
+                template_sha256: job.template.sha256().to_string(),
+                counts: Default::default(),
+                rejected_rows: batcher::RejectedRows::default(),
+                requests: Vec::new(),
+                seconds: 0.0,
+                resolved_quarantine: 0,
+            },
+            selection: RowSelection {
+                quarantined: recorder.open_quarantine(&name)?,
+                passed: HashSet::new(),
+                held_patients: HashSet::new(),
+                replay: options
+                    .replay
+                    .as_ref()
+                    .and_then(|keys| keys.get(&name).cloned()),
+            },
+        };
+        recorder.job_started(&state.report)?;
+        planned.push((job, state));
+    }
+    Ok(planned)
 }
 
 /// Runs `main` to its end, driving `beside` (the next job's query starting) meanwhile; what
@@ -784,42 +763,5 @@ impl RowSelection {
         {
             self.passed.insert(outcome.key.to_string());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use super::*;
-
-    #[test]
-    fn a_run_lock_that_cannot_be_opened_is_not_a_busy_project() {
-        let path = PathBuf::from("state/run.lock");
-        let class = |e: RunLockError| RunError::Lock(e).class();
-        assert_eq!(
-            class(RunLockError::Busy {
-                path: path.clone(),
-                holder: "pid 1".into()
-            }),
-            FailureClass::Busy
-        );
-        let out_of_files = RunLockError::OutOfFiles {
-            path: path.clone(),
-            reason: "Too many open files (os error 24)".into(),
-        };
-        assert!(
-            out_of_files
-                .to_string()
-                .contains("raise the open-file limit")
-        );
-        assert_eq!(class(out_of_files), FailureClass::Resource);
-        assert_eq!(
-            class(RunLockError::Io {
-                path,
-                reason: "Permission denied (os error 13)".into()
-            }),
-            FailureClass::Config
-        );
     }
 }
