@@ -8,6 +8,7 @@ mod check;
 mod closed_output;
 mod daemon;
 mod demo;
+mod engine_options;
 mod exit;
 mod history;
 mod init;

@@ -13,8 +13,8 @@ use reqsync_runtime::pipeline::{
 use reqsync_runtime::reqcheck::client::ClientOptions;
 use reqsync_runtime::reqcheck::{Credentials, ReqCheckClient};
 use reqsync_runtime::source;
-use reqsync_runtime::transform::TransformEngine;
 
+use super::engine_options::EngineOptions;
 use super::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
@@ -173,11 +173,7 @@ pub fn pipeline(config: Config, delivery: Delivery) -> Result<Pipeline, Failure>
         .or_exit(exit::CONFIG, "invalid source URL")?;
     let source =
         source::open(&url, config.clinic_tz).or_exit(exit::SOURCE, "cannot open the source")?;
-    let cache = config
-        .module_cache()
-        .or_exit(exit::CONFIG, "cannot use the module cache")?;
-    let engine = TransformEngine::new(config.sandbox.clone(), Some(cache))
-        .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
+    let engine = EngineOptions::for_config(&config).engine()?;
     Ok(Pipeline {
         config,
         source,

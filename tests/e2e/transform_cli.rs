@@ -889,3 +889,43 @@ async fn with_config_a_transform_command_compiles_into_the_projects_own_module_c
         "not into the user's"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_config_a_transform_command_applies_the_projects_sandbox_limits() {
+    let world = kcmo().await;
+    // No module starts within 1 MiB: the project's `[sync]` limit, not the default, applies.
+    world.edit_config(
+        "look_back = \"1d\"",
+        "look_back = \"1d\"\ntransform_memory_mb = 1",
+    );
+    let config = world.path("reqsync.toml");
+    let config = config.to_str().expect("UTF-8 path");
+    let out = in_world(&world, &["inspect", PATIENTS, "--config", config]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("transform_memory_mb"),
+        "{}",
+        stderr(&out)
+    );
+    // Without --config the same module starts under the default limits.
+    ok(&in_world(&world, &["inspect", PATIENTS]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transform_list_starts_each_module_under_its_jobs_limits_as_a_run_does() {
+    let world = kcmo().await;
+    // The patients job's own limit (its `batch_size` line comes first); `reqsync run` refuses
+    // to start its module, so `list` must not call it usable.
+    world.edit_config(
+        "batch_size = 500",
+        "batch_size = 500\ntransform_memory_mb = 1",
+    );
+    let out = crate::support::reqsync(&world, &["transform", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(listed[0]["job"], "patients");
+    assert!(listed[0]["on_disk"].is_null(), "{listed}");
+    let error = listed[0]["error"].as_str().expect("an error");
+    assert!(error.contains("transform_memory_mb"), "{error}");
+    assert_eq!(listed[1]["on_disk"]["module"], "vaccine-doses", "{listed}");
+}

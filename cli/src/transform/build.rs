@@ -9,7 +9,8 @@ use reqsync_runtime::transform::TransformInstance;
 
 use super::kit::build;
 use super::kit::toolchain::Toolchains;
-use super::{CacheArgs, load_with_progress};
+use super::load_with_progress;
+use crate::engine_options::CacheArgs;
 use crate::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
@@ -52,7 +53,7 @@ pub fn run(args: BuildArgs) -> Result<u8, Failure> {
             built.refreshed.join(", ")
         );
     }
-    let engine = args.cache.engine_for(&args.project)?;
+    let engine = args.project.engine_options(&args.cache)?.engine()?;
     let context = format!("the built module {}", built.module.display());
     let module = load_with_progress(&engine, &built.module).or_exit(exit::TRANSFORM, &context)?;
     let instance = TransformInstance::new(&engine, &module).or_exit(exit::TRANSFORM, &context)?;

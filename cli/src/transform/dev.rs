@@ -20,6 +20,7 @@ use super::kit::manifest::Manifest;
 use super::kit::toolchain::Toolchains;
 use super::load_with_progress;
 use super::row_input::{self, JobContext, Rows};
+use crate::engine_options::EngineOptions;
 use crate::exit::{self, Failure, OrExit};
 
 /// Saves closer together than this are one change (an editor writes a file in several steps).
@@ -110,12 +111,10 @@ impl Session {
         let ctx = JobContext { config, job };
         // The project's own compiled-module cache: what this loop compiles, the service finds
         // compiled when it swaps the module in.
-        let cache = ctx
-            .config
-            .module_cache()
-            .or_exit(exit::CONFIG, "cannot use the module cache")?;
-        let engine = TransformEngine::for_repeated_builds(ctx.job.sandbox.clone(), Some(cache))
-            .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
+        let engine = EngineOptions::for_config(&ctx.config)
+            .job(&ctx.job)
+            .repeated_builds()
+            .engine()?;
         let toolchains = args.toolchain.toolchains()?;
         let sample = if args.sample == 0 {
             Err("--sample 0".to_owned())

@@ -16,9 +16,9 @@ use reqsync_runtime::transform::{ColumnSpec, ModuleInfo, Record, RowOutcome, Ver
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::CacheArgs;
 use super::row_input::{self, JobContext, RowInput, kind_name};
 use super::try_rows::{Counts, outcome_word, plural, row_heading, short_hash, write_stdout};
+use crate::engine_options::CacheArgs;
 use crate::exit::{self, Failure, OrExit};
 
 /// Rows compared with --from-source when --sample is not given.

@@ -7,9 +7,9 @@ use reqsync_runtime::reqcheck::targets;
 use reqsync_runtime::transform::{ColumnSpec, FieldSpec, ValueHint};
 use serde::Serialize;
 
-use super::CacheArgs;
 use super::row_input::kind_name;
 use super::try_rows::write_stdout;
+use crate::engine_options::CacheArgs;
 use crate::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
@@ -44,7 +44,7 @@ struct Inspected<'a> {
 }
 
 pub fn run(args: InspectArgs) -> Result<u8, Failure> {
-    let engine = args.cache.engine_for(&args.project)?;
+    let engine = args.project.engine_options(&args.cache)?.engine()?;
     let (module, instance) = super::load_module(&engine, &args.module)?;
     let size_bytes = std::fs::metadata(&args.module)
         .or_exit(

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use reqsync_runtime::config::Config;
+use reqsync_runtime::transform::TransformInstance;
 use reqsync_runtime::transform::registry::ModuleStatus;
-use reqsync_runtime::transform::{SandboxLimits, TransformEngine, TransformInstance};
 use serde::Serialize;
 
+use crate::engine_options::EngineOptions;
 use crate::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
@@ -46,11 +47,7 @@ struct OnDisk {
 pub fn run(args: ListArgs) -> Result<u8, Failure> {
     let config =
         Config::load(&args.config).or_exit(exit::CONFIG, "cannot load the configuration")?;
-    let cache = config
-        .module_cache()
-        .or_exit(exit::CONFIG, "cannot use the module cache")?;
-    let engine = TransformEngine::new(SandboxLimits::default(), Some(cache))
-        .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
+    let engine = EngineOptions::for_config(&config).engine()?;
     let service = tokio::runtime::Handle::try_current()
         .map_err(|e| e.to_string())
         .and_then(|handle| {
@@ -59,7 +56,9 @@ pub fn run(args: ListArgs) -> Result<u8, Failure> {
     let mut listed = Vec::new();
     for job in &config.jobs {
         let described = engine.load(&job.transform).and_then(|module| {
-            let instance = TransformInstance::new(&engine, &module)?;
+            // Under the job's own limits, as a run instantiates it: a module that cannot start
+            // within them is one the next run cannot use.
+            let instance = TransformInstance::with_limits(&engine, &module, job.sandbox.clone())?;
             let info = instance.info();
             Ok(OnDisk {
                 module: info.name.clone(),

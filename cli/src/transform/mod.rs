@@ -8,10 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use reqsync_runtime::transform::{
-    CompiledModule, ModuleCache, SandboxLimits, TransformEngine, TransformInstance,
-};
+use reqsync_runtime::config::Config;
+use reqsync_runtime::transform::{CompiledModule, TransformEngine, TransformInstance};
 
+use super::engine_options::{CacheArgs, EngineOptions};
 use super::exit::{self, Failure, OrExit};
 
 mod build;
@@ -71,84 +71,33 @@ pub fn run(args: TransformArgs) -> Result<u8, Failure> {
     }
 }
 
-/// Where the commands that take a module file directly keep precompiled modules.
-#[derive(Debug, Args)]
-pub struct CacheArgs {
-    /// Folder of precompiled modules [default: $XDG_CACHE_HOME/reqsync/modules, else
-    /// ~/.cache/reqsync/modules; on Windows %LOCALAPPDATA%\reqsync\modules]. Its entries are
-    /// tagged with a key kept in your own state folder ($XDG_STATE_HOME/reqsync, else
-    /// ~/.local/state/reqsync; %LOCALAPPDATA%\reqsync on Windows).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Compile the module on every start instead of caching it.
-    #[arg(long, conflicts_with = "cache_dir")]
-    pub no_cache: bool,
-}
-
-impl CacheArgs {
-    fn dir(&self) -> Option<PathBuf> {
-        if self.no_cache {
-            return None;
-        }
-        self.cache_dir
-            .clone()
-            .or_else(|| user_folder("XDG_CACHE_HOME", ".cache").map(|d| d.join("modules")))
-    }
-
-    /// The cache the flags name, checked and keyed; `None` with `--no-cache` or when no folder
-    /// for it is known (no home folder).
-    pub fn module_cache(&self) -> Result<Option<ModuleCache>, Failure> {
-        let (Some(dir), Some(state)) = (self.dir(), user_folder("XDG_STATE_HOME", ".local/state"))
-        else {
-            return Ok(None);
-        };
-        ModuleCache::open(&dir, &state.join("module-cache.key"))
-            .map(Some)
-            .or_exit(exit::CONFIG, "cannot use the module cache")
-    }
-
-    /// An engine with the default sandbox limits (a job's config may set others).
-    pub fn engine(&self) -> Result<TransformEngine, Failure> {
-        TransformEngine::new(SandboxLimits::default(), self.module_cache()?)
-            .or_exit(exit::INTERNAL, "cannot start the transform engine")
-    }
-
-    /// The project's cache when `project` names its config (and no flag says otherwise), else
-    /// the user's: a module tested or built against a project is then compiled once for the
-    /// command and for the project's service.
-    pub fn module_cache_for(&self, project: &ProjectArgs) -> Result<Option<ModuleCache>, Failure> {
-        match &project.config {
-            Some(path) if !self.no_cache && self.cache_dir.is_none() => {
-                let config = reqsync_runtime::config::Config::load(path)
-                    .or_exit(exit::CONFIG, "cannot load the configuration")?;
-                config
-                    .module_cache()
-                    .map(Some)
-                    .or_exit(exit::CONFIG, "cannot use the module cache")
-            }
-            _ => self.module_cache(),
-        }
-    }
-
-    /// [`CacheArgs::engine`] with [`CacheArgs::module_cache_for`]'s cache.
-    pub fn engine_for(&self, project: &ProjectArgs) -> Result<TransformEngine, Failure> {
-        TransformEngine::new(SandboxLimits::default(), self.module_cache_for(project)?)
-            .or_exit(exit::INTERNAL, "cannot start the transform engine")
-    }
-}
-
-/// `--config` for the commands that take a module file: share the project's compiled modules.
+/// `--config` for the commands that take a module file: run it as the project would.
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
-    /// A project's config file: use its compiled-module cache (the one its service uses), so
-    /// the module is compiled once for this command and the service.
+    /// A project's config file: its `[sync]` sandbox limits apply, and its compiled-module
+    /// cache (the one its service uses) is used, so the module is compiled once for this
+    /// command and the service.
     #[arg(long, short, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
 
+impl ProjectArgs {
+    /// The engine options of the project `--config` names (when it does) under the cache
+    /// flags.
+    pub fn engine_options(&self, cache: &CacheArgs) -> Result<EngineOptions, Failure> {
+        let config = match &self.config {
+            Some(path) => {
+                Some(Config::load(path).or_exit(exit::CONFIG, "cannot load the configuration")?)
+            }
+            None => None,
+        };
+        Ok(EngineOptions::new(config.as_ref(), cache))
+    }
+}
+
 /// `reqsync`'s folder under the user's XDG folder `xdg_var` (else `~/<home_default>`), or under
 /// `%LOCALAPPDATA%` on Windows.
-fn user_folder(xdg_var: &str, home_default: &str) -> Option<PathBuf> {
+pub(crate) fn user_folder(xdg_var: &str, home_default: &str) -> Option<PathBuf> {
     let base = std::env::var_os(xdg_var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

@@ -21,7 +21,7 @@ use reqsync_runtime::transform::{
 };
 use serde_json::{Map, Value};
 
-use super::CacheArgs;
+use crate::engine_options::{CacheArgs, EngineOptions};
 use crate::exit::{self, Failure, OrExit};
 
 /// Rows per transform call for rows given on the command line (the `[sync]` default).
@@ -157,20 +157,11 @@ impl RowInput {
 /// An engine for the modules: the job's sandbox limits and the config's module cache when a
 /// config is given (unless `--cache-dir`/`--no-cache` say otherwise), the defaults otherwise.
 pub fn engine(cache: &CacheArgs, job: Option<&JobContext>) -> Result<TransformEngine, Failure> {
-    let Some(ctx) = job else {
-        return cache.engine();
-    };
-    let module_cache = if cache.no_cache || cache.cache_dir.is_some() {
-        cache.module_cache()?
-    } else {
-        Some(
-            ctx.config
-                .module_cache()
-                .or_exit(exit::CONFIG, "cannot use the module cache")?,
-        )
-    };
-    TransformEngine::new(ctx.job.sandbox.clone(), module_cache)
-        .or_exit(exit::INTERNAL, "cannot start the transform engine")
+    match job {
+        Some(ctx) => EngineOptions::new(Some(&ctx.config), cache).job(&ctx.job),
+        None => EngineOptions::new(None, cache),
+    }
+    .engine()
 }
 
 /// The date age rules compare against: `--as-of`, else today (in the clinic's time zone when

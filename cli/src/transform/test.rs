@@ -12,9 +12,8 @@ use reqsync_runtime::transform::property::{
     DEFAULT_FRESH_EVERY, TestOptions, TestReport, test_module,
 };
 use reqsync_runtime::transform::registry::examples_beside;
-use reqsync_runtime::transform::{SandboxLimits, TransformEngine};
 
-use super::CacheArgs;
+use crate::engine_options::CacheArgs;
 use crate::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
@@ -53,12 +52,11 @@ pub struct TestArgs {
 }
 
 pub fn run(args: TestArgs) -> Result<u8, Failure> {
-    let limits = SandboxLimits {
-        call_deadline: Duration::from_millis(args.deadline_ms.max(1)),
-        ..SandboxLimits::default()
-    };
-    let engine = TransformEngine::new(limits, args.cache.module_cache_for(&args.project)?)
-        .or_exit(exit::INTERNAL, "cannot start the transform engine")?;
+    let engine = args
+        .project
+        .engine_options(&args.cache)?
+        .call_deadline(Duration::from_millis(args.deadline_ms.max(1)))
+        .engine()?;
     let context = "cannot load the module".to_owned();
     let module = engine
         .load(&args.module)

@@ -11,8 +11,8 @@ use reqsync_runtime::transform::{Finding, RowOutcome, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::CacheArgs;
 use super::row_input::{self, RowInput};
+use crate::engine_options::CacheArgs;
 use crate::exit::{self, Failure, OrExit};
 
 #[derive(Debug, Args)]
