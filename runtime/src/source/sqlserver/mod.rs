@@ -445,6 +445,8 @@ impl Source for SqlServerSource {
     }
 }
 
+/// Reads one query on its own connection: starts it and says which columns it returns (or why
+/// it cannot run) on `columns_tx`, then streams its rows into `tx` in batches of `batch_rows`.
 async fn read_query(
     source: &SqlServerSource,
     query: &Query,
@@ -453,12 +455,6 @@ async fn read_query(
     columns_tx: oneshot::Sender<Result<Vec<ColumnInfo>, SourceError>>,
     tx: BatchSender,
 ) {
-    let query_timeout = source.url.query_timeout;
-    let query_error = |e: &tiberius::error::Error| SourceError::Query {
-        query: query.name.clone(),
-        reason: errors::query_reason(e, query_timeout),
-    };
-    let (sql, placeholders) = bind_window_start(&query.sql, PlaceholderStyle::SqlServer);
     let mut client = match source.connect().await {
         Ok(c) => c,
         Err(e) => {
@@ -466,71 +462,13 @@ async fn read_query(
             return;
         }
     };
-    // One value per placeholder (`@P1`, `@P2`, …), each the window start as its own type.
-    let mut bound: Vec<ColumnData<'static>> = Vec::with_capacity(placeholders);
-    if placeholders > 0 {
-        let types = match source
-            .window_types(&mut client, &sql, placeholders, query)
-            .await
-        {
-            Ok(types) => types,
-            Err(e) => {
-                let _ = columns_tx.send(Err(e));
-                return;
-            }
-        };
-        for ty in types {
-            match ty.bind(window_start, source.clinic_tz) {
-                Ok(value) => bound.push(value),
-                Err(reason) => {
-                    let _ = columns_tx.send(Err(SourceError::Query {
-                        query: query.name.clone(),
-                        reason: format!("the window start cannot be bound: {reason}"),
-                    }));
-                    return;
-                }
-            }
-        }
-    }
-    let params: Vec<&dyn tiberius::ToSql> =
-        bound.iter().map(|p| p as &dyn tiberius::ToSql).collect();
-    let mut stream = match client.query(sql.as_str(), &params).await {
-        Ok(s) => s,
+    let (stream, columns) = match start_query(source, &mut client, query, window_start).await {
+        Ok(started) => started,
         Err(e) => {
-            let _ = columns_tx.send(Err(query_error(&e)));
+            let _ = columns_tx.send(Err(e));
             return;
         }
     };
-    let columns: Vec<(String, tiberius::ColumnType)> = match stream.columns().await {
-        Ok(Some(cols)) => cols
-            .iter()
-            .map(|c| (c.name().to_string(), c.column_type()))
-            .collect(),
-        Ok(None) => {
-            let _ = columns_tx.send(Err(SourceError::Query {
-                query: query.name.clone(),
-                reason: "the query returned no result set (a SELECT is expected)".into(),
-            }));
-            return;
-        }
-        Err(e) => {
-            let _ = columns_tx.send(Err(query_error(&e)));
-            return;
-        }
-    };
-    if let Some((name, ty)) = columns.iter().find(|(_, ty)| types::is_binary(*ty)) {
-        let _ = columns_tx.send(Err(SourceError::Value {
-            query: query.name.clone(),
-            column: name.clone(),
-            reason: format!(
-                "a binary column ({}) cannot be passed to a transform (they receive no bytes): \
-                 leave it out of the query, or convert it in SQL, e.g. \
-                 CONVERT(varchar(max), {name}, 2) for hexadecimal text",
-                types::declared_type(*ty)
-            ),
-        }));
-        return;
-    }
     let infos = columns
         .iter()
         .map(|(name, ty)| ColumnInfo {
@@ -541,42 +479,172 @@ async fn read_query(
     if columns_tx.send(Ok(infos)).is_err() {
         return;
     }
+    let reader = Reader {
+        source,
+        query,
+        columns: &columns,
+        batch_rows,
+    };
+    if let Err(Stop::Failed(error)) = reader.read(stream, &tx).await {
+        let _ = tx.send(Err(error)).await;
+    }
+}
 
-    let mut batch = RowBatch::new(columns.len());
-    let mut row_number = 0u64;
-    let mut result_sets = 0u32;
-    loop {
-        let item = match stream.try_next().await {
-            Ok(Some(item)) => item,
-            Ok(None) => break,
-            Err(e) => {
-                // Whatever was read of this result is incomplete: the error ends the stream,
-                // and the pipeline fails the job instead of sending a partial group.
-                let _ = tx.send(Err(query_error(&e))).await;
-                return;
-            }
-        };
-        let row = match item {
-            QueryItem::Metadata(_) => {
-                result_sets += 1;
-                if result_sets > 1 {
-                    let _ = tx
-                        .send(Err(SourceError::Query {
-                            query: query.name.clone(),
+/// A result column: its name and the type the server declared.
+type ResultColumn = (String, tiberius::ColumnType);
+
+/// Runs the query with the window start bound to each of its placeholders, and reads the
+/// columns of its result (refusing binary ones) before any row.
+async fn start_query<'c>(
+    source: &SqlServerSource,
+    client: &'c mut SqlClient,
+    query: &Query,
+    window_start: NaiveDateTime,
+) -> Result<(tiberius::QueryStream<'c>, Vec<ResultColumn>), SourceError> {
+    let (sql, placeholders) = bind_window_start(&query.sql, PlaceholderStyle::SqlServer);
+    let bound = window_values(source, client, &sql, placeholders, query, window_start).await?;
+    let params: Vec<&dyn tiberius::ToSql> =
+        bound.iter().map(|p| p as &dyn tiberius::ToSql).collect();
+    let mut stream = client
+        .query(sql.as_str(), &params)
+        .await
+        .map_err(|e| query_error(source, query, &e))?;
+    let columns: Vec<ResultColumn> = match stream.columns().await {
+        Ok(Some(cols)) => cols
+            .iter()
+            .map(|c| (c.name().to_string(), c.column_type()))
+            .collect(),
+        Ok(None) => {
+            return Err(SourceError::Query {
+                query: query.name.clone(),
+                reason: "the query returned no result set (a SELECT is expected)".into(),
+            });
+        }
+        Err(e) => return Err(query_error(source, query, &e)),
+    };
+    if let Some((name, ty)) = columns.iter().find(|(_, ty)| types::is_binary(*ty)) {
+        return Err(SourceError::Value {
+            query: query.name.clone(),
+            column: name.clone(),
+            reason: format!(
+                "a binary column ({}) cannot be passed to a transform (they receive no bytes): \
+                 leave it out of the query, or convert it in SQL, e.g. \
+                 CONVERT(varchar(max), {name}, 2) for hexadecimal text",
+                types::declared_type(*ty)
+            ),
+        });
+    }
+    Ok((stream, columns))
+}
+
+/// One value per placeholder (`@P1`, `@P2`, …), each the window start as its own type.
+async fn window_values(
+    source: &SqlServerSource,
+    client: &mut SqlClient,
+    sql: &str,
+    placeholders: usize,
+    query: &Query,
+    window_start: NaiveDateTime,
+) -> Result<Vec<ColumnData<'static>>, SourceError> {
+    if placeholders == 0 {
+        return Ok(Vec::new());
+    }
+    let types = source
+        .window_types(client, sql, placeholders, query)
+        .await?;
+    types
+        .into_iter()
+        .map(|ty| {
+            ty.bind(window_start, source.clinic_tz)
+                .map_err(|reason| SourceError::Query {
+                    query: query.name.clone(),
+                    reason: format!("the window start cannot be bound: {reason}"),
+                })
+        })
+        .collect()
+}
+
+/// Why the query (or reading its result) failed, in the words of [`errors::query_reason`].
+fn query_error(source: &SqlServerSource, query: &Query, e: &tiberius::error::Error) -> SourceError {
+    SourceError::Query {
+        query: query.name.clone(),
+        reason: errors::query_reason(e, source.url.query_timeout),
+    }
+}
+
+/// Why reading stopped before the end of the result.
+enum Stop {
+    /// The pipeline stopped listening (the run was abandoned): nothing more to say.
+    Abandoned,
+    /// The result cannot be read to its end: the error ends the stream, and the pipeline fails
+    /// the job instead of sending a partial group.
+    Failed(SourceError),
+}
+
+/// Converts a started query's rows into batches.
+struct Reader<'a> {
+    source: &'a SqlServerSource,
+    query: &'a Query,
+    columns: &'a [ResultColumn],
+    batch_rows: usize,
+}
+
+impl Reader<'_> {
+    /// Reads every row into batches, sending each full one (and the last, partial one).
+    async fn read(
+        &self,
+        mut stream: tiberius::QueryStream<'_>,
+        tx: &BatchSender,
+    ) -> Result<(), Stop> {
+        let mut batch = RowBatch::new(self.columns.len());
+        let mut row_number = 0u64;
+        let mut result_sets = 0u32;
+        while let Some(item) = stream
+            .try_next()
+            .await
+            .map_err(|e| Stop::Failed(query_error(self.source, self.query, &e)))?
+        {
+            let row = match item {
+                QueryItem::Metadata(_) => {
+                    result_sets += 1;
+                    if result_sets > 1 {
+                        return Err(Stop::Failed(SourceError::Query {
+                            query: self.query.name.clone(),
                             reason: "the query returned more than one result set; a query \
                                      file must be one SELECT"
                                 .into(),
-                        }))
-                        .await;
-                    return;
+                        }));
+                    }
+                    continue;
                 }
-                continue;
+                QueryItem::Row(row) => row,
+            };
+            row_number += 1;
+            self.append(row, row_number, &mut batch)
+                .map_err(Stop::Failed)?;
+            if batch.len() == self.batch_rows {
+                let next = batch.empty_like();
+                let full = std::mem::replace(&mut batch, next);
+                // Waits while the pipeline is behind: this is the backpressure.
+                tx.send(Ok(full)).await.map_err(|_| Stop::Abandoned)?;
             }
-            QueryItem::Row(row) => row,
-        };
-        row_number += 1;
-        for (i, ((name, ty), (_, data))) in columns.iter().zip(row.cells()).enumerate() {
-            let value = types::to_value(*ty, data, source.clinic_tz).and_then(|v| match &v {
+        }
+        if !batch.is_empty() {
+            tx.send(Ok(batch)).await.map_err(|_| Stop::Abandoned)?;
+        }
+        Ok(())
+    }
+
+    /// Converts one row into `batch`'s columns, or says which column of row `row_number`
+    /// failed and why (never its value).
+    fn append(
+        &self,
+        row: tiberius::Row,
+        row_number: u64,
+        batch: &mut RowBatch,
+    ) -> Result<(), SourceError> {
+        for (i, ((name, ty), (_, data))) in self.columns.iter().zip(row.cells()).enumerate() {
+            let value = types::to_value(*ty, data, self.source.clinic_tz).and_then(|v| match &v {
                 Value::Text(t) if t.len() > super::MAX_VALUE_BYTES => {
                     Err(super::too_large(t.len()))
                 }
@@ -585,29 +653,16 @@ async fn read_query(
             match value {
                 Ok(v) => batch.push(i, v.as_cell()),
                 Err(reason) => {
-                    let _ = tx
-                        .send(Err(SourceError::Value {
-                            query: query.name.clone(),
-                            column: name.clone(),
-                            reason: format!("row {row_number}: {reason}"),
-                        }))
-                        .await;
-                    return;
+                    return Err(SourceError::Value {
+                        query: self.query.name.clone(),
+                        column: name.clone(),
+                        reason: format!("row {row_number}: {reason}"),
+                    });
                 }
             }
         }
         // A row with fewer cells than columns gets NULL for the rest.
         batch.finish_row();
-        if batch.len() == batch_rows {
-            let next = batch.empty_like();
-            let full = std::mem::replace(&mut batch, next);
-            // Waits while the pipeline is behind: this is the backpressure.
-            if tx.send(Ok(full)).await.is_err() {
-                return; // the consumer stopped listening: the run was abandoned
-            }
-        }
-    }
-    if !batch.is_empty() {
-        let _ = tx.send(Ok(batch)).await;
+        Ok(())
     }
 }
