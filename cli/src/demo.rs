@@ -5,13 +5,13 @@
 //! source rows the way a clinic would (a corrected name, a new dose, a corrected dose), and runs
 //! an incremental sync that sends only the patients those changes touch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use reqsync_receiver::{ReceiverConfig, Store};
+use reqsync_receiver::{ReceiverConfig, RunningReceiver, Store};
 use reqsync_runtime::config::Config;
 use reqsync_runtime::pipeline::{Delivery, Progress, RunOptions};
-use reqsync_runtime::reqcheck::{Credentials, Secret};
+use reqsync_runtime::reqcheck::{Credentials, ReqCheckClient, Secret};
 use reqsync_seeder::{SeedOptions, SyntheticOptions, seed_sqlite};
 
 use super::exit::{self, Failure, OrExit};
@@ -31,57 +31,22 @@ pub struct DemoArgs {
 
 pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     let dir = &args.dir;
-    reqsync_private_fs::create_dir_all(dir)
-        .or_exit(exit::CONFIG, "cannot create the demo folder")?;
-    let clinic = dir.join("clinic.db");
-    let received = dir.join("receiver.db");
-    for f in [&clinic, &received] {
-        if f.exists() {
-            std::fs::remove_file(f)
-                .or_exit(exit::CONFIG, "cannot remove the previous demo database")?;
-        }
-    }
+    let (clinic, received) = fresh_databases(dir)?;
 
     println!("== 1. clinic database: {}", clinic.display());
-    let seeded = seed_sqlite(
-        &clinic,
-        &SeedOptions {
-            kcmo: true,
-            cdsi: false,
-            synthetic: (args.synthetic > 0)
-                .then(|| SyntheticOptions::new(args.synthetic, args.seed)),
-        },
-    )
-    .or_exit(exit::SOURCE, "seeding the demo database failed")?;
-    println!("{seeded}");
+    seed_clinic(&clinic, &args)?;
 
     // A throwaway password for this process only: the receiver and the client share it in
     // memory, so no secret is written anywhere.
     let password = random_password();
-    let running = reqsync_receiver::start(ReceiverConfig {
-        listen: "127.0.0.1:0"
-            .parse()
-            .or_exit(exit::INTERNAL, "bad listen address")?,
-        db_path: received.clone(),
-        username: "demo".into(),
-        password: password.clone(),
-        tls: None,
-        faults: reqsync_receiver::Faults::default(),
-    })
-    .await
-    .or_exit(exit::DELIVERY, "cannot start the development receiver")?;
+    let running = start_receiver(&received, &password).await?;
     println!(
         "\n== 2. development receiver at {} (database {})",
         running.base_url(),
         received.display()
     );
 
-    reqsync_project::write_project(dir, "sqlite://clinic.db", &running.base_url(), true)
-        .or_exit(exit::CONFIG, "cannot write the demo project")?;
-    let config = Config::load(&dir.join("reqsync.toml"))
-        .or_exit(exit::CONFIG, "cannot load the demo config")?;
-    // The syncs are audited as `reqsync run` audits them.
-    reqsync_runtime::audit::open(&config.audit_file).map_err(|e| Failure::new(exit::CONFIG, e))?;
+    let config = write_project(dir, &running)?;
     let audit_file = config.audit_file.clone();
     let credentials = Credentials {
         username: "demo".into(),
@@ -90,14 +55,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     let client = super::run::client(&config, credentials)?;
 
     println!("\n== 3. first sync (ReqCheck has nothing yet: full extract)");
-    let first = super::run::execute(
-        config.clone(),
-        Delivery::ReqCheck(client.clone()),
-        &RunOptions::default(),
-        &Progress::auto(),
-    )
-    .await?;
-    print!("{first}");
+    sync(config.clone(), &client).await?;
 
     println!(
         "\n== 4. the clinic changes a few rows: a corrected name, a new dose, a corrected dose"
@@ -107,35 +65,14 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     println!("changed patients {touched:?}");
 
     println!("\n== 5. incremental sync (window from ReqCheck's heartbeat)");
-    let second = super::run::execute(
-        config,
-        Delivery::ReqCheck(client),
-        &RunOptions::default(),
-        &Progress::auto(),
-    )
-    .await?;
-    print!("{second}");
+    sync(config, &client).await?;
 
     println!("\n== 6. what the receiver holds");
     let dump = Store::open_read_only(&received)
         .and_then(|s| s.dump())
         .or_exit(exit::INTERNAL, "cannot read the receiver database")?;
     print!("{}", dump.summary());
-    reqsync_runtime::audit::flush();
-    match reqsync_runtime::audit::verify_file(&audit_file) {
-        Ok(reqsync_runtime::audit::Verdict::Intact(summary)) => println!(
-            "audit trail {}: {} entries, chain intact (`reqsync audit verify` checks it)",
-            audit_file.display(),
-            summary.entries
-        ),
-        Ok(reqsync_runtime::audit::Verdict::Broken { at, .. }) => {
-            return Err(Failure::new(
-                exit::AUDIT_BROKEN,
-                anyhow::anyhow!("the demo's audit trail is broken at {at}"),
-            ));
-        }
-        Err(e) => return Err(Failure::new(exit::AUDIT_BROKEN, e)),
-    }
+    verify_audit_trail(&audit_file)?;
     println!(
         "\nproject folder: {} (see `reqsync receiver dump --db {} --json` for the records)",
         dir.display(),
@@ -148,9 +85,101 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// Creates the demo folder and removes the databases an earlier demo left in it; returns the
+/// paths of the clinic's and the receiver's databases.
+fn fresh_databases(dir: &Path) -> Result<(PathBuf, PathBuf), Failure> {
+    reqsync_private_fs::create_dir_all(dir)
+        .or_exit(exit::CONFIG, "cannot create the demo folder")?;
+    let clinic = dir.join("clinic.db");
+    let received = dir.join("receiver.db");
+    for f in [&clinic, &received] {
+        if f.exists() {
+            std::fs::remove_file(f)
+                .or_exit(exit::CONFIG, "cannot remove the previous demo database")?;
+        }
+    }
+    Ok((clinic, received))
+}
+
+/// Seeds the clinic database with the KCMO patients and the synthetic ones asked for.
+fn seed_clinic(clinic: &Path, args: &DemoArgs) -> Result<(), Failure> {
+    let seeded = seed_sqlite(
+        clinic,
+        &SeedOptions {
+            kcmo: true,
+            cdsi: false,
+            synthetic: (args.synthetic > 0)
+                .then(|| SyntheticOptions::new(args.synthetic, args.seed)),
+        },
+    )
+    .or_exit(exit::SOURCE, "seeding the demo database failed")?;
+    println!("{seeded}");
+    Ok(())
+}
+
+/// The development receiver on a free loopback port, storing into `db_path`.
+async fn start_receiver(db_path: &Path, password: &str) -> Result<RunningReceiver, Failure> {
+    reqsync_receiver::start(ReceiverConfig {
+        listen: "127.0.0.1:0"
+            .parse()
+            .or_exit(exit::INTERNAL, "bad listen address")?,
+        db_path: db_path.to_path_buf(),
+        username: "demo".into(),
+        password: password.to_owned(),
+        tls: None,
+        faults: reqsync_receiver::Faults::default(),
+    })
+    .await
+    .or_exit(exit::DELIVERY, "cannot start the development receiver")
+}
+
+/// Writes the project folder pointing at the clinic database and the receiver, and opens its
+/// audit trail: the syncs are audited as `reqsync run` audits them.
+fn write_project(dir: &Path, receiver: &RunningReceiver) -> Result<Config, Failure> {
+    reqsync_project::write_project(dir, "sqlite://clinic.db", &receiver.base_url(), true)
+        .or_exit(exit::CONFIG, "cannot write the demo project")?;
+    let config = Config::load(&dir.join("reqsync.toml"))
+        .or_exit(exit::CONFIG, "cannot load the demo config")?;
+    reqsync_runtime::audit::open(&config.audit_file).map_err(|e| Failure::new(exit::CONFIG, e))?;
+    Ok(config)
+}
+
+/// One sync of the demo project, as `reqsync run` does it; prints its report.
+async fn sync(config: Config, client: &ReqCheckClient) -> Result<(), Failure> {
+    let report = super::run::execute(
+        config,
+        Delivery::ReqCheck(client.clone()),
+        &RunOptions::default(),
+        &Progress::auto(),
+    )
+    .await?;
+    print!("{report}");
+    Ok(())
+}
+
+/// Checks the chain of the audit trail both syncs wrote, and says so.
+fn verify_audit_trail(audit_file: &Path) -> Result<(), Failure> {
+    reqsync_runtime::audit::flush();
+    match reqsync_runtime::audit::verify_file(audit_file) {
+        Ok(reqsync_runtime::audit::Verdict::Intact(summary)) => {
+            println!(
+                "audit trail {}: {} entries, chain intact (`reqsync audit verify` checks it)",
+                audit_file.display(),
+                summary.entries
+            );
+            Ok(())
+        }
+        Ok(reqsync_runtime::audit::Verdict::Broken { at, .. }) => Err(Failure::new(
+            exit::AUDIT_BROKEN,
+            anyhow::anyhow!("the demo's audit trail is broken at {at}"),
+        )),
+        Err(e) => Err(Failure::new(exit::AUDIT_BROKEN, e)),
+    }
+}
+
 /// Applies the demo's source changes, stamped with the current clinic time; returns the
 /// patients they touch.
-fn change_source(path: &std::path::Path) -> rusqlite::Result<Vec<i64>> {
+fn change_source(path: &Path) -> rusqlite::Result<Vec<i64>> {
     let now = chrono::Utc::now()
         .with_timezone(&chrono_tz::America::Chicago)
         .naive_local();
