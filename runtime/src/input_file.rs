@@ -24,7 +24,7 @@ pub const QUERY: InputKind = InputKind {
     max_bytes: MIB,
 };
 /// A payload template: the default ones are under 2 KiB.
-pub const TEMPLATE: InputKind = InputKind {
+pub(crate) const TEMPLATE: InputKind = InputKind {
     what: "template",
     max_bytes: MIB,
 };
@@ -41,7 +41,7 @@ pub const CONFIG: InputKind = InputKind {
 };
 /// A PEM file of CA certificates (`ca_file`, `sslrootcert`): a few kilobytes, a whole
 /// system bundle about 200 KiB.
-pub const CERTIFICATES: InputKind = InputKind {
+pub(crate) const CERTIFICATES: InputKind = InputKind {
     what: "CA certificate file",
     max_bytes: 4 * MIB,
 };
@@ -153,7 +153,7 @@ pub fn open(
 }
 
 /// A read of `path` that failed, as an error naming the file and what it is.
-pub fn io_error(path: &Path, kind: InputKind, e: std::io::Error) -> InputFileError {
+pub(crate) fn io_error(path: &Path, kind: InputKind, e: std::io::Error) -> InputFileError {
     InputFileError::Io {
         what: kind.what,
         path: path.to_path_buf(),
@@ -180,7 +180,7 @@ pub fn read_to_string(path: &Path, kind: InputKind) -> Result<String, InputFileE
 
 /// Whether `a` and `b` are the same file (through links, `..` or another spelling); false when
 /// either cannot be looked at.
-pub fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     same_file::is_same_file(a, b).unwrap_or(false)
 }
 

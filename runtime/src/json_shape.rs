@@ -44,7 +44,7 @@ macro_rules! scalars_answer {
 
 /// The keys of one JSON object in text order, each with whether its value is `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ObjectKeys<'a> {
+pub(crate) struct ObjectKeys<'a> {
     pub keys: Vec<(Cow<'a, str>, bool)>,
 }
 
@@ -56,7 +56,7 @@ impl ObjectKeys<'_> {
 
     /// Whether the object has `key` with a value other than `null` (the last occurrence of a
     /// repeated key counts, as it does for every JSON parser that keeps one).
-    pub fn has_non_null(&self, key: &str) -> bool {
+    pub(crate) fn has_non_null(&self, key: &str) -> bool {
         self.keys
             .iter()
             .rev()
@@ -90,7 +90,7 @@ pub enum Shape<'a> {
 
 /// A request body: an object whose `key` holds an array of records.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyShape<'a> {
+pub(crate) enum BodyShape<'a> {
     /// The body is not a JSON object.
     NotObject,
     /// The body is an object without the key.
@@ -115,7 +115,7 @@ pub fn shape(text: &str) -> Result<Shape<'_>, serde_json::Error> {
 }
 
 /// Reads `text` as a request body whose records are under `key`.
-pub fn body_shape<'a>(text: &'a str, key: &str) -> Result<BodyShape<'a>, serde_json::Error> {
+pub(crate) fn body_shape<'a>(text: &'a str, key: &str) -> Result<BodyShape<'a>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let shape = (&mut de).deserialize_any(BodyVisitor { key })?;
     de.end()?;
@@ -124,7 +124,7 @@ pub fn body_shape<'a>(text: &'a str, key: &str) -> Result<BodyShape<'a>, serde_j
 
 /// One element of a body's records array, as [`body_elements`] hands it over.
 #[derive(Debug)]
-pub enum Element<'k, 'a> {
+pub(crate) enum Element<'k, 'a> {
     /// An object, with its keys.
     Object(&'k ObjectKeys<'a>),
     /// A string, with its value.
@@ -138,7 +138,7 @@ pub enum Element<'k, 'a> {
 /// `Some(n)`: the array had `n` elements. `None`: the body is not an object, lacks the key,
 /// holds something other than an array there, or has the key more than once (then `each` may
 /// have seen the elements of more than one array).
-pub fn body_elements<'a>(
+pub(crate) fn body_elements<'a>(
     text: &'a str,
     key: &str,
     mut each: impl FnMut(Element<'_, 'a>),

@@ -12,7 +12,7 @@ pub fn native(path: &Path) -> PathBuf {
 }
 
 /// `relative` under `base` (unless absolute), spelled the platform's way.
-pub fn resolve(base: &Path, relative: &Path) -> PathBuf {
+pub(crate) fn resolve(base: &Path, relative: &Path) -> PathBuf {
     if relative.is_relative() {
         native(&base.join(relative))
     } else {

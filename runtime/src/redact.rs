@@ -12,7 +12,7 @@ use std::fmt::{self, Write as _};
 
 /// What is written for text that is not `scheme://…` at all, e.g. an ADO-style connection
 /// string (`Server=db;User Id=sa;Password=…`): there is no telling where a secret is in it.
-pub const NOT_A_URL: &str = "(not a URL; not shown, as it may hold a password)";
+pub(crate) const NOT_A_URL: &str = "(not a URL; not shown, as it may hold a password)";
 
 /// Displays a URL without its user part (replaced by `***`), its query and its fragment
 /// (replaced by `?…` / `#…`), and without anything after a `;` (a JDBC-style parameter list).

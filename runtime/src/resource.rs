@@ -6,12 +6,12 @@
 //! run lock that cannot be opened is not "another run is in progress").
 
 /// What to do about it, for messages.
-pub const FILE_LIMIT_ADVICE: &str = "raise the open-file limit (`ulimit -n`, or `LimitNOFILE=` \
+pub(crate) const FILE_LIMIT_ADVICE: &str = "raise the open-file limit (`ulimit -n`, or `LimitNOFILE=` \
      in a systemd unit) or look for what holds so many files and sockets open \
      (`ls /proc/PID/fd`)";
 
 /// Whether `e` is the process or the system running out of file descriptors.
-pub fn out_of_file_descriptors(e: &std::io::Error) -> bool {
+pub(crate) fn out_of_file_descriptors(e: &std::io::Error) -> bool {
     #[cfg(unix)]
     {
         use rustix::io::Errno;

@@ -44,7 +44,7 @@ mod windows;
 pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
 /// The store folder's name beside the config file, unless `[secrets] dir` says otherwise.
-pub const DEFAULT_DIR: &str = "secrets";
+pub(crate) const DEFAULT_DIR: &str = "secrets";
 
 /// The longest secret name: a file name on every file system, with room for `.dpapi`.
 const MAX_NAME_LEN: usize = 128;
@@ -304,7 +304,7 @@ impl SecretStore {
     }
 
     /// Where `name` is read from when `$CREDENTIALS_DIRECTORY` is `credentials_directory`.
-    pub fn locate_with(
+    pub(crate) fn locate_with(
         &self,
         name: &SecretName,
         credentials_directory: Option<OsString>,

@@ -42,7 +42,7 @@ pub struct Link {
 
 impl Link {
     /// Before the first entry: the next one gets seq 1 and `prev` = [`GENESIS`].
-    pub fn genesis() -> Self {
+    pub(crate) fn genesis() -> Self {
         Link {
             seq: 0,
             hash: GENESIS.to_string(),

@@ -54,7 +54,7 @@ impl AuditLayer {
     }
 
     /// This layer behind the audit filter.
-    pub fn filtered<S>(self) -> Filtered<AuditLayer, AuditFilter, S>
+    pub(crate) fn filtered<S>(self) -> Filtered<AuditLayer, AuditFilter, S>
     where
         S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {

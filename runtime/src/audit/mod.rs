@@ -54,7 +54,7 @@ pub use writer::{AuditWriter, RESERVED};
 pub const TARGET: &str = "reqsync::audit";
 
 /// One entry as read back: a flat JSON object.
-pub type Entry = serde_json::Map<String, serde_json::Value>;
+pub(crate) type Entry = serde_json::Map<String, serde_json::Value>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -137,7 +137,8 @@ pub fn close() {
 }
 
 /// The file audit events currently go to, if any.
-pub fn current_path() -> Option<PathBuf> {
+#[cfg(test)]
+pub(crate) fn current_path() -> Option<PathBuf> {
     current().map(|w| w.path().to_path_buf())
 }
 

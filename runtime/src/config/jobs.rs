@@ -63,7 +63,7 @@ pub struct JobConfig {
 
 impl JobConfig {
     /// The endpoint this job posts to: configured, or the one of the module's record type.
-    pub fn endpoint_for(&self, target: &Target) -> String {
+    pub(crate) fn endpoint_for(&self, target: &Target) -> String {
         self.endpoint
             .clone()
             .unwrap_or_else(|| target.endpoint.to_string())

@@ -45,7 +45,7 @@ pub use sync::{
 };
 
 /// The audit trail, relative to the config file.
-pub const DEFAULT_AUDIT_FILE: &str = ".reqsync/audit.jsonl";
+pub(crate) const DEFAULT_AUDIT_FILE: &str = ".reqsync/audit.jsonl";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -214,7 +214,7 @@ impl Config {
     /// The files this config reads a secret from: ReqCheck's and the proxy's username and
     /// password files, the source URL's `password_file`, every file of the secret store, and
     /// where systemd's credentials of the secrets it names are.
-    pub fn secret_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn secret_files(&self) -> Vec<PathBuf> {
         let proxy = self
             .reqcheck
             .proxy_credentials

@@ -141,7 +141,7 @@ impl Metrics {
         self.running.set(1);
     }
 
-    pub fn skipped_tick(&self, job: &str) {
+    pub(crate) fn skipped_tick(&self, job: &str) {
         self.skipped_ticks
             .get_or_create(&JobLabel { job: job.into() })
             .inc();

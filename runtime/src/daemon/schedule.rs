@@ -60,7 +60,7 @@ impl Schedule {
     /// The first fire time strictly after `after`, with the fields read as wall-clock time in
     /// `tz`. A time skipped when clocks spring forward fires at the first valid moment after the
     /// gap; a time repeated when they fall back fires once (croner's handling of DST).
-    pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         self.cron
             .find_next_occurrence(&after.with_timezone(&tz), false)
             .ok()

@@ -224,7 +224,8 @@ pub struct TokioClock {
 }
 
 impl TokioClock {
-    pub fn starting_at(base: DateTime<Utc>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn starting_at(base: DateTime<Utc>) -> Self {
         Self {
             base,
             start: tokio::time::Instant::now(),

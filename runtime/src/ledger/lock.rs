@@ -77,7 +77,7 @@ impl RunLock {
     /// Whether some process holds the lock now, asked with a shared lock that is let go at
     /// once: a run starting in that instant finds the lock taken and says "busy", so this is
     /// asked only when the ledger shows a run that may still be going.
-    pub fn is_held(state_dir: &Path) -> std::io::Result<bool> {
+    pub(crate) fn is_held(state_dir: &Path) -> std::io::Result<bool> {
         let path = state_dir.join("run.lock");
         let file = match File::open(&path) {
             Ok(file) => file,

@@ -34,7 +34,7 @@ pub use runs::{
 pub use window::JobHistory;
 
 /// The row id of a run in the ledger.
-pub type RunId = i64;
+pub(crate) type RunId = i64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -73,7 +73,7 @@ pub struct Ledger {
 }
 
 /// The ledger's file inside a state folder.
-pub fn ledger_path(state_dir: &Path) -> PathBuf {
+pub(crate) fn ledger_path(state_dir: &Path) -> PathBuf {
     state_dir.join("ledger.db")
 }
 

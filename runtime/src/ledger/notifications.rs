@@ -80,7 +80,7 @@ pub struct NotificationRecord {
 impl Ledger {
     /// Creates the notification state if it does not exist yet, starting after the newest run
     /// in the ledger: turning notifications on does not send notices about old runs.
-    pub fn notify_init(&self, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    pub(crate) fn notify_init(&self, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.with(|c| {
             c.execute(
                 "INSERT OR IGNORE INTO notify_state (id, created_at, last_run)
@@ -94,7 +94,7 @@ impl Ledger {
     /// One round of detection: reads a [`NotifySnapshot`], lets `decide` turn it into the new
     /// state and the notices to send, and writes both, all in one write transaction. `channels`
     /// are the configured channels; each notice gets an outbox row per channel.
-    pub fn notify_round(
+    pub(crate) fn notify_round(
         &self,
         now: DateTime<Utc>,
         channels: &[String],
@@ -171,8 +171,10 @@ impl Ledger {
         })
     }
 
-    /// Puts one notice in the outbox for each channel (`reqsync notify test`).
-    pub fn notification_add(
+    /// Puts one notice in the outbox for each channel (the ledger's tests; runs fill the
+    /// outbox through [`Ledger::notify_round`]).
+    #[cfg(test)]
+    pub(crate) fn notification_add(
         &self,
         now: DateTime<Utc>,
         channels: &[String],
@@ -198,7 +200,7 @@ impl Ledger {
     }
 
     /// The outbox rows neither delivered nor given up, oldest first.
-    pub fn notifications_pending(&self) -> Result<Vec<PendingNotification>, LedgerError> {
+    pub(crate) fn notifications_pending(&self) -> Result<Vec<PendingNotification>, LedgerError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, event, channel, created_at, notice, attempts FROM notifications
@@ -221,7 +223,7 @@ impl Ledger {
 
     /// Takes an outbox row for delivery until `until`: `false` when another process (a
     /// `reqsync run` while the daemon checks) has it, so the notice is not sent twice.
-    pub fn notification_claim(
+    pub(crate) fn notification_claim(
         &self,
         id: i64,
         now: DateTime<Utc>,
@@ -240,7 +242,7 @@ impl Ledger {
 
     /// Records an attempt to deliver an outbox row: delivered, or failed with `error` (a
     /// message without secrets or row values).
-    pub fn notification_attempted(
+    pub(crate) fn notification_attempted(
         &self,
         id: i64,
         now: DateTime<Utc>,
@@ -259,7 +261,7 @@ impl Ledger {
     }
 
     /// Stops retrying an outbox row (too old, or its channel is no longer configured).
-    pub fn notification_given_up(
+    pub(crate) fn notification_given_up(
         &self,
         id: i64,
         now: DateTime<Utc>,
@@ -301,7 +303,8 @@ impl Ledger {
     }
 
     /// The notification state, if notifications were ever set up.
-    pub fn notify_state(&self) -> Result<Option<NotifyState>, LedgerError> {
+    #[cfg(test)]
+    pub(crate) fn notify_state(&self) -> Result<Option<NotifyState>, LedgerError> {
         self.with(|c| read_state(c))
     }
 }

@@ -92,7 +92,7 @@ fn job_run_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRunSummary> {
 
 impl Ledger {
     /// The job's last run, last complete run and open quarantine.
-    pub fn job_overview(&self, job: &str) -> Result<JobOverview, LedgerError> {
+    pub(crate) fn job_overview(&self, job: &str) -> Result<JobOverview, LedgerError> {
         self.with(|c| {
             let newest = |extra: &str| {
                 c.query_row(
@@ -142,7 +142,11 @@ impl Ledger {
 
     /// Rows the job's last complete read of the same breadth read — everything (`full`) or a
     /// window — by a sync or a dry run: what the progress line expects this time.
-    pub fn last_complete_read(&self, job: &str, full: bool) -> Result<Option<u64>, LedgerError> {
+    pub(crate) fn last_complete_read(
+        &self,
+        job: &str,
+        full: bool,
+    ) -> Result<Option<u64>, LedgerError> {
         self.with(|c| {
             c.query_row(
                 "SELECT j.read FROM job_runs j JOIN runs r ON r.id = j.run_id
@@ -159,7 +163,10 @@ impl Ledger {
 
     /// Each `sync` and `full` run started at or after `since`, oldest first, with the sums of
     /// its jobs' sent and rejected rows.
-    pub fn run_totals_since(&self, since: DateTime<Utc>) -> Result<Vec<RunTotals>, LedgerError> {
+    pub(crate) fn run_totals_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RunTotals>, LedgerError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT r.id, r.kind, r.status, r.started_at,
@@ -184,7 +191,7 @@ impl Ledger {
     }
 
     /// Open quarantine entries by job and finding code, most entries first.
-    pub fn open_quarantine_by_code(&self) -> Result<Vec<QuarantineCount>, LedgerError> {
+    pub(crate) fn open_quarantine_by_code(&self) -> Result<Vec<QuarantineCount>, LedgerError> {
         let findings: Vec<(String, String)> = self.with(|c| {
             let mut stmt =
                 c.prepare("SELECT job, findings FROM quarantine WHERE resolved_at IS NULL")?;

@@ -131,7 +131,7 @@ impl Ledger {
 
     /// Keys of open entries without a group: rows of patient jobs (dose rows always belong
     /// to a patient's group).
-    pub fn open_ungrouped_quarantine_keys(&self) -> Result<HashSet<String>, LedgerError> {
+    pub(crate) fn open_ungrouped_quarantine_keys(&self) -> Result<HashSet<String>, LedgerError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT row_key FROM quarantine WHERE group_key IS NULL AND resolved_at IS NULL",
@@ -141,7 +141,7 @@ impl Ledger {
     }
 
     /// Marks entries resolved: their rows passed the transform in `run`.
-    pub fn resolve_quarantined(
+    pub(crate) fn resolve_quarantined(
         &self,
         run: RunId,
         job: &str,

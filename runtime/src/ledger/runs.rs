@@ -103,7 +103,7 @@ pub fn stamp(at: DateTime<Utc>) -> String {
 }
 
 /// A window start as the ledger stores it (clinic local time).
-pub fn local_stamp(at: NaiveDateTime) -> String {
+pub(crate) fn local_stamp(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
 }
 
@@ -243,7 +243,11 @@ impl Ledger {
         })
     }
 
-    pub fn set_heartbeat(&self, run: RunId, heartbeat: Option<&str>) -> Result<(), LedgerError> {
+    pub(crate) fn set_heartbeat(
+        &self,
+        run: RunId,
+        heartbeat: Option<&str>,
+    ) -> Result<(), LedgerError> {
         self.with(|c| {
             c.execute(
                 "UPDATE runs SET heartbeat = ?2 WHERE id = ?1",
@@ -309,7 +313,7 @@ impl Ledger {
         })
     }
 
-    pub fn request_answered(
+    pub(crate) fn request_answered(
         &self,
         run: RunId,
         job: &str,
@@ -351,7 +355,7 @@ impl Ledger {
         })
     }
 
-    pub fn finish_job(
+    pub(crate) fn finish_job(
         &self,
         run: RunId,
         job: &str,
@@ -382,7 +386,7 @@ impl Ledger {
 
     /// Closes the run; its jobs that never got to run (a job before them failed) take the
     /// run's status, so they count as unfinished.
-    pub fn finish_run(
+    pub(crate) fn finish_run(
         &self,
         run: RunId,
         status: RunStatus,

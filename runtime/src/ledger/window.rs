@@ -31,7 +31,7 @@ pub struct JobHistory {
 
 impl JobHistory {
     /// The latest start that cannot skip a row, in clinic local time; `None` without history.
-    pub fn resume_start(
+    pub(crate) fn resume_start(
         &self,
         look_back: chrono::Duration,
         clinic_tz: Tz,
@@ -57,7 +57,7 @@ impl JobHistory {
 /// state ([`WindowBasis::LastCompleteRun`]). [`WindowBasis::Ledger`] is the trap being avoided:
 /// ReqCheck received something after the last complete run finished (a run that then failed),
 /// or no run has completed yet.
-pub fn job_window(
+pub(crate) fn job_window(
     heartbeat_window: (NaiveDateTime, WindowBasis),
     heartbeat: Option<DateTime<FixedOffset>>,
     history: &JobHistory,

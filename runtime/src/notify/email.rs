@@ -15,7 +15,7 @@ use crate::reqcheck::Credentials;
 
 /// Checks an address (`ops@clinic.example` or `Clinic ops <ops@clinic.example>`) when the
 /// config loads; the reason does not quote it back.
-pub fn check_address(address: &str) -> Result<(), String> {
+pub(crate) fn check_address(address: &str) -> Result<(), String> {
     address
         .parse::<Mailbox>()
         .map(drop)

@@ -164,7 +164,7 @@ pub struct UnrecordedFailure {
 ///   was sent (dry runs, replays and runs stopped on shutdown are not looked at);
 /// - no complete run for `stale_after`: once per episode;
 /// - open quarantine entries past the threshold: once each time it is crossed.
-pub fn decide(
+pub(crate) fn decide(
     config: &NotifyConfig,
     origin: &Origin,
     snapshot: NotifySnapshot,

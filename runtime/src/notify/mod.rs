@@ -37,7 +37,7 @@ use webhook::WebhookUrlError;
 
 /// A notice still undelivered this long after it was recorded is dropped (with a warning):
 /// by then it is old news, and the ledger should not grow without bound for a dead channel.
-pub const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(3);
+pub(crate) const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(3);
 
 /// How long a process holds an outbox row it is delivering: past every attempt's timeout and
 /// backoff, so that a process that died mid-delivery does not keep the notice from others for

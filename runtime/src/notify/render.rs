@@ -110,7 +110,7 @@ fn next_step(notice: &Notice) -> String {
 }
 
 /// The body a webhook of `format` receives.
-pub fn webhook_body(notice: &Notice, format: WebhookFormat) -> Value {
+pub(crate) fn webhook_body(notice: &Notice, format: WebhookFormat) -> Value {
     match format {
         WebhookFormat::Json => {
             let mut value = serde_json::to_value(notice).unwrap_or_else(|_| json!({}));

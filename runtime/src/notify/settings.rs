@@ -12,11 +12,11 @@ use crate::config::{Context, Forms, Invalid, parse_duration, password_in_config,
 use crate::reqcheck::{CredentialsSource, CredentialsSources};
 
 /// The default of `quarantine_threshold`.
-pub const DEFAULT_QUARANTINE_THRESHOLD: u64 = 100;
+pub(crate) const DEFAULT_QUARANTINE_THRESHOLD: u64 = 100;
 /// The default of `[notify.email] timeout`: one message, connection included.
-pub const DEFAULT_EMAIL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_EMAIL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default of `[[notify.webhook]] timeout`, per request.
-pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `[notify]`
 #[derive(Debug, Default, Deserialize)]
@@ -90,7 +90,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every event `on` may name (all of them are the default).
-    pub const CONFIGURABLE: [EventKind; 5] = [
+    pub(crate) const CONFIGURABLE: [EventKind; 5] = [
         EventKind::RunFailed,
         EventKind::PartialFailure,
         EventKind::Quarantine,
@@ -142,7 +142,7 @@ pub enum SmtpTls {
 impl SmtpTls {
     /// The port a server speaking this way listens on, unless `port` says otherwise: the
     /// submission port for STARTTLS, SMTPS's for implicit TLS.
-    pub fn default_port(self) -> u16 {
+    pub(crate) fn default_port(self) -> u16 {
         match self {
             SmtpTls::StartTls => 587,
             SmtpTls::Tls => 465,
@@ -217,12 +217,12 @@ pub struct WebhookConfig {
 }
 
 impl NotifyConfig {
-    pub fn enabled(&self, kind: EventKind) -> bool {
+    pub(crate) fn enabled(&self, kind: EventKind) -> bool {
         kind == EventKind::Test || self.on.contains(&kind)
     }
 
     /// The files a secret is read from (the config refuses them as queries or templates).
-    pub fn secret_sources(&self) -> Vec<&CredentialsSource> {
+    pub(crate) fn secret_sources(&self) -> Vec<&CredentialsSource> {
         let mut sources = Vec::new();
         if let Some(login) = self.email.as_ref().and_then(|e| e.login.as_ref()) {
             sources.push(&login.username);

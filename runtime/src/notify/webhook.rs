@@ -24,7 +24,7 @@ pub enum WebhookUrlError {
 }
 
 /// Checks a webhook URL: https, or http to loopback only (the rule ReqCheck's URL follows).
-pub fn check_url(text: &str) -> Result<reqwest::Url, WebhookUrlError> {
+pub(crate) fn check_url(text: &str) -> Result<reqwest::Url, WebhookUrlError> {
     let url = reqwest::Url::parse(text.trim()).map_err(|_| WebhookUrlError::NotAUrl)?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(WebhookUrlError::Credentials);

@@ -23,7 +23,7 @@ pub use crate::transform::Record;
 use crate::transform::{RowOutcome, Verdict};
 
 /// Skip code for rows held back because another row of their group was rejected.
-pub const GROUP_HELD_BACK: &str = "group-has-rejected-row";
+pub(crate) const GROUP_HELD_BACK: &str = "group-has-rejected-row";
 
 /// Counts of what happened to a job's rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -104,7 +104,7 @@ struct OpenGroup {
 }
 
 /// Turns row outcomes into request-sized lists of records.
-pub struct RequestBatcher {
+pub(crate) struct RequestBatcher {
     batch_size: usize,
     group_column: Option<String>,
     pending: Vec<Record>,

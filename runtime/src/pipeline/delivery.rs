@@ -27,7 +27,7 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    pub async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         job: &str,
         endpoint: &str,

@@ -712,7 +712,7 @@ impl RenderSide<'_> {
 }
 
 /// Skip code for doses held back because their patient is in the quarantine.
-pub const PATIENT_QUARANTINED: &str = "patient-quarantined";
+pub(crate) const PATIENT_QUARANTINED: &str = "patient-quarantined";
 
 /// A job's report while it runs, and what it learns about the quarantine.
 struct JobState {

@@ -46,7 +46,7 @@ impl Progress {
     }
 
     /// Whether anything is drawn: the expected total is looked up only then.
-    pub fn visible(&self) -> bool {
+    pub(crate) fn visible(&self) -> bool {
         self.visible
     }
 

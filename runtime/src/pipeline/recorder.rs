@@ -90,14 +90,14 @@ impl Recorder {
     /// Rows the job's last complete read of the same breadth read (everything, or a window),
     /// for the progress line's expected total; `None` when unknown, for a replay (it reads
     /// everything to keep a few), or when the ledger cannot say.
-    pub fn expected_rows(&self, job: &str, full: bool) -> Option<u64> {
+    pub(crate) fn expected_rows(&self, job: &str, full: bool) -> Option<u64> {
         if self.kind == RunKind::Replay {
             return None;
         }
         self.ledger.last_complete_read(job, full).ok().flatten()
     }
 
-    pub fn job_started(&self, report: &JobReport) -> Result<(), RunError> {
+    pub(crate) fn job_started(&self, report: &JobReport) -> Result<(), RunError> {
         let basis = serde_json::to_value(report.window_basis)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -122,7 +122,7 @@ impl Recorder {
     }
 
     /// Patients (rows of ungrouped jobs) in the quarantine, whatever their job.
-    pub fn quarantined_patients(&self) -> Result<HashSet<String>, RunError> {
+    pub(crate) fn quarantined_patients(&self) -> Result<HashSet<String>, RunError> {
         Ok(self.ledger.open_ungrouped_quarantine_keys()?)
     }
 
@@ -180,7 +180,7 @@ impl Recorder {
 
     /// Records the job's outcome, quarantines its rejected rows and resolves the entries whose
     /// rows passed. Returns how many entries were resolved.
-    pub fn job_finished(
+    pub(crate) fn job_finished(
         &self,
         report: &JobReport,
         passed: &HashSet<String>,

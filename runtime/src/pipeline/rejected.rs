@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// Bytes of packed rows (text and offsets) kept in memory before they go to the temporary
 /// file: about 1,800 rejected rows of the default modules.
-pub const SPILL_AT: usize = 128 << 10;
+pub(crate) const SPILL_AT: usize = 128 << 10;
 
 /// Rejected rows, in the order they were rejected.
 pub struct RejectedRows {
@@ -108,7 +108,8 @@ impl RejectedRows {
     }
 
     /// Bytes of rows held in memory.
-    pub fn bytes_in_memory(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bytes_in_memory(&self) -> usize {
         self.tail.bytes()
     }
 

@@ -57,7 +57,7 @@ pub struct JobReport {
 }
 
 impl JobReport {
-    pub fn records_sent(&self) -> usize {
+    pub(crate) fn records_sent(&self) -> usize {
         self.requests.iter().map(|r| r.records).sum()
     }
 

@@ -91,7 +91,7 @@ impl Sender<'_> {
     /// failure (or a cancellation) no new request leaves, the queue is closed, which stops the
     /// rendering side, and the requests already in flight are waited for, so that their
     /// answers reach the ledger and the report. The first failure in sending order is returned.
-    pub async fn send_all(
+    pub(crate) async fn send_all(
         &self,
         mut queue: mpsc::Receiver<RenderedRequest>,
         requests: &mut Vec<RequestReport>,

@@ -453,7 +453,7 @@ impl ReqCheckClient {
     /// cancelled ([`ClientError::RetryCancelled`]): a service shutting down stops within
     /// moments instead of waiting out a backoff of up to `max_delay` (or a `Retry-After`). An
     /// attempt already sent is never abandoned; its answer decides as usual.
-    pub async fn import_unless_cancelled(
+    pub(crate) async fn import_unless_cancelled(
         &self,
         endpoint: &str,
         body: Vec<u8>,

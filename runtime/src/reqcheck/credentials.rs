@@ -163,7 +163,7 @@ impl Credentials {
     }
 
     /// The SMTP server's login (`[notify.email] username_*`, `password_*`).
-    pub fn load_smtp(sources: &CredentialsSources) -> Result<Self, CredentialsError> {
+    pub(crate) fn load_smtp(sources: &CredentialsSources) -> Result<Self, CredentialsError> {
         Ok(Self {
             username: sources.username.read("smtp_username")?,
             password: Secret(sources.password.read("smtp_password")?),

@@ -96,7 +96,7 @@ impl ProxySetting {
 }
 
 /// Parses a proxy URL: `http` or `https`, a host, no user part, no path, query or fragment.
-pub fn parse_proxy_url(text: &str) -> Result<reqwest::Url, ProxyUrlError> {
+pub(crate) fn parse_proxy_url(text: &str) -> Result<reqwest::Url, ProxyUrlError> {
     let url = reqwest::Url::parse(text).map_err(|e| ProxyUrlError::NotAUrl {
         // The url crate's messages name the problem ("invalid port number"), not the text.
         reason: e.to_string(),
@@ -118,7 +118,7 @@ pub fn parse_proxy_url(text: &str) -> Result<reqwest::Url, ProxyUrlError> {
 /// they name none, the operating system's settings (reqwest's `system-proxy` feature: the
 /// Windows registry, macOS's SystemConfiguration). Read through hyper-util's matcher, the very
 /// code reqwest uses for its own system proxy, so both read them alike.
-pub struct SystemProxy {
+pub(crate) struct SystemProxy {
     matcher: Matcher,
     /// Whether `NO_PROXY`/`no_proxy` is set (even empty): then it alone decides about
     /// loopback, otherwise loopback is reached directly.
@@ -163,7 +163,12 @@ impl SystemProxy {
 
     /// Settings as if the environment held exactly these values (`HTTPS_PROXY`, `HTTP_PROXY`,
     /// `NO_PROXY`; `None` is unset), for tests that must not touch the process's environment.
-    pub fn from_values(https: Option<&str>, http: Option<&str>, no_proxy: Option<&str>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_values(
+        https: Option<&str>,
+        http: Option<&str>,
+        no_proxy: Option<&str>,
+    ) -> Self {
         let mut builder = Matcher::builder();
         if let Some(v) = https {
             builder = builder.https(v.to_string());
@@ -201,7 +206,7 @@ pub enum ProxyOrigin {
 
 impl ProxyOrigin {
     /// What a user changes to fix the proxy: the setting it came from, and the way out.
-    pub fn to_fix(&self) -> String {
+    pub(crate) fn to_fix(&self) -> String {
         match self {
             ProxyOrigin::Config => "`[reqcheck] proxy`".into(),
             other => format!(
@@ -308,7 +313,7 @@ pub enum ProxyError {
 /// Decides the route to `base` (ReqCheck's URL), and the `Proxy-Authorization` value to send
 /// the proxy, if any. `credentials` (from `[reqcheck] proxy_username_*`/`proxy_password_*`)
 /// take the place of any user part in a system proxy's URL.
-pub fn resolve(
+pub(crate) fn resolve(
     setting: &ProxySetting,
     credentials: Option<&Credentials>,
     base: &reqwest::Url,

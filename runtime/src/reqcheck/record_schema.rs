@@ -47,7 +47,7 @@ pub struct RecordSchema {
 
 impl RecordSchema {
     /// The schema of the record type `target` names (`patient_data` or `vaccine_dose_data`).
-    pub fn for_target(target: &str) -> Option<&'static RecordSchema> {
+    pub(crate) fn for_target(target: &str) -> Option<&'static RecordSchema> {
         static SCHEMAS: OnceLock<[RecordSchema; 2]> = OnceLock::new();
         let all = SCHEMAS.get_or_init(|| {
             [

@@ -41,7 +41,7 @@ impl Default for RetryPolicy {
 
 /// What went wrong with one attempt, as far as retrying is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// No connection could be made (refused, unreachable, DNS).
     Connect,
     /// The request or its answer took longer than the client's timeout.
@@ -75,7 +75,7 @@ impl FailureKind {
     /// the request itself is wrong and would be refused again; 401 in particular means the
     /// credentials are wrong, and hammering ReqCheck with them could lock the account (a
     /// proxy's 407 likewise). A 3xx (a redirect, never followed) would only redirect again.
-    pub fn is_transient(self) -> bool {
+    pub(crate) fn is_transient(self) -> bool {
         match self {
             FailureKind::Connect
             | FailureKind::Timeout
@@ -92,7 +92,7 @@ impl FailureKind {
 
     /// Only these answers carry a `Retry-After` worth obeying (RFC 9110 §10.2.3; ReqCheck's
     /// proxy sends it with 503 during maintenance, a rate limiter with 429).
-    pub fn honours_retry_after(self) -> bool {
+    pub(crate) fn honours_retry_after(self) -> bool {
         matches!(self, FailureKind::Status(429 | 503))
     }
 
@@ -123,7 +123,7 @@ impl FailureKind {
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Wait this long, then try again.
     Retry {
         delay: Duration,
@@ -136,7 +136,7 @@ pub enum Decision {
 
 /// Why no further attempt is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     /// The failure is not transient (4xx other than 408/429, TLS): report it as it is.
     NotTransient,
     /// `max_attempts` attempts were made.
@@ -148,7 +148,7 @@ pub enum StopReason {
 impl RetryPolicy {
     /// The upper bound of the wait after the `failed`-th failed attempt (1-based):
     /// `min(max_delay, initial_delay * 2^(failed-1))`.
-    pub fn backoff_ceiling(&self, failed: u32) -> Duration {
+    pub(crate) fn backoff_ceiling(&self, failed: u32) -> Duration {
         let doublings = failed.saturating_sub(1).min(63);
         let factor = 1u64 << doublings;
         let nanos = u64::try_from(self.initial_delay.as_nanos())
@@ -161,7 +161,7 @@ impl RetryPolicy {
     /// uniform wait in `[0, ceiling]`. It spreads out clients that failed together (every
     /// clinic's cron job hitting a ReqCheck that just came back) better than a fixed or
     /// "equal" jitter, at the same mean total wait.
-    pub fn jittered(&self, failed: u32, rng: &mut impl Rng) -> Duration {
+    pub(crate) fn jittered(&self, failed: u32, rng: &mut impl Rng) -> Duration {
         let ceiling = u64::try_from(self.backoff_ceiling(failed).as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(rng.random_range(0..=ceiling))
     }
@@ -177,7 +177,7 @@ impl RetryPolicy {
     ///
     /// Either wait is still bounded by `max_elapsed`: if it would end after that, the
     /// client gives up now rather than sleep for an attempt it may not start.
-    pub fn decide(
+    pub(crate) fn decide(
         &self,
         failed: u32,
         elapsed: Duration,
@@ -209,7 +209,7 @@ impl RetryPolicy {
 /// (`Wed, 21 Oct 2015 07:28:00 GMT`, and the obsolete forms RFC 9110 requires accepting). A
 /// date in the past means "now". `None` for a value that is neither: the header is then
 /// ignored and the usual backoff applies.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Beyond u64 seconds is "never"; saturate rather than reject.

@@ -26,7 +26,7 @@ pub struct Target {
     pub order: u8,
 }
 
-pub const PATIENT_DATA: Target = Target {
+pub(crate) const PATIENT_DATA: Target = Target {
     name: "patient_data",
     endpoint: "/patient_data",
     body_key: "patient_data",
@@ -61,7 +61,7 @@ pub const PATIENT_DATA: Target = Target {
     order: 0,
 };
 
-pub const VACCINE_DOSE_DATA: Target = Target {
+pub(crate) const VACCINE_DOSE_DATA: Target = Target {
     name: "vaccine_dose_data",
     endpoint: "/vaccine_dose_data",
     body_key: "vaccine_dose_data",

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 /// How far ReqCheck's clock may run ahead of this machine's before its heartbeat is refused:
 /// servers kept by NTP agree within seconds, and five minutes is Kerberos's long-standing
 /// default tolerance for the same question.
-pub const HEARTBEAT_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+pub(crate) const HEARTBEAT_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 /// ReqCheck says it received an import after this run started. A window from that would start
 /// in the future, select nothing, and (once the run counted as complete) make every later run
@@ -27,7 +27,7 @@ pub struct HeartbeatAhead {
 
 /// Refuses a heartbeat later than `run_started` plus [`HEARTBEAT_CLOCK_SKEW`]. An old one is
 /// harmless (it only widens the window) and passes.
-pub fn check_heartbeat(
+pub(crate) fn check_heartbeat(
     heartbeat: Option<DateTime<FixedOffset>>,
     run_started: DateTime<Utc>,
 ) -> Result<(), HeartbeatAhead> {

@@ -48,7 +48,7 @@ const ENTROPY: &[u8] = b"reqsync secret v1";
 
 /// Who may read a new secret file unless `--reader` says otherwise: what `reqsync service
 /// install` (the virtual account) and `reqsync schedule install` (NETWORK SERVICE) run as.
-pub const DEFAULT_READERS: [&str; 2] = [r"NT SERVICE\reqsync", "NETWORK SERVICE"];
+pub(crate) const DEFAULT_READERS: [&str; 2] = [r"NT SERVICE\reqsync", "NETWORK SERVICE"];
 
 /// The secret in `path`, decrypted.
 pub(super) fn read(name: &SecretName, path: &Path) -> Result<Vec<u8>, SecretStoreError> {

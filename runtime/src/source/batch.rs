@@ -50,7 +50,7 @@ impl Cell<'_> {
     }
 
     /// The owned value.
-    pub fn to_value(self) -> Value {
+    pub(crate) fn to_value(self) -> Value {
         match self {
             Cell::Null => Value::Null,
             Cell::Int(i) => Value::Int(i),
@@ -67,7 +67,7 @@ impl Cell<'_> {
 
 impl Value {
     /// The value as a [`Cell`] borrowing its text or bytes.
-    pub fn as_cell(&self) -> Cell<'_> {
+    pub(crate) fn as_cell(&self) -> Cell<'_> {
         match self {
             Value::Null => Cell::Null,
             Value::Int(i) => Cell::Int(*i),
@@ -109,7 +109,7 @@ impl RowBatch {
     /// values (and as much text) as it holds here when it takes its type, so a reader's
     /// columns grow once per batch rather than by doubling (which copied each column's
     /// buffers about twice over).
-    pub fn empty_like(&self) -> Self {
+    pub(crate) fn empty_like(&self) -> Self {
         Self {
             rows: 0,
             columns: self
@@ -551,7 +551,7 @@ pub(crate) mod testing {
 
     /// A batch of `rows` whose every column keeps its values one by one, as a column of mixed
     /// types does: what the conversion's per-value path reads.
-    pub fn mixed_from_rows(width: usize, rows: &[Vec<Value>]) -> RowBatch {
+    pub(crate) fn mixed_from_rows(width: usize, rows: &[Vec<Value>]) -> RowBatch {
         let mut batch = RowBatch::from_rows(width, rows.iter().cloned());
         for (index, column) in batch.columns.iter_mut().enumerate() {
             column.values = ColumnValues::Mixed(rows.iter().map(|r| r[index].clone()).collect());

@@ -34,7 +34,7 @@ const CHANNEL_DEPTH: usize = 2;
 /// the sandbox would cost several times its size in memory (a 50 MB name took the process
 /// past 500 MB before the module ran out of its own memory). The run stops naming the query,
 /// column, row and size.
-pub const MAX_VALUE_BYTES: usize = 16 << 20;
+pub(crate) const MAX_VALUE_BYTES: usize = 16 << 20;
 
 /// The reason for a value over [`MAX_VALUE_BYTES`]: its size only, never its contents.
 fn too_large(bytes: usize) -> String {
@@ -156,7 +156,7 @@ impl RowStream {
     }
 
     /// Blocking variant for callers on a plain thread.
-    pub fn blocking_next_batch(&mut self) -> Option<Result<RowBatch, SourceError>> {
+    pub(crate) fn blocking_next_batch(&mut self) -> Option<Result<RowBatch, SourceError>> {
         self.batches.blocking_recv()
     }
 }

@@ -88,7 +88,7 @@ impl SourceUrl {
     }
 
     /// Looks a `password_secret=` up in `store` (the config's `[secrets] dir`).
-    pub fn use_secret_store(&mut self, store: &SecretStore) {
+    pub(crate) fn use_secret_store(&mut self, store: &SecretStore) {
         let secret = match self {
             SourceUrl::Sqlite(_) => None,
             SourceUrl::Postgres(url) => match &mut url.password {

@@ -191,7 +191,7 @@ impl TransformInstance {
 
     /// Runs a converted batch the caller keeps (`reqsync transform test` runs each batch of
     /// generated rows three times): only its keys are copied.
-    pub fn process_borrowed(
+    pub(crate) fn process_borrowed(
         &mut self,
         converted: &ConvertedBatch,
         as_of: NaiveDate,

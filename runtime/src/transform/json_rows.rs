@@ -48,7 +48,7 @@ pub fn batch_from_json(
 /// Builds one batch from rows holding a value (or NULL) per declared input column, in
 /// declaration order: what `reqsync transform test` generates. The same batch as
 /// [`batch_from_json`] makes of the rows as objects, without copying each value into one.
-pub fn batch_from_values(
+pub(crate) fn batch_from_values(
     info: &ModuleInfo,
     rows: &[&[Option<Value>]],
 ) -> Result<ConvertedBatch, JsonRowError> {

@@ -67,17 +67,17 @@ pub struct RowOutcome {
 /// Finding codes the host itself puts on a row when the *module* misbehaved on it (field `*`
 /// or the offending field). Seeing one means the module, not the row, is at fault.
 pub mod host_codes {
-    pub const TRAP: &str = "transform-trap";
-    pub const TIMEOUT: &str = "transform-timeout";
-    pub const MEMORY_LIMIT: &str = "transform-memory-limit";
-    pub const OUTPUT_TOO_LARGE: &str = "transform-output-too-large";
-    pub const RECORD_SPAN_INVALID: &str = "record-span-invalid";
-    pub const FIELD_INDEX_INVALID: &str = "field-index-invalid";
-    pub const FIELD_VALUE_INVALID: &str = "field-value-invalid";
-    pub const FIELD_REPEATED: &str = "field-repeated";
+    pub(crate) const TRAP: &str = "transform-trap";
+    pub(crate) const TIMEOUT: &str = "transform-timeout";
+    pub(crate) const MEMORY_LIMIT: &str = "transform-memory-limit";
+    pub(crate) const OUTPUT_TOO_LARGE: &str = "transform-output-too-large";
+    pub(crate) const RECORD_SPAN_INVALID: &str = "record-span-invalid";
+    pub(crate) const FIELD_INDEX_INVALID: &str = "field-index-invalid";
+    pub(crate) const FIELD_VALUE_INVALID: &str = "field-value-invalid";
+    pub(crate) const FIELD_REPEATED: &str = "field-repeated";
     /// Also what the guest SDK rejects a row with when it writes a name it did not declare.
     pub const UNDECLARED_FIELD: &str = "undeclared-field";
-    pub const REQUIRED_FIELD_MISSING: &str = "required-field-missing";
+    pub(crate) const REQUIRED_FIELD_MISSING: &str = "required-field-missing";
     /// A text value with NUL or another control character (tab and line breaks aside): ReqCheck
     /// stores text in PostgreSQL, which refuses NUL, and the rest is never clinic data.
     pub const CONTROL_CHARACTER: &str = "control-character";

@@ -75,7 +75,7 @@ impl Record {
     /// The record as a body template sees it, sharing this record's allocation: a template
     /// value made with `Value::from_object` would be one more allocation per record rendered
     /// (a million in a million-dose sync).
-    pub fn to_template_value(&self) -> minijinja::Value {
+    pub(crate) fn to_template_value(&self) -> minijinja::Value {
         minijinja::Value::from_dyn_object(Arc::clone(&self.0))
     }
 }

@@ -40,7 +40,7 @@ pub struct ModuleSlot {
 
 /// A module file whose content is not the active version: a swap was refused.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RefusedVersion {
+pub(crate) struct RefusedVersion {
     /// The file's content (empty when it could not be read).
     pub sha256: String,
     pub refused_at: chrono::DateTime<chrono::Utc>,
@@ -210,7 +210,7 @@ impl ModuleRegistry {
 
     /// Compiles, validates and (if it passes) activates the current content of `path`.
     /// Blocking: call it off the batch path (the watcher does).
-    pub fn try_swap(&self, path: &Path) -> Option<SwapReport> {
+    pub(crate) fn try_swap(&self, path: &Path) -> Option<SwapReport> {
         let began = Instant::now();
         let slot = self
             .slots
@@ -434,7 +434,7 @@ fn canonical(path: &Path) -> PathBuf {
 
 /// The SHA-256 of the file at `path`, when it is one a module could be (a regular file within
 /// the module size cap): a path swapped for a device must not be read without end.
-pub fn module_file_sha256(path: &Path) -> Option<String> {
+pub(crate) fn module_file_sha256(path: &Path) -> Option<String> {
     use sha2::Digest;
     crate::input_file::read(path, crate::input_file::MODULE)
         .ok()

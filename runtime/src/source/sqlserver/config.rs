@@ -22,7 +22,7 @@ use crate::source::SourceError;
 /// Default SQL Server TCP port.
 pub const DEFAULT_PORT: u16 = 1433;
 /// Environment variable holding the login name when the URL names none.
-pub const DEFAULT_USER_ENV: &str = "REQSYNC_SQLSERVER_USER";
+pub(crate) const DEFAULT_USER_ENV: &str = "REQSYNC_SQLSERVER_USER";
 /// Environment variable holding the password unless `password_file` or `password_env` is given.
 pub const DEFAULT_PASSWORD_ENV: &str = "REQSYNC_SQLSERVER_PASSWORD";
 /// TCP connect plus prelogin, TLS and login. Long enough for a server across a WAN link, short
@@ -30,9 +30,9 @@ pub const DEFAULT_PASSWORD_ENV: &str = "REQSYNC_SQLSERVER_PASSWORD";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest the server may stay silent while a query runs (not a bound on the whole query: a
 /// sort over a large table may take minutes before the first row, a slow consumer never trips it).
-pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 /// What the server's session list (`sys.dm_exec_sessions.program_name`) shows.
-pub const DEFAULT_APPLICATION_NAME: &str = "reqsync";
+pub(crate) const DEFAULT_APPLICATION_NAME: &str = "reqsync";
 
 /// A parsed `sqlserver://` URL. Holds where secrets come from, never the secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl Auth {
     }
 
     /// The same, to point a `password_secret=` at the config's secret store.
-    pub fn credentials_mut(&mut self) -> Option<&mut Credentials> {
+    pub(crate) fn credentials_mut(&mut self) -> Option<&mut Credentials> {
         match self {
             Auth::Sql(c) | Auth::Windows(c) => Some(c),
             Auth::Integrated => None,
@@ -93,7 +93,7 @@ impl Auth {
     }
 
     /// Whether the server sees a Windows account (`auth=windows` or `auth=integrated`).
-    pub fn is_windows(&self) -> bool {
+    pub(crate) fn is_windows(&self) -> bool {
         !matches!(self, Auth::Sql(_))
     }
 }

@@ -56,7 +56,7 @@ const QUOTES_SQL_TEXT: &[u32] = &[102, 105, 156, 170, 1018];
 /// Why connecting failed, as a kind and a sentence ending in what to check. `user`: the login
 /// name or Windows account reqsync gave, `None` for the process's own identity
 /// (`auth=integrated`).
-pub fn connect_reason(
+pub(crate) fn connect_reason(
     url: &SqlServerUrl,
     user: Option<&str>,
     err: &tiberius::error::Error,
@@ -269,7 +269,7 @@ fn windows_handshake_text(auth: &Auth, detail: &str) -> String {
 }
 
 /// TCP-level failure: the host or port is wrong, or the network is in the way.
-pub fn tcp_reason(
+pub(crate) fn tcp_reason(
     url: &SqlServerUrl,
     addr: &str,
     err: &std::io::Error,
@@ -303,7 +303,7 @@ pub fn tcp_reason(
 }
 
 /// The SQL Browser service (named instances) did not answer.
-pub fn browser_reason(
+pub(crate) fn browser_reason(
     url: &SqlServerUrl,
     err: &tiberius::error::Error,
 ) -> (ConnectFailure, String) {
@@ -367,7 +367,7 @@ fn tls_reason(url: &SqlServerUrl, msg: &str) -> String {
 }
 
 /// Why a query failed, naming nothing from its rows.
-pub fn query_reason(err: &tiberius::error::Error, query_timeout: Duration) -> String {
+pub(crate) fn query_reason(err: &tiberius::error::Error, query_timeout: Duration) -> String {
     use tiberius::error::Error;
     match err {
         Error::Server(e) => server_message(e.code(), e.class(), e.line(), e.message()),
@@ -387,7 +387,7 @@ pub fn query_reason(err: &tiberius::error::Error, query_timeout: Duration) -> St
 }
 
 /// Why a statement that writes failed (the seed), naming nothing from its rows.
-pub fn write_reason(err: &tiberius::error::Error, query_timeout: Duration) -> String {
+pub(crate) fn write_reason(err: &tiberius::error::Error, query_timeout: Duration) -> String {
     use tiberius::error::Error;
     match err {
         Error::Server(e) => server_message(e.code(), e.class(), e.line(), e.message()),

@@ -54,7 +54,7 @@ pub fn declared_type(ty: ColumnType) -> &'static str {
 
 /// Binary column types. Transforms have no bytes column type, so a query returning one is
 /// refused before any row is read, naming the column (see `docs/CONFIG.md`).
-pub fn is_binary(ty: ColumnType) -> bool {
+pub(crate) fn is_binary(ty: ColumnType) -> bool {
     matches!(
         ty,
         ColumnType::BigVarBin | ColumnType::BigBinary | ColumnType::Image | ColumnType::Udt
@@ -63,7 +63,7 @@ pub fn is_binary(ty: ColumnType) -> bool {
 
 /// Converts one cell of a column of type `ty`. The error says what kind of value could not be
 /// converted, never the value.
-pub fn to_value(
+pub(crate) fn to_value(
     ty: ColumnType,
     data: &ColumnData<'static>,
     clinic_tz: Tz,
@@ -144,12 +144,12 @@ pub fn to_value(
 
 /// `money` arrives from tiberius as a float of its 1/10000 units; those units are exact below
 /// 2^53, i.e. for any amount under about 900 billion.
-pub fn money_text(v: f64) -> String {
+pub(crate) fn money_text(v: f64) -> String {
     decimal_text((v * 10_000.0).round() as i128, 4)
 }
 
 /// An unscaled integer and a scale as decimal text: (1234, 2) is `12.34`, (-5, 3) is `-0.005`.
-pub fn decimal_text(unscaled: i128, scale: u8) -> String {
+pub(crate) fn decimal_text(unscaled: i128, scale: u8) -> String {
     let digits = unscaled.unsigned_abs().to_string();
     let scale = usize::from(scale);
     let sign = if unscaled < 0 { "-" } else { "" };

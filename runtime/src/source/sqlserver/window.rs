@@ -17,7 +17,7 @@ use tiberius::time::{Date, DateTime, DateTime2, DateTimeOffset, SmallDateTime, T
 
 /// The SQL type the window start is bound as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowType {
+pub(crate) enum WindowType {
     /// `datetime`: 1/300 s, 1753-01-01 to 9999-12-31.
     DateTime,
     /// `smalldatetime`: minutes, 1900-01-01 to 2079-06-06.
@@ -34,7 +34,7 @@ pub enum WindowType {
 
 /// What the server's suggestion means for binding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Suggestion {
+pub(crate) enum Suggestion {
     Use(WindowType),
     /// A type the window start is not compared as (text, a number…): bound as `datetime2(7)`,
     /// which SQL Server converts the column to, with a warning naming the type.
@@ -43,11 +43,11 @@ pub enum Suggestion {
 
 impl WindowType {
     /// The default when the server cannot say: the most precise local type.
-    pub const FALLBACK: WindowType = WindowType::DateTime2(7);
+    pub(crate) const FALLBACK: WindowType = WindowType::DateTime2(7);
 
     /// Reads `suggested_system_type_name` of `sp_describe_undeclared_parameters`, e.g.
     /// `datetime`, `datetime2(3)`, `date`.
-    pub fn from_suggestion(name: &str) -> Suggestion {
+    pub(crate) fn from_suggestion(name: &str) -> Suggestion {
         let lower = name.trim().to_ascii_lowercase();
         let (base, arg) = match lower.split_once('(') {
             Some((b, a)) => (b.trim(), a.trim_end_matches(')').trim().parse::<u8>().ok()),

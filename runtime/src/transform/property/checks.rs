@@ -66,7 +66,8 @@ impl Property {
         }
     }
 
-    pub fn from_id(id: &str) -> Option<Property> {
+    #[cfg(test)]
+    pub(crate) fn from_id(id: &str) -> Option<Property> {
         Self::ALL.into_iter().find(|p| p.id() == id)
     }
 }
@@ -90,7 +91,7 @@ impl Violation {
 impl Violation {
     /// Whether `other` is the same failure for shrinking: the same property and, for a fault,
     /// the same host code (a row that traps does not shrink into one that times out).
-    pub fn same_failure(&self, other: &Violation) -> bool {
+    pub(crate) fn same_failure(&self, other: &Violation) -> bool {
         let code = |v: &Violation| {
             host_codes::ALL
                 .iter()

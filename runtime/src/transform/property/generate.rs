@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::transform::info::{ColumnKind, ColumnSpec, ModuleInfo, ValueHint};
 
 /// One generated row: a value (or NULL) per declared input column, in declaration order.
-pub type GeneratedRow = Vec<Option<Value>>;
+pub(crate) type GeneratedRow = Vec<Option<Value>>;
 
 /// A declaration the generator cannot work from (the module's own bug, reported before any row
 /// is generated).
@@ -35,14 +35,14 @@ pub struct HintError {
 
 /// Fixed edge values: boundaries tried for every column of a kind. Also the values a finding
 /// message may legitimately name (e.g. "before 1900-01-01"), see `checks`.
-pub const EDGE_DATES: &[&str] = &[
+pub(crate) const EDGE_DATES: &[&str] = &[
     "1900-01-01",
     "1899-12-31",
     "0001-01-01",
     "9999-12-31",
     "2000-02-29",
 ];
-pub const EDGE_INTEGERS: &[i64] = &[
+pub(crate) const EDGE_INTEGERS: &[i64] = &[
     0,
     -1,
     1,
@@ -423,7 +423,10 @@ pub fn rows(info: &ModuleInfo, as_of: NaiveDate) -> Result<BoxedStrategy<Generat
 /// It is the column's first plausible alternative simplified as far as it goes: a range's
 /// minimum, the first code, a dates hint's first day (at midnight, at the first offset, for a
 /// timestamp), the shortest text a pattern allows, `A` for name-like text.
-pub fn plainest_values(info: &ModuleInfo, as_of: NaiveDate) -> Result<Vec<Value>, HintError> {
+pub(crate) fn plainest_values(
+    info: &ModuleInfo,
+    as_of: NaiveDate,
+) -> Result<Vec<Value>, HintError> {
     info.input_columns
         .iter()
         .map(|spec| Ok(simplest(&ColumnPlan::new(spec)?.plausible(as_of))))
@@ -464,7 +467,7 @@ fn with_null(
 
 /// Groups (of 2 or more) of integer columns declaring identical hints: likely the same key seen
 /// twice, e.g. through a join.
-pub fn tie_groups(info: &ModuleInfo) -> Vec<Vec<usize>> {
+pub(crate) fn tie_groups(info: &ModuleInfo) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, c) in info.input_columns.iter().enumerate() {
         if c.kind != ColumnKind::Integer || c.hints.is_empty() {

@@ -42,10 +42,10 @@ use crate::reqcheck::record_schema::RecordSchema;
 /// Generated rows per call into the module. The per-call cost of the Python and JavaScript
 /// modules is mostly gone by a few dozen rows (docs/PERFORMANCE.md, "Property tests"); more
 /// rows per call only make a failing batch's row-by-row retry dearer.
-pub const GENERATED_BATCH_ROWS: usize = 50;
+pub(crate) const GENERATED_BATCH_ROWS: usize = 50;
 
 /// Rows per batch of the new-instance pass: the size of a sync's batches (`batch_size`).
-pub const SYNC_BATCH_ROWS: usize = 500;
+pub(crate) const SYNC_BATCH_ROWS: usize = 500;
 
 /// How often a row checked alone (while shrinking) gets a new instance to compare against, in
 /// rows.
@@ -819,7 +819,7 @@ fn shape(o: &RowOutcome) -> String {
 }
 
 /// The row as a JSON object keyed by column name (NULL columns included as `null`).
-pub fn row_object(info: &ModuleInfo, row: &GeneratedRow) -> Map<String, Value> {
+pub(crate) fn row_object(info: &ModuleInfo, row: &GeneratedRow) -> Map<String, Value> {
     info.input_columns
         .iter()
         .zip(row)

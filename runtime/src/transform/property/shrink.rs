@@ -24,11 +24,11 @@ use super::generate::GeneratedRow;
 /// only it does well (columns generated as one value, shrunk together); measured on a
 /// 13-column row failing on one column, it took 250–500 checks where the column pass alone
 /// reached the same row in about 30.
-pub const GENERATOR_CHECKS: u64 = 100;
+pub(crate) const GENERATOR_CHECKS: u64 = 100;
 
 /// Checks a whole shrink may spend: far above what the column pass needs (a few per column and
 /// round, a few dozen for a long text), so reaching it means something unforeseen.
-pub const MAX_CHECKS: u64 = 20_000;
+pub(crate) const MAX_CHECKS: u64 = 20_000;
 
 /// How shrinking went, reported with the failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
