@@ -105,7 +105,9 @@ pub fn init_files(
 fn default_filter(verbose: u8, quietness: Quietness) -> &'static str {
     // tiberius logs SQL Server's error messages (which can quote row values, e.g. a failed
     // conversion) at ERROR level and packet contents at TRACE: silenced, since the SQL Server
-    // source reports every failure itself, with PHI-free messages.
+    // source reports every failure itself, with PHI-free messages. A target directive matches
+    // by prefix, so `reqsync` covers every crate of the workspace (`reqsync_runtime`,
+    // `reqsync_receiver`, …) and `reqsync::audit` the audit trail's target.
     match verbose {
         0 => match quietness {
             Quietness::Run => "warn,reqsync=info,reqsync::audit=warn,tiberius=off",
