@@ -7,11 +7,6 @@ use std::path::PathBuf;
 #[path = "build/wasm_guests.rs"]
 mod wasm_guests;
 
-const GUESTS: [(&str, &str); 2] = [
-    ("transform-patients", "REQSYNC_PATIENTS_WASM"),
-    ("transform-vaccine-doses", "REQSYNC_VACCINE_DOSES_WASM"),
-];
-
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
@@ -22,5 +17,9 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-changed=build");
-    wasm_guests::build_guests(&root, &root.join("target").join("guests"), &GUESTS);
+    wasm_guests::build_guests(
+        &root,
+        &root.join("target").join("guests"),
+        &wasm_guests::DEFAULT_MODULES,
+    );
 }

@@ -8,6 +8,13 @@
 use std::path::Path;
 use std::process::Command;
 
+/// The default transform modules (package, the variable that hands its path to the crate):
+/// embedded by `reqsync-project`, loaded from their files by tests and benches.
+pub const DEFAULT_MODULES: [(&str, &str); 2] = [
+    ("transform-patients", "REQSYNC_PATIENTS_WASM"),
+    ("transform-vaccine-doses", "REQSYNC_VACCINE_DOSES_WASM"),
+];
+
 /// Builds `guests` (package, env var) of the workspace at `workspace` for `wasm32-wasip2` and
 /// hands each module's path to the crate in its variable.
 pub fn build_guests(workspace: &Path, target_dir: &Path, guests: &[(&str, &str)]) {

@@ -8,11 +8,7 @@ use std::path::PathBuf;
 #[path = "../../../project/build/wasm_guests.rs"]
 mod wasm_guests;
 
-const GUESTS: [(&str, &str); 12] = [
-    // The default modules (the same build as the one `reqsync-project` embeds): tests and
-    // benches load them from their files.
-    ("transform-patients", "REQSYNC_PATIENTS_WASM"),
-    ("transform-vaccine-doses", "REQSYNC_VACCINE_DOSES_WASM"),
+const GUESTS: [(&str, &str); 10] = [
     // Sandbox test modules.
     ("test-guest-hostile", "REQSYNC_TEST_GUEST_HOSTILE"),
     ("test-guest-capability", "REQSYNC_TEST_GUEST_CAPABILITY"),
@@ -57,6 +53,13 @@ fn main() {
         root.join("project/build").display()
     );
     let target_dir = root.join("target").join("guests");
-    wasm_guests::build_guests(&root, &target_dir, &GUESTS);
+    // The default modules too (the same build as the one `reqsync-project` embeds): tests and
+    // benches load them from their files.
+    let guests: Vec<_> = wasm_guests::DEFAULT_MODULES
+        .iter()
+        .chain(&GUESTS)
+        .copied()
+        .collect();
+    wasm_guests::build_guests(&root, &target_dir, &guests);
     wasm_guests::build_guests(&guests_dir.join("wit-v1"), &target_dir, &OUTSIDE_GUESTS);
 }
