@@ -51,6 +51,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     let credentials = Credentials {
         username: "demo".into(),
         password: Secret::new(password),
+        origin: None,
     };
     let client = super::run::client(&config, credentials)?;
 

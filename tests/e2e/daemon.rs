@@ -54,6 +54,7 @@ pub(crate) fn pipeline(world: &World) -> Pipeline {
     let credentials = Credentials {
         username: USER.into(),
         password: Secret::new(PASSWORD),
+        origin: None,
     };
     let client = ReqCheckClient::new(&config.reqcheck.url, credentials, &ClientOptions::default())
         .expect("client");

@@ -217,6 +217,7 @@ async fn a_timed_out_request_is_retried() {
     let credentials = Credentials {
         username: USER.into(),
         password: Secret::new(PASSWORD),
+        origin: None,
     };
     let options = ClientOptions {
         timeout: Duration::from_millis(500),
@@ -285,6 +286,7 @@ async fn plain_http_to_a_host_other_than_loopback_needs_the_opt_in() {
     let credentials = || Credentials {
         username: USER.into(),
         password: Secret::new(PASSWORD),
+        origin: None,
     };
     // Nothing is sent: the client refuses (or accepts) the URL when it is built.
     let refused = ReqCheckClient::new("http://192.0.2.1", credentials(), &ClientOptions::default())
@@ -447,6 +449,7 @@ async fn the_receiver_binary_logs_its_fault_plan_and_applies_it() {
     let credentials = Credentials {
         username: USER.into(),
         password: Secret::new(PASSWORD),
+        origin: None,
     };
     let options = ClientOptions {
         retry: fast(RetryPolicy::default()),

@@ -122,6 +122,7 @@ fn client_through(
         proxy_credentials: login.map(|(username, password)| Credentials {
             username: username.into(),
             password: Secret::new(password),
+            origin: None,
         }),
     };
     ReqCheckClient::new(
@@ -129,6 +130,7 @@ fn client_through(
         Credentials {
             username: USER.into(),
             password: Secret::new(PASSWORD),
+            origin: None,
         },
         &options,
     )

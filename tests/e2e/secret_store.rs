@@ -336,3 +336,35 @@ async fn a_source_password_secret_is_read_from_the_configs_secrets_dir() {
     );
     assert_eq!(world.dump().patients.len(), 21);
 }
+
+/// ReqCheck's 401 is reported naming where reqsync read what it sent, so an operator whose
+/// password is in the store is not sent to look for a `REQCHECK_PASSWORD` that was never used.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_stored_password_is_reported_naming_the_secret_not_the_environment() {
+    let world = World::kcmo().await;
+    use_stored_password(&world);
+    let wrong = "not-the-password-5150";
+    let out = reqsync(
+        &world,
+        &["secret", "set", "reqcheck"],
+        Some(&format!("{wrong}\n")),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
+
+    let out = reqsync(&world, &["run", "-vv"], None, None);
+    assert_eq!(out.status.code(), Some(6), "{}", printed(&out));
+    let said = printed(&out);
+    assert!(said.contains("refused the credentials (401)"), "{said}");
+    assert!(
+        said.contains("the user name in the environment variable REQCHECK_USERNAME"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the password in the stored secret `reqcheck`"),
+        "{said}"
+    );
+    assert!(!said.contains("REQCHECK_PASSWORD"), "{said}");
+    assert!(!said.contains(wrong), "{said}");
+    assert!(world.dump().patients.is_empty(), "nothing was stored");
+}

@@ -15,7 +15,7 @@ use reqsync_runtime::pipeline::{
     Delivery, JobReport, Pipeline, Progress, RunError, RunOptions, RunReport,
 };
 use reqsync_runtime::reqcheck::client::ClientOptions;
-use reqsync_runtime::reqcheck::{Credentials, ReqCheckClient, Secret};
+use reqsync_runtime::reqcheck::{Credentials, CredentialsSources, ReqCheckClient, Secret};
 use reqsync_runtime::source::{self, PostgresSource, PostgresUrl, SourceUrl};
 use reqsync_runtime::transform::{ModuleCache, SandboxLimits, TransformEngine};
 use reqsync_seeder::{SeedOptions, SeedReport, seed_postgres, seed_sqlite};
@@ -253,6 +253,7 @@ pub async fn run_on(
     let credentials = Credentials {
         username: USER.into(),
         password: Secret::new(PASSWORD),
+        origin: None,
     };
     let client_options = ClientOptions {
         ca_file: config.reqcheck.ca_file.clone(),
@@ -470,6 +471,10 @@ pub fn client_for(
     let credentials = Credentials {
         username: USER.into(),
         password: Secret::new(password),
+        origin: Some(CredentialsSources {
+            username: config.reqcheck.username.clone(),
+            password: config.reqcheck.password.clone(),
+        }),
     };
     let options = ClientOptions {
         timeout: config.reqcheck.timeout,

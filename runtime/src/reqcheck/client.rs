@@ -136,11 +136,9 @@ pub enum ClientError {
         reason: String,
         fix: String,
     },
-    #[error(
-        "ReqCheck refused the credentials (401) at {endpoint}: check REQCHECK_USERNAME / \
-         REQCHECK_PASSWORD (or the files configured in [reqcheck])"
-    )]
-    Unauthorized { endpoint: String },
+    /// `check` says where the credentials were read (variables, files, stored secrets).
+    #[error("ReqCheck refused the credentials (401) at {endpoint}: check {check}")]
+    Unauthorized { endpoint: String, check: String },
     #[error("ReqCheck rejected the request to {endpoint} ({status}): {message}")]
     Rejected {
         endpoint: String,
@@ -733,7 +731,10 @@ impl ReqCheckClient {
                 status: s.as_u16(),
                 location: redirect_target(&response),
             },
-            StatusCode::UNAUTHORIZED => ClientError::Unauthorized { endpoint },
+            StatusCode::UNAUTHORIZED => ClientError::Unauthorized {
+                endpoint,
+                check: self.credentials.where_to_check(),
+            },
             s if s.is_server_error() => ClientError::Server {
                 endpoint,
                 status: s.as_u16(),
@@ -1045,6 +1046,7 @@ mod tests {
         let credentials = Credentials {
             username: "u".into(),
             password: super::super::Secret::new("pw"),
+            origin: None,
         };
         let e = ReqCheckClient::new(
             "http://user:s3cret@127.0.0.1:3000",

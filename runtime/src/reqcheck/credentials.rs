@@ -37,6 +37,9 @@ impl std::fmt::Display for Secret {
 pub struct Credentials {
     pub username: String,
     pub password: Secret,
+    /// Where they were read (`None`: the program gave them itself), so that a server refusing
+    /// them can be answered with what to check. Names variables, files and secrets only.
+    pub origin: Option<CredentialsSources>,
 }
 
 /// Where one credential comes from.
@@ -113,6 +116,18 @@ fn section(what: &str) -> &'static str {
 }
 
 impl CredentialsSource {
+    /// Where the credential is read, for messages: the variable's, file's or secret's name.
+    pub fn describe(&self) -> String {
+        match self {
+            CredentialsSource::Env(var) => format!("the environment variable {var}"),
+            CredentialsSource::File(path) => format!("the file {}", path.display()),
+            CredentialsSource::Store(secret) => format!(
+                "the stored secret `{}` (`reqsync secret set {}`)",
+                secret.name, secret.name
+            ),
+        }
+    }
+
     /// The status page's password (`[daemon] status_password_*`).
     pub fn read_status_password(&self) -> Result<Secret, CredentialsError> {
         self.read("status_password").map(Secret)
@@ -159,7 +174,23 @@ impl Credentials {
         Ok(Self {
             username: user.read("username")?,
             password: Secret(password.read("password")?),
+            origin: Some(CredentialsSources {
+                username: user.clone(),
+                password: password.clone(),
+            }),
         })
+    }
+
+    /// What to check when a server refuses these credentials: where they were read.
+    pub fn where_to_check(&self) -> String {
+        match &self.origin {
+            Some(sources) => format!(
+                "the user name in {} and the password in {}",
+                sources.username.describe(),
+                sources.password.describe()
+            ),
+            None => "the user name and password reqsync was given".to_string(),
+        }
     }
 
     /// The SMTP server's login (`[notify.email] username_*`, `password_*`).
@@ -167,6 +198,7 @@ impl Credentials {
         Ok(Self {
             username: sources.username.read("smtp_username")?,
             password: Secret(sources.password.read("smtp_password")?),
+            origin: Some(sources.clone()),
         })
     }
 
@@ -175,6 +207,7 @@ impl Credentials {
         Ok(Self {
             username: sources.username.read("proxy_username")?,
             password: Secret(sources.password.read("proxy_password")?),
+            origin: Some(sources.clone()),
         })
     }
 }
@@ -196,9 +229,33 @@ mod tests {
         let c = Credentials {
             username: "u".into(),
             password: Secret::new("hunter2"),
+            origin: None,
         };
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(format!("{}", c.password), "***");
+    }
+
+    #[test]
+    fn where_to_check_names_each_source_and_never_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("reqcheck-password");
+        reqsync_private_fs::write_atomically(&file, b"hunter2\n").unwrap();
+        let user = CredentialsSource::Env("PATH".into());
+        let c = Credentials::load(&user, &CredentialsSource::File(file.clone())).unwrap();
+        let check = c.where_to_check();
+        assert_eq!(
+            check,
+            format!(
+                "the user name in the environment variable PATH and the password in the file {}",
+                file.display()
+            )
+        );
+        assert!(!check.contains("hunter2"), "{check}");
+        let given = Credentials { origin: None, ..c };
+        assert_eq!(
+            given.where_to_check(),
+            "the user name and password reqsync was given"
+        );
     }
 
     #[test]

@@ -585,6 +585,7 @@ mod tests {
         let configured = Credentials {
             username: "u".into(),
             password: Secret::new("p"),
+            origin: None,
         };
         let (r, auth) = resolve(
             &ProxySetting::System,
@@ -615,6 +616,7 @@ mod tests {
         let credentials = Credentials {
             username: "do:main".into(),
             password: Secret::new("s3cret"),
+            origin: None,
         };
         let e = resolve(
             &ProxySetting::Url("http://proxy.example:3128/".into()),
