@@ -2,7 +2,8 @@
 //! accepts (a key refused with the way to give it instead, `password`, needs no row), and a
 //! default the table gives as a value is the one the code applies: writing it into the file
 //! changes nothing. A default changed in code but not in the docs, or a key added without a
-//! row, fails here.
+//! row, fails here. The option tables of the PostgreSQL and SQL Server URLs list exactly the
+//! options their parsers read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -249,6 +250,39 @@ fn config_md_documents_every_key_of_every_section_and_no_other() {
                 "`{section}.{key}` is accepted but has no row in docs/CONFIG.md: {refused:?}"
             );
         }
+    }
+}
+
+/// The options of the `| option |` table under the heading starting with `heading`.
+fn url_options(text: &str, heading: &str) -> BTreeSet<String> {
+    let mut lines = text.lines().skip_while(|line| !line.starts_with(heading));
+    lines
+        .next()
+        .unwrap_or_else(|| panic!("docs/CONFIG.md has no heading {heading}"));
+    let mut lines = lines
+        .take_while(|line| !line.starts_with("### "))
+        .skip_while(|line| cells(line).first().map(String::as_str) != Some("option"))
+        .skip(2); // the header and | --- |
+    let mut options = BTreeSet::new();
+    while let Some(row) = lines.next().filter(|line| line.starts_with('|')) {
+        options.extend(backticked(&cells(row)[0]));
+    }
+    options
+}
+
+#[test]
+fn config_md_documents_every_url_option_of_each_database_and_no_other() {
+    let text = std::fs::read_to_string(config_md_path()).expect("docs/CONFIG.md");
+    for (heading, accepted) in [
+        ("### PostgreSQL", crate::source::postgres::URL_OPTIONS),
+        ("### SQL Server", crate::source::sqlserver::config::OPTIONS),
+    ] {
+        let accepted: BTreeSet<String> = accepted.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            url_options(&text, heading),
+            accepted,
+            "docs/CONFIG.md's options under {heading} differ from those the URL parser reads"
+        );
     }
 }
 

@@ -18,6 +18,9 @@ mod tls;
 mod types;
 mod url;
 
+// For the check of docs/CONFIG.md's option table (`config/config_md.rs`).
+#[cfg(test)]
+pub(crate) use url::OPTIONS as URL_OPTIONS;
 pub use url::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_PASSWORD_ENV, DEFAULT_PORT, PasswordSource, PostgresUrl,
     TlsMode,

@@ -29,8 +29,17 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The variable the password is read from when the URL names none (libpq's convention).
 pub const DEFAULT_PASSWORD_ENV: &str = "PGPASSWORD";
 
-const OPTIONS: &str = "sslmode, sslrootcert, password_env, password_file, password_secret, \
-                       connect_timeout, search_path, application_name";
+/// Every option of the URL's query string (docs/CONFIG.md's table is checked against it).
+pub(crate) const OPTIONS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "password_env",
+    "password_file",
+    "password_secret",
+    "connect_timeout",
+    "search_path",
+    "application_name",
+];
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +240,8 @@ impl PostgresUrl {
                 }
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}`; the options are {OPTIONS}"
+                        "unknown option `{other}`; the options are {}",
+                        OPTIONS.join(", ")
                     )));
                 }
             }

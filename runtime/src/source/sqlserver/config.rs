@@ -33,6 +33,24 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 /// What the server's session list (`sys.dm_exec_sessions.program_name`) shows.
 pub(crate) const DEFAULT_APPLICATION_NAME: &str = "reqsync";
+/// Every option of the URL's query string (docs/CONFIG.md's table is checked against it);
+/// `application_name` is also read, as libpq's spelling of `app_name`.
+pub(crate) const OPTIONS: &[&str] = &[
+    "instance",
+    "auth",
+    "user_env",
+    "password_env",
+    "password_file",
+    "password_secret",
+    "app_name",
+    "connect_timeout",
+    "query_timeout",
+    "encrypt",
+    "trust_ca_file",
+    "trust_server_certificate",
+    "trust_any_certificate",
+    "hostname_in_certificate",
+];
 
 /// A parsed `sqlserver://` URL. Holds where secrets come from, never the secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,11 +269,8 @@ impl SqlServerUrl {
                 }
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}` (known: instance, auth, user_env, \
-                         password_env, password_file, password_secret, app_name, \
-                         connect_timeout, query_timeout, encrypt, trust_ca_file, \
-                         trust_server_certificate, trust_any_certificate, \
-                         hostname_in_certificate)"
+                        "unknown option `{other}` (known: {})",
+                        OPTIONS.join(", ")
                     )));
                 }
             }
