@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use reqsync_receiver::{FaultRule, Faults, ReceiverConfig, Store, TlsFiles};
+use reqsync_runtime::config::{DEFAULT_PASSWORD_ENV, DEFAULT_USERNAME_ENV};
 
 use super::exit::{self, Failure, OrExit};
 
@@ -136,9 +137,9 @@ const DEFAULT_PASSWORD: &str = "test";
 /// user otherwise finds the address and the login only in `--help`).
 fn how_to_use(base_url: &str, username: &str, default_password: bool) -> String {
     let password = if default_password {
-        format!("REQCHECK_PASSWORD={DEFAULT_PASSWORD}")
+        format!("{DEFAULT_PASSWORD_ENV}={DEFAULT_PASSWORD}")
     } else {
-        "REQCHECK_PASSWORD=<the receiver's --password>".to_owned()
+        format!("{DEFAULT_PASSWORD_ENV}=<the receiver's --password>")
     };
     let init = if base_url == DEV_URL {
         "`reqsync init DIR --dev` writes a project that uses it".to_owned()
@@ -148,7 +149,7 @@ fn how_to_use(base_url: &str, username: &str, default_password: bool) -> String 
     format!(
         "receiver listening on {base_url} (Ctrl-C to stop)\n\
          {init} (or set `url = \"{base_url}\"` under [reqcheck]); a run there needs \
-         REQCHECK_USERNAME={username} {password}"
+         {DEFAULT_USERNAME_ENV}={username} {password}"
     )
 }
 

@@ -8,6 +8,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::resource::{FILE_LIMIT_ADVICE, out_of_file_descriptors};
+
 /// What a file is for, and the most it may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputKind {
@@ -64,6 +66,18 @@ pub enum InputFileError {
         path: PathBuf,
         reason: String,
     },
+    /// The process or the machine had no file descriptor left: nothing is wrong with the file,
+    /// and the fix is not in the config.
+    #[error(
+        "cannot read the {what} {}: {reason}; {advice}",
+        path.display(),
+        advice = FILE_LIMIT_ADVICE
+    )]
+    OutOfFiles {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error(
         "the {what} {} is not a regular file (a folder, a device or a pipe); point the setting at \
          the file itself",
@@ -93,6 +107,7 @@ impl InputFileError {
     pub fn reason(&self) -> String {
         match self {
             InputFileError::Io { reason, .. } => reason.clone(),
+            InputFileError::OutOfFiles { reason, .. } => format!("{reason}; {FILE_LIMIT_ADVICE}"),
             InputFileError::NotAFile { .. } => {
                 "not a regular file (a folder, a device or a pipe)".into()
             }
@@ -154,10 +169,11 @@ pub fn open(
 
 /// A read of `path` that failed, as an error naming the file and what it is.
 pub(crate) fn io_error(path: &Path, kind: InputKind, e: std::io::Error) -> InputFileError {
-    InputFileError::Io {
-        what: kind.what,
-        path: path.to_path_buf(),
-        reason: e.to_string(),
+    let (what, path, reason) = (kind.what, path.to_path_buf(), e.to_string());
+    if out_of_file_descriptors(&e) {
+        InputFileError::OutOfFiles { what, path, reason }
+    } else {
+        InputFileError::Io { what, path, reason }
     }
 }
 

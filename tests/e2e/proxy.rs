@@ -308,7 +308,14 @@ async fn a_refused_proxy_login_is_a_407_error_that_never_shows_the_password() {
     assert_eq!(out.status.code(), Some(EXIT_DELIVERY), "{stderr}");
     assert!(stderr.contains("407"), "{stderr}");
     assert!(stderr.contains(&proxy.url()), "{stderr}");
-    assert!(stderr.contains("proxy_password_env"), "{stderr}");
+    // Where the refused credentials were read, by name: the variables the config gives.
+    assert!(
+        stderr.contains(
+            "check the user name in the environment variable CLINIC_PROXY_USER and the \
+             password in the environment variable CLINIC_PROXY_PASSWORD"
+        ),
+        "{stderr}"
+    );
     // Not retried: a wrong password stays wrong, and failed logins can lock the account.
     assert_eq!(proxy.refused_logins(), 1);
     assert_eq!(proxy.tunnels(), 0);

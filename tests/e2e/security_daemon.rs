@@ -456,18 +456,31 @@ async fn a_run_that_finds_no_file_descriptor_left_is_reported_as_a_resource_prob
     let pid = daemon.pid();
     let limit = open_file_limit(pid);
     // Descriptors 0–2 are taken: nothing more can be opened, neither the run lock nor a
-    // connection. (Lowering the limit below what is open closes nothing.)
+    // connection. (Lowering the limit below what is open closes nothing.) A run already under
+    // way (one starts every second) fails at whatever it opens next, perhaps a connection whose
+    // error is not a resource one; the run after it fails at the run lock, which must be.
     set_open_file_limit(pid, 3);
-    let log = daemon.wait_for_log("scheduled run failed").await;
+    let log = daemon
+        .wait_for_log("scheduled run failed error=cannot open the run lock")
+        .await;
     set_open_file_limit(pid, limit);
-    let failure = log
+    let failures: Vec<&str> = log
         .lines()
-        .find(|l| l.contains("scheduled run failed"))
-        .expect("the failure line");
-    assert!(failure.contains(r#"class="resource""#), "{failure}");
-    assert!(!failure.contains("busy"), "{failure}");
-    assert!(failure.contains("raise the open-file limit"), "{failure}");
-    assert!(!failure.contains("another reqsync run"), "{failure}");
+        .filter(|l| l.contains("scheduled run failed"))
+        .collect();
+    let at_the_lock = failures
+        .iter()
+        .find(|l| l.contains("cannot open the run lock"))
+        .expect("the failure at the run lock");
+    assert!(at_the_lock.contains(r#"class="resource""#), "{at_the_lock}");
+    assert!(
+        at_the_lock.contains("raise the open-file limit"),
+        "{at_the_lock}"
+    );
+    for failure in &failures {
+        assert!(!failure.contains("busy"), "{failure}");
+        assert!(!failure.contains("another reqsync run"), "{failure}");
+    }
     // Counted under its class in the metrics, once the listener can accept again.
     let deadline = Instant::now() + PATIENCE;
     let metrics = loop {

@@ -1,6 +1,7 @@
 //! How a run fails: [`RunError`], and the [`FailureClass`] each error maps to, which says who
 //! has to act and becomes the documented exit code.
 
+use crate::input_file::InputFileError;
 use crate::ledger::{LedgerError, RunLockError};
 use crate::render::RenderError;
 use crate::reqcheck::ClientError;
@@ -42,6 +43,10 @@ pub enum RunError {
          (check the temporary directory, TMPDIR)"
     )]
     RejectedRows { job: String, error: std::io::Error },
+    /// A file the job needs could not be opened for want of a file descriptor: the process's
+    /// or the machine's limit, not the file or the config.
+    #[error("job `{job}`: {error}")]
+    OutOfFiles { job: String, error: InputFileError },
     #[error(transparent)]
     Lock(#[from] RunLockError),
     #[error(transparent)]
@@ -98,7 +103,9 @@ impl RunError {
             RunError::Delivery(_) | RunError::HeartbeatAhead(_) => FailureClass::Delivery,
             RunError::Abandoned { .. } => FailureClass::Abandoned,
             RunError::Lock(RunLockError::Busy { .. }) => FailureClass::Busy,
-            RunError::Lock(RunLockError::OutOfFiles { .. }) => FailureClass::Resource,
+            RunError::Lock(RunLockError::OutOfFiles { .. }) | RunError::OutOfFiles { .. } => {
+                FailureClass::Resource
+            }
             // The state folder cannot be written (permissions, a file in its place).
             RunError::Lock(RunLockError::Io { .. }) => FailureClass::Config,
         }
@@ -139,5 +146,31 @@ mod tests {
             }),
             FailureClass::Config
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_query_file_unreadable_for_want_of_descriptors_is_a_resource_problem_not_config() {
+        use crate::input_file::{QUERY, io_error};
+        let path = PathBuf::from("queries/patients.sql");
+        let read = |errno: rustix::io::Errno| io_error(&path, QUERY, std::io::Error::from(errno));
+        let out_of_files = read(rustix::io::Errno::MFILE);
+        assert!(
+            out_of_files.reason().contains("raise the open-file limit"),
+            "{out_of_files}"
+        );
+        let run_error = RunError::OutOfFiles {
+            job: "patients".into(),
+            error: out_of_files,
+        };
+        assert_eq!(run_error.class(), FailureClass::Resource);
+        assert!(
+            run_error.to_string().contains("raise the open-file limit"),
+            "{run_error}"
+        );
+        // Any other failure to read it is the file's or the config's.
+        let denied = read(rustix::io::Errno::ACCESS);
+        assert!(matches!(denied, InputFileError::Io { .. }), "{denied:?}");
+        assert!(!denied.reason().contains("open-file limit"), "{denied}");
     }
 }

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::RunError;
 use crate::config::JobConfig;
+use crate::input_file::{self, InputFileError};
 use crate::render::BodyTemplate;
 use crate::reqcheck::targets::{self, Target};
 use crate::transform::{ModuleRegistry, ModuleSlot, TransformEngine, TransformInstance};
@@ -34,14 +35,20 @@ pub async fn prepare(
         job: name.clone(),
         reason,
     };
-    let query_sql = crate::input_file::read_to_string(&job.query, crate::input_file::QUERY)
-        .map_err(|e| {
+    let query_sql = input_file::read_to_string(&job.query, input_file::QUERY).map_err(|e| {
+        if let InputFileError::OutOfFiles { .. } = e {
+            RunError::OutOfFiles {
+                job: name.clone(),
+                error: e,
+            }
+        } else {
             config_err(format!(
                 "cannot read query file {}: {}",
                 job.query.display(),
                 e.reason()
             ))
-        })?;
+        }
+    })?;
     let query_sha256 = hex::encode(Sha256::digest(query_sql.as_bytes()));
 
     // In a service the registry holds the active version (loaded once, then swapped);

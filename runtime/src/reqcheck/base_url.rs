@@ -2,6 +2,8 @@
 //! config file, `--reqcheck-url` on the command line, or a program building a
 //! [`ReqCheckClient`](super::ReqCheckClient) itself.
 
+use crate::config::{DEFAULT_PASSWORD_ENV, DEFAULT_USERNAME_ENV};
+
 /// Why a ReqCheck URL is refused. The messages never quote the URL: the reason for refusing it
 /// may be the password in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,9 +16,11 @@ pub enum BaseUrlError {
     #[error(
         "a user name or password in the ReqCheck URL is refused (URLs end up in configs, shell \
          histories, process lists and logs): remove it from the URL, and give the credentials \
-         in REQCHECK_USERNAME and REQCHECK_PASSWORD, or name their sources with \
+         in {} and {}, or name their sources with \
          `username_env`/`username_file`/`username_secret` and \
-         `password_env`/`password_file`/`password_secret` in [reqcheck]"
+         `password_env`/`password_file`/`password_secret` in [reqcheck]",
+        DEFAULT_USERNAME_ENV,
+        DEFAULT_PASSWORD_ENV
     )]
     Credentials,
 }

@@ -677,17 +677,15 @@ impl ReqCheckClient {
 
     /// The proxy's 407, with what to check depending on where its credentials came from.
     fn proxy_auth_error(&self, proxy: &ProxyRoute) -> ClientError {
-        let fix = match proxy.login {
+        let fix = match &proxy.login {
             ProxyLogin::None => "the proxy requires a login: name where its user name and \
                                  password are with `proxy_username_env`/`proxy_username_file` \
                                  and `proxy_password_env`/`proxy_password_file` (or the \
                                  `_secret` forms) in [reqcheck]"
                 .to_string(),
-            ProxyLogin::Configured => "check the user name and password that \
-                                       `proxy_username_env`/`proxy_username_file` and \
-                                       `proxy_password_env`/`proxy_password_file` (or the \
-                                       `_secret` forms) in [reqcheck] point at"
-                .to_string(),
+            ProxyLogin::Configured { check } => {
+                format!("check {check} (`proxy_username_*`/`proxy_password_*` in [reqcheck])")
+            }
             ProxyLogin::InUrl => format!(
                 "check the user name and password in the proxy URL of {}, or give them with \
                  `proxy_username_env`/`proxy_password_env` (or `_file`) in [reqcheck]",

@@ -228,12 +228,13 @@ impl fmt::Display for ProxyOrigin {
 }
 
 /// How the proxy's credentials were given, so that a 407 can say which ones to check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProxyLogin {
     /// None: the proxy was asked without `Proxy-Authorization`.
     None,
-    /// `proxy_username_*` / `proxy_password_*` in `[reqcheck]`.
-    Configured,
+    /// `proxy_username_*` / `proxy_password_*` in `[reqcheck]`; `check` names the variables,
+    /// files or secrets they were read from ([`Credentials::where_to_check`]), never a value.
+    Configured { check: String },
     /// The user part of the proxy URL in the environment (`http://user:pw@proxy:3128`).
     InUrl,
 }
@@ -320,8 +321,10 @@ pub(crate) fn resolve(
     system: &SystemProxy,
 ) -> Result<(Route, Option<HeaderValue>), ProxyError> {
     let configured = credentials.map(basic_auth).transpose()?;
-    let login = |in_url: bool| match (&configured, in_url) {
-        (Some(_), _) => ProxyLogin::Configured,
+    let login = |in_url: bool| match (credentials, in_url) {
+        (Some(given), _) => ProxyLogin::Configured {
+            check: given.where_to_check(),
+        },
         (None, true) => ProxyLogin::InUrl,
         (None, false) => ProxyLogin::None,
     };
@@ -594,7 +597,12 @@ mod tests {
             &system,
         )
         .expect("route");
-        assert_eq!(r.proxy().map(|p| p.login), Some(ProxyLogin::Configured));
+        assert_eq!(
+            r.proxy().map(|p| p.login.clone()),
+            Some(ProxyLogin::Configured {
+                check: "the user name and password reqsync was given".into()
+            })
+        );
         // base64("u:p")
         assert_eq!(auth.expect("auth"), "Basic dTpw");
     }
